@@ -1,0 +1,204 @@
+"""Studies, codebooks and the labels annotators give.
+
+Label values are stored as a canonical string: a category code for single-choice and
+ordinal dimensions, category codes sorted and joined by ``;`` for multiple choice, and the
+text itself for free-text dimensions. Equal strings mean equal labels, so agreement is a
+plain comparison in SQL and in Python (see ``labelling.values``).
+"""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+code_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_\-]*$",
+    "Use lower-case letters, digits, '_' and '-' (e.g. 'root_cause', 'type-issue').",
+)
+
+
+class Study(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    overlap_k = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1)], help_text="Distinct annotators per included item."
+    )
+    blind = models.BooleanField(default=True, help_text="Annotators never see each other's labels.")
+    exclusion_reasons = models.JSONField(
+        default=list, blank=True, help_text="Reasons a screener can pick when excluding an item."
+    )
+    template_slug = models.CharField(max_length=80, blank=True, help_text="Codebook template it started from.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ANNOTATOR = "annotator", "Annotator"
+        VIEWER = "viewer", "Viewer"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "user"], name="one_membership_per_user")]
+
+    def __str__(self):
+        return f"{self.user} is {self.role} of {self.study}"
+
+
+class Codebook(models.Model):
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="codebook")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source = models.TextField(blank=True, help_text="Citation of the publication the codebook comes from.")
+
+    def __str__(self):
+        return self.name
+
+
+class Dimension(models.Model):
+    class Kind(models.TextChoices):
+        SINGLE = "single", "Single choice"
+        MULTI = "multi", "Multiple choice"
+        ORDINAL = "ordinal", "Ordinal scale"
+        TEXT = "text", "Free text"
+
+    codebook = models.ForeignKey(Codebook, on_delete=models.CASCADE, related_name="dimensions")
+    code = models.CharField(max_length=64, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SINGLE)
+    description = models.TextField(blank=True)
+    required = models.BooleanField(default=True)
+    max_choices = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Multiple choice only: the most categories one label may hold."
+    )
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["codebook", "code"], name="dimension_code_unique")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def has_categories(self) -> bool:
+        return self.kind != self.Kind.TEXT
+
+
+class Category(models.Model):
+    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="categories")
+    code = models.CharField(max_length=64, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    definition = models.TextField(blank=True)
+    example = models.TextField(blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    order = models.PositiveIntegerField(default=0)
+    shortcut = models.CharField(max_length=1, blank=True, help_text="Key that picks this category while labelling.")
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(fields=["dimension", "code"], name="category_code_unique"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class StudyItem(models.Model):
+    class Screening(models.TextChoices):
+        PENDING = "pending", "Not screened"
+        INCLUDED = "included", "Included"
+        EXCLUDED = "excluded", "Excluded"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
+    report = models.ForeignKey("triage.Report", on_delete=models.PROTECT, related_name="study_items")
+    screening = models.CharField(max_length=16, choices=Screening.choices, default=Screening.PENDING)
+    exclusion_reason = models.CharField(max_length=200, blank=True)
+    screened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    screened_at = models.DateTimeField(null=True, blank=True)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["study", "report"], name="report_once_per_study")]
+        indexes = [models.Index(fields=["study", "screening"])]
+
+    def __str__(self):
+        return f"{self.study.slug}: {self.report.source_id}"
+
+
+class SampleDraw(models.Model):
+    """A record of how items were added, so a random sample can be drawn again."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="draws")
+    filters = models.JSONField(default=dict, blank=True)
+    sample_size = models.PositiveIntegerField(null=True, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    matched = models.PositiveIntegerField(default=0)
+    added = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Assignment(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="assignments")
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["item", "annotator"], name="one_assignment_per_annotator")]
+        indexes = [models.Index(fields=["study", "annotator", "completed_at", "id"], name="next_item_idx")]
+
+
+class Annotation(models.Model):
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations")
+    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="annotations")
+    value = models.TextField(blank=True, help_text="Canonical value: code, sorted codes joined by ';', or text.")
+    note = models.TextField(blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator", "dimension"], name="one_annotation_per_dimension")
+        ]
+
+
+class FinalLabel(models.Model):
+    class Method(models.TextChoices):
+        UNANIMOUS = "unanimous", "Unanimous"
+        MAJORITY = "majority", "Majority"
+        ADJUDICATED = "adjudicated", "Adjudicated"
+        IMPORTED = "imported", "Imported"
+
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="final_labels")
+    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="final_labels")
+    value = models.TextField(blank=True)
+    method = models.CharField(max_length=16, choices=Method.choices)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rationale = models.TextField(blank=True)
+    decided_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "dimension"], name="one_final_label_per_dimension")]

@@ -1,0 +1,102 @@
+"""Who may do what in a study. Every view and endpoint asks these, nowhere else.
+
+Roles: owner (everything), annotator (label own assignments, see own labels),
+viewer (read results). Staff users are treated as owners of every study.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from rest_framework.permissions import BasePermission
+
+from labelling.models import Membership, Study
+
+Role = Membership.Role
+READ_RESULTS_ROLES = {Role.OWNER, Role.VIEWER}
+ALL_ROLES = {Role.OWNER, Role.ANNOTATOR, Role.VIEWER}
+
+
+def role_in(user, study: Study) -> str | None:
+    """The user's role in ``study`` or None. Cached per (user, study) on the user object."""
+    if not user or not user.is_authenticated:
+        return None
+    if user.is_staff:
+        return Role.OWNER
+    cache = user.__dict__.setdefault("_study_roles", {})
+    if study.pk not in cache:
+        cache[study.pk] = (
+            Membership.objects.filter(study=study, user=user).values_list("role", flat=True).first()
+        )
+    return cache[study.pk]
+
+
+def is_owner(user, study: Study) -> bool:
+    return role_in(user, study) == Role.OWNER
+
+
+def can_view_study(user, study: Study) -> bool:
+    return role_in(user, study) in ALL_ROLES
+
+
+def can_read_results(user, study: Study) -> bool:
+    """Owners and viewers see everybody's labels, final labels and exports."""
+    return role_in(user, study) in READ_RESULTS_ROLES
+
+
+def can_annotate(user, study: Study) -> bool:
+    return role_in(user, study) in {Role.OWNER, Role.ANNOTATOR}
+
+
+def study_for(user, slug: str, *, check) -> Study:
+    """Fetch a study by slug and apply ``check``; a non-member gets 404, a member without the right 403."""
+    study = get_object_or_404(Study, slug=slug)
+    if not can_view_study(user, study):
+        from django.http import Http404
+
+        raise Http404("No such study.")
+    if not check(user, study):
+        raise PermissionDenied("Your role in this study does not allow this.")
+    return study
+
+
+def studies_visible_to(user):
+    if user.is_staff:
+        return Study.objects.all()
+    return Study.objects.filter(memberships__user=user).distinct()
+
+
+class _StudyPermission(BasePermission):
+    """DRF permission for views that have ``self.study`` (set in ``initial``) or a study object."""
+
+    check = staticmethod(can_view_study)
+    message = "Your role in this study does not allow this."
+
+    def _study(self, view, obj=None):
+        if obj is not None:
+            return obj if isinstance(obj, Study) else getattr(obj, "study", None)
+        return getattr(view, "study", None)
+
+    def has_permission(self, request, view):
+        study = self._study(view)
+        return True if study is None else bool(self.check(request.user, study))
+
+    def has_object_permission(self, request, view, obj):
+        study = self._study(view, obj)
+        return study is not None and bool(self.check(request.user, study))
+
+
+class IsStudyMember(_StudyPermission):
+    check = staticmethod(can_view_study)
+
+
+class IsStudyOwner(_StudyPermission):
+    check = staticmethod(is_owner)
+
+
+class CanReadResults(_StudyPermission):
+    check = staticmethod(can_read_results)
+
+
+class CanAnnotate(_StudyPermission):
+    check = staticmethod(can_annotate)

@@ -1,0 +1,1 @@
+"""Reads that are reused. Import from the submodules."""

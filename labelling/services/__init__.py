@@ -1,0 +1,1 @@
+"""Writes: one function per use case. Import from the submodules."""

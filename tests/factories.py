@@ -1,0 +1,128 @@
+"""factory_boy factories shared by the whole suite."""
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from labelling.models import (
+    Annotation,
+    Assignment,
+    Category,
+    Codebook,
+    Dimension,
+    FinalLabel,
+    Membership,
+    Study,
+    StudyItem,
+)
+from triage.models import Report
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.django.Password("pw-for-tests")
+
+
+class ReportFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Report
+
+    source_id = factory.Sequence(lambda n: f"github:pytorch/pytorch#{1000 + n}")
+    kind = Report.Kind.ISSUE
+    framework = "pytorch"
+    title = factory.Sequence(lambda n: f"conv2d returns wrong shape with padding='same' (case {n})")
+    body = "Running `torch.nn.functional.conv2d` with `padding='same'` and stride 2 raises.\n\n```python\nimport torch\n```"
+    url = factory.LazyAttribute(lambda r: "https://github.com/pytorch/pytorch/issues/" + r.source_id.split("#")[-1])
+    state = "closed"
+    created_at = factory.LazyFunction(timezone.now)
+
+
+class StudyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Study
+
+    slug = factory.Sequence(lambda n: f"study-{n}")
+    name = factory.Sequence(lambda n: f"Study {n}")
+    overlap_k = 2
+    exclusion_reasons = ["Not a framework bug", "Duplicate", "Not reproducible"]
+    codebook = factory.RelatedFactory("tests.factories.CodebookFactory", factory_related_name="study")
+
+
+class CodebookFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Codebook
+
+    study = factory.SubFactory(StudyFactory, codebook=None)
+    name = "Test codebook"
+
+
+class DimensionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Dimension
+
+    codebook = factory.SubFactory(CodebookFactory)
+    code = factory.Sequence(lambda n: f"dim_{n}")
+    name = factory.LazyAttribute(lambda d: d.code.replace("_", " ").capitalize())
+    kind = Dimension.Kind.SINGLE
+    order = factory.Sequence(int)
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+
+    dimension = factory.SubFactory(DimensionFactory)
+    code = factory.Sequence(lambda n: f"cat_{n}")
+    name = factory.LazyAttribute(lambda c: c.code.replace("_", " ").capitalize())
+    order = factory.Sequence(int)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    study = factory.SubFactory(StudyFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.ANNOTATOR
+
+
+class StudyItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StudyItem
+
+    study = factory.SubFactory(StudyFactory)
+    report = factory.SubFactory(ReportFactory)
+    screening = StudyItem.Screening.INCLUDED
+
+
+class AssignmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Assignment
+
+    item = factory.SubFactory(StudyItemFactory)
+    study = factory.LazyAttribute(lambda a: a.item.study)
+    annotator = factory.SubFactory(UserFactory)
+
+
+class AnnotationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Annotation
+
+    item = factory.SubFactory(StudyItemFactory)
+    annotator = factory.SubFactory(UserFactory)
+    dimension = factory.SubFactory(DimensionFactory)
+    value = ""
+
+
+class FinalLabelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FinalLabel
+
+    item = factory.SubFactory(StudyItemFactory)
+    dimension = factory.SubFactory(DimensionFactory)
+    method = FinalLabel.Method.UNANIMOUS

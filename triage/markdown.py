@@ -1,0 +1,68 @@
+"""Render untrusted markdown (issue bodies, comments, notes) to safe HTML.
+
+markdown-it-py renders (CommonMark + tables + strikethrough, raw HTML left as text), Pygments
+highlights fenced code, and nh3 sanitises the result: only a fixed set of tags and
+attributes survives, links keep only http(s)/mailto, and every link gets rel="noopener
+nofollow". The output is marked safe only after sanitising.
+"""
+
+from functools import lru_cache
+
+import nh3
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer, TextLexer, get_lexer_by_name
+from pygments.util import ClassNotFound
+
+ALLOWED_TAGS = {
+    "a", "p", "br", "hr", "pre", "code", "span", "div", "em", "strong", "del", "s", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "img",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "span": {"class"},
+    "div": {"class"},
+    "code": {"class"},
+    "pre": {"class"},
+    "th": {"align"},
+    "td": {"align"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+MAX_INPUT_CHARS = 200_000
+
+_formatter = HtmlFormatter(nowrap=True, classprefix="hl-")
+
+
+def _highlight(code: str, lang: str, _attrs) -> str:
+    lang = (lang or "").strip().lower()
+    try:
+        lexer = get_lexer_by_name(lang) if lang else PythonLexer()
+    except ClassNotFound:
+        lexer = TextLexer()
+    return highlight(code, lexer, _formatter)
+
+
+@lru_cache(maxsize=1)
+def _renderer() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "highlight": _highlight})
+    md.enable(["table", "strikethrough"])
+    return md
+
+
+def render_markdown(text: str | None) -> SafeString:
+    if not text:
+        return mark_safe("")
+    if len(text) > MAX_INPUT_CHARS:
+        text = text[:MAX_INPUT_CHARS] + "\n\n*(truncated for display)*"
+    html = _renderer().render(text)
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener nofollow noreferrer",
+    )
+    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above

@@ -1,0 +1,89 @@
+"""Load the demo study: ~40 DL-framework bug reports, the "DL framework bugs" codebook,
+an owner and two annotators, some labels already given. Safe to run twice."""
+
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from labelling.models import Study, StudyItem
+from labelling.services.assignments import assignments_make
+from labelling.services.items import items_add
+from labelling.services.screening import item_screen
+from labelling.services.studies import membership_set, study_create
+from triage.models import Report
+from triage.services import reports_import
+
+DEMO_REPORTS = Path(settings.BASE_DIR) / "triage" / "demo" / "reports.jsonl"
+DEMO_SLUG = "dl-bugs-demo"
+DEMO_PASSWORD = "bugsift-demo"
+# (username, role, is_staff)
+DEMO_PEOPLE = [("owner", "owner", True), ("alice", "annotator", False), ("bob", "annotator", False)]
+# Items excluded during screening, with a reason from the study's list.
+DEMO_EXCLUDED = {3: "Usage question, not a framework bug", 17: "Duplicate of another report"}
+
+
+class Command(BaseCommand):
+    help = "Load the demo study and its users (idempotent) and print how to log in."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="URL to print for the web app.")
+
+    def handle(self, *args, url, **options):
+        users = self._users()
+        result = reports_import(source=DEMO_REPORTS)
+        if not Study.objects.filter(slug=DEMO_SLUG).exists():
+            self._study(users)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nBugsift demo is ready: {url}\n"
+                f"  reports: {result.created} new, {result.updated} updated, {result.unchanged} unchanged\n"
+                f"  log in as owner / {DEMO_PASSWORD}   (study owner, staff)\n"
+                f"          or alice / {DEMO_PASSWORD}  or bob / {DEMO_PASSWORD}   (annotators)\n"
+                f"  study: {url}studies/{DEMO_SLUG}/\n"
+            )
+        )
+
+    def _users(self):
+        User = get_user_model()
+        users = {}
+        for username, _role, staff in DEMO_PEOPLE:
+            user, created = User.objects.get_or_create(username=username, defaults={"is_staff": staff})
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+            users[username] = user
+        return users
+
+    @transaction.atomic
+    def _study(self, users):
+        study = study_create(
+            slug=DEMO_SLUG,
+            name="DL framework bugs (demo)",
+            description="Forty framework bug reports to try screening, blind labelling and export.",
+            owner=users["owner"],
+            template_slug="dl-framework-bugs",
+            overlap_k=2,
+            exclusion_reasons=[
+                "Not a framework bug",
+                "Usage question, not a framework bug",
+                "Duplicate of another report",
+                "Not enough information",
+            ],
+        )
+        for username, role, _staff in DEMO_PEOPLE[1:]:
+            membership_set(study=study, user=users[username], role=role)
+        with DEMO_REPORTS.open(encoding="utf-8") as lines:
+            source_ids = [json.loads(line)["source_id"] for line in lines if line.strip()]
+        report_ids = list(Report.objects.filter(source_id__in=source_ids).order_by("id").values_list("id", flat=True))
+        items_add(study=study, report_ids=report_ids)
+        for position, item in enumerate(StudyItem.objects.filter(study=study).order_by("id")):
+            reason = DEMO_EXCLUDED.get(position, "")
+            item_screen(
+                item=item, decision="excluded" if reason else "included", reason=reason, screened_by=users["owner"]
+            )
+        assignments_make(study=study)
+        return study

@@ -23,7 +23,7 @@ class Report(models.Model):
     created_at = models.DateTimeField(null=True, blank=True, help_text="When the report was opened at its source.")
     closed_at = models.DateTimeField(null=True, blank=True)
     source_labels = models.ManyToManyField("SourceLabel", related_name="reports", blank=True)
-    raw = models.JSONField(default=dict, blank=True, help_text="The record as it was imported.")
+    raw = models.JSONField(default=dict, blank=True, help_text="Source fields that have no column of their own.")
     content_hash = models.CharField(max_length=64, blank=True, help_text="Hash of the imported fields.")
     imported_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

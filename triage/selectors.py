@@ -48,3 +48,37 @@ def reports_matching(f: ReportFilter) -> QuerySet[Report]:
     if f.created_to:
         qs = qs.filter(created_at__lte=f.created_to)
     return qs.order_by("id")
+
+
+def report_framework_counts() -> list[dict]:
+    """[{framework, n}] over all reports, most common first: the framework filter's options."""
+    from django.db.models import Count
+
+    return list(Report.objects.values("framework").annotate(n=Count("id")).order_by("-n", "framework"))
+
+
+def report_detail(*, pk: int) -> Report:
+    """One report with its source labels; Http404 when there is none."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(Report.objects.prefetch_related("source_labels"), pk=pk)
+
+
+def report_study_items_for(*, report: Report, user):
+    """The study items of ``report`` in the studies ``user`` may see (others are not named)."""
+    from labelling.models import StudyItem
+    from labelling.permissions import studies_visible_to
+
+    return (
+        StudyItem.objects.filter(report=report, study__in=studies_visible_to(user))
+        .select_related("study")
+        .order_by("study__name")
+    )
+
+
+def import_jobs_visible_to(user):
+    """Import jobs ``user`` may follow: their own, or every job for staff."""
+    from triage.models import ImportJob
+
+    jobs = ImportJob.objects.select_related("created_by")
+    return jobs if user.is_staff else jobs.filter(created_by=user)

@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
                 ('state', models.CharField(blank=True, max_length=32)),
                 ('created_at', models.DateTimeField(blank=True, help_text='When the report was opened at its source.', null=True)),
                 ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('raw', models.JSONField(blank=True, default=dict, help_text='The record as it was imported.')),
+                ('raw', models.JSONField(blank=True, default=dict, help_text='Source fields that have no column of their own.')),
                 ('content_hash', models.CharField(blank=True, help_text='Hash of the imported fields.', max_length=64)),
                 ('imported_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),

@@ -1,0 +1,97 @@
+"""A real `celery -A config worker` process imports a file uploaded through the web page.
+
+Works with CELERY_BROKER_URL=redis://... and with the default filesystem broker (the worker
+gets the same environment and working directory, so the same var dir, broker folder and
+media folder), on PostgreSQL (DATABASE_URL) or SQLite (the test database file).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+
+from tests.triage.conftest import record
+from triage.models import ImportJob, Report
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT_S = 60
+
+
+def _worker_database_url() -> str:
+    if connection.vendor == "sqlite":
+        return "sqlite:///" + str(Path(settings.DATABASES["default"]["TEST"]["NAME"]).resolve())
+    s = connection.settings_dict
+    auth = quote(s["USER"] or "", safe="") + (":" + quote(s["PASSWORD"], safe="") if s.get("PASSWORD") else "")
+    return f"postgres://{auth}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def worker(tmp_path):
+    from config.celery import app
+
+    app.control.purge()  # messages left by earlier runs would point at rows that no longer exist
+    log = (tmp_path / "worker.log").open("w")
+    env = {**os.environ, "DATABASE_URL": _worker_database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--loglevel=info",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--queues=celery",
+        ],
+        cwd=os.getcwd(),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process, tmp_path / "worker.log"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_worker_imports_a_file_uploaded_on_the_web(client, small_study, worker):
+    process, log_path = worker
+    client.force_login(small_study["owner"])
+    data = "".join(json.dumps(record(n)) + "\n" for n in (1, 2, 3)).encode()
+
+    response = client.post("/reports/import/", {"file": SimpleUploadedFile("reports.jsonl", data)})
+    assert response.status_code == 302
+    job = ImportJob.objects.get()
+
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline and process.poll() is None:
+            job.refresh_from_db()
+            if job.is_finished:
+                break
+            time.sleep(0.25)
+        log = log_path.read_text(errors="replace")[-3000:]
+        assert job.status == ImportJob.Status.SUCCEEDED, f"job is {job.status} ({job.message}); worker log:\n{log}"
+        assert job.created_count == 3 and job.processed == job.total == 3
+        assert set(Report.objects.values_list("source_id", flat=True)) == {record(n)["source_id"] for n in (1, 2, 3)}
+    finally:
+        job.file.delete(save=False)

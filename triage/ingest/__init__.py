@@ -1,0 +1,1 @@
+"""Pipelines that turn outside data (report files, GitHub, fuzzers) into validated rows."""

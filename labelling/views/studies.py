@@ -1,10 +1,162 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Study pages: list, create, overview (progress, make assignments), settings and members."""
 
-from labelling.permissions import studies_visible_to
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from config.errors import ApplicationError
+from labelling.codebook_templates import list_templates
+from labelling.forms import MemberAddForm, MemberRoleForm, StudyCreateForm, StudySettingsForm, add_service_error
+from labelling.models import Membership
+from labelling.permissions import can_view_study, is_owner, role_in, study_for
+from labelling.selectors.studies import members_of, studies_with_progress, study_progress
+from labelling.services.assignments import assignments_make
+from labelling.services.studies import membership_remove, membership_set, study_create, study_update
+
+
+def _error_message(exc: Exception) -> str:
+    if isinstance(exc, ApplicationError):
+        return exc.message
+    return " ".join(exc.messages)
 
 
 @login_required
 def study_list(request):
-    studies = studies_visible_to(request.user).select_related("codebook")
-    return render(request, "labelling/study_list.html", {"studies": studies})
+    rows = studies_with_progress(user=request.user)
+    return render(request, "labelling/study_list.html", {"rows": rows})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_create_view(request):
+    form = StudyCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            study = study_create(
+                slug=d["slug"],
+                name=d["name"],
+                owner=request.user,
+                template_slug=d["template"] or None,
+                description=d["description"],
+                overlap_k=d["overlap_k"],
+                blind=d["blind"],
+                exclusion_reasons=d["exclusion_reasons"],
+            )
+        except (ValidationError, ApplicationError) as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"Study '{study.name}' created. Next: add reports to it.")
+            return redirect("labelling:study-detail", slug=study.slug)
+    return render(request, "labelling/study_create.html", {"form": form, "templates": list_templates()})
+
+
+@login_required
+def study_detail(request, slug):
+    study = study_for(request.user, slug, check=can_view_study)
+    role = role_in(request.user, study)
+    progress = study_progress(study=study)
+    return render(
+        request,
+        "labelling/study_detail.html",
+        {
+            "study": study,
+            "role": role,
+            "progress": progress,
+            "mine": progress.for_annotator(request.user.pk),
+            "dimension_count": study.codebook.dimensions.count() if hasattr(study, "codebook") else 0,
+            "annotator_count": len(progress.annotators),
+        },
+    )
+
+
+@login_required
+@require_POST
+def assignments_make_view(request, slug):
+    study = study_for(request.user, slug, check=is_owner)
+    try:
+        created = assignments_make(study=study)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        if created:
+            messages.success(request, f"{created} assignments made.")
+        else:
+            messages.info(request, "Every included item already has its k annotators; no assignments made.")
+    return redirect("labelling:study-detail", slug=study.slug)
+
+
+def _settings_context(study, settings_form=None, member_form=None):
+    initial = {
+        "name": study.name,
+        "description": study.description,
+        "overlap_k": study.overlap_k,
+        "blind": study.blind,
+        "exclusion_reasons": "\n".join(study.exclusion_reasons or []),
+    }
+    return {
+        "study": study,
+        "role": Membership.Role.OWNER,
+        "form": settings_form or StudySettingsForm(initial=initial),
+        "member_form": member_form or MemberAddForm(),
+        "members": members_of(study=study),
+        "roles": Membership.Role.choices,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_settings(request, slug):
+    study = study_for(request.user, slug, check=is_owner)
+    form = None
+    if request.method == "POST":
+        form = StudySettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                study_update(study=study, data=form.cleaned_data)
+            except (ValidationError, ApplicationError) as exc:
+                add_service_error(form, exc)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("labelling:study-settings", slug=study.slug)
+    return render(request, "labelling/study_settings.html", _settings_context(study, settings_form=form))
+
+
+@login_required
+@require_POST
+def study_member_add(request, slug):
+    study = study_for(request.user, slug, check=is_owner)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        try:
+            membership_set(study=study, user=form.user, role=form.cleaned_data["role"])
+        except (ValidationError, ApplicationError) as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"{form.user.get_username()} is now {form.cleaned_data['role']}.")
+            return redirect("labelling:study-settings", slug=study.slug)
+    return render(request, "labelling/study_settings.html", _settings_context(study, member_form=form), status=400)
+
+
+@login_required
+@require_POST
+def study_member_change(request, slug, user_id):
+    """Change a member's role (``action=role``) or remove them (``action=remove``)."""
+    study = study_for(request.user, slug, check=is_owner)
+    membership = get_object_or_404(Membership.objects.select_related("user"), study=study, user_id=user_id)
+    user = membership.user
+    try:
+        if request.POST.get("action") == "remove":
+            membership_remove(study=study, user=user)
+            messages.success(request, f"{user.get_username()} removed from the study.")
+        else:
+            form = MemberRoleForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError("Pick a role: owner, annotator or viewer.")
+            membership_set(study=study, user=user, role=form.cleaned_data["role"])
+            messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+    except (ValidationError, ApplicationError) as exc:
+        messages.error(request, _error_message(exc))
+    return redirect("labelling:study-settings", slug=study.slug)

@@ -1,0 +1,202 @@
+"""Forms for the study pages. They only parse input; the services validate the rules and write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from config.errors import ApplicationError
+from labelling.codebook_templates import list_templates
+from labelling.models import Category, Dimension, Membership, StudyItem
+from triage.models import Report
+from triage.selectors import ReportFilter
+
+DEFAULT_EXCLUSION_REASONS = "Not a framework bug\nDuplicate\nNot enough information\nFeature request or question"
+
+
+def add_service_error(form: forms.Form, exc: Exception) -> None:
+    """Show a service's ValidationError / ApplicationError on ``form`` (field errors where the
+    form has the field, the rest at the top)."""
+    if isinstance(exc, ApplicationError):
+        form.add_error(None, exc.message)
+        return
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            messages = [m for e in errors for m in e.messages]
+            target = name if name in form.fields else None
+            if target is None and name != NON_FIELD_ERRORS:
+                messages = [f"{name}: {m}" for m in messages]
+            for m in messages:
+                form.add_error(target, m)
+        return
+    if isinstance(exc, ValidationError):
+        for m in exc.messages:
+            form.add_error(None, m)
+        return
+    raise exc
+
+
+def template_choices() -> list[tuple[str, str]]:
+    choices = [("", "From scratch (an empty codebook)")]
+    for t in list_templates():
+        label = t["name"] + (f" — {t['source']}" if t["source"] else "")
+        choices.append((t["slug"], label))
+    return choices
+
+
+class _StudySettingsFields(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    overlap_k = forms.IntegerField(
+        label="Annotators per item (k)",
+        min_value=1,
+        max_value=50,
+        initial=2,
+        help_text="How many annotators label each included item independently.",
+    )
+    blind = forms.BooleanField(
+        label="Blind labelling (annotators never see each other's labels)", required=False, initial=True
+    )
+    exclusion_reasons = forms.CharField(
+        label="Exclusion reasons, one per line",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        initial=DEFAULT_EXCLUSION_REASONS,
+    )
+
+    def clean_exclusion_reasons(self) -> list[str]:
+        text = self.cleaned_data.get("exclusion_reasons") or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class StudyCreateForm(_StudySettingsFields):
+    slug = forms.SlugField(
+        max_length=80, help_text="Short name used in links, e.g. 'tf-silent-bugs'. Letters, digits, '-' and '_'."
+    )
+    template = forms.ChoiceField(label="Codebook", required=False)
+
+    field_order = ["slug", "name", "description", "template", "overlap_k", "blind", "exclusion_reasons"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].choices = template_choices()
+
+
+class StudySettingsForm(_StudySettingsFields):
+    pass
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise ValidationError(f"There is no user '{username}'. Check the spelling or ask an admin to create it.")
+        self.user = user
+        return username
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class DimensionForm(forms.Form):
+    code = forms.CharField(max_length=64, help_text="e.g. root_cause (lower-case, digits, '_' or '-').")
+    name = forms.CharField(max_length=200)
+    kind = forms.ChoiceField(choices=Dimension.Kind.choices)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    required = forms.BooleanField(required=False, initial=True)
+    max_choices = forms.IntegerField(
+        required=False, min_value=1, help_text="Multiple choice only: the most categories one label may hold."
+    )
+    order = forms.IntegerField(required=False, min_value=0, help_text="Leave empty to put it last.")
+
+    def service_kwargs(self) -> dict:
+        data = dict(self.cleaned_data)
+        if data.get("order") is None:
+            data.pop("order", None)
+        return data
+
+
+class CategoryForm(forms.Form):
+    code = forms.CharField(max_length=64, help_text="e.g. wrong_output")
+    name = forms.CharField(max_length=200)
+    definition = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    example = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    parent = forms.ModelChoiceField(queryset=Category.objects.none(), required=False, empty_label="(top level)")
+    order = forms.IntegerField(required=False, min_value=0, help_text="Leave empty to put it last.")
+    shortcut = forms.CharField(
+        max_length=8, required=False, strip=False, help_text="One key that picks it while labelling, e.g. 1 or c."
+    )
+
+    def __init__(self, *args, dimension: Dimension, category: Category | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Parents: top-level categories of the same dimension (one level of nesting).
+        qs = Category.objects.filter(dimension=dimension, parent__isnull=True).order_by("order", "id")
+        if category is not None:
+            qs = qs.exclude(pk=category.pk)
+        self.fields["parent"].queryset = qs
+        self.fields["parent"].label_from_instance = lambda c: f"{c.name} ({c.code})"
+
+    def clean_shortcut(self):
+        value = self.cleaned_data.get("shortcut") or ""
+        return value if value == " " else value.strip()
+
+    def service_kwargs(self) -> dict:
+        data = dict(self.cleaned_data)
+        if data.get("order") is None:
+            data.pop("order", None)
+        return data
+
+
+class ReportFilterForm(forms.Form):
+    """The report filter of the items page, read from the query string."""
+
+    framework = forms.CharField(
+        max_length=32, required=False, widget=forms.TextInput(attrs={"list": "framework-options", "size": 12})
+    )
+    label = forms.CharField(label="Source label", max_length=200, required=False)
+    kind = forms.ChoiceField(choices=[("", "Any kind"), *Report.Kind.choices], required=False)
+    q = forms.CharField(label="Text", max_length=200, required=False)
+    created_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    created_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("created_from"), data.get("created_to")
+        if start and end and start > end:
+            raise ValidationError("'Created from' is after 'created to'; swap the dates.")
+        return data
+
+    def to_filter(self) -> ReportFilter:
+        d = self.cleaned_data
+        start = d.get("created_from")
+        end = d.get("created_to")
+        return ReportFilter(
+            framework=(d.get("framework") or "").strip().lower(),
+            label=(d.get("label") or "").strip(),
+            q=(d.get("q") or "").strip(),
+            kind=d.get("kind") or "",
+            created_from=datetime.combine(start, time.min, tzinfo=UTC) if start else None,
+            created_to=datetime.combine(end, time.max, tzinfo=UTC) if end else None,
+        )
+
+
+class SampleForm(forms.Form):
+    size = forms.IntegerField(label="Sample size", min_value=1)
+    seed = forms.IntegerField(label="Seed", min_value=0, max_value=2**53 - 1)
+
+
+class ScreeningForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("include", "Include"), ("exclude", "Exclude")])
+    reason = forms.CharField(max_length=200, required=False)
+
+
+class ItemStatusForm(forms.Form):
+    screening = forms.ChoiceField(choices=[("", "All"), *StudyItem.Screening.choices], required=False)

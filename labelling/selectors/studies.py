@@ -1,0 +1,272 @@
+"""Reads about studies reused by the pages and the API: progress, items, screening queue,
+codebook tree, assignments (filtered per user, so blind labelling holds here once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import CharField, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from labelling.models import (
+    Assignment,
+    Codebook,
+    Dimension,
+    FinalLabel,
+    Membership,
+    SampleDraw,
+    Study,
+    StudyItem,
+)
+from labelling.permissions import can_read_results, studies_visible_to
+
+Screening = StudyItem.Screening
+
+
+def _percent(part: int, whole: int) -> int:
+    return int(round(100 * part / whole)) if whole else 0
+
+
+@dataclass
+class AnnotatorProgress:
+    user_id: int
+    username: str
+    done: int
+    total: int
+
+    @property
+    def left(self) -> int:
+        return self.total - self.done
+
+    @property
+    def percent(self) -> int:
+        return _percent(self.done, self.total)
+
+
+@dataclass
+class StudyProgress:
+    items_total: int = 0
+    pending: int = 0
+    included: int = 0
+    excluded: int = 0
+    assignments_total: int = 0
+    assignments_done: int = 0
+    items_complete: int = 0
+    final_labels: int = 0
+    annotators: list[AnnotatorProgress] = field(default_factory=list)
+
+    @property
+    def screened(self) -> int:
+        return self.included + self.excluded
+
+    @property
+    def screened_percent(self) -> int:
+        return _percent(self.screened, self.items_total)
+
+    @property
+    def assignments_percent(self) -> int:
+        return _percent(self.assignments_done, self.assignments_total)
+
+    @property
+    def complete_percent(self) -> int:
+        return _percent(self.items_complete, self.included)
+
+    def for_annotator(self, user_id: int) -> AnnotatorProgress | None:
+        return next((a for a in self.annotators if a.user_id == user_id), None)
+
+    def as_dict(self) -> dict:
+        return {
+            "items_total": self.items_total,
+            "screening": {"pending": self.pending, "included": self.included, "excluded": self.excluded},
+            "assignments_total": self.assignments_total,
+            "assignments_done": self.assignments_done,
+            "items_complete": self.items_complete,
+            "final_labels": self.final_labels,
+            "annotators": [
+                {"user_id": a.user_id, "username": a.username, "done": a.done, "total": a.total}
+                for a in self.annotators
+            ],
+        }
+
+
+def study_progress(*, study: Study) -> StudyProgress:
+    """Counts for the overview in five aggregate queries, whatever the size of the study."""
+    progress = StudyProgress()
+    for row in StudyItem.objects.filter(study=study).order_by().values("screening").annotate(n=Count("id")):
+        if row["screening"] in Screening.values:
+            setattr(progress, row["screening"], row["n"])
+    progress.items_total = progress.pending + progress.included + progress.excluded
+
+    per_annotator = {
+        row["annotator_id"]: row
+        for row in Assignment.objects.filter(study=study)
+        .order_by()
+        .values("annotator_id")
+        .annotate(total=Count("id"), done=Count("id", filter=Q(completed_at__isnull=False)))
+    }
+    progress.assignments_total = sum(r["total"] for r in per_annotator.values())
+    progress.assignments_done = sum(r["done"] for r in per_annotator.values())
+
+    annotators = (
+        Membership.objects.filter(study=study, role=Membership.Role.ANNOTATOR)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    progress.annotators = [
+        AnnotatorProgress(
+            user_id=m.user_id,
+            username=m.user.get_username(),
+            done=per_annotator.get(m.user_id, {}).get("done", 0),
+            total=per_annotator.get(m.user_id, {}).get("total", 0),
+        )
+        for m in annotators
+    ]
+    progress.items_complete = (
+        StudyItem.objects.filter(study=study, screening=Screening.INCLUDED)
+        .annotate(done=Count("assignments", filter=Q(assignments__completed_at__isnull=False)))
+        .filter(done__gte=study.overlap_k)
+        .count()
+    )
+    progress.final_labels = FinalLabel.objects.filter(item__study=study).count()
+    return progress
+
+
+@dataclass
+class StudyRow:
+    study: Study
+    role: str
+    items: int
+    included: int
+    assignments_total: int
+    assignments_done: int
+
+    @property
+    def percent(self) -> int:
+        return _percent(self.assignments_done, self.assignments_total)
+
+
+def studies_with_role(*, user) -> QuerySet[Study]:
+    """The studies ``user`` may see, newest first, each with ``my_role`` (staff: owner everywhere)."""
+    if user.is_staff:
+        role = Value(Membership.Role.OWNER, output_field=CharField())
+    else:
+        role = Subquery(Membership.objects.filter(study=OuterRef("pk"), user=user).values("role")[:1])
+    return studies_visible_to(user).annotate(my_role=role).order_by("-created_at")
+
+
+def studies_with_progress(*, user) -> list[StudyRow]:
+    """The studies ``user`` belongs to (all for staff) with their role and progress, in four queries."""
+    studies = list(studies_visible_to(user).select_related("codebook").order_by("-created_at"))
+    ids = [s.pk for s in studies]
+    roles = dict(Membership.objects.filter(study_id__in=ids, user=user).values_list("study_id", "role"))
+    items = {
+        r["study_id"]: r
+        for r in StudyItem.objects.filter(study_id__in=ids)
+        .order_by()
+        .values("study_id")
+        .annotate(n=Count("id"), inc=Count("id", filter=Q(screening=Screening.INCLUDED)))
+    }
+    assignments = {
+        r["study_id"]: r
+        for r in Assignment.objects.filter(study_id__in=ids)
+        .order_by()
+        .values("study_id")
+        .annotate(n=Count("id"), done=Count("id", filter=Q(completed_at__isnull=False)))
+    }
+    return [
+        StudyRow(
+            study=s,
+            role=roles.get(s.pk) or (Membership.Role.OWNER if user.is_staff else ""),
+            items=items.get(s.pk, {}).get("n", 0),
+            included=items.get(s.pk, {}).get("inc", 0),
+            assignments_total=assignments.get(s.pk, {}).get("n", 0),
+            assignments_done=assignments.get(s.pk, {}).get("done", 0),
+        )
+        for s in studies
+    ]
+
+
+def _count(model, **filters) -> Coalesce:
+    sub = (
+        model.objects.filter(item=OuterRef("pk"), **filters)
+        .order_by()
+        .values("item")
+        .annotate(c=Count("id"))
+        .values("c")[:1]
+    )
+    return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
+
+
+def items_for_study(*, study: Study, screening: str | None = None) -> QuerySet[StudyItem]:
+    """Items with their report, screener, assignment progress and number of final labels."""
+    qs = (
+        StudyItem.objects.filter(study=study)
+        .select_related("report", "screened_by")
+        .annotate(
+            assignments_total=_count(Assignment),
+            assignments_done=_count(Assignment, completed_at__isnull=False),
+            final_label_count=_count(FinalLabel),
+        )
+        .order_by("id")
+    )
+    if screening:
+        qs = qs.filter(screening=screening)
+    return qs
+
+
+def screening_next(*, study: Study) -> StudyItem | None:
+    """The pending item to screen next (lowest id first), with its report and source labels."""
+    return (
+        StudyItem.objects.filter(study=study, screening=Screening.PENDING)
+        .select_related("report")
+        .prefetch_related("report__source_labels")
+        .order_by("id")
+        .first()
+    )
+
+
+def screening_item(*, study: Study, item_id: int) -> StudyItem:
+    return (
+        StudyItem.objects.select_related("report", "screened_by")
+        .prefetch_related("report__source_labels")
+        .get(study=study, pk=item_id)
+    )
+
+
+def screened_items(*, study: Study) -> QuerySet[StudyItem]:
+    """Items already screened, the latest decision first."""
+    return (
+        StudyItem.objects.filter(study=study)
+        .exclude(screening=Screening.PENDING)
+        .select_related("report", "screened_by")
+        .order_by("-screened_at", "-id")
+    )
+
+
+def draws_for_study(*, study: Study) -> QuerySet[SampleDraw]:
+    return SampleDraw.objects.filter(study=study).select_related("created_by").order_by("-created_at", "-id")
+
+
+def codebook_tree(*, codebook: Codebook) -> list[Dimension]:
+    """Dimensions in order, each with ``tree``: [(top category, [children])], in two queries."""
+    dimensions = list(codebook.dimensions.prefetch_related("categories").order_by("order", "id"))
+    for dim in dimensions:
+        cats = list(dim.categories.all())
+        children: dict[int, list] = {}
+        for c in cats:
+            if c.parent_id:
+                children.setdefault(c.parent_id, []).append(c)
+        dim.tree = [(c, children.get(c.pk, [])) for c in cats if not c.parent_id]
+    return dimensions
+
+
+def assignments_visible_to(*, study: Study, user) -> QuerySet[Assignment]:
+    """Owners and viewers see every assignment; an annotator only their own."""
+    qs = Assignment.objects.filter(study=study).select_related("annotator", "item__report").order_by("id")
+    if not can_read_results(user, study):
+        qs = qs.filter(annotator=user)
+    return qs
+
+
+def members_of(*, study: Study) -> QuerySet[Membership]:
+    return Membership.objects.filter(study=study).select_related("user").order_by("role", "user__username")

@@ -1,0 +1,171 @@
+"""Writes to studies: create one (with its codebook), change its settings, manage members."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from config.errors import ApplicationError
+from labelling.codebook_templates import load_template
+from labelling.models import Assignment, Codebook, Membership, Study
+from labelling.services.codebooks import codebook_fill_from_template
+
+Role = Membership.Role
+STUDY_FIELDS = {"name", "description", "overlap_k", "blind", "exclusion_reasons"}
+
+
+def exclusion_reasons_clean(reasons) -> list[str]:
+    """One reason per entry (or per line of a string), stripped, blanks and repeats dropped."""
+    if reasons is None:
+        return []
+    if isinstance(reasons, str):
+        reasons = reasons.splitlines()
+    out: list[str] = []
+    for reason in reasons:
+        reason = str(reason).strip()
+        if len(reason) > 200:
+            raise ValidationError(
+                {"exclusion_reasons": [f"'{reason[:40]}...' is longer than 200 characters; shorten it."]}
+            )
+        if reason and reason not in out:
+            out.append(reason)
+    return out
+
+
+def _check_k(overlap_k) -> None:
+    if not isinstance(overlap_k, int) or isinstance(overlap_k, bool) or overlap_k < 1:
+        raise ValidationError({"overlap_k": ["k (annotators per item) must be a whole number of at least 1."]})
+
+
+@transaction.atomic
+def study_create(
+    *,
+    slug: str,
+    name: str,
+    owner: AbstractBaseUser,
+    template_slug: str | None = None,
+    description: str = "",
+    overlap_k: int = 2,
+    blind: bool = True,
+    exclusion_reasons: list[str] | None = None,
+) -> Study:
+    """Create a study, its codebook (a copy of ``template_slug``, or empty) and the owner's membership."""
+    template = load_template(template_slug) if template_slug else None
+    slug = (slug or "").strip()
+    _check_k(overlap_k)
+    if Study.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": [f"A study '{slug}' already exists. Choose another slug."]})
+    study = Study(
+        slug=slug,
+        name=(name or "").strip(),
+        description=description or "",
+        overlap_k=overlap_k,
+        blind=blind,
+        exclusion_reasons=exclusion_reasons_clean(exclusion_reasons),
+        template_slug=template_slug or "",
+        created_by=owner,
+    )
+    study.full_clean()
+    study.save()
+
+    if template is not None:
+        codebook = Codebook(
+            study=study,
+            name=template.get("name") or template_slug,
+            description=template.get("description") or "",
+            source=template.get("source") or "",
+        )
+    else:
+        codebook = Codebook(study=study, name=f"{study.name} codebook")
+    codebook.full_clean()
+    codebook.save()
+    if template is not None:
+        codebook_fill_from_template(codebook=codebook, template=template)
+
+    membership = Membership(study=study, user=owner, role=Role.OWNER)
+    membership.full_clean()
+    membership.save()
+    return study
+
+
+@transaction.atomic
+def study_update(*, study: Study, data: dict) -> Study:
+    """Change the settings in ``data`` (a subset of name, description, overlap_k, blind, exclusion_reasons).
+
+    Lowering k keeps the assignments already made; raising it takes effect at the next
+    "Make assignments".
+    """
+    unknown = set(data) - STUDY_FIELDS
+    if unknown:
+        raise ValueError(f"study_update got unknown fields: {sorted(unknown)}")
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    changed = []
+    for field, value in data.items():
+        if field == "exclusion_reasons":
+            value = exclusion_reasons_clean(value)
+        elif field == "overlap_k":
+            _check_k(value)
+        elif field == "name":
+            value = (value or "").strip()
+        if getattr(study, field) != value:
+            setattr(study, field, value)
+            changed.append(field)
+    if changed:
+        study.full_clean(exclude=["created_by"])  # may be empty on old rows (its user was deleted)
+        study.save(update_fields=changed)
+    return study
+
+
+def _owner_count(study: Study) -> int:
+    return Membership.objects.filter(study=study, role=Role.OWNER).count()
+
+
+@transaction.atomic
+def membership_set(*, study: Study, user: AbstractBaseUser, role: str) -> Membership:
+    """Add ``user`` to ``study`` with ``role``, or change their role. The last owner stays an owner."""
+    if role not in Role.values:
+        raise ValidationError({"role": [f"'{role}' is not a role. Use one of: {', '.join(Role.values)}."]})
+    Study.objects.select_for_update().filter(pk=study.pk).first()  # serialise membership changes
+    membership = Membership.objects.filter(study=study, user=user).first()
+    if membership is None:
+        membership = Membership(study=study, user=user, role=role)
+        membership.full_clean()
+        membership.save()
+        return membership
+    if membership.role == role:
+        return membership
+    if membership.role == Role.OWNER and _owner_count(study) <= 1:
+        raise ApplicationError(
+            f"{user.get_username()} is the last owner of '{study.slug}'. Make someone else an owner first.",
+            status=409,
+        )
+    if membership.role == Role.ANNOTATOR:
+        _drop_open_assignments(study, user)
+    membership.role = role
+    membership.full_clean()
+    membership.save(update_fields=["role"])
+    return membership
+
+
+def _drop_open_assignments(study: Study, user) -> int:
+    deleted, _ = Assignment.objects.filter(study=study, annotator=user, completed_at__isnull=True).delete()
+    return deleted
+
+
+@transaction.atomic
+def membership_remove(*, study: Study, user: AbstractBaseUser) -> None:
+    """Remove ``user`` from ``study``. Their open assignments go (the next "Make assignments"
+    gives the items to others); completed assignments and their labels stay."""
+    Study.objects.select_for_update().filter(pk=study.pk).first()
+    membership = Membership.objects.filter(study=study, user=user).first()
+    if membership is None:
+        raise ApplicationError(f"{user.get_username()} is not a member of '{study.slug}'.", status=404)
+    if membership.role == Role.OWNER and _owner_count(study) <= 1:
+        raise ApplicationError(
+            f"{user.get_username()} is the last owner of '{study.slug}' and cannot be removed. "
+            "Make someone else an owner first.",
+            status=409,
+        )
+    _drop_open_assignments(study, user)
+    membership.delete()

@@ -1,0 +1,111 @@
+"""The items page: filter reports, add them all or a reproducible random sample, list the items and draws."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from config.errors import ApplicationError
+from labelling.forms import ItemStatusForm, ReportFilterForm, SampleForm, add_service_error
+from labelling.models import StudyItem
+from labelling.permissions import can_read_results, is_owner, role_in, study_for
+from labelling.selectors.studies import draws_for_study, items_for_study
+from labelling.services.items import items_add_by_filter, items_sample, new_seed
+from triage.selectors import report_framework_counts, reports_matching
+
+PAGE_SIZE = 50
+FILTER_FIELDS = list(ReportFilterForm.base_fields)
+
+
+def _filter_querystring(form: ReportFilterForm) -> str:
+    data = {k: form.data.get(k) for k in FILTER_FIELDS if form.data.get(k)}
+    return urlencode(data)
+
+
+def _items_page(request, study, *, filter_form=None, sample_form=None, status=200):
+    owner = is_owner(request.user, study)
+    if filter_form is None:
+        filter_form = ReportFilterForm(request.GET if any(k in request.GET for k in FILTER_FIELDS) else None)
+    preview = None
+    if owner and filter_form.is_bound and filter_form.is_valid():
+        matching = reports_matching(filter_form.to_filter())
+        total = matching.count()
+        new = matching.exclude(id__in=StudyItem.objects.filter(study=study).values("report_id")).count()
+        preview = {"total": total, "new": new, "querystring": _filter_querystring(filter_form)}
+    status_form = ItemStatusForm(request.GET)
+    screening = status_form.cleaned_data.get("screening") if status_form.is_valid() else ""
+    page = Paginator(items_for_study(study=study, screening=screening or None), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "labelling/items.html",
+        {
+            "study": study,
+            "role": role_in(request.user, study),
+            "is_owner": owner,
+            "filter_form": filter_form,
+            "sample_form": sample_form or SampleForm(initial={"seed": new_seed()}),
+            "preview": preview,
+            "page": page,
+            "screening": screening,
+            "screening_choices": StudyItem.Screening.choices,
+            "draws": draws_for_study(study=study)[:50],
+            "frameworks": report_framework_counts() if owner else [],
+        },
+        status=status,
+    )
+
+
+@login_required
+def items(request, slug):
+    study = study_for(request.user, slug, check=can_read_results)
+    return _items_page(request, study)
+
+
+def _back(study, filter_form):
+    url = reverse("labelling:items", kwargs={"slug": study.slug})
+    qs = _filter_querystring(filter_form)
+    return redirect(f"{url}?{qs}" if qs else url)
+
+
+@login_required
+@require_POST
+def items_add_all(request, slug):
+    study = study_for(request.user, slug, check=is_owner)
+    filter_form = ReportFilterForm(request.POST)
+    if not filter_form.is_valid():
+        return _items_page(request, study, filter_form=filter_form, status=400)
+    draw = items_add_by_filter(study=study, filters=filter_form.to_filter(), added_by=request.user)
+    messages.success(request, f"{draw.added} reports added to the study, waiting for screening.")
+    return _back(study, filter_form)
+
+
+@login_required
+@require_POST
+def items_add_sample(request, slug):
+    study = study_for(request.user, slug, check=is_owner)
+    filter_form = ReportFilterForm(request.POST)
+    sample_form = SampleForm(request.POST)
+    if filter_form.is_valid() and sample_form.is_valid():
+        try:
+            draw = items_sample(
+                study=study,
+                filters=filter_form.to_filter(),
+                size=sample_form.cleaned_data["size"],
+                seed=sample_form.cleaned_data["seed"],
+                added_by=request.user,
+            )
+        except (ValidationError, ApplicationError) as exc:
+            add_service_error(sample_form, exc)
+        else:
+            messages.success(
+                request, f"A random sample of {draw.added} reports (seed {draw.seed}) added, waiting for screening."
+            )
+            return _back(study, filter_form)
+    return _items_page(request, study, filter_form=filter_form, sample_form=sample_form, status=400)

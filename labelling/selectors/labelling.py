@@ -1,0 +1,281 @@
+"""Reads for the labelling page, the annotation API and the disagreements list.
+
+Blind labelling is enforced here, in ``annotations_visible_to``, and nowhere else: views and
+endpoints that show annotations start from that queryset.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabel, Study, StudyItem
+from labelling.permissions import can_annotate, can_read_results
+from labelling.values import SEPARATOR
+
+
+def _open_assignments(*, study: Study, annotator) -> QuerySet[Assignment]:
+    # Matches the ``next_item_idx`` index (study, annotator, completed_at, id).
+    return Assignment.objects.filter(study=study, annotator=annotator, completed_at__isnull=True)
+
+
+def next_item_for(*, study: Study, annotator) -> StudyItem | None:
+    """The item of the annotator's first open assignment (by assignment id), report joined; None when done.
+
+    Ordered by (completed_at, id) rather than id alone: with study, annotator and completed_at
+    fixed by the filter this is the same order, and it lets PostgreSQL walk ``next_item_idx``
+    and stop at the first row instead of scanning every completed assignment in id order.
+    """
+    assignment = (
+        _open_assignments(study=study, annotator=annotator)
+        .select_related("item__report")
+        .order_by("completed_at", "id")
+        .first()
+    )
+    return assignment.item if assignment else None
+
+
+def assignment_for(*, study: Study, annotator, item_id: int) -> Assignment | None:
+    """The annotator's assignment for ``item_id`` in ``study``, or None.
+
+    Comes with its item and report, and ``previous_item_id``: the item of the annotator's
+    assignment just before this one (what ``previous_item_for`` gives), in the same query.
+    """
+    before = Assignment.objects.filter(study=study, annotator=annotator, id__lt=OuterRef("id")).order_by("-id")
+    return (
+        Assignment.objects.filter(study=study, annotator=annotator, item_id=item_id)
+        .select_related("item__report")
+        .annotate(previous_item_id=Subquery(before.values("item_id")[:1]))
+        .first()
+    )
+
+
+def previous_item_for(*, study: Study, annotator, before_item: StudyItem | None) -> StudyItem | None:
+    """The item of the annotator's assignment just before the one for ``before_item`` (completed or not).
+
+    With ``before_item`` None it is the annotator's last assignment; None when there is none
+    before (or ``before_item`` is not assigned to the annotator).
+    """
+    qs = Assignment.objects.filter(study=study, annotator=annotator)
+    if before_item is not None:
+        current = Assignment.objects.filter(study=study, annotator=annotator, item=before_item).values("id")[:1]
+        qs = qs.filter(id__lt=Subquery(current))
+    assignment = qs.select_related("item").order_by("-id").first()
+    return assignment.item if assignment else None
+
+
+PROGRESS_TTL_SECONDS = 60
+
+
+def _progress_keys(study_id: int, annotator_id: int) -> tuple[str, str]:
+    base = f"labelling:progress:{study_id}:{annotator_id}"
+    return f"{base}:done", f"{base}:total"
+
+
+def progress_for(*, study: Study, annotator) -> tuple[int, int]:
+    """(completed, total) assignments of the annotator in the study.
+
+    Counting an annotator's assignments reads every one of them (about 20 ms for 100,000 in
+    PostgreSQL), too slow for every page view, so the counts are kept in Django's cache for
+    a minute; a save that completes an assignment bumps the cached count
+    (``progress_count_completed``). Without a shared cache (e.g. Redis) each web process has
+    its own copy, so another process may show a count up to a minute old.
+    """
+    done_key, total_key = _progress_keys(study.pk, annotator.pk)
+    cached = cache.get_many([done_key, total_key])
+    if len(cached) == 2:
+        return min(cached[done_key], cached[total_key]), cached[total_key]
+    agg = Assignment.objects.filter(study=study, annotator=annotator).aggregate(
+        total=Count("id"), done=Count("id", filter=Q(completed_at__isnull=False))
+    )
+    cache.set_many({done_key: agg["done"], total_key: agg["total"]}, PROGRESS_TTL_SECONDS)
+    return agg["done"], agg["total"]
+
+
+def progress_count_completed(*, study_id: int, annotator_id: int) -> None:
+    """Count one more completed assignment in the cached progress (after the save committed)."""
+    done_key, _ = _progress_keys(study_id, annotator_id)
+    try:
+        cache.incr(done_key)
+    except ValueError:  # not cached: the next progress_for counts afresh
+        pass
+
+
+def annotations_visible_to(*, user, study: Study) -> QuerySet[Annotation]:
+    """The annotations of ``study`` that ``user`` may see.
+
+    Owners and viewers (``can_read_results``) see all of them. An annotator sees their own; in a
+    study that is not blind, also the others' labels of items whose assignment they completed.
+    Anybody else sees nothing.
+    """
+    qs = Annotation.objects.filter(item__study=study)
+    if can_read_results(user, study):
+        return qs
+    if not can_annotate(user, study):
+        return qs.none()
+    if study.blind:
+        return qs.filter(annotator=user)
+    completed = Assignment.objects.filter(item=OuterRef("item"), annotator=user, completed_at__isnull=False)
+    return qs.filter(Q(annotator=user) | Q(Exists(completed)))
+
+
+@dataclass
+class CodebookDimension:
+    """A dimension with its categories in display order: parents first, children indented below."""
+
+    dimension: Dimension
+    entries: list[tuple[Category, int]] = field(default_factory=list)  # (category, depth)
+
+    @property
+    def categories(self) -> list[Category]:
+        return [c for c, _ in self.entries]
+
+
+def dimensions_of(*, study: Study) -> list[Dimension]:
+    """The study codebook's dimensions in codebook order."""
+    return list(Dimension.objects.filter(codebook__study=study).order_by("order", "id"))
+
+
+def codebook_for_labelling(*, study: Study) -> list[CodebookDimension]:
+    """The study codebook's dimensions in order, with their category trees (two queries)."""
+    dimensions = dimensions_of(study=study)
+    children: dict[tuple[int, int | None], list[Category]] = defaultdict(list)
+    for category in Category.objects.filter(dimension__in=dimensions).order_by("order", "id"):
+        children[(category.dimension_id, category.parent_id)].append(category)
+
+    result = []
+    for dimension in dimensions:
+        entries: list[tuple[Category, int]] = []
+
+        def walk(parent_id, depth, dimension_id=dimension.id, entries=entries):
+            for category in children.get((dimension_id, parent_id), []):
+                entries.append((category, depth))
+                if depth < 20:
+                    walk(category.id, depth + 1)
+
+        walk(None, 0)
+        result.append(CodebookDimension(dimension=dimension, entries=entries))
+    return result
+
+
+def own_labels_for(*, item: StudyItem, annotator) -> dict[int, tuple[str, str]]:
+    """The annotator's own saved labels of ``item``: {dimension id: (value, note)}."""
+    return {
+        dimension_id: (value, note)
+        for dimension_id, value, note in Annotation.objects.filter(item=item, annotator=annotator).values_list(
+            "dimension_id", "value", "note"
+        )
+    }
+
+
+# --- disagreements ---------------------------------------------------------------------------
+
+
+@dataclass
+class AnnotatorValue:
+    annotator_id: int
+    annotator: str
+    value: str
+    note: str
+
+
+@dataclass
+class DimensionDisagreement:
+    dimension: Dimension
+    values: list[AnnotatorValue]
+
+
+@dataclass
+class Disagreement:
+    item: StudyItem
+    dimensions: list[DimensionDisagreement]
+
+    @property
+    def dimension_codes(self) -> list[str]:
+        return [d.dimension.code for d in self.dimensions]
+
+
+def _normalised(dimension: Dimension, value: str) -> str:
+    if dimension.kind == Dimension.Kind.MULTI:
+        return SEPARATOR.join(sorted({c.strip() for c in value.split(SEPARATOR) if c.strip()}))
+    return value
+
+
+def disagreements_for(*, study: Study, dimension_code: str | None = None, chunk_size: int = 500) -> list[Disagreement]:
+    """Items whose assignments are all completed (at least ``overlap_k`` of them) but where at least
+    one dimension has no final label because the annotators' values differ.
+
+    A dimension all annotators left empty is not a disagreement. Each disagreement lists, per
+    dimension that disagrees, every annotator's value and note, ordered by annotator name.
+    Bulk: a few queries per ``chunk_size`` items, never one per item.
+    """
+    dimensions = dimensions_of(study=study)
+    if dimension_code:
+        dimensions = [d for d in dimensions if d.code == dimension_code]
+    if not dimensions:
+        return []
+    final_count = (
+        FinalLabel.objects.filter(item=OuterRef("pk"), dimension__in=dimensions)
+        .order_by()
+        .values("item")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    candidates = (
+        StudyItem.objects.filter(study=study)
+        .annotate(
+            n_assigned=Count("assignments"),
+            n_open=Count("assignments", filter=Q(assignments__completed_at__isnull=True)),
+        )
+        .filter(n_assigned__gte=max(study.overlap_k, 1), n_open=0)
+        .annotate(n_final=Coalesce(Subquery(final_count, output_field=IntegerField()), 0))
+        .filter(n_final__lt=len(dimensions))
+        .order_by("id")
+    )
+    candidate_ids = list(candidates.values_list("id", flat=True))
+    result: list[Disagreement] = []
+    for start in range(0, len(candidate_ids), chunk_size):
+        ids = candidate_ids[start : start + chunk_size]
+        items = {i.id: i for i in StudyItem.objects.filter(id__in=ids).select_related("report")}
+        annotators: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for item_id, user_id, username in (
+            Assignment.objects.filter(item_id__in=ids)
+            .order_by("annotator__username")
+            .values_list("item_id", "annotator_id", "annotator__username")
+        ):
+            annotators[item_id].append((user_id, username))
+        values: dict[tuple[int, int, int], tuple[str, str]] = {}
+        for item_id, dim_id, user_id, value, note in Annotation.objects.filter(
+            item_id__in=ids, dimension__in=dimensions
+        ).values_list("item_id", "dimension_id", "annotator_id", "value", "note"):
+            values[(item_id, dim_id, user_id)] = (value, note)
+        finals = set(
+            FinalLabel.objects.filter(item_id__in=ids, dimension__in=dimensions).values_list("item_id", "dimension_id")
+        )
+        for item_id in ids:
+            disagreeing = []
+            for dimension in dimensions:
+                if (item_id, dimension.id) in finals:
+                    continue
+                row = [
+                    AnnotatorValue(uid, name, *values.get((item_id, dimension.id, uid), ("", "")))
+                    for uid, name in annotators[item_id]
+                ]
+                if len({_normalised(dimension, v.value) for v in row}) > 1:
+                    disagreeing.append(DimensionDisagreement(dimension=dimension, values=row))
+            if disagreeing:
+                result.append(Disagreement(item=items[item_id], dimensions=disagreeing))
+    return result
+
+
+def final_labels_of(*, study: Study) -> QuerySet[FinalLabel]:
+    """The study's final labels with item, report and dimension joined."""
+    return (
+        FinalLabel.objects.filter(item__study=study, dimension__codebook__study=study)
+        .select_related("item__report", "dimension", "decided_by")
+        .order_by("item_id", "dimension__order", "dimension_id")
+    )

@@ -1,0 +1,139 @@
+"""Saving an annotator's labels for one item (the labelling page and the annotation API)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from labelling.models import Annotation, Assignment, Category, Dimension, StudyItem
+from labelling.selectors.labelling import progress_count_completed
+from labelling.services.final_labels import final_labels_refresh
+from labelling.values import CategoryIndex, canonical_value
+
+MAX_TIME_SPENT_MS = 60 * 60 * 1000  # one hour: more means the page was left open, not worked on
+
+
+def clamp_time_spent(value) -> int:
+    """Milliseconds as an int in [0, 1 hour]; anything unreadable counts as 0."""
+    try:
+        ms = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return max(0, min(ms, MAX_TIME_SPENT_MS))
+
+
+def _dimensions_with_categories(study_id: int) -> list[tuple[Dimension, CategoryIndex]]:
+    dimensions = list(Dimension.objects.filter(codebook__study_id=study_id).order_by("order", "id"))
+    categories: dict[int, list[Category]] = {d.id: [] for d in dimensions}
+    for category in Category.objects.filter(dimension__in=dimensions):
+        categories[category.dimension_id].append(category)
+    return [(d, CategoryIndex(d, categories[d.id])) for d in dimensions]
+
+
+def _validated(
+    dimensions: list[tuple[Dimension, CategoryIndex]], values: dict, notes: dict
+) -> dict[int, tuple[str, str]]:
+    """{dimension id: (canonical value, note)} or a ValidationError keyed by dimension code."""
+    errors: dict[str, list[str]] = {}
+    known = {d.code for d, _ in dimensions}
+    valid_codes = ", ".join(sorted(known)) or "(the codebook has no dimensions yet)"
+    for code in sorted((set(values) | set(notes)) - known):
+        errors[str(code)] = [f"'{code}' is not a dimension of this study's codebook. Use one of: {valid_codes}."]
+
+    cleaned: dict[int, tuple[str, str]] = {}
+    for dimension, index in dimensions:
+        raw = values.get(dimension.code, "")
+        note = notes.get(dimension.code, "")
+        if note is None:
+            note = ""
+        if not isinstance(note, str):
+            errors[dimension.code] = [f"The note for '{dimension.code}' must be text."]
+            continue
+        try:
+            value = canonical_value(dimension, raw, index)
+        except ValueError as exc:
+            errors[dimension.code] = [str(exc)]
+            continue
+        if dimension.required and not value:
+            if dimension.has_categories:
+                hint = f"pick one of: {index.valid_codes_hint()}"
+                if dimension.kind == Dimension.Kind.MULTI:
+                    hint = f"pick at least one of: {index.valid_codes_hint()}"
+            else:
+                hint = "write an answer"
+            errors[dimension.code] = [f"'{dimension.name}' is required: {hint}."]
+            continue
+        cleaned[dimension.id] = (value, note.strip())
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+@transaction.atomic
+def item_labels_save(
+    *, item: StudyItem, annotator, values: dict, notes: dict | None = None, time_spent_ms: int = 0
+) -> list[Annotation]:
+    """Save ``annotator``'s labels of ``item``: one Annotation per codebook dimension.
+
+    ``values`` maps dimension codes to raw values (a code or name, a list for multiple choice,
+    text for free-text dimensions); a dimension left out is empty. ``notes`` maps codes to notes.
+    Everything is validated first, nothing is written if any value is wrong. The time spent
+    (clamped to [0, 1 hour]) is added to the annotator's time on the item, shared out over the
+    dimensions so that the item's annotations sum to it. The assignment is marked completed and
+    the item's unanimous final labels are refreshed (final_labels_refresh).
+    """
+    assignment = (
+        Assignment.objects.select_for_update().filter(item=item, annotator=annotator).only("id", "completed_at").first()
+    )
+    if assignment is None:
+        raise ApplicationError(
+            "You are not assigned to this item, so you cannot label it. "
+            "Label the items of your own queue, or ask the study owner to assign this one to you.",
+            status=403,
+        )
+    dimensions = _dimensions_with_categories(item.study_id)
+    cleaned = _validated(dimensions, dict(values or {}), dict(notes or {}))
+
+    spent = clamp_time_spent(time_spent_ms)
+    share, remainder = divmod(spent, len(dimensions)) if dimensions else (0, 0)
+    now = timezone.now()
+    existing = {
+        a.dimension_id: a for a in Annotation.objects.select_for_update().filter(item=item, annotator=annotator)
+    }
+    to_create, to_update, saved = [], [], []
+    for position, (dimension, _index) in enumerate(dimensions):
+        value, note = cleaned[dimension.id]
+        extra = share + (remainder if position == 0 else 0)
+        annotation = existing.get(dimension.id)
+        if annotation is None:
+            annotation = Annotation(
+                item=item, annotator=annotator, dimension=dimension, value=value, note=note, time_spent_ms=extra
+            )
+            to_create.append(annotation)
+        else:
+            annotation.dimension, annotation.annotator = dimension, annotator  # already fetched: no query later
+            annotation.value = value
+            annotation.note = note
+            annotation.time_spent_ms = min(annotation.time_spent_ms + extra, 2**31 - 1)
+            annotation.updated_at = now
+            to_update.append(annotation)
+        # Foreign keys are objects fetched above; uniqueness is guaranteed by the lookup.
+        annotation.full_clean(
+            exclude=["item", "annotator", "dimension"], validate_unique=False, validate_constraints=False
+        )
+        saved.append(annotation)
+
+    if to_create:
+        Annotation.objects.bulk_create(to_create)
+    if to_update:
+        Annotation.objects.bulk_update(to_update, ["value", "note", "time_spent_ms", "updated_at"])
+    if assignment.completed_at is None:
+        assignment.completed_at = now
+        assignment.save(update_fields=["completed_at"])
+        transaction.on_commit(partial(progress_count_completed, study_id=item.study_id, annotator_id=annotator.pk))
+    final_labels_refresh(study=item.study, item_ids=[item.id], dimensions=[d for d, _ in dimensions])
+    return saved

@@ -1,0 +1,29 @@
+"""Items the annotators finished but disagree on, side by side (owners and viewers)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import render
+
+from labelling.permissions import can_read_results, role_in, study_for
+from labelling.selectors.labelling import dimensions_of, disagreements_for
+
+PAGE_SIZE = 50
+
+
+@login_required
+def disagreement_list(request, slug):
+    study = study_for(request.user, slug, check=can_read_results)
+    dimension_code = request.GET.get("dimension", "").strip()
+    disagreements = disagreements_for(study=study, dimension_code=dimension_code or None)
+    page = Paginator(disagreements, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "study": study,
+        "page": page,
+        "count": len(disagreements),
+        "dimension_code": dimension_code,
+        "dimensions": dimensions_of(study=study),
+        "role": role_in(request.user, study),
+    }
+    return render(request, "labelling/disagreements.html", context)

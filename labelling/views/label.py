@@ -1,0 +1,172 @@
+"""The annotator's labelling page: one report on the left, the codebook form on the right.
+
+Keyboard-driven by static/js/labelling.js; the form posts to the same URL, and a good save
+redirects to the next open item (POST-redirect-GET). Errors re-render the form with the
+entered values kept and the message next to the dimension.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from config.errors import ApplicationError
+from labelling.models import Dimension
+from labelling.permissions import can_annotate, role_in, study_for
+from labelling.selectors.labelling import (
+    assignment_for,
+    codebook_for_labelling,
+    next_item_for,
+    own_labels_for,
+    previous_item_for,
+    progress_for,
+)
+from labelling.services.annotations import clamp_time_spent, item_labels_save
+from labelling.values import value_codes
+
+
+def safe_source_url(url: str) -> str:
+    """Only http(s) links to the source are shown; anything else (javascript:, data:) is dropped."""
+    url = (url or "").strip()
+    return url if url.lower().startswith(("http://", "https://")) else ""
+
+
+def _progress_context(study, user) -> dict:
+    done, total = progress_for(study=study, annotator=user)
+    return {"done": done, "total": total, "percent": round(100 * done / total) if total else 100}
+
+
+@login_required
+def label_next(request, slug):
+    """Send the annotator to their next open item, or say that they are done."""
+    study = study_for(request.user, slug, check=can_annotate)
+    item = next_item_for(study=study, annotator=request.user)
+    if item is not None:
+        return redirect("labelling:label-item", slug=study.slug, item_id=item.id)
+    previous = previous_item_for(study=study, annotator=request.user, before_item=None)
+    context = {
+        "study": study,
+        "previous_url": reverse("labelling:label-item", args=[study.slug, previous.id]) if previous else "",
+        "role": role_in(request.user, study),
+        **_progress_context(study, request.user),
+    }
+    return render(request, "labelling/label_done.html", context)
+
+
+def _form_input(post) -> tuple[dict, dict]:
+    """(values, notes) keyed by dimension code, as the form posted them: ``value-<code>`` (repeated
+    for multiple choice) and ``note-<code>``. The service decides what is valid."""
+    values, notes = {}, {}
+    for key in post:
+        if key.startswith("value-"):
+            picked = [v for v in post.getlist(key) if v.strip()]
+            values[key[6:]] = picked if len(picked) > 1 else (picked[0] if picked else "")
+        elif key.startswith("note-"):
+            notes[key[5:]] = post.get(key, "")
+    return values, notes
+
+
+def _saved_input(item, user, codebook) -> tuple[dict, dict]:
+    """(values, notes) keyed by dimension code: the annotator's own saved labels of the item."""
+    saved = own_labels_for(item=item, annotator=user)
+    values, notes = {}, {}
+    for entry in codebook:
+        if entry.dimension.id in saved:
+            values[entry.dimension.code], notes[entry.dimension.code] = saved[entry.dimension.id]
+    return values, notes
+
+
+def _dimension_rows(codebook, values: dict, notes: dict, errors: dict) -> list[dict]:
+    rows = []
+    for entry in codebook:
+        dimension = entry.dimension
+        raw = values.get(dimension.code, "")
+        if dimension.kind == Dimension.Kind.TEXT:
+            text, picked = raw if isinstance(raw, str) else "", set()
+        else:
+            text = ""
+            picked = set(raw) if isinstance(raw, (list, tuple)) else set(value_codes(raw))
+        rows.append(
+            {
+                "dimension": dimension,
+                "input_type": {
+                    Dimension.Kind.MULTI: "checkbox",
+                    Dimension.Kind.TEXT: "text",
+                }.get(dimension.kind, "radio"),
+                "categories": [
+                    {"category": c, "depth": depth, "checked": c.code in picked} for c, depth in entry.entries
+                ],
+                "text": text,
+                "note": notes.get(dimension.code, ""),
+                "errors": errors.get(dimension.code, []),
+            }
+        )
+    return rows
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def label_item(request, slug, item_id):
+    """One item of the annotator's queue. Only the annotator's own assignments exist here (else 404)."""
+    study = study_for(request.user, slug, check=can_annotate)
+    assignment = assignment_for(study=study, annotator=request.user, item_id=item_id)
+    if assignment is None:
+        raise Http404("This item is not in your labelling queue.")
+    item = assignment.item
+    item.study = study
+    errors: dict[str, list[str]] = {}
+    general_error = ""
+    status = 200
+
+    time_spent_ms = 0
+    if request.method == "POST":
+        values, notes = _form_input(request.POST)
+        time_spent_ms = clamp_time_spent(request.POST.get("time_spent_ms"))
+        try:
+            item_labels_save(
+                item=item,
+                annotator=request.user,
+                values=values,
+                notes=notes,
+                time_spent_ms=time_spent_ms,
+            )
+        except ValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
+            general_error = "Nothing was saved: fix the dimensions marked below and save again."
+            status = 400
+        except ApplicationError as exc:
+            general_error, status = exc.message, exc.status
+        else:
+            following = next_item_for(study=study, annotator=request.user)
+            if following is None:
+                return redirect("labelling:label-next", slug=study.slug)
+            return redirect("labelling:label-item", slug=study.slug, item_id=following.id)
+    codebook = codebook_for_labelling(study=study)
+    if request.method != "POST":
+        values, notes = _saved_input(item, request.user, codebook)
+
+    report = item.report
+    context = {
+        "study": study,
+        "item": item,
+        "report": report,
+        "source_url": safe_source_url(report.url),
+        "source_labels": [label.name for label in report.source_labels.all()],
+        "dimensions": _dimension_rows(codebook, values, notes, errors),
+        "unknown_errors": [
+            m for code, ms in errors.items() if code not in {e.dimension.code for e in codebook} for m in ms
+        ],
+        "general_error": general_error,
+        "completed": assignment.completed_at is not None,
+        "time_spent_ms": time_spent_ms,  # kept across a re-rendered form; the page adds its own time
+        "previous_url": reverse("labelling:label-item", args=[study.slug, assignment.previous_item_id])
+        if assignment.previous_item_id
+        else "",
+        "role": role_in(request.user, study),
+        **_progress_context(study, request.user),
+    }
+    return render(request, "labelling/label.html", context, status=status)

@@ -1,0 +1,286 @@
+/* Bugsift labelling page: label a report with the keyboard alone. No framework.
+ *
+ * Keys (outside text fields):
+ *   a category's shortcut  pick it in the active dimension (single/ordinal: then move on;
+ *                          multiple choice: toggle, at most max_choices)
+ *   ArrowDown / ArrowUp    next / previous dimension (Tab works too)
+ *   n                      write a note for the active dimension
+ *   e                      write the answer of an active free-text dimension
+ *   Enter                  Save & next (Ctrl+Enter inside a text field)
+ *   ArrowLeft              back to the previous item
+ *   ?                      show or hide the list of keys
+ *   Escape                 leave a text field / close the list of keys
+ * Keys typed inside text fields never trigger shortcuts.
+ */
+(function () {
+  "use strict";
+
+  var root = document.querySelector("[data-labelling]");
+  if (!root) return;
+  var form = document.getElementById("label-form");
+  var overlay = document.getElementById("help-overlay");
+  var prevUrl = root.getAttribute("data-prev-url") || "";
+  var dims = form ? Array.prototype.slice.call(form.querySelectorAll(".dimension")) : [];
+  var active = -1;
+  var submitting = false;
+
+  // --- time the page was visible (plus what a re-rendered form already carried) ----------
+  var timeField = form ? form.querySelector("input[name=time_spent_ms]") : null;
+  var visibleMs = timeField ? parseInt(timeField.value || "0", 10) || 0 : 0;
+  var since = document.visibilityState === "visible" ? performance.now() : null;
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") {
+      if (since === null) since = performance.now();
+    } else if (since !== null) {
+      visibleMs += performance.now() - since;
+      since = null;
+    }
+  });
+  function elapsedMs() {
+    return Math.round(visibleMs + (since !== null ? performance.now() - since : 0));
+  }
+
+  // --- dimensions ----------------------------------------------------------------------
+  function setActive(index, scroll) {
+    if (!dims.length) return;
+    index = Math.max(0, Math.min(dims.length - 1, index));
+    if (index === active) return;
+    if (active >= 0 && dims[active]) {
+      dims[active].classList.remove("active");
+      dims[active].removeAttribute("aria-current");
+    }
+    active = index;
+    dims[active].classList.add("active");
+    dims[active].setAttribute("aria-current", "true");
+    if (scroll !== false && dims[active].scrollIntoView) {
+      dims[active].scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function hasValue(dim) {
+    if (dim.getAttribute("data-kind") === "text") {
+      var t = dim.querySelector("textarea.text-value");
+      return !!(t && t.value.trim());
+    }
+    return !!dim.querySelector("input[data-shortcut]:checked, input.choice:checked");
+  }
+
+  function flash(dim, message) {
+    var box = dim.querySelector(".dim-flash");
+    if (!box) return;
+    box.textContent = message;
+    window.clearTimeout(box._timer);
+    box._timer = window.setTimeout(function () { box.textContent = ""; }, 2500);
+  }
+
+  function choose(dim, key) {
+    var inputs = dim.querySelectorAll("input[data-shortcut]");
+    var match = null;
+    for (var i = 0; i < inputs.length && !match; i++) {
+      if (inputs[i].getAttribute("data-shortcut") === key) match = inputs[i];
+    }
+    for (var j = 0; j < inputs.length && !match; j++) {
+      if (inputs[j].getAttribute("data-shortcut").toLowerCase() === key.toLowerCase()) match = inputs[j];
+    }
+    if (!match) return false;
+    if (match.type === "radio") {
+      match.checked = true;
+      match.dispatchEvent(new Event("change", { bubbles: true }));
+      if (active < dims.length - 1) setActive(active + 1);
+    } else {
+      if (!match.checked) {
+        var max = parseInt(dim.getAttribute("data-max-choices") || "0", 10);
+        var count = dim.querySelectorAll("input[data-shortcut]:checked").length;
+        if (max && count >= max) {
+          flash(dim, "At most " + max + " categories here: unpick one first.");
+          return true;
+        }
+      }
+      match.checked = !match.checked;
+      match.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    return true;
+  }
+
+  function focusIn(dim, selector) {
+    var el = dim && dim.querySelector(selector);
+    if (el) {
+      el.focus();
+      return true;
+    }
+    return false;
+  }
+
+  // --- help overlay, generated from the page ---------------------------------------------
+  function keyRow(list, keys, text) {
+    var dt = document.createElement("dt");
+    keys.forEach(function (k, i) {
+      if (i) dt.appendChild(document.createTextNode(" "));
+      var kbd = document.createElement("kbd");
+      kbd.textContent = k;
+      dt.appendChild(kbd);
+    });
+    var dd = document.createElement("dd");
+    dd.textContent = text;
+    list.appendChild(dt);
+    list.appendChild(dd);
+  }
+
+  function buildHelp() {
+    var box = document.getElementById("help-keys");
+    if (!box || box.childNodes.length) return;
+    var general = document.createElement("dl");
+    general.className = "keys";
+    if (form) {
+      keyRow(general, ["↓", "↑"], "Next / previous dimension (Tab also moves)");
+      keyRow(general, ["n"], "Write a note for the active dimension");
+      keyRow(general, ["e"], "Write the answer of a free-text dimension");
+      keyRow(general, ["Enter"], "Save & next (Ctrl+Enter inside a text field)");
+      keyRow(general, ["Esc"], "Leave a text field");
+    }
+    keyRow(general, ["←"], "Back to the previous item");
+    keyRow(general, ["?"], "Show or hide this list");
+    box.appendChild(general);
+    dims.forEach(function (dim) {
+      var inputs = dim.querySelectorAll("input[data-shortcut]");
+      if (!inputs.length) return;
+      var h = document.createElement("h3");
+      h.textContent = dim.getAttribute("data-name") || "";
+      box.appendChild(h);
+      var dl = document.createElement("dl");
+      dl.className = "keys";
+      Array.prototype.forEach.call(inputs, function (input) {
+        keyRow(dl, [input.getAttribute("data-shortcut")], input.getAttribute("data-name") || input.value);
+      });
+      box.appendChild(dl);
+    });
+  }
+
+  function helpOpen() {
+    return overlay && !overlay.hidden;
+  }
+
+  function toggleHelp(show) {
+    if (!overlay) return;
+    buildHelp();
+    overlay.hidden = show === undefined ? !overlay.hidden : !show;
+  }
+
+  // --- submit ------------------------------------------------------------------------------
+  function submit() {
+    if (!form || submitting) return;
+    if (form.requestSubmit) form.requestSubmit();
+    else form.submit();
+  }
+
+  if (form) {
+    form.addEventListener("submit", function (event) {
+      if (submitting) {
+        event.preventDefault();
+        return;
+      }
+      submitting = true;
+      if (timeField) timeField.value = String(elapsedMs());
+    });
+    dims.forEach(function (dim, index) {
+      dim.addEventListener("focusin", function () { setActive(index, false); });
+      dim.addEventListener("click", function () { setActive(index, false); });
+    });
+    var start = 0;
+    for (var d = 0; d < dims.length; d++) {
+      if (dims[d].classList.contains("has-error")) { start = d; break; }
+    }
+    if (!form.querySelector(".dimension.has-error")) {
+      for (var f = 0; f < dims.length; f++) {
+        if (!hasValue(dims[f])) { start = f; break; }
+      }
+    }
+    setActive(start, false);
+  }
+
+  var helpButton = document.getElementById("help-button");
+  if (helpButton) helpButton.addEventListener("click", function () { toggleHelp(); });
+  if (overlay) {
+    overlay.addEventListener("click", function (event) {
+      if (event.target === overlay) toggleHelp(false);
+    });
+  }
+
+  // --- keys --------------------------------------------------------------------------------
+  function isTextField(el) {
+    if (!el || !el.tagName) return false;
+    var tag = el.tagName.toLowerCase();
+    if (tag === "textarea" || tag === "select" || el.isContentEditable) return true;
+    if (tag !== "input") return false;
+    var type = (el.getAttribute("type") || "text").toLowerCase();
+    return ["radio", "checkbox", "button", "submit", "reset", "hidden", "range", "color", "file", "image"]
+      .indexOf(type) === -1;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.isComposing || event.altKey || event.metaKey) return;
+    var key = event.key;
+    var target = event.target;
+
+    if (helpOpen()) {
+      if (key === "?" || key === "Escape") {
+        toggleHelp(false);
+        event.preventDefault();
+      }
+      return;
+    }
+
+    if (isTextField(target)) {
+      if (key === "Escape") {
+        target.blur();
+        event.preventDefault();
+      } else if (key === "Enter" && event.ctrlKey) {
+        event.preventDefault();
+        submit();
+      }
+      return;
+    }
+    if (event.ctrlKey && key !== "Enter") return;
+
+    var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
+    switch (key) {
+      case "Enter":
+        if (!form || tag === "a" || tag === "button") return; // a focused link or button does its own thing
+        event.preventDefault();
+        submit();
+        return;
+      case "ArrowDown":
+        if (!dims.length) return;
+        event.preventDefault();
+        setActive(active + 1);
+        return;
+      case "ArrowUp":
+        if (!dims.length) return;
+        event.preventDefault();
+        setActive(active - 1);
+        return;
+      case "ArrowLeft":
+        if (!prevUrl) return;
+        event.preventDefault();
+        window.location.assign(prevUrl);
+        return;
+      case "?":
+        event.preventDefault();
+        toggleHelp();
+        return;
+      default:
+        break;
+    }
+    if (!dims.length || key.length !== 1 || event.ctrlKey) return;
+    var dim = dims[active];
+    if (choose(dim, key)) {
+      event.preventDefault();
+      return;
+    }
+    if (key === "n" && focusIn(dim, "textarea.note")) {
+      event.preventDefault();
+    } else if (key === "e" && dim.getAttribute("data-kind") === "text" && focusIn(dim, "textarea.text-value")) {
+      event.preventDefault();
+    }
+  });
+})();

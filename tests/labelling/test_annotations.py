@@ -1,0 +1,145 @@
+"""labelling/services/annotations.py: item_labels_save."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from config.errors import ApplicationError
+from labelling.models import Annotation, Assignment, Dimension, FinalLabel
+from labelling.services.annotations import MAX_TIME_SPENT_MS, item_labels_save
+from tests.factories import DimensionFactory, StudyItemFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _save(s, item, who="ann1", **kwargs):
+    kwargs.setdefault("values", {"symptom": "crash", "component": ["layers"]})
+    kwargs.setdefault("notes", {})
+    kwargs.setdefault("time_spent_ms", 0)
+    return item_labels_save(item=item, annotator=s[who], **kwargs)
+
+
+def test_save_creates_one_annotation_per_dimension_and_completes_the_assignment(labelling_study):
+    s = labelling_study
+    item = s["items"][0]
+    saved = _save(s, item, values={"symptom": "Crash", "component": ["model", "layers"]}, notes={"symptom": " why "})
+    assert len(saved) == 2
+    rows = {a.dimension.code: a for a in Annotation.objects.filter(item=item, annotator=s["ann1"])}
+    assert rows["symptom"].value == "crash"  # names are turned into codes
+    assert rows["symptom"].note == "why"
+    assert rows["component"].value == "layers;model"  # sorted, joined
+    assignment = Assignment.objects.get(item=item, annotator=s["ann1"])
+    assert assignment.completed_at is not None
+    assert not Assignment.objects.get(item=item, annotator=s["ann2"]).completed_at
+
+
+def test_saving_again_updates_in_place_and_keeps_the_completion_time(labelling_study):
+    s = labelling_study
+    item = s["items"][0]
+    _save(s, item)
+    first_completed = Assignment.objects.get(item=item, annotator=s["ann1"]).completed_at
+    ids = set(Annotation.objects.filter(item=item, annotator=s["ann1"]).values_list("id", flat=True))
+    _save(s, item, values={"symptom": "hang", "component": "optimizer"}, notes={"component": "changed my mind"})
+    rows = {a.dimension.code: a for a in Annotation.objects.filter(item=item, annotator=s["ann1"])}
+    assert set(a.id for a in rows.values()) == ids
+    assert rows["symptom"].value == "hang"
+    assert rows["component"].value == "optimizer"
+    assert rows["component"].note == "changed my mind"
+    assert Assignment.objects.get(item=item, annotator=s["ann1"]).completed_at == first_completed
+
+
+def test_time_spent_is_added_and_shared_over_the_dimensions(labelling_study):
+    s = labelling_study
+    item = s["items"][0]
+    _save(s, item, time_spent_ms=12_001)
+    _save(s, item, time_spent_ms=3_000)
+    rows = list(Annotation.objects.filter(item=item, annotator=s["ann1"]).values_list("time_spent_ms", flat=True))
+    assert sum(rows) == 15_001
+    assert all(r > 0 for r in rows)
+
+
+@pytest.mark.parametrize("given, expected", [(-5, 0), (10 * MAX_TIME_SPENT_MS, MAX_TIME_SPENT_MS), ("nonsense", 0)])
+def test_time_spent_is_clamped_to_one_hour(labelling_study, given, expected):
+    s = labelling_study
+    item = s["items"][0]
+    _save(s, item, time_spent_ms=given)
+    total = sum(Annotation.objects.filter(item=item, annotator=s["ann1"]).values_list("time_spent_ms", flat=True))
+    assert total == expected
+
+
+def test_annotator_without_assignment_is_refused_with_403(labelling_study):
+    s = labelling_study
+    other_item = StudyItemFactory(study=s["study"])
+    with pytest.raises(ApplicationError) as exc:
+        _save(s, other_item)
+    assert exc.value.status == 403
+    assert "not assigned" in exc.value.message
+    with pytest.raises(ApplicationError):
+        _save(s, s["items"][0], who="viewer")
+    assert not Annotation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "values, notes, dimension, fragment",
+    [
+        ({"symptom": "explosion", "component": "layers"}, {}, "symptom", "'explosion' is not a category of 'symptom'"),
+        ({"symptom": ["crash", "hang"], "component": "layers"}, {}, "symptom", "takes one category"),
+        ({"symptom": "crash;hang", "component": "layers"}, {}, "symptom", "takes one category"),
+        ({"symptom": "crash", "component": ["layers", "model", "optimizer"]}, {}, "component", "at most 2"),
+        ({"symptom": "", "component": "layers"}, {}, "symptom", "is required"),
+        ({"component": "layers"}, {}, "symptom", "is required"),
+        ({"symptom": "crash", "component": "layers", "severity": "high"}, {}, "severity", "not a dimension"),
+        ({"symptom": "crash", "component": "layers"}, {"nope": "x"}, "nope", "not a dimension"),
+    ],
+)
+def test_bad_values_save_nothing_and_name_the_dimension(labelling_study, values, notes, dimension, fragment):
+    s = labelling_study
+    item = s["items"][0]
+    with pytest.raises(ValidationError) as exc:
+        _save(s, item, values=values, notes=notes)
+    assert dimension in exc.value.message_dict
+    message = " ".join(exc.value.message_dict[dimension])
+    assert fragment in message
+    assert not Annotation.objects.exists()
+    assert not FinalLabel.objects.exists()
+    assert Assignment.objects.get(item=item, annotator=s["ann1"]).completed_at is None
+
+
+def test_error_messages_say_what_is_valid(labelling_study):
+    s = labelling_study
+    with pytest.raises(ValidationError) as exc:
+        _save(s, s["items"][0], values={"symptom": "boom", "component": ""})
+    errors = exc.value.message_dict
+    assert "crash" in errors["symptom"][0] and "hang" in errors["symptom"][0]
+    assert "layers" in errors["component"][0]
+
+
+def test_a_bad_value_on_update_keeps_the_previous_labels(labelling_study):
+    s = labelling_study
+    item = s["items"][0]
+    _save(s, item)
+    with pytest.raises(ValidationError):
+        _save(s, item, values={"symptom": "hang", "component": "nonsense"})
+    assert Annotation.objects.get(item=item, annotator=s["ann1"], dimension=s["symptom"]).value == "crash"
+
+
+def test_optional_and_free_text_dimensions(labelling_study):
+    s = labelling_study
+    DimensionFactory(codebook=s["study"].codebook, code="version", kind=Dimension.Kind.TEXT, required=False, order=5)
+    item = s["items"][0]
+    _save(s, item, values={"symptom": "crash", "component": "layers"})
+    assert Annotation.objects.get(item=item, annotator=s["ann1"], dimension__code="version").value == ""
+    _save(s, item, values={"symptom": "crash", "component": "layers", "version": "  2.4.1 "})
+    assert Annotation.objects.get(item=item, annotator=s["ann1"], dimension__code="version").value == "2.4.1"
+    with pytest.raises(ValidationError) as exc:
+        _save(s, item, values={"symptom": "crash", "component": "layers", "version": ["a", "b"]})
+    assert "free text" in exc.value.message_dict["version"][0]
+
+
+def test_save_refreshes_final_labels(labelling_study):
+    s = labelling_study
+    item = s["items"][0]
+    _save(s, item, who="ann1")
+    assert not FinalLabel.objects.exists()  # only one of k=2 finished
+    _save(s, item, who="ann2")
+    finals = dict(FinalLabel.objects.filter(item=item).values_list("dimension__code", "value"))
+    assert finals == {"symptom": "crash", "component": "layers"}

@@ -1,0 +1,327 @@
+"""labelling/views/label.py and labelling/views/disagreements.py: the labelling page and the disagreements page."""
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils.html import escape
+
+from labelling.models import Annotation, Assignment, Dimension
+from labelling.services.annotations import item_labels_save
+from tests.factories import (
+    AssignmentFactory,
+    CategoryFactory,
+    DimensionFactory,
+    ReportFactory,
+    StudyItemFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(s, item=None):
+    if item is None:
+        return reverse("labelling:label-next", args=[s["study"].slug])
+    return reverse("labelling:label-item", args=[s["study"].slug, item.id])
+
+
+def _post(client, s, item, symptom="crash", component=("layers",), **extra):
+    data = {"value-symptom": symptom, "value-component": list(component), "time_spent_ms": "4000", **extra}
+    return client.post(_url(s, item), data)
+
+
+# --- /label/ -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who, status", [("owner", 200), ("ann1", 302), ("viewer", 403), ("outsider", 404)])
+def test_label_next_per_role(client, labelling_study, who, status):
+    s = labelling_study
+    client.force_login(s[who])
+    response = client.get(_url(s))
+    assert response.status_code == status
+    if who == "ann1":
+        assert response["Location"] == _url(s, s["items"][0])
+    if who == "owner":  # an owner with no assignments is told there is nothing to label
+        assert "Nothing to label yet" in response.content.decode()
+
+
+def test_label_next_anonymous_goes_to_login(client, labelling_study):
+    response = client.get(_url(labelling_study))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    response = client.get(_url(labelling_study, labelling_study["items"][0]))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_all_done_page(client, labelling_study):
+    s = labelling_study
+    for item in s["items"]:
+        item_labels_save(item=item, annotator=s["ann1"], values={"symptom": "crash", "component": "layers"})
+    client.force_login(s["ann1"])
+    response = client.get(_url(s))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "All done — 3 items labelled" in html
+    assert reverse("labelling:study-detail", args=[s["study"].slug]) in html
+    assert 'aria-valuenow="3"' in html
+    assert f'data-prev-url="{_url(s, s["items"][2])}"' in html
+
+
+# --- /label/<item_id>/ GET -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "who, status", [("ann1", 200), ("ann2", 200), ("owner", 404), ("viewer", 403), ("outsider", 404)]
+)
+def test_label_item_per_role(client, labelling_study, who, status):
+    s = labelling_study
+    client.force_login(s[who])
+    assert client.get(_url(s, s["items"][0])).status_code == status
+
+
+def test_item_not_assigned_to_the_annotator_is_404(client, labelling_study):
+    s = labelling_study
+    other = StudyItemFactory(study=s["study"])
+    AssignmentFactory(item=other, annotator=s["ann2"])
+    client.force_login(s["ann1"])
+    assert client.get(_url(s, other)).status_code == 404
+    assert client.post(_url(s, other), {"value-symptom": "crash", "value-component": "layers"}).status_code == 404
+    assert not Annotation.objects.exists()
+
+
+def test_page_shows_report_codebook_progress_and_keys(client, labelling_study):
+    s = labelling_study
+    symptom = s["symptom"]
+    crash = symptom.categories.get(code="crash")
+    crash.definition = "The program stops with an error."
+    crash.example = "Segfault in conv2d"
+    crash.save()
+    CategoryFactory(dimension=symptom, code="segfault", name="Segmentation fault", parent=crash, shortcut="s")
+    DimensionFactory(codebook=s["study"].codebook, code="version", name="Version", kind=Dimension.Kind.TEXT, order=9)
+    item = s["items"][0]
+    item.report.body = "Steps:\n\n**bold** text"
+    item.report.save()
+    client.force_login(s["ann1"])
+    html = client.get(_url(s, item)).content.decode()
+    assert 'class="label-layout"' in html
+    assert escape(item.report.title) in html
+    assert "<strong>bold</strong>" in html  # markdown rendered
+    assert 'rel="noopener noreferrer nofollow"' in html and item.report.url in html
+    # every dimension in order, with the right input type
+    assert html.index('id="dim-symptom"') < html.index('id="dim-component"') < html.index('id="dim-version"')
+    assert re.search(r'type="radio" name="value-symptom" value="crash" data-shortcut="1"', html)
+    assert re.search(r'type="checkbox" name="value-component" value="layers" data-shortcut="a"', html)
+    assert 'data-max-choices="2"' in html
+    assert '<textarea name="value-version" class="text-value"' in html
+    assert '<textarea name="note-symptom" class="note"' in html
+    # children indented, shortcut in <kbd>, definition small, example on hover
+    assert re.search(r'class="category child depth-1"[^>]*>\s*<input[^>]*value="segfault"', html)
+    assert "<kbd>s</kbd>" in html and "<kbd>1</kbd>" in html
+    assert '<small class="definition">The program stops with an error.</small>' in html
+    assert 'title="Example: Segfault in conv2d"' in html
+    # progress, buttons, CSRF, the script served locally
+    assert 'role="progressbar"' in html and 'aria-valuenow="0"' in html and 'aria-valuemax="3"' in html
+    assert "0 of 3 labelled" in html
+    assert "Save &amp; next" in html and "Help <kbd>?</kbd>" in html
+    assert "csrfmiddlewaretoken" in html
+    assert "/static/js/labelling.js" in html
+    assert 'data-prev-url=""' in html  # first item: nowhere to go back to
+
+
+def test_javascript_source_links_are_not_rendered(client, labelling_study):
+    s = labelling_study
+    report = ReportFactory(url="javascript:alert(1)")
+    item = StudyItemFactory(study=s["study"], report=report)
+    AssignmentFactory(item=item, annotator=s["ann1"])
+    client.force_login(s["ann1"])
+    html = client.get(_url(s, item)).content.decode()
+    assert "javascript:" not in html
+
+
+def test_revisiting_prefills_own_values(client, labelling_study):
+    s = labelling_study
+    item = s["items"][0]
+    item_labels_save(
+        item=item,
+        annotator=s["ann1"],
+        values={"symptom": "hang", "component": ["model", "optimizer"]},
+        notes={"component": "both apply"},
+    )
+    client.force_login(s["ann1"])
+    html = client.get(_url(s, item)).content.decode()
+    assert re.search(r'value="hang" data-shortcut="2" data-name="Hang" checked', html)
+    assert re.search(r'value="model"[^>]* checked', html) and re.search(r'value="optimizer"[^>]* checked', html)
+    assert not re.search(r'value="crash"[^>]* checked', html)
+    assert ">both apply</textarea>" in html
+    assert "You labelled this item already" in html
+
+
+def test_back_link_points_to_the_previous_assignment(client, labelling_study):
+    s = labelling_study
+    client.force_login(s["ann1"])
+    html = client.get(_url(s, s["items"][2])).content.decode()
+    assert f'data-prev-url="{_url(s, s["items"][1])}"' in html
+    assert 'id="back-link"' in html
+
+
+# --- POST -----------------------------------------------------------------------------------------
+
+
+def test_post_saves_and_redirects_to_the_next_item(client, labelling_study):
+    s = labelling_study
+    client.force_login(s["ann1"])
+    response = _post(
+        client, s, s["items"][0], symptom="hang", component=("layers", "model"), **{"note-symptom": "spins forever"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == _url(s, s["items"][1])
+    rows = {a.dimension.code: a for a in Annotation.objects.filter(annotator=s["ann1"], item=s["items"][0])}
+    assert rows["symptom"].value == "hang" and rows["symptom"].note == "spins forever"
+    assert rows["component"].value == "layers;model"
+    assert sum(a.time_spent_ms for a in rows.values()) == 4000
+    assert Assignment.objects.get(annotator=s["ann1"], item=s["items"][0]).completed_at is not None
+    html = client.get(response["Location"]).content.decode()
+    assert 'aria-valuenow="1"' in html and "1 of 3 labelled" in html
+
+
+def test_post_of_the_last_item_goes_to_the_done_page(client, labelling_study):
+    s = labelling_study
+    client.force_login(s["ann1"])
+    for item in s["items"][:2]:
+        _post(client, s, item)
+    response = _post(client, s, s["items"][2])
+    assert response["Location"] == _url(s)
+
+
+def test_time_spent_is_clamped_from_the_form(client, labelling_study):
+    s = labelling_study
+    client.force_login(s["ann1"])
+    _post(client, s, s["items"][0], time_spent_ms="99999999999")
+    total = sum(Annotation.objects.filter(annotator=s["ann1"]).values_list("time_spent_ms", flat=True))
+    assert total == 3_600_000
+
+
+@pytest.mark.parametrize(
+    "data, dimension, fragment",
+    [
+        ({"value-symptom": "boom", "value-component": "layers"}, "symptom", "is not a category of"),
+        ({"value-symptom": ["crash", "hang"], "value-component": "layers"}, "symptom", "takes one category"),
+        ({"value-symptom": "crash", "value-component": ["layers", "model", "optimizer"]}, "component", "at most 2"),
+        ({"value-component": "layers"}, "symptom", "is required"),
+    ],
+)
+def test_invalid_post_rerenders_with_the_message_and_keeps_the_values(
+    client, labelling_study, data, dimension, fragment
+):
+    s = labelling_study
+    client.force_login(s["ann1"])
+    data = {**data, "note-symptom": "my careful note", "note-component": "kept too", "time_spent_ms": "1234"}
+    response = client.post(_url(s, s["items"][0]), data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    block = html[html.index(f'id="dim-{dimension}"') :]
+    block = block[: block.index("</fieldset>")]
+    assert fragment in block and 'class="error"' in block
+    assert "Nothing was saved" in html
+    assert ">my careful note</textarea>" in html and ">kept too</textarea>" in html
+    assert 'name="time_spent_ms" value="1234"' in html  # the time spent so far is carried to the next try
+    if "layers" in data.get("value-component", ""):
+        assert re.search(r'value="layers"[^>]* checked', html)
+    assert not Annotation.objects.exists()
+    assert Assignment.objects.get(annotator=s["ann1"], item=s["items"][0]).completed_at is None
+
+
+def test_post_requires_csrf(labelling_study):
+    from django.test import Client
+
+    s = labelling_study
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(s["ann1"])
+    response = client.post(_url(s, s["items"][0]), {"value-symptom": "crash", "value-component": "layers"})
+    assert response.status_code == 403
+    assert not Annotation.objects.exists()
+
+
+@pytest.mark.parametrize("who, status", [("viewer", 403), ("outsider", 404)])
+def test_post_per_role(client, labelling_study, who, status):
+    s = labelling_study
+    client.force_login(s[who])
+    assert _post(client, s, s["items"][0]).status_code == status
+    assert not Annotation.objects.exists()
+
+
+def test_label_page_does_a_bounded_number_of_queries(client, labelling_study):
+    """The page's query count does not grow with the number of items or annotations."""
+    s = labelling_study
+    client.force_login(s["ann1"])
+    url = _url(s, s["items"][0])
+    client.get(url)
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(url).status_code == 200
+    study = s["study"]
+    for _ in range(40):
+        item = StudyItemFactory(study=study)
+        AssignmentFactory(item=item, annotator=s["ann1"])
+        AssignmentFactory(item=item, annotator=s["ann2"])
+        item_labels_save(item=item, annotator=s["ann2"], values={"symptom": "crash", "component": "layers"})
+    with CaptureQueriesContext(connection) as large:
+        assert client.get(url).status_code == 200
+    assert len(large.captured_queries) == len(small.captured_queries)
+    assert len(small.captured_queries) <= 12
+    with CaptureQueriesContext(connection) as post:
+        assert _post(client, s, s["items"][0]).status_code == 302
+    assert len(post.captured_queries) <= 20
+
+
+# --- disagreements page -------------------------------------------------------------------------------
+
+
+def _disagree(s):
+    item = s["items"][0]
+    item_labels_save(
+        item=item,
+        annotator=s["ann1"],
+        values={"symptom": "crash", "component": "layers"},
+        notes={"symptom": "alice's reason"},
+    )
+    item_labels_save(item=item, annotator=s["ann2"], values={"symptom": "hang", "component": "layers"})
+    return item
+
+
+@pytest.mark.parametrize("who, status", [("owner", 200), ("viewer", 200), ("ann1", 403), ("outsider", 404)])
+def test_disagreements_page_per_role(client, labelling_study, who, status):
+    s = labelling_study
+    _disagree(s)
+    client.force_login(s[who])
+    response = client.get(reverse("labelling:disagreements", args=[s["study"].slug]))
+    assert response.status_code == status
+    if status == 403:
+        assert "alice&#x27;s reason" not in response.content.decode()
+
+
+def test_disagreements_page_anonymous(client, labelling_study):
+    response = client.get(reverse("labelling:disagreements", args=[labelling_study["study"].slug]))
+    assert response.status_code == 302
+
+
+def test_disagreements_page_shows_values_side_by_side(client, labelling_study):
+    s = labelling_study
+    item = _disagree(s)
+    client.force_login(s["owner"])
+    html = client.get(reverse("labelling:disagreements", args=[s["study"].slug])).content.decode()
+    assert f'id="item-{item.id}"' in html
+    assert "<th>alice</th><th>bob</th>" in html
+    row = html[html.index('data-dimension="symptom"') :]
+    row = row[: row.index("</tr>")]
+    assert row.index("<code>crash</code>") < row.index("<code>hang</code>")
+    assert "alice&#x27;s reason" in row
+    assert 'data-dimension="component"' not in html  # they agree there
+    assert '<span class="badge warn">1</span>' in html
+
+
+def test_disagreements_page_empty_state(client, labelling_study):
+    s = labelling_study
+    client.force_login(s["viewer"])
+    html = client.get(reverse("labelling:disagreements", args=[s["study"].slug])).content.decode()
+    assert 'class="empty"' in html and "No disagreements" in html

@@ -1,0 +1,114 @@
+"""API: export a study's dataset (streamed) and import labels from a long-format CSV."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import ApplicationError
+from labelling.dataset.export import FORMATS
+from labelling.permissions import can_read_results, is_owner, study_for
+from labelling.services.label_import import labels_import
+from labelling.views.export import streaming_export_response
+
+
+class _JSONErrorsNegotiation(DefaultContentNegotiation):
+    """``?format=`` names the export format here, not a DRF renderer: errors are always JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
+_ERROR = inline_serializer(
+    "DatasetError",
+    fields={"message": serializers.CharField(), "details": serializers.JSONField()},
+)
+
+
+class StudyExportApi(APIView):
+    """Stream the whole study as CSV or JSONL (owners and viewers; annotators work blind)."""
+
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JSONErrorsNegotiation
+
+    @extend_schema(
+        operation_id="study_export",
+        parameters=[
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                enum=list(FORMATS),
+                default="csv",
+                description="csv: one row per item with final labels in columns; "
+                "jsonl: one object per item with final labels, per-annotator labels and report facts.",
+            )
+        ],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file, streamed."),
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="JSON lines, streamed."),
+            (400, "application/json"): _ERROR,
+            (403, "application/json"): _ERROR,
+            (404, "application/json"): _ERROR,
+        },
+    )
+    def get(self, request, slug: str):
+        study = study_for(request.user, slug, check=can_read_results)
+        fmt = request.query_params.get("format", "csv").strip().lower()
+        if fmt not in FORMATS:
+            raise ApplicationError(
+                f"Unknown export format '{fmt}'. Use ?format=csv or ?format=jsonl.",
+                details=[{"field": "format", "message": f"Choose one of: {', '.join(FORMATS)}."}],
+            )
+        return streaming_export_response(study=study, fmt=fmt)
+
+
+class LabelImportInput(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="CSV with header source_id,annotator,dimension,value[,note]; empty annotator = final label."
+    )
+    dry_run = serializers.BooleanField(default=False, help_text="Validate and summarise without writing.")
+
+
+class LabelImportOutput(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    rows = serializers.IntegerField()
+    items_added = serializers.IntegerField()
+    annotations_created = serializers.IntegerField()
+    annotations_updated = serializers.IntegerField()
+    annotations_unchanged = serializers.IntegerField()
+    final_labels_set = serializers.IntegerField()
+    final_labels_unchanged = serializers.IntegerField()
+    assignments_created = serializers.IntegerField()
+    assignments_completed = serializers.IntegerField()
+    accounts_created = serializers.ListField(child=serializers.CharField())
+    annotators_added = serializers.ListField(child=serializers.CharField())
+    unanimous_final_labels = serializers.IntegerField()
+    summary = serializers.CharField()
+
+
+class LabelImportApi(APIView):
+    """Import annotations and final labels from a long-format CSV (study owner only).
+
+    Every problem is reported with its line number in ``details`` ([{line, field, message}])
+    and then nothing of the file is written.
+    """
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        operation_id="study_labels_import",
+        request={"multipart/form-data": LabelImportInput},
+        responses={200: LabelImportOutput, 400: _ERROR, 403: _ERROR, 404: _ERROR},
+    )
+    def post(self, request, slug: str):
+        study = study_for(request.user, slug, check=is_owner)
+        data = LabelImportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = labels_import(study=study, source=data.validated_data["file"], dry_run=data.validated_data["dry_run"])
+        return Response(LabelImportOutput(result.as_dict()).data)

@@ -1,0 +1,277 @@
+"""Read and check a long-format label file, without touching the database.
+
+The file is a UTF-8 CSV with the header ``source_id,annotator,dimension,value[,note]`` (any
+column order, case ignored). Each line gives one label:
+
+* ``source_id``: the report, e.g. ``github:pytorch/pytorch#1234``;
+* ``annotator``: the username who gave the label; EMPTY means the line is a FINAL label;
+* ``dimension``: a dimension of the study's codebook, by code or name (case ignored);
+* ``value``: a category code or name (case ignored), several joined by ``;`` for multiple
+  choice, or the text itself for a free-text dimension;
+* ``note`` (optional): the annotator's note.
+
+Every problem is reported as a :class:`LineError` carrying the CSV line number (the header is
+line 1; a record that spans several lines is numbered by its first line), so a person can
+fix them all in one go. :func:`read_label_rows` parses; :func:`validate_label_rows` checks the
+rows against a codebook and the set of known reports and returns canonical rows.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Container, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+
+from labelling.models import Category, Dimension
+from labelling.values import CategoryIndex, canonical_value
+
+REQUIRED_COLUMNS = ("source_id", "annotator", "dimension", "value")
+OPTIONAL_COLUMNS = ("note",)
+HEADER_HINT = "source_id,annotator,dimension,value[,note]"
+USERNAME_MAX_LENGTH = 150
+_username_validator = UnicodeUsernameValidator()
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    field: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"line {self.line} ({self.field}): {self.message}"
+
+
+@dataclass(frozen=True)
+class RawLabelRow:
+    """One line of the file as written (fields stripped, except the note)."""
+
+    line: int
+    source_id: str
+    annotator: str
+    dimension: str
+    value: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """A checked line: ``dimension`` is the dimension code and ``value`` the canonical value."""
+
+    line: int
+    source_id: str
+    annotator: str  # "" = a final label
+    dimension: str
+    value: str
+    note: str = ""
+
+    @property
+    def is_final(self) -> bool:
+        return not self.annotator
+
+
+class _UndecodableLine(Exception):
+    def __init__(self, line: int):
+        self.line = line
+
+
+def _text_lines(source) -> Iterator[str]:
+    """Yield the lines of ``source`` as text with their line endings (for the csv module).
+
+    ``source`` is a path, a binary file (an upload, ``open(..., "rb")``) or a text file.
+    """
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as fh:
+            yield from _text_lines(fh)
+        return
+    stream = getattr(source, "file", source)  # Django's UploadedFile wraps the real file
+    if hasattr(stream, "seek") and getattr(stream, "seekable", lambda: True)():
+        stream.seek(0)
+    for number, raw in enumerate(stream, start=1):
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _UndecodableLine(number) from None
+        else:
+            line = raw
+        if number == 1:
+            line = line.removeprefix("\ufeff")
+        yield line
+
+
+def _header_errors(header: list[str]) -> list[LineError]:
+    names = [h.strip().lower() for h in header]
+    problems = []
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    unknown = [h for h in names if h not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    doubled = sorted({h for h in names if names.count(h) > 1})
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    if unknown:
+        problems.append(f"unknown column(s): {', '.join(repr(u) for u in unknown)}")
+    if doubled:
+        problems.append(f"column(s) given twice: {', '.join(doubled)}")
+    if not problems:
+        return []
+    return [LineError(1, "header", f"The header must be {HEADER_HINT}; {'; '.join(problems)}.")]
+
+
+def read_label_rows(source) -> tuple[list[RawLabelRow], list[LineError]]:
+    """Parse ``source`` into rows. A bad header stops the reading (no rows are returned)."""
+    rows: list[RawLabelRow] = []
+    errors: list[LineError] = []
+    lines = _text_lines(source)
+    reader = csv.reader(lines)
+    columns: list[str] | None = None
+    next_line = 1  # the physical line the next record starts on
+    try:
+        for record in reader:
+            line, next_line = next_line, reader.line_num + 1
+            if not any(field.strip() for field in record):
+                continue  # blank line
+            if columns is None:
+                errors += _header_errors(record)
+                if errors:
+                    return [], errors
+                columns = [h.strip().lower() for h in record]
+                continue
+            if len(record) != len(columns):
+                errors.append(
+                    LineError(
+                        line,
+                        "row",
+                        f"Expected {len(columns)} fields ({','.join(columns)}), found {len(record)}. "
+                        'Quote values that contain commas, e.g. "crash;hang" or "a, b".',
+                    )
+                )
+                continue
+            fields = dict(zip(columns, record, strict=True))
+            rows.append(
+                RawLabelRow(
+                    line=line,
+                    source_id=fields["source_id"].strip(),
+                    annotator=fields["annotator"].strip(),
+                    dimension=fields["dimension"].strip(),
+                    value=fields["value"],
+                    note=fields.get("note", ""),
+                )
+            )
+    except _UndecodableLine as exc:
+        errors.append(LineError(exc.line, "file", "This line is not UTF-8 text. Save the file as UTF-8 CSV."))
+    except csv.Error as exc:
+        errors.append(LineError(reader.line_num or 1, "file", f"The file is not valid CSV here: {exc}."))
+    if columns is None and not errors:
+        errors.append(LineError(1, "header", f"The file is empty. The first line must be the header {HEADER_HINT}."))
+    return rows, errors
+
+
+class CodebookLookup:
+    """The study's dimensions by code or name (case ignored), each with its category index."""
+
+    def __init__(self, dimensions: Iterable[tuple[Dimension, Iterable[Category]]]):
+        self.dimensions: dict[str, tuple[Dimension, CategoryIndex]] = {}
+        self._lookup: dict[str, str] = {}
+        entries = [(d, CategoryIndex(d, list(cats))) for d, cats in dimensions]
+        for d, index in entries:
+            self.dimensions[d.code] = (d, index)
+            self._lookup.setdefault(d.name.strip().lower(), d.code)
+        for d, _ in entries:  # codes win over names
+            self._lookup[d.code.lower()] = d.code
+
+    def find(self, token: str) -> tuple[Dimension, CategoryIndex] | None:
+        code = self._lookup.get(token.strip().lower())
+        return self.dimensions[code] if code else None
+
+    def codes_hint(self) -> str:
+        return ", ".join(self.dimensions) or "(the codebook has no dimensions yet)"
+
+
+def _username_error(username: str) -> str | None:
+    if len(username) > USERNAME_MAX_LENGTH:
+        return f"'{username[:40]}...' is longer than {USERNAME_MAX_LENGTH} characters; use a shorter username."
+    try:
+        _username_validator(username)
+    except ValidationError:
+        return f"'{username}' is not a valid username: use letters, digits and @ . + - _ only."
+    return None
+
+
+def validate_label_rows(
+    rows: Iterable[RawLabelRow], *, codebook: CodebookLookup, known_source_ids: Container[str]
+) -> tuple[list[LabelRow], list[LineError]]:
+    """Check every row; return the canonical rows (duplicates of an identical row dropped) and all problems."""
+    checked: list[LabelRow] = []
+    errors: list[LineError] = []
+    seen: dict[tuple[str, str, str], LabelRow] = {}
+    for row in rows:
+        line_errors: list[LineError] = []
+        if not row.source_id:
+            line_errors.append(LineError(row.line, "source_id", "The source_id is empty; give the report's source_id."))
+        elif row.source_id not in known_source_ids:
+            line_errors.append(
+                LineError(
+                    row.line,
+                    "source_id",
+                    f"Unknown report '{row.source_id}': no report has this source_id. Import the report first "
+                    "or correct the source_id.",
+                )
+            )
+        if row.annotator:
+            problem = _username_error(row.annotator)
+            if problem:
+                line_errors.append(LineError(row.line, "annotator", problem))
+        found = codebook.find(row.dimension) if row.dimension else None
+        value = None
+        if found is None:
+            what = f"Unknown dimension '{row.dimension}'" if row.dimension else "The dimension is empty"
+            line_errors.append(
+                LineError(
+                    row.line, "dimension", f"{what}; use one of this study's dimensions: {codebook.codes_hint()}."
+                )
+            )
+        else:
+            dimension, index = found
+            try:
+                value = canonical_value(dimension, row.value, index)
+            except ValueError as exc:
+                line_errors.append(LineError(row.line, "value", str(exc)))
+            else:
+                if not value and not row.annotator:
+                    line_errors.append(
+                        LineError(
+                            row.line,
+                            "value",
+                            "A final label (empty annotator) needs a value; give one or drop the line.",
+                        )
+                    )
+        if line_errors:
+            errors += line_errors
+            continue
+        label = LabelRow(row.line, row.source_id, row.annotator, dimension.code, value, row.note)
+        key = (label.source_id, label.annotator, label.dimension)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = label
+            checked.append(label)
+        elif (first.value, first.note) != (label.value, label.note):
+            who = f"annotator '{label.annotator}'" if label.annotator else "the final label"
+            field, first_text, this_text = (
+                ("value", first.value, label.value) if first.value != label.value else ("note", first.note, label.note)
+            )
+            errors.append(
+                LineError(
+                    row.line,
+                    field,
+                    f"Conflicts with line {first.line}: {who} of '{label.source_id}' on '{label.dimension}' is "
+                    f"'{first_text}' there and '{this_text}' here. Keep one of the two lines.",
+                )
+            )
+    return checked, errors

@@ -1,0 +1,47 @@
+"""Export a study's dataset as CSV or JSONL, streamed to stdout or a file."""
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from labelling.dataset.export import FORMATS, export_chunks
+from labelling.models import Study, StudyItem
+
+
+class Command(BaseCommand):
+    help = (
+        "Export every item of a study with its final labels: CSV (one column per dimension, the final "
+        "label as a code; codes joined by ';' for multiple choice; then n_annotations_complete) or JSONL "
+        "(adds final_labels with their method, every annotator's labels and notes, and report facts). "
+        "Written as it is read, so memory stays flat for any study size. "
+        "Spreadsheet safety: in the CSV, a title, exclusion reason or free-text label starting with "
+        "=, +, -, @, a tab or a carriage return is prefixed with a single quote (') so spreadsheets show it "
+        "as text instead of running it as a formula; strip that quote if you read the CSV with code. "
+        "JSONL values are exactly as stored."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug", help="The study's slug (as in /studies/<slug>/).")
+        parser.add_argument("--format", choices=FORMATS, default="csv", help="csv (default) or jsonl.")
+        parser.add_argument("--output", "-o", help="File to write; stdout when not given.")
+
+    def handle(self, *args, slug, format, output=None, **options):
+        study = Study.objects.filter(slug=slug).first()
+        if study is None:
+            known = ", ".join(Study.objects.order_by("slug").values_list("slug", flat=True)[:10]) or "none yet"
+            raise CommandError(f"No study with slug '{slug}'. Known studies: {known}.")
+        if not output or output == "-":
+            for chunk in export_chunks(study=study, fmt=format):
+                self.stdout.write(chunk, ending="")
+            return
+        try:
+            fh = open(output, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise CommandError(f"Cannot write '{output}': {exc.strerror}. Give a writable path with --output.") from exc
+        total = StudyItem.objects.filter(study=study).count()
+        with fh, tqdm(total=total, unit="rows", file=sys.stderr, disable=None, desc=f"{slug}.{format}") as bar:
+            for chunk in export_chunks(study=study, fmt=format, progress=bar.update):
+                fh.write(chunk)
+        if options["verbosity"] >= 1:
+            self.stderr.write(f"Wrote {total} rows of study '{slug}' to {output}.")

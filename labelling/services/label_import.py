@@ -1,0 +1,309 @@
+"""Import annotations and final labels from a long-format CSV into a study.
+
+The file is parsed and checked first (``labelling.dataset.label_import``); any problem stops
+the import before anything is written. Then, in one transaction and with bulk queries only
+(a fixed number of queries per 1,000 rows, never one per row):
+
+* reports named in the file that are not yet in the study are added (screened in);
+* annotator usernames that do not exist become accounts with no usable password, and every
+  annotator in the file who is not a member of the study becomes one of its annotators;
+* annotator lines upsert the Annotation (value, note) and make sure the (item, annotator)
+  Assignment exists and is completed, so progress and automatic final labels see them;
+* final lines (empty annotator) upsert the FinalLabel with method ``imported``;
+* unanimous final labels of the items that got annotations are recomputed.
+
+Importing the same file twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from labelling.dataset.label_import import CodebookLookup, LabelRow, read_label_rows, validate_label_rows
+from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Membership, Study, StudyItem
+from labelling.services.final_labels import final_labels_refresh
+from labelling.services.items import items_add
+from triage.models import Report
+
+BATCH = 1000
+MAX_REPORTED_ERRORS = 500
+IMPORTED_RATIONALE = "Imported from a label file."
+
+
+@dataclass
+class LabelImportResult:
+    dry_run: bool = False
+    rows: int = 0
+    items_added: int = 0
+    annotations_created: int = 0
+    annotations_updated: int = 0
+    annotations_unchanged: int = 0
+    final_labels_set: int = 0
+    final_labels_unchanged: int = 0
+    assignments_created: int = 0
+    assignments_completed: int = 0
+    accounts_created: list[str] = field(default_factory=list)
+    annotators_added: list[str] = field(default_factory=list)
+    unanimous_final_labels: int = 0
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(
+            self.items_added
+            or self.annotations_created
+            or self.annotations_updated
+            or self.final_labels_set
+            or self.assignments_created
+            or self.assignments_completed
+            or self.accounts_created
+            or self.annotators_added
+        )
+
+    def summary_lines(self) -> list[str]:
+        lines = ["Dry run: nothing was written. The import would do this:" if self.dry_run else "Labels imported:"]
+        lines.append(f"  rows read: {self.rows}")
+        lines.append(f"  items added to the study: {self.items_added}")
+        lines.append(
+            f"  annotations: {self.annotations_created} created, {self.annotations_updated} updated, "
+            f"{self.annotations_unchanged} unchanged"
+        )
+        lines.append(f"  assignments: {self.assignments_created} created, {self.assignments_completed} marked complete")
+        lines.append(f"  final labels: {self.final_labels_set} set, {self.final_labels_unchanged} unchanged")
+        if not self.dry_run:
+            lines.append(f"  unanimous final labels of the annotated items: {self.unanimous_final_labels}")
+        if self.accounts_created:
+            n = len(self.accounts_created)
+            lines.append(
+                f"  created {n} account{'s' if n != 1 else ''}: {', '.join(self.accounts_created)} "
+                "(no password; set one in the admin)"
+            )
+        if self.annotators_added:
+            lines.append(f"  new annotators of the study: {', '.join(self.annotators_added)}")
+        if not self.changed_anything:
+            lines.append("  nothing changed: the study already holds these labels")
+        return lines
+
+    @property
+    def summary(self) -> str:
+        return "\n".join(self.summary_lines())
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "summary": self.summary}
+
+
+def _chunks(values: Iterable, size: int = BATCH):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _refuse(errors) -> ApplicationError:
+    errors = sorted(errors, key=lambda e: (e.line, e.field))
+    shown = errors[:MAX_REPORTED_ERRORS]
+    more = f" (the first {len(shown)} are listed)" if len(errors) > len(shown) else ""
+    return ApplicationError(
+        f"The label file has {len(errors)} problem{'s' if len(errors) != 1 else ''}{more}; nothing was imported. "
+        "Fix the lines listed and import the file again.",
+        details=[e.as_dict() for e in shown],
+    )
+
+
+def _check(*, study: Study, source) -> tuple[list[LabelRow], dict[str, Dimension], dict[str, int]]:
+    raw_rows, errors = read_label_rows(source)
+    dimensions = list(Dimension.objects.filter(codebook__study=study).prefetch_related("categories"))
+    codebook = CodebookLookup((d, d.categories.all()) for d in dimensions)
+    report_ids: dict[str, int] = {}
+    for chunk in _chunks({r.source_id for r in raw_rows if r.source_id}):
+        report_ids.update(Report.objects.filter(source_id__in=chunk).values_list("source_id", "id"))
+    rows, row_errors = validate_label_rows(raw_rows, codebook=codebook, known_source_ids=report_ids)
+    errors += row_errors
+    if errors:
+        raise _refuse(errors)
+    return rows, {d.code: d for d in dimensions}, report_ids
+
+
+def _items_by_report(study: Study, report_ids: Iterable[int]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for chunk in _chunks(report_ids):
+        found.update(StudyItem.objects.filter(study=study, report_id__in=chunk).values_list("report_id", "id"))
+    return found
+
+
+def _users_by_name(usernames: Iterable[str]) -> dict[str, int]:
+    User = get_user_model()
+    found: dict[str, int] = {}
+    for chunk in _chunks(usernames):
+        found.update(User.objects.filter(username__in=chunk).values_list("username", "id"))
+    return found
+
+
+@transaction.atomic
+def labels_import(*, study: Study, source, dry_run: bool = False) -> LabelImportResult:
+    """Import the long-format label file ``source`` (a path or a file) into ``study``.
+
+    Raises ApplicationError (details = [{line, field, message}]) and writes nothing when any
+    line is wrong. With ``dry_run`` everything is checked and counted but nothing is written.
+    """
+    rows, dims, report_id_of = _check(study=study, source=source)
+    result = LabelImportResult(dry_run=dry_run, rows=len(rows))
+    now = timezone.now()
+    dim_ids = [d.id for d in dims.values()]
+
+    # Items: which reports are already in the study.
+    needed_reports = {report_id_of[r.source_id] for r in rows}
+    item_of = _items_by_report(study, needed_reports)
+    missing_reports = sorted(needed_reports - item_of.keys())
+    result.items_added = len(missing_reports)
+
+    # People: who exists, who is a member.
+    usernames = sorted({r.annotator for r in rows if r.annotator})
+    user_of = _users_by_name(usernames)
+    result.accounts_created = [u for u in usernames if u not in user_of]
+    members: set[int] = set()
+    for chunk in _chunks(user_of.values()):
+        members.update(Membership.objects.filter(study=study, user_id__in=chunk).values_list("user_id", flat=True))
+    result.annotators_added = [u for u in usernames if user_of.get(u) not in members]
+
+    # What the study holds now for the existing items and people in the file.
+    item_ids = list(item_of.values())
+    user_ids = list(user_of.values())
+    annotations: dict[tuple[int, int, int], tuple[str, str]] = {}
+    assignments: dict[tuple[int, int], tuple[int, bool]] = {}
+    finals: dict[tuple[int, int], tuple[str, str]] = {}
+    for chunk in _chunks(item_ids):
+        if user_ids:
+            for item_id, user_id, dim_id, value, note in Annotation.objects.filter(
+                item_id__in=chunk, annotator_id__in=user_ids, dimension_id__in=dim_ids
+            ).values_list("item_id", "annotator_id", "dimension_id", "value", "note"):
+                annotations[(item_id, user_id, dim_id)] = (value, note)
+            for item_id, user_id, pk, completed_at in Assignment.objects.filter(
+                item_id__in=chunk, annotator_id__in=user_ids
+            ).values_list("item_id", "annotator_id", "id", "completed_at"):
+                assignments[(item_id, user_id)] = (pk, completed_at is not None)
+        for item_id, dim_id, value, method in FinalLabel.objects.filter(
+            item_id__in=chunk, dimension_id__in=dim_ids
+        ).values_list("item_id", "dimension_id", "value", "method"):
+            finals[(item_id, dim_id)] = (value, method)
+
+    # Decide what changes. Keys use report ids and usernames so that a dry run, where new
+    # items and accounts have no ids yet, counts the same way as the real run.
+    annotation_writes: list[LabelRow] = []
+    final_writes: list[LabelRow] = []
+    pairs_to_create: set[tuple[int, str]] = set()
+    assignments_to_complete: set[int] = set()
+    annotated_reports: set[int] = set()
+    for row in rows:
+        report_id = report_id_of[row.source_id]
+        item_id = item_of.get(report_id)
+        dim_id = dims[row.dimension].id
+        if row.is_final:
+            current = finals.get((item_id, dim_id)) if item_id else None
+            keeps = {FinalLabel.Method.IMPORTED, FinalLabel.Method.ADJUDICATED}
+            if current and current[0] == row.value and current[1] in keeps:
+                result.final_labels_unchanged += 1
+            else:
+                final_writes.append(row)
+            continue
+        annotated_reports.add(report_id)
+        user_id = user_of.get(row.annotator)
+        current = annotations.get((item_id, user_id, dim_id)) if item_id and user_id else None
+        if current is None:
+            result.annotations_created += 1
+            annotation_writes.append(row)
+        elif current != (row.value, row.note):
+            result.annotations_updated += 1
+            annotation_writes.append(row)
+        else:
+            result.annotations_unchanged += 1
+        assignment = assignments.get((item_id, user_id)) if item_id and user_id else None
+        if assignment is None:
+            pairs_to_create.add((report_id, row.annotator))
+        elif not assignment[1]:
+            assignments_to_complete.add(assignment[0])
+    result.final_labels_set = len(final_writes)
+    result.assignments_created = len(pairs_to_create)
+    result.assignments_completed = len(assignments_to_complete)
+
+    if dry_run:
+        return result
+
+    # Write, in dependency order.
+    if missing_reports:
+        items_add(study=study, report_ids=missing_reports, screening=StudyItem.Screening.INCLUDED)
+        item_of.update(_items_by_report(study, missing_reports))
+    if result.accounts_created:
+        User = get_user_model()
+        new_users = [User(username=name, password=make_password(None)) for name in result.accounts_created]
+        for user in new_users:
+            user.full_clean(validate_unique=False)
+        User.objects.bulk_create(new_users, batch_size=BATCH)
+        user_of.update(_users_by_name(result.accounts_created))
+    if result.annotators_added:
+        memberships = [
+            Membership(study=study, user_id=user_of[name], role=Membership.Role.ANNOTATOR)
+            for name in result.annotators_added
+        ]
+        Membership.objects.bulk_create(memberships, batch_size=BATCH)
+
+    # Annotations and final labels are not full_clean()ed one by one: their values were made
+    # canonical by labelling.values.canonical_value above and every foreign key comes from the
+    # database, so per-row validation would only add queries.
+    if annotation_writes:
+        Annotation.objects.bulk_create(
+            [
+                Annotation(
+                    item_id=item_of[report_id_of[r.source_id]],
+                    annotator_id=user_of[r.annotator],
+                    dimension_id=dims[r.dimension].id,
+                    value=r.value,
+                    note=r.note,
+                )
+                for r in annotation_writes
+            ],
+            batch_size=BATCH,
+            update_conflicts=True,
+            unique_fields=["item", "annotator", "dimension"],
+            update_fields=["value", "note", "updated_at"],
+        )
+    if pairs_to_create:
+        Assignment.objects.bulk_create(
+            [
+                Assignment(study=study, item_id=item_of[report_id], annotator_id=user_of[name], completed_at=now)
+                for report_id, name in sorted(pairs_to_create)
+            ],
+            batch_size=BATCH,
+        )
+    for chunk in _chunks(assignments_to_complete):
+        Assignment.objects.filter(id__in=chunk, completed_at__isnull=True).update(completed_at=now)
+
+    if final_writes:
+        FinalLabel.objects.bulk_create(
+            [
+                FinalLabel(
+                    item_id=item_of[report_id_of[r.source_id]],
+                    dimension_id=dims[r.dimension].id,
+                    value=r.value,
+                    method=FinalLabel.Method.IMPORTED,
+                    decided_by=None,
+                    rationale=IMPORTED_RATIONALE,
+                )
+                for r in final_writes
+            ],
+            batch_size=BATCH,
+            update_conflicts=True,
+            unique_fields=["item", "dimension"],
+            update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
+        )
+
+    if annotated_reports:
+        result.unanimous_final_labels = final_labels_refresh(
+            study=study, item_ids=[item_of[r] for r in annotated_reports]
+        )
+    return result

@@ -1,10 +1,9 @@
 from django.contrib import admin
-from django.http import HttpResponse
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
-
 
 
 def healthz(request):

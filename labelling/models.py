@@ -127,7 +127,9 @@ class StudyItem(models.Model):
     report = models.ForeignKey("triage.Report", on_delete=models.PROTECT, related_name="study_items")
     screening = models.CharField(max_length=16, choices=Screening.choices, default=Screening.PENDING)
     exclusion_reason = models.CharField(max_length=200, blank=True)
-    screened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    screened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     screened_at = models.DateTimeField(null=True, blank=True)
     added_at = models.DateTimeField(auto_now_add=True)
 
@@ -155,6 +157,9 @@ class SampleDraw(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self):
+        return f"draw of {self.added} items into {self.study_id} (seed {self.seed})"
+
 
 class Assignment(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="assignments")
@@ -167,6 +172,9 @@ class Assignment(models.Model):
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["item", "annotator"], name="one_assignment_per_annotator")]
         indexes = [models.Index(fields=["study", "annotator", "completed_at", "id"], name="next_item_idx")]
+
+    def __str__(self):
+        return f"item {self.item_id} to annotator {self.annotator_id}"
 
 
 class Annotation(models.Model):
@@ -184,6 +192,9 @@ class Annotation(models.Model):
             models.UniqueConstraint(fields=["item", "annotator", "dimension"], name="one_annotation_per_dimension")
         ]
 
+    def __str__(self):
+        return f"{self.dimension_id}={self.value!r} by {self.annotator_id} on item {self.item_id}"
+
 
 class FinalLabel(models.Model):
     class Method(models.TextChoices):
@@ -196,9 +207,14 @@ class FinalLabel(models.Model):
     dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="final_labels")
     value = models.TextField(blank=True)
     method = models.CharField(max_length=16, choices=Method.choices)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     rationale = models.TextField(blank=True)
     decided_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "dimension"], name="one_final_label_per_dimension")]
+
+    def __str__(self):
+        return f"{self.dimension_id}={self.value!r} ({self.method}) on item {self.item_id}"

@@ -25,9 +25,7 @@ def role_in(user, study: Study) -> str | None:
         return Role.OWNER
     cache = user.__dict__.setdefault("_study_roles", {})
     if study.pk not in cache:
-        cache[study.pk] = (
-            Membership.objects.filter(study=study, user=user).values_list("role", flat=True).first()
-        )
+        cache[study.pk] = Membership.objects.filter(study=study, user=user).values_list("role", flat=True).first()
     return cache[study.pk]
 
 
@@ -100,3 +98,10 @@ class CanReadResults(_StudyPermission):
 
 class CanAnnotate(_StudyPermission):
     check = staticmethod(can_annotate)
+
+
+def can_import_reports(user) -> bool:
+    """Importing reports is for staff and for users who own at least one study."""
+    if not user or not user.is_authenticated:
+        return False
+    return user.is_staff or Membership.objects.filter(user=user, role=Role.OWNER).exists()

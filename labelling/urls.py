@@ -1,7 +1,48 @@
 from django.urls import path
 
+from labelling.views import codebook as codebook_views
+from labelling.views import disagreements as disagreement_views
+from labelling.views import export as export_views
+from labelling.views import items as item_views
+from labelling.views import label as label_views
+from labelling.views import screening as screening_views
 from labelling.views import studies
 
 urlpatterns = [
     path("", studies.study_list, name="study-list"),
+    # studies, codebook, items, screening, assignments (studies helper)
+    path("studies/new/", studies.study_create_view, name="study-create"),
+    path("studies/<slug:slug>/", studies.study_detail, name="study-detail"),
+    path("studies/<slug:slug>/settings/", studies.study_settings, name="study-settings"),
+    path("studies/<slug:slug>/settings/members/", studies.study_member_add, name="study-member-add"),
+    path("studies/<slug:slug>/settings/members/<int:user_id>/", studies.study_member_change, name="study-member"),
+    path("studies/<slug:slug>/assignments/", studies.assignments_make_view, name="assignments"),
+    path("studies/<slug:slug>/codebook/", codebook_views.codebook, name="codebook"),
+    path("studies/<slug:slug>/codebook/dimensions/", codebook_views.dimension_add, name="dimension-add"),
+    path("studies/<slug:slug>/codebook/dimensions/<int:pk>/", codebook_views.dimension_edit, name="dimension-edit"),
+    path(
+        "studies/<slug:slug>/codebook/dimensions/<int:pk>/delete/",
+        codebook_views.dimension_remove,
+        name="dimension-delete",
+    ),
+    path(
+        "studies/<slug:slug>/codebook/dimensions/<int:pk>/categories/",
+        codebook_views.category_add,
+        name="category-add",
+    ),
+    path("studies/<slug:slug>/codebook/categories/<int:pk>/", codebook_views.category_edit, name="category-edit"),
+    path(
+        "studies/<slug:slug>/codebook/categories/<int:pk>/delete/",
+        codebook_views.category_remove,
+        name="category-delete",
+    ),
+    path("studies/<slug:slug>/items/", item_views.items, name="items"),
+    path("studies/<slug:slug>/items/add/", item_views.items_add_all, name="items-add-all"),
+    path("studies/<slug:slug>/items/sample/", item_views.items_add_sample, name="items-sample"),
+    path("studies/<slug:slug>/screening/", screening_views.screening, name="screening"),
+    path("studies/<slug:slug>/screening/<int:item_id>/", screening_views.screening_decide, name="screening-decide"),
+    path("studies/<slug:slug>/export/<str:fmt>/", export_views.study_export, name="export"),
+    path("studies/<slug:slug>/label/", label_views.label_next, name="label-next"),
+    path("studies/<slug:slug>/label/<int:item_id>/", label_views.label_item, name="label-item"),
+    path("studies/<slug:slug>/disagreements/", disagreement_views.disagreement_list, name="disagreements"),
 ]

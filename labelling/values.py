@@ -75,9 +75,7 @@ def canonical_value(dimension: Dimension, raw, index: CategoryIndex | None = Non
     if dimension.kind != Dimension.Kind.MULTI and len(codes) > 1:
         raise ValueError(f"'{dimension.code}' takes one category, got {len(codes)}: {', '.join(codes)}.")
     if dimension.kind == Dimension.Kind.MULTI and dimension.max_choices and len(codes) > dimension.max_choices:
-        raise ValueError(
-            f"'{dimension.code}' takes at most {dimension.max_choices} categories, got {len(codes)}."
-        )
+        raise ValueError(f"'{dimension.code}' takes at most {dimension.max_choices} categories, got {len(codes)}.")
     return SEPARATOR.join(codes)
 
 

@@ -10,6 +10,22 @@ def api_client():
     return APIClient()
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Factories hash a password for every user; PBKDF2 makes that ~0.3 s each. MD5 in tests only."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty Django cache (e.g. the cached labelling progress)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def small_study(db):
     """A study with two dimensions (single choice with 3 categories, multiple choice with 3),
@@ -17,7 +33,8 @@ def small_study(db):
     study = StudyFactory(slug="small", name="Small study", overlap_k=2)
     codebook = study.codebook
     symptom = DimensionFactory(codebook=codebook, code="symptom", name="Symptom", kind=Dimension.Kind.SINGLE, order=1)
-    for i, (code, name) in enumerate([("crash", "Crash"), ("hang", "Hang"), ("wrong_output", "Incorrect Functionality")]):
+    symptoms = [("crash", "Crash"), ("hang", "Hang"), ("wrong_output", "Incorrect Functionality")]
+    for i, (code, name) in enumerate(symptoms):
         CategoryFactory(dimension=symptom, code=code, name=name, order=i, shortcut=str(i + 1))
     component = DimensionFactory(
         codebook=codebook, code="component", name="Component", kind=Dimension.Kind.MULTI, max_choices=2, order=2
@@ -36,3 +53,17 @@ def small_study(db):
     MembershipFactory(study=study, user=people["ann2"], role=Membership.Role.ANNOTATOR)
     MembershipFactory(study=study, user=people["viewer"], role=Membership.Role.VIEWER)
     return {"study": study, "symptom": symptom, "component": component, **people}
+
+
+@pytest.fixture
+def labelling_study(small_study):
+    """small_study plus three included items, each assigned to both annotators (alice, bob);
+    ``items`` in assignment order. (Labelling-page tests.)"""
+    from tests.factories import AssignmentFactory, StudyItemFactory
+
+    study = small_study["study"]
+    items = [StudyItemFactory(study=study) for _ in range(3)]
+    for item in items:
+        AssignmentFactory(item=item, annotator=small_study["ann1"])
+        AssignmentFactory(item=item, annotator=small_study["ann2"])
+    return {**small_study, "items": items}

@@ -22,6 +22,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
@@ -36,7 +37,10 @@ class ReportFactory(factory.django.DjangoModelFactory):
     kind = Report.Kind.ISSUE
     framework = "pytorch"
     title = factory.Sequence(lambda n: f"conv2d returns wrong shape with padding='same' (case {n})")
-    body = "Running `torch.nn.functional.conv2d` with `padding='same'` and stride 2 raises.\n\n```python\nimport torch\n```"
+    body = (
+        "Running `torch.nn.functional.conv2d` with `padding='same'` and stride 2 raises.\n\n"
+        "```python\nimport torch\n```"
+    )
     url = factory.LazyAttribute(lambda r: "https://github.com/pytorch/pytorch/issues/" + r.source_id.split("#")[-1])
     state = "closed"
     created_at = factory.LazyFunction(timezone.now)
@@ -45,6 +49,7 @@ class ReportFactory(factory.django.DjangoModelFactory):
 class StudyFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Study
+        skip_postgeneration_save = True
 
     slug = factory.Sequence(lambda n: f"study-{n}")
     name = factory.Sequence(lambda n: f"Study {n}")

@@ -1,4 +1,54 @@
 from django.urls import path  # noqa: F401
 
+from labelling.api import annotations as annotation_api
+from labelling.api import codebook as codebook_api
+from labelling.api import dataset as dataset_api
+from labelling.api import items as items_api
+from labelling.api import studies as studies_api
+
 urlpatterns = [
+    # studies, members, assignments, codebook, items, screening (studies helper)
+    path("studies/", studies_api.StudyListCreateView.as_view(), name="study-list"),
+    path("studies/<slug:slug>/", studies_api.StudyDetailView.as_view(), name="study-detail"),
+    path("studies/<slug:slug>/members/", studies_api.MemberListView.as_view(), name="member-list"),
+    path("studies/<slug:slug>/members/<int:user_id>/", studies_api.MemberDetailView.as_view(), name="member-detail"),
+    path("studies/<slug:slug>/assignments/", studies_api.AssignmentListView.as_view(), name="assignment-list"),
+    path("studies/<slug:slug>/codebook/", codebook_api.CodebookView.as_view(), name="codebook"),
+    path("studies/<slug:slug>/codebook/dimensions/", codebook_api.DimensionListView.as_view(), name="dimension-list"),
+    path(
+        "studies/<slug:slug>/codebook/dimensions/<int:pk>/",
+        codebook_api.DimensionDetailView.as_view(),
+        name="dimension-detail",
+    ),
+    path(
+        "studies/<slug:slug>/codebook/dimensions/<int:pk>/categories/",
+        codebook_api.CategoryListView.as_view(),
+        name="category-list",
+    ),
+    path(
+        "studies/<slug:slug>/codebook/categories/<int:pk>/",
+        codebook_api.CategoryDetailView.as_view(),
+        name="category-detail",
+    ),
+    path("studies/<slug:slug>/items/", items_api.ItemListView.as_view(), name="item-list"),
+    path(
+        "studies/<slug:slug>/items/add-by-filter/",
+        items_api.ItemsAddByFilterView.as_view(),
+        name="items-add-by-filter",
+    ),
+    path("studies/<slug:slug>/items/sample/", items_api.ItemsSampleView.as_view(), name="items-sample"),
+    path("studies/<slug:slug>/items/<int:item_id>/screen/", items_api.ItemScreenView.as_view(), name="item-screen"),
+    path("studies/<slug:slug>/draws/", items_api.DrawListView.as_view(), name="draw-list"),
+    path("studies/<slug:slug>/export/", dataset_api.StudyExportApi.as_view(), name="study-export"),
+    path("studies/<slug:slug>/labels/import/", dataset_api.LabelImportApi.as_view(), name="labels-import"),
+    path("studies/<slug:slug>/next-item/", annotation_api.NextItemView.as_view(), name="next-item"),
+    path(
+        "studies/<slug:slug>/items/<int:item_id>/annotations/",
+        annotation_api.ItemAnnotationsView.as_view(),
+        name="item-annotations",
+    ),
+    path("studies/<slug:slug>/annotations/", annotation_api.AnnotationListView.as_view(), name="annotation-list"),
+    path("annotations/<int:pk>/", annotation_api.AnnotationDetailView.as_view(), name="annotation-detail"),
+    path("studies/<slug:slug>/final-labels/", annotation_api.FinalLabelListView.as_view(), name="final-label-list"),
+    path("studies/<slug:slug>/disagreements/", annotation_api.DisagreementListView.as_view(), name="disagreement-list"),
 ]

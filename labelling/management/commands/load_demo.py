@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from labelling.models import Study, StudyItem
+from labelling.services.annotations import item_labels_save
 from labelling.services.assignments import assignments_make
 from labelling.services.items import items_add
 from labelling.services.screening import item_screen
@@ -22,8 +23,29 @@ DEMO_SLUG = "dl-bugs-demo"
 DEMO_PASSWORD = "bugsift-demo"
 # (username, role, is_staff)
 DEMO_PEOPLE = [("owner", "owner", True), ("alice", "annotator", False), ("bob", "annotator", False)]
-# Items excluded during screening, with a reason from the study's list.
-DEMO_EXCLUDED = {3: "Usage question, not a framework bug", 17: "Duplicate of another report"}
+# The last few items are left unscreened, to try screening on.
+DEMO_UNSCREENED = 6
+# Labels already given to the first items: (root_cause, symptom, component, stage) per annotator.
+# Alice and Bob agree on most dimensions; where they do not, the item is listed as a disagreement.
+DEMO_LABELS = [
+    {
+        "alice": ("incorrect_exception_handling", "incorrect_functionality", "operation_implementation", "training"),
+        "bob": ("incorrect_algorithm", "incorrect_functionality", "operation_implementation", "training"),
+    },
+    {
+        "alice": ("misconfiguration", "build_failure", "", "installation"),
+        "bob": ("misconfiguration", "build_failure", "", "installation"),
+    },
+    {
+        "alice": ("incorrect_algorithm", "poor_performance", "user_level_api", "preprocessing"),
+        "bob": ("incorrect_algorithm", "poor_performance", "user_level_api", "preprocessing"),
+    },
+    {
+        "alice": ("incorrect_exception_handling", "crash", "operation_implementation", "training"),
+        "bob": ("tensor_shape_misalignment", "crash", "operation_implementation", "training"),
+    },
+]
+DIMENSIONS = ("root_cause", "symptom", "component", "stage")
 
 
 class Command(BaseCommand):
@@ -80,10 +102,16 @@ class Command(BaseCommand):
             source_ids = [json.loads(line)["source_id"] for line in lines if line.strip()]
         report_ids = list(Report.objects.filter(source_id__in=source_ids).order_by("id").values_list("id", flat=True))
         items_add(study=study, report_ids=report_ids)
-        for position, item in enumerate(StudyItem.objects.filter(study=study).order_by("id")):
-            reason = DEMO_EXCLUDED.get(position, "")
-            item_screen(
-                item=item, decision="excluded" if reason else "included", reason=reason, screened_by=users["owner"]
-            )
+        items = list(StudyItem.objects.filter(study=study).order_by("id"))
+        for item in items[:-DEMO_UNSCREENED]:
+            item_screen(item=item, decision="include", screened_by=users["owner"])
         assignments_make(study=study)
+        for item, labels in zip(items, DEMO_LABELS, strict=False):
+            for username, values in labels.items():
+                item_labels_save(
+                    item=item,
+                    annotator=users[username],
+                    values=dict(zip(DIMENSIONS, values, strict=True)),
+                    time_spent_ms=90_000,
+                )
         return study

@@ -7,13 +7,15 @@ endpoints that show annotations start from that queryset.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabel, Study, StudyItem
+from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabel, Membership, Study, StudyItem
 from labelling.permissions import can_annotate, can_read_results
 from labelling.values import SEPARATOR
 
@@ -82,8 +84,10 @@ def progress_for(*, study: Study, annotator) -> tuple[int, int]:
     Counting an annotator's assignments reads every one of them (about 20 ms for 100,000 in
     PostgreSQL), too slow for every page view, so the counts are kept in Django's cache for
     a minute; a save that completes an assignment bumps the cached count
-    (``progress_count_completed``). Without a shared cache (e.g. Redis) each web process has
-    its own copy, so another process may show a count up to a minute old.
+    (``progress_count_completed``) and services that add or remove assignments forget the
+    counts (``progress_forget``). With several web processes, set ``CACHE_URL`` to a shared
+    cache (Redis, see docs/deploy.md); with the default per-process cache another process may
+    show a count up to a minute old.
     """
     done_key, total_key = _progress_keys(study.pk, annotator.pk)
     cached = cache.get_many([done_key, total_key])
@@ -103,6 +107,19 @@ def progress_count_completed(*, study_id: int, annotator_id: int) -> None:
         cache.incr(done_key)
     except ValueError:  # not cached: the next progress_for counts afresh
         pass
+
+
+def progress_forget(*, study_id: int, annotator_ids: Iterable[int] | None = None) -> None:
+    """Drop cached progress after assignments were added or removed (once the change commits).
+    ``annotator_ids`` None: every member of the study."""
+
+    def _forget():
+        ids = annotator_ids
+        if ids is None:
+            ids = Membership.objects.filter(study_id=study_id).values_list("user_id", flat=True)
+        cache.delete_many([key for uid in ids for key in _progress_keys(study_id, uid)])
+
+    transaction.on_commit(_forget)
 
 
 def annotations_visible_to(*, user, study: Study) -> QuerySet[Annotation]:

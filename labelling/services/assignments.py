@@ -8,6 +8,7 @@ from django.db import transaction
 
 from config.errors import ApplicationError
 from labelling.models import Assignment, Membership, Study, StudyItem
+from labelling.selectors.labelling import progress_forget
 
 BATCH_SIZE = 2000
 
@@ -57,4 +58,6 @@ def assignments_make(*, study: Study) -> int:
             load[uid] += 1
     for start in range(0, len(new), BATCH_SIZE):
         Assignment.objects.bulk_create(new[start : start + BATCH_SIZE])
+    if new:
+        progress_forget(study_id=study.pk, annotator_ids={a.annotator_id for a in new})
     return len(new)

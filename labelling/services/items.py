@@ -109,18 +109,7 @@ def items_add_by_filter(*, study: Study, filters: ReportFilter, added_by: Abstra
     _lock_study(study)
     candidates = _candidate_ids(study, filters)
     added = _insert(study, candidates, StudyItem.Screening.PENDING)
-    draw = SampleDraw(
-        study=study,
-        filters=filters.as_json(),
-        sample_size=None,
-        seed=None,
-        matched=len(candidates),
-        added=added,
-        created_by=added_by,
-    )
-    draw.full_clean(exclude=["created_by"])  # None when added by a script
-    draw.save()
-    return draw
+    return _draw_record(study=study, filters=filters, matched=len(candidates), added=added, added_by=added_by)
 
 
 @transaction.atomic
@@ -154,12 +143,21 @@ def items_sample(
         )
     chosen = sorted(random.Random(seed).sample(candidates, size))
     added = _insert(study, chosen, StudyItem.Screening.PENDING)
+    return _draw_record(
+        study=study, filters=filters, matched=len(candidates), added=added, added_by=added_by, size=size, seed=seed
+    )
+
+
+def _draw_record(
+    *, study: Study, filters: ReportFilter, matched: int, added: int, added_by, size=None, seed=None
+) -> SampleDraw:
+    """Record how items were added, so the same draw can be made again."""
     draw = SampleDraw(
         study=study,
         filters=filters.as_json(),
         sample_size=size,
         seed=seed,
-        matched=len(candidates),
+        matched=matched,
         added=added,
         created_by=added_by,
     )

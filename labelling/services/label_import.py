@@ -28,6 +28,7 @@ from django.utils import timezone
 from config.errors import ApplicationError
 from labelling.dataset.label_import import CodebookLookup, LabelRow, read_label_rows, validate_label_rows
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Membership, Study, StudyItem
+from labelling.selectors.labelling import progress_forget
 from labelling.services.final_labels import final_labels_refresh
 from labelling.services.items import items_add
 from triage.models import Report
@@ -282,6 +283,8 @@ def labels_import(*, study: Study, source, dry_run: bool = False) -> LabelImport
         )
     for chunk in _chunks(assignments_to_complete):
         Assignment.objects.filter(id__in=chunk, completed_at__isnull=True).update(completed_at=now)
+    if pairs_to_create or assignments_to_complete:
+        progress_forget(study_id=study.pk)
 
     if final_writes:
         FinalLabel.objects.bulk_create(

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from labelling.models import Assignment, StudyItem
+from labelling.selectors.labelling import progress_forget
 
 Screening = StudyItem.Screening
 DECISIONS = {
@@ -49,5 +50,9 @@ def item_screen(*, item: StudyItem, decision: str, reason: str = "", screened_by
     item.full_clean()
     item.save(update_fields=["screening", "exclusion_reason", "screened_by", "screened_at"])
     if status == Screening.EXCLUDED:
-        Assignment.objects.filter(item=item, completed_at__isnull=True).delete()
+        open_assignments = Assignment.objects.filter(item=item, completed_at__isnull=True)
+        annotator_ids = list(open_assignments.values_list("annotator_id", flat=True))
+        if annotator_ids:
+            open_assignments.delete()
+            progress_forget(study_id=item.study_id, annotator_ids=annotator_ids)
     return item

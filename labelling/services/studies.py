@@ -9,6 +9,7 @@ from django.db import transaction
 from config.errors import ApplicationError
 from labelling.codebook_templates import load_template
 from labelling.models import Assignment, Codebook, Membership, Study
+from labelling.selectors.labelling import progress_forget
 from labelling.services.codebooks import codebook_fill_from_template
 
 Role = Membership.Role
@@ -150,6 +151,8 @@ def membership_set(*, study: Study, user: AbstractBaseUser, role: str) -> Member
 
 def _drop_open_assignments(study: Study, user) -> int:
     deleted, _ = Assignment.objects.filter(study=study, annotator=user, completed_at__isnull=True).delete()
+    if deleted:
+        progress_forget(study_id=study.pk, annotator_ids=[user.pk])
     return deleted
 
 

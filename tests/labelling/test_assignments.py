@@ -113,3 +113,17 @@ def test_k_greater_than_annotators_is_refused_and_writes_nothing():
     assert "needs 3 distinct annotators but the study has 2" in err.value.message
     assert "add annotators or lower k" in err.value.message
     assert not Assignment.objects.filter(study=study).exists()
+
+
+def test_progress_shows_new_assignments_at_once_even_when_cached(small_study, django_capture_on_commit_callbacks):
+    from labelling.selectors.labelling import progress_for
+    from labelling.services.assignments import assignments_make
+    from tests.factories import StudyItemFactory
+
+    study, alice = small_study["study"], small_study["ann1"]
+    assert progress_for(study=study, annotator=alice) == (0, 0)  # now cached
+    for _ in range(3):
+        StudyItemFactory(study=study)
+    with django_capture_on_commit_callbacks(execute=True):
+        assignments_make(study=study)
+    assert progress_for(study=study, annotator=alice) == (0, 3)

@@ -6,9 +6,11 @@ attributes survives, links keep only http(s)/mailto, and every link gets rel="no
 nofollow". The output is marked safe only after sanitising.
 """
 
+import hashlib
 from functools import lru_cache
 
 import nh3
+from django.core.cache import cache
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 from pygments import highlight
@@ -59,6 +61,9 @@ ALLOWED_ATTRIBUTES = {
 }
 URL_SCHEMES = {"http", "https", "mailto"}
 MAX_INPUT_CHARS = 200_000
+# Bump the version when the rendering or the sanitising rules change.
+CACHE_PREFIX = "markdown:v1"
+CACHE_SECONDS = 24 * 3600
 
 _formatter = HtmlFormatter(nowrap=True, classprefix="hl-")
 
@@ -80,16 +85,26 @@ def _renderer() -> MarkdownIt:
 
 
 def render_markdown(text: str | None) -> SafeString:
+    """Rendered and sanitised HTML for ``text``, kept in the cache by a hash of the text
+    (the same text always renders the same, so a cached copy is never stale)."""
     if not text:
         return mark_safe("")
+    key = f"{CACHE_PREFIX}:{hashlib.blake2b(text.encode('utf-8', 'surrogatepass'), digest_size=20).hexdigest()}"
+    clean = cache.get(key)
+    if clean is None:
+        clean = _render_and_sanitise(text)
+        cache.set(key, clean, CACHE_SECONDS)
+    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 in _render_and_sanitise
+
+
+def _render_and_sanitise(text: str) -> str:
     if len(text) > MAX_INPUT_CHARS:
         text = text[:MAX_INPUT_CHARS] + "\n\n*(truncated for display)*"
     html = _renderer().render(text)
-    clean = nh3.clean(
+    return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener nofollow noreferrer",
     )
-    return mark_safe(clean)  # noqa: S308 - sanitised by nh3 just above

@@ -7,6 +7,8 @@ viewer (read results). Staff users are treated as owners of every study.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from rest_framework.permissions import BasePermission
 
@@ -48,10 +50,15 @@ def can_annotate(user, study: Study) -> bool:
 
 def study_for(user, slug: str, *, check) -> Study:
     """Fetch a study by slug and apply ``check``; a non-member gets 404, a member without the right 403."""
-    study = get_object_or_404(Study, slug=slug)
+    studies = Study.objects.filter(slug=slug)
+    if user.is_authenticated and not user.is_staff:
+        # One query for the study and the user's role in it (role_in then reads the cache).
+        role = Membership.objects.filter(study=OuterRef("pk"), user=user).values("role")[:1]
+        studies = studies.annotate(_role=Subquery(role))
+    study = get_object_or_404(studies)
+    if hasattr(study, "_role"):
+        user.__dict__.setdefault("_study_roles", {})[study.pk] = study._role
     if not can_view_study(user, study):
-        from django.http import Http404
-
         raise Http404("No such study.")
     if not check(user, study):
         raise PermissionDenied("Your role in this study does not allow this.")

@@ -41,19 +41,18 @@ def next_item_for(*, study: Study, annotator) -> StudyItem | None:
     return assignment.item if assignment else None
 
 
-def assignment_for(*, study: Study, annotator, item_id: int) -> Assignment | None:
+def assignment_for(*, study: Study, annotator, item_id: int, with_previous: bool = True) -> Assignment | None:
     """The annotator's assignment for ``item_id`` in ``study``, or None.
 
-    Comes with its item and report, and ``previous_item_id``: the item of the annotator's
-    assignment just before this one (what ``previous_item_for`` gives), in the same query.
+    Comes with its item and report and, with ``with_previous``, ``previous_item_id``: the item
+    of the annotator's assignment just before this one (what ``previous_item_for`` gives), in
+    the same query.
     """
-    before = Assignment.objects.filter(study=study, annotator=annotator, id__lt=OuterRef("id")).order_by("-id")
-    return (
-        Assignment.objects.filter(study=study, annotator=annotator, item_id=item_id)
-        .select_related("item__report")
-        .annotate(previous_item_id=Subquery(before.values("item_id")[:1]))
-        .first()
-    )
+    qs = Assignment.objects.filter(study=study, annotator=annotator, item_id=item_id).select_related("item__report")
+    if with_previous:
+        before = Assignment.objects.filter(study=study, annotator=annotator, id__lt=OuterRef("id")).order_by("-id")
+        qs = qs.annotate(previous_item_id=Subquery(before.values("item_id")[:1]))
+    return qs.first()
 
 
 def previous_item_for(*, study: Study, annotator, before_item: StudyItem | None) -> StudyItem | None:

@@ -108,12 +108,23 @@ def _dimension_rows(codebook, values: dict, notes: dict, errors: dict) -> list[d
     return rows
 
 
+def _previous_url(study, user, assignment) -> str:
+    if hasattr(assignment, "previous_item_id"):
+        previous_id = assignment.previous_item_id
+    else:  # a POST that is shown again with its errors
+        previous = previous_item_for(study=study, annotator=user, before_item=assignment.item)
+        previous_id = previous.id if previous else None
+    return reverse("labelling:label-item", args=[study.slug, previous_id]) if previous_id else ""
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def label_item(request, slug, item_id):
     """One item of the annotator's queue. Only the annotator's own assignments exist here (else 404)."""
     study = study_for(request.user, slug, check=can_annotate)
-    assignment = assignment_for(study=study, annotator=request.user, item_id=item_id)
+    posted = request.method == "POST"
+    # A successful save redirects at once, so a POST skips the "previous item" look-up.
+    assignment = assignment_for(study=study, annotator=request.user, item_id=item_id, with_previous=not posted)
     if assignment is None:
         raise Http404("This item is not in your labelling queue.")
     item = assignment.item
@@ -123,7 +134,7 @@ def label_item(request, slug, item_id):
     status = 200
 
     time_spent_ms = 0
-    if request.method == "POST":
+    if posted:
         values, notes = _form_input(request.POST)
         time_spent_ms = clamp_time_spent(request.POST.get("time_spent_ms"))
         try:
@@ -146,7 +157,7 @@ def label_item(request, slug, item_id):
                 return redirect("labelling:label-next", slug=study.slug)
             return redirect("labelling:label-item", slug=study.slug, item_id=following.id)
     codebook = codebook_for_labelling(study=study)
-    if request.method != "POST":
+    if not posted:
         values, notes = _saved_input(item, request.user, codebook)
 
     report = item.report
@@ -163,9 +174,7 @@ def label_item(request, slug, item_id):
         "general_error": general_error,
         "completed": assignment.completed_at is not None,
         "time_spent_ms": time_spent_ms,  # kept across a re-rendered form; the page adds its own time
-        "previous_url": reverse("labelling:label-item", args=[study.slug, assignment.previous_item_id])
-        if assignment.previous_item_id
-        else "",
+        "previous_url": _previous_url(study, request.user, assignment),
         "role": role_in(request.user, study),
         **_progress_context(study, request.user),
     }

@@ -165,6 +165,14 @@ def test_back_link_points_to_the_previous_assignment(client, labelling_study):
     assert 'id="back-link"' in html
 
 
+def test_back_link_is_kept_when_an_invalid_post_is_shown_again(client, labelling_study):
+    s = labelling_study
+    client.force_login(s["ann1"])
+    response = _post(client, s, s["items"][2], symptom="no-such-category")
+    assert response.status_code == 400
+    assert f'data-prev-url="{_url(s, s["items"][1])}"' in response.content.decode()
+
+
 # --- POST -----------------------------------------------------------------------------------------
 
 

@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._table import print_table, setup_django  # noqa: E402
 
+WORKERS = os.environ.get("BENCH_WORKERS", "4")
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bugsift_bench_lab")
 SLUG = "bench-labelling"
 PASSWORD = "bench-password-123"
@@ -285,10 +286,12 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         "DJANGO_SECURE_COOKIES": "0",
         "DATABASE_URL": DB_URL,
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # As deployed (docs/deploy.md): one cache shared by the web processes.
+        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
     }
     env.pop("CELERY_BROKER_URL", None)
     process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "-w", "4", "-b", f"127.0.0.1:{port}",
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "-w", WORKERS, "-b", f"127.0.0.1:{port}",
          "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip

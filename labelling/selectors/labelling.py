@@ -156,6 +156,16 @@ def dimensions_of(*, study: Study) -> list[Dimension]:
     return list(Dimension.objects.filter(codebook__study=study).order_by("order", "id"))
 
 
+def category_names(*, study: Study) -> dict[tuple[int, str], str]:
+    """{(dimension id, category code): category name} for the study's codebook."""
+    return {
+        (dimension_id, code): name
+        for dimension_id, code, name in Category.objects.filter(dimension__codebook__study=study).values_list(
+            "dimension_id", "code", "name"
+        )
+    }
+
+
 def codebook_for_labelling(*, study: Study) -> list[CodebookDimension]:
     """The study codebook's dimensions in order, with their category trees (two queries)."""
     dimensions = dimensions_of(study=study)

@@ -7,7 +7,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from labelling.permissions import can_read_results, role_in, study_for
-from labelling.selectors.labelling import dimensions_of, disagreements_for
+from labelling.selectors.labelling import category_names, dimensions_of, disagreements_for
+from labelling.values import value_codes
 
 PAGE_SIZE = 50
 
@@ -18,6 +19,11 @@ def disagreement_list(request, slug):
     dimension_code = request.GET.get("dimension", "").strip()
     disagreements = disagreements_for(study=study, dimension_code=dimension_code or None)
     page = Paginator(disagreements, PAGE_SIZE).get_page(request.GET.get("page"))
+    names = category_names(study=study)
+    for disagreement in page:
+        for row in disagreement.dimensions:
+            for v in row.values:
+                v.display = ", ".join(names.get((row.dimension.id, code), code) for code in value_codes(v.value))
     context = {
         "study": study,
         "page": page,

@@ -322,7 +322,8 @@ def test_disagreements_page_shows_values_side_by_side(client, labelling_study):
     assert "<th>alice</th><th>bob</th>" in html
     row = html[html.index('data-dimension="symptom"') :]
     row = row[: row.index("</tr>")]
-    assert row.index("<code>crash</code>") < row.index("<code>hang</code>")
+    # category names, in annotator order, with the code on hover
+    assert row.index('<span title="crash">Crash</span>') < row.index('<span title="hang">Hang</span>')
     assert "alice&#x27;s reason" in row
     assert 'data-dimension="component"' not in html  # they agree there
     assert '<span class="badge warn">1</span>' in html

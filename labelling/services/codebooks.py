@@ -16,7 +16,8 @@ from config.errors import ApplicationError
 from labelling.models import Annotation, Category, Codebook, Dimension, FinalLabel, code_validator
 
 # Keys the labelling page keeps for itself: help, submit, and the space bar.
-RESERVED_SHORTCUTS = {"?", " ", "\n", "\r", "\t"}
+# Keys the labelling page keeps for itself: help, note, and the white space that moves focus.
+RESERVED_SHORTCUTS = {"?", "n", " ", "\n", "\r", "\t"}
 DIMENSION_FIELDS = {"code", "name", "kind", "description", "required", "max_choices", "order"}
 CATEGORY_FIELDS = {"code", "name", "definition", "example", "parent", "order", "shortcut"}
 
@@ -218,7 +219,7 @@ def _check_category(category: Category, *, dimension: Dimension) -> None:
             errors.setdefault("shortcut", []).append("A shortcut is one character, e.g. '1' or 'c'.")
         elif shortcut in RESERVED_SHORTCUTS or shortcut.isspace():
             errors.setdefault("shortcut", []).append(
-                "'?', Enter and the space bar are reserved by the labelling page; pick another key."
+                "'?' (help), 'n' (note), Enter and the space bar are reserved by the labelling page; pick another key."
             )
         else:
             clash = next((s for s in siblings if s.shortcut == shortcut), None)

@@ -112,6 +112,7 @@ def test_category_create_with_parent_and_shortcut(small_study):
         ({"code": "crash"}, "code", "already has a category 'crash'"),
         ({"shortcut": "1"}, "shortcut", "already picks 'crash'"),
         ({"shortcut": "?"}, "shortcut", "reserved"),
+        ({"shortcut": "n"}, "shortcut", "reserved"),
         ({"shortcut": " "}, "shortcut", "reserved"),
         ({"shortcut": "ab"}, "shortcut", "one character"),
         ({"shortcut": "Enter"}, "shortcut", "one character"),

@@ -28,6 +28,9 @@ class Study(models.Model):
         default=list, blank=True, help_text="Reasons a screener can pick when excluding an item."
     )
     template_slug = models.CharField(max_length=80, blank=True, help_text="Codebook template it started from.")
+    codebook_version = models.PositiveIntegerField(
+        default=0, help_text="Bumped by every codebook change; cached copies of the codebook are keyed by it."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -166,8 +166,25 @@ def category_names(*, study: Study) -> dict[tuple[int, str], str]:
     }
 
 
+CODEBOOK_CACHE_SECONDS = 3600
+
+
 def codebook_for_labelling(*, study: Study) -> list[CodebookDimension]:
-    """The study codebook's dimensions in order, with their category trees (two queries)."""
+    """The study codebook's dimensions in order, with their category trees.
+
+    Cached under the study's ``codebook_version``, which every codebook change bumps: a copy in
+    any process's cache is either of the current codebook or never asked for again.
+    """
+    key = f"labelling:codebook:{study.pk}:{study.codebook_version}"
+    codebook = cache.get(key)
+    if codebook is None:
+        codebook = _codebook_for_labelling(study)
+        cache.set(key, codebook, CODEBOOK_CACHE_SECONDS)
+    return codebook
+
+
+def _codebook_for_labelling(study: Study) -> list[CodebookDimension]:
+    """The codebook read from the database (two queries)."""
     dimensions = dimensions_of(study=study)
     children: dict[tuple[int, int | None], list[Category]] = defaultdict(list)
     for category in Category.objects.filter(dimension__in=dimensions).order_by("order", "id"):

@@ -9,8 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
-from labelling.models import Annotation, Assignment, Category, Dimension, StudyItem
-from labelling.selectors.labelling import progress_count_completed
+from labelling.models import Annotation, Assignment, Dimension, Study, StudyItem
+from labelling.selectors.labelling import codebook_for_labelling, progress_count_completed
 from labelling.services.final_labels import final_labels_refresh
 from labelling.values import CategoryIndex, canonical_value
 
@@ -26,12 +26,8 @@ def clamp_time_spent(value) -> int:
     return max(0, min(ms, MAX_TIME_SPENT_MS))
 
 
-def _dimensions_with_categories(study_id: int) -> list[tuple[Dimension, CategoryIndex]]:
-    dimensions = list(Dimension.objects.filter(codebook__study_id=study_id).order_by("order", "id"))
-    categories: dict[int, list[Category]] = {d.id: [] for d in dimensions}
-    for category in Category.objects.filter(dimension__in=dimensions):
-        categories[category.dimension_id].append(category)
-    return [(d, CategoryIndex(d, categories[d.id])) for d in dimensions]
+def _dimensions_with_categories(study: Study) -> list[tuple[Dimension, CategoryIndex]]:
+    return [(d.dimension, CategoryIndex(d.dimension, d.categories)) for d in codebook_for_labelling(study=study)]
 
 
 def _validated(
@@ -95,7 +91,7 @@ def item_labels_save(
             "Label the items of your own queue, or ask the study owner to assign this one to you.",
             status=403,
         )
-    dimensions = _dimensions_with_categories(item.study_id)
+    dimensions = _dimensions_with_categories(item.study)
     cleaned = _validated(dimensions, dict(values or {}), dict(notes or {}))
 
     spent = clamp_time_spent(time_spent_ms)

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 
 from config.errors import ApplicationError
-from labelling.models import Annotation, Category, Codebook, Dimension, FinalLabel, code_validator
+from labelling.models import Annotation, Category, Codebook, Dimension, FinalLabel, Study, code_validator
 
 # Keys the labelling page keeps for itself: help, submit, and the space bar.
 # Keys the labelling page keeps for itself: help, note, and the white space that moves focus.
 RESERVED_SHORTCUTS = {"?", "n", " ", "\n", "\r", "\t"}
 DIMENSION_FIELDS = {"code", "name", "kind", "description", "required", "max_choices", "order"}
 CATEGORY_FIELDS = {"code", "name", "definition", "example", "parent", "order", "shortcut"}
+
+
+def _codebook_changed(codebook_id: int) -> None:
+    """Bump the study's codebook version, so cached copies of the old codebook are not used."""
+    Study.objects.filter(codebook__id=codebook_id).update(codebook_version=F("codebook_version") + 1)
 
 
 def code_is_valid(code: str) -> bool:
@@ -141,6 +146,7 @@ def dimension_create(
     _check_dimension(dimension, changing_kind_from=None)
     dimension.full_clean()
     dimension.save()
+    _codebook_changed(dimension.codebook_id)
     return dimension
 
 
@@ -174,6 +180,7 @@ def dimension_update(*, dimension: Dimension, data: dict) -> Dimension:
     _check_dimension(dimension, changing_kind_from=old_kind if "kind" in changed else None)
     dimension.full_clean()
     dimension.save(update_fields=changed)
+    _codebook_changed(dimension.codebook_id)
     return dimension
 
 
@@ -187,6 +194,7 @@ def dimension_delete(*, dimension: Dimension) -> None:
             status=409,
         )
     dimension.delete()
+    _codebook_changed(dimension.codebook_id)
 
 
 # --------------------------------------------------------------------------- categories
@@ -282,6 +290,7 @@ def category_create(
     _check_category(category, dimension=dimension)
     category.full_clean()
     category.save()
+    _codebook_changed(dimension.codebook_id)
     return category
 
 
@@ -317,6 +326,7 @@ def category_update(*, category: Category, data: dict) -> Category:
     _check_category(category, dimension=category.dimension)
     category.full_clean()
     category.save(update_fields=changed)
+    _codebook_changed(category.dimension.codebook_id)
     return category
 
 
@@ -341,7 +351,9 @@ def category_delete(*, category: Category) -> None:
             status=409,
             details={"annotations": annotations, "final_labels": finals},
         )
+    codebook_id = category.dimension.codebook_id
     category.delete()
+    _codebook_changed(codebook_id)
 
 
 # --------------------------------------------------------------------------- templates
@@ -409,4 +421,5 @@ def codebook_fill_from_template(*, codebook: Codebook, template: dict) -> tuple[
         for position, child in kids
     ]
     Category.objects.bulk_create(children)
+    _codebook_changed(codebook.pk)
     return len(dimensions), len(tops) + len(children)

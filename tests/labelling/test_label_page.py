@@ -334,3 +334,19 @@ def test_disagreements_page_empty_state(client, labelling_study):
     client.force_login(s["viewer"])
     html = client.get(reverse("labelling:disagreements", args=[s["study"].slug])).content.decode()
     assert 'class="empty"' in html and "No disagreements" in html
+
+
+def test_codebook_changes_show_at_once_although_the_codebook_is_cached(client, labelling_study):
+    from labelling.models import Category
+    from labelling.services.codebooks import category_create, category_update
+
+    s = labelling_study
+    client.force_login(s["ann1"])
+    url = _url(s, s["items"][0])
+    assert "Crash" in client.get(url).content.decode()  # the codebook is now cached
+    category_update(category=Category.objects.get(code="crash"), data={"name": "Process crash"})
+    category_create(dimension=s["symptom"], code="build_failure", name="Build Failure", shortcut="4")
+    html = client.get(url).content.decode()
+    assert "Process crash" in html and "Build Failure" in html
+    # and the save path validates against the new codebook
+    assert _post(client, s, s["items"][0], symptom="build_failure").status_code == 302

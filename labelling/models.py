@@ -135,6 +135,8 @@ class StudyItem(models.Model):
     )
     screened_at = models.DateTimeField(null=True, blank=True)
     added_at = models.DateTimeField(auto_now_add=True)
+    needs_review = models.BooleanField(default=False, help_text="Its report changed after it joined the study.")
+    review_reason = models.TextField(blank=True, help_text="What changed, for the re-review.")
 
     class Meta:
         ordering = ["id"]

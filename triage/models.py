@@ -9,6 +9,7 @@ class Report(models.Model):
 
     class Kind(models.TextChoices):
         ISSUE = "issue", "GitHub issue"
+        PULL_REQUEST = "pull_request", "GitHub pull request"
         CRASH = "crash", "Crash group"
 
     source_id = models.CharField(
@@ -85,3 +86,239 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+# --------------------------------------------------------------------------- GitHub ingestion
+
+
+class GitHubSource(models.Model):
+    """A saved query against one repository's tracker, synced on demand or on a schedule."""
+
+    class State(models.TextChoices):
+        ALL = "all", "All"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200)
+    repository = models.CharField(max_length=200, help_text="owner/name, e.g. tensorflow/tensorflow.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.CLOSED)
+    labels = models.JSONField(default=list, blank=True, help_text="Issues must carry all of these labels.")
+    created_from = models.DateTimeField(null=True, blank=True)
+    created_to = models.DateTimeField(null=True, blank=True)
+    closed_from = models.DateTimeField(null=True, blank=True)
+    closed_to = models.DateTimeField(null=True, blank=True)
+    query = models.CharField(max_length=500, blank=True, help_text="Optional GitHub search syntax.")
+    include_pull_requests = models.BooleanField(default=False)
+    with_comments = models.BooleanField(default=True)
+    base_url = models.URLField(blank=True, help_text="API base URL for GitHub Enterprise; empty for github.com.")
+    token = models.CharField(max_length=255, blank=True, help_text="Stored server-side, never shown back.")
+    schedule_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="Sync every N minutes.")
+    last_success_at = models.DateTimeField(null=True, blank=True, help_text="Start of the last complete sync.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.repository})"
+
+
+class SyncRun(models.Model):
+    """One sync of a source: its progress, counts and errors; the place a resumed sync restarts from."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        WAITING = "waiting", "Waiting for the rate limit"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    source = models.ForeignKey(GitHubSource, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    since = models.DateTimeField(null=True, blank=True, help_text="Only issues updated since then (incremental).")
+    next_page = models.PositiveIntegerField(default=1, help_text="The page a resumed sync fetches next.")
+    pages_fetched = models.PositiveIntegerField(default=0)
+    issues_new = models.PositiveIntegerField(default=0)
+    issues_updated = models.PositiveIntegerField(default=0)
+    issues_unchanged = models.PositiveIntegerField(default=0)
+    pull_requests_seen = models.PositiveIntegerField(default=0)
+    rate_limit_waits = models.PositiveIntegerField(default=0)
+    resume_at = models.DateTimeField(null=True, blank=True, help_text="When a rate-limited sync continues.")
+    errors = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"sync of {self.source_id} ({self.status})"
+
+
+class IssueDetails(models.Model):
+    """What GitHub says about an issue or pull request beyond the Report's common fields."""
+
+    report = models.OneToOneField(Report, on_delete=models.CASCADE, related_name="issue")
+    repository = models.CharField(max_length=200)
+    number = models.PositiveIntegerField()
+    author = models.CharField(max_length=200, blank=True)
+    is_pull_request = models.BooleanField(default=False)
+    reactions_count = models.PositiveIntegerField(default=0)
+    comments_count = models.PositiveIntegerField(default=0)
+    github_updated_at = models.DateTimeField(null=True, blank=True)
+    links = models.JSONField(default=list, blank=True, help_text="Gist and notebook links found in the text.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["repository", "number"], name="one_issue_per_number")]
+
+    def __str__(self):
+        return f"{self.repository}#{self.number}"
+
+
+class Comment(models.Model):
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="comments")
+    github_id = models.BigIntegerField(unique=True)
+    author = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"comment {self.github_id} on {self.report_id}"
+
+
+class LinkedChange(models.Model):
+    """A pull request or commit that references or closes an issue (from its timeline)."""
+
+    class Kind(models.TextChoices):
+        PULL_REQUEST = "pull_request", "Pull request"
+        COMMIT = "commit", "Commit"
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="linked_changes")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    ref = models.CharField(max_length=200, help_text="owner/name#N for a pull request, the SHA for a commit.")
+    url = models.URLField(max_length=1000, blank=True)
+    title = models.CharField(max_length=1000, blank=True)
+    state = models.CharField(max_length=32, blank=True)
+    merged = models.BooleanField(default=False)
+    closes = models.BooleanField(default=False, help_text="It closed the issue (not only referenced it).")
+    event_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["event_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["report", "kind", "ref"], name="one_link_per_change")]
+
+    def __str__(self):
+        return f"{self.kind} {self.ref} -> {self.report_id}"
+
+
+class CodeBlock(models.Model):
+    """A code block found in an issue body or comment: a candidate reproduction script."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="code_blocks")
+    comment = models.ForeignKey(Comment, null=True, blank=True, on_delete=models.CASCADE, related_name="code_blocks")
+    language = models.CharField(max_length=40, blank=True)
+    code = models.TextField()
+    position = models.PositiveIntegerField(default=0, help_text="Order within its body or comment.")
+    is_python = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-is_python", "comment_id", "position"]
+
+    def __str__(self):
+        return f"code block {self.position} of {self.report_id}"
+
+
+# --------------------------------------------------------------------------- fuzzer crashes
+
+
+class FuzzerAccount(models.Model):
+    """A user account that a fuzzer posts crash reports with (its API token is the user's)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="fuzzer_account")
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.name
+
+
+class CrashGroup(models.Model):
+    """Every occurrence with one signature; the group is one Report (kind crash)."""
+
+    report = models.OneToOneField(Report, on_delete=models.CASCADE, related_name="crash_group")
+    signature = models.CharField(max_length=64, unique=True, help_text="sha256 of the signature text.")
+    signature_text = models.TextField(help_text="Crash type and the top meaningful frames, normalised.")
+    crash_type = models.CharField(max_length=300, blank=True)
+    framework = models.CharField(max_length=32, db_index=True)
+    api = models.CharField(max_length=300, blank=True)
+    oracle = models.CharField(max_length=32, db_index=True)
+    from_message = models.BooleanField(default=False, help_text="The trace could not be parsed: signed by message.")
+    occurrence_count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True, db_index=True)
+    versions_seen = models.JSONField(default=list, blank=True)
+    devices_seen = models.JSONField(default=list, blank=True)
+    fuzzers_seen = models.JSONField(default=list, blank=True)
+    smallest_reproducer = models.TextField(blank=True)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged")
+    possibly_known = models.ManyToManyField(Report, blank=True, related_name="possible_crash_groups")
+
+    class Meta:
+        ordering = ["-last_seen"]
+
+    def __str__(self):
+        return f"{self.crash_type or self.oracle}: {self.signature[:12]}"
+
+
+class CrashOccurrence(models.Model):
+    group = models.ForeignKey(CrashGroup, on_delete=models.CASCADE, related_name="occurrences")
+    account = models.ForeignKey(FuzzerAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    client_id = models.CharField(max_length=200, help_text="The fuzzer's own id; re-sending it changes nothing.")
+    fuzzer = models.CharField(max_length=100)
+    framework = models.CharField(max_length=32)
+    framework_version = models.CharField(max_length=64, blank=True)
+    api = models.CharField(max_length=300, blank=True)
+    device = models.CharField(max_length=32, blank=True)
+    oracle = models.CharField(max_length=32)
+    message = models.TextField(blank=True)
+    stack_trace = models.TextField(blank=True)
+    reproducer = models.TextField(blank=True)
+    signature = models.CharField(max_length=64, db_index=True, help_text="Its own signature, kept after merges.")
+    kept_frames = models.JSONField(default=list, blank=True, help_text="The frames the signature used.")
+    created_at = models.DateTimeField(null=True, blank=True, help_text="When the fuzzer found it.")
+    received_at = models.DateTimeField(auto_now_add=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["fuzzer", "client_id"], name="one_occurrence_per_client_id")]
+
+    def __str__(self):
+        return f"{self.fuzzer}:{self.client_id}"
+
+
+class GroupDecision(models.Model):
+    """A recorded merge or split of crash groups."""
+
+    class Kind(models.TextChoices):
+        MERGE = "merge", "Merge"
+        SPLIT = "split", "Split"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    group = models.ForeignKey(CrashGroup, on_delete=models.CASCADE, related_name="decisions")
+    other = models.ForeignKey(CrashGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    signatures = models.JSONField(default=list, blank=True, help_text="Signatures moved by a split.")
+    reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.kind} of group {self.group_id}"

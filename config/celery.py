@@ -9,3 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("bugsift")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Celery beat (`celery -A config beat`): periodic work.
+app.conf.beat_schedule = {
+    "github-sources-sync-due": {"task": "triage.tasks.github_sources_sync_due", "schedule": 300.0},
+}

@@ -30,3 +30,29 @@ def import_job_run(self, job_id: int) -> str:
             raise
         raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
     return job.status if job else "missing"
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def github_sync_run(self, run_id: int) -> str:
+    """Sync a GitHub source for a SyncRun, from its next page. A finished run is a no-op.
+
+    A rate limit reschedules the task for when the limit resets (the worker is not held);
+    an unreachable database is retried with backoff.
+    """
+    from triage.github_services import SyncMustWait, sync_run_execute
+
+    try:
+        run = sync_run_execute(run_id=run_id)
+    except SyncMustWait as wait:
+        raise self.retry(countdown=wait.countdown, max_retries=None) from None
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+    return run.status if run else "missing"
+
+
+@shared_task(acks_late=True)
+def github_sources_sync_due() -> int:
+    """Celery beat: start a sync of every scheduled GitHub source that is due."""
+    from triage.github_services import github_sources_sync_due as sources_sync_due
+
+    return len(sources_sync_due())

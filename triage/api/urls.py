@@ -1,10 +1,18 @@
 from django.urls import path
 
-from triage.api import views
+from triage.api import crashes, github, views
 
 urlpatterns = [
     path("reports/", views.ReportListAPI.as_view(), name="report-list"),
     path("reports/import/", views.ReportImportAPI.as_view(), name="report-import"),
     path("reports/<int:pk>/", views.ReportDetailAPI.as_view(), name="report-detail"),
     path("import-jobs/<int:pk>/", views.ImportJobDetailAPI.as_view(), name="import-job-detail"),
+    path("github/sources/", github.GitHubSourceListAPI.as_view(), name="github-source-list"),
+    path("github/sources/<int:pk>/", github.GitHubSourceDetailAPI.as_view(), name="github-source-detail"),
+    path("github/sources/<int:pk>/sync/", github.GitHubSourceSyncAPI.as_view(), name="github-source-sync"),
+    path("github/runs/", github.SyncRunListAPI.as_view(), name="github-run-list"),
+    path("github/runs/<int:pk>/", github.SyncRunDetailAPI.as_view(), name="github-run-detail"),
+    path("crashes/", crashes.CrashIngestAPI.as_view(), name="crash-ingest"),
+    path("crash-groups/", crashes.CrashGroupListAPI.as_view(), name="crash-group-list"),
+    path("crash-groups/<int:pk>/", crashes.CrashGroupDetailAPI.as_view(), name="crash-group-detail"),
 ]

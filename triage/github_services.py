@@ -26,6 +26,7 @@ from django.utils import timezone
 from github import GithubException
 
 from config.errors import ApplicationError
+from triage.crash_services import crash_groups_link_reports
 from triage.ingest import github as gh
 from triage.models import CodeBlock, Comment, GitHubSource, IssueDetails, LinkedChange, Report, SyncRun
 from triage.services import REPORT_UPDATE_FIELDS, _labels_ensure, _report_labels_insert
@@ -462,6 +463,12 @@ def _page_write(*, run: SyncRun, source: GitHubSource, records: list[gh.IssueRec
             fresh.append(record)
     if fresh:
         outcome.update(_records_upsert(fresh))
+        # A new or edited issue whose trace has a crash group's signature: "possibly known" on the group.
+        changed = [r.source_id for r in fresh if outcome.get(r.source_id) != "unchanged" and not r.is_pull_request]
+        if changed:
+            crash_groups_link_reports(
+                report_ids=list(Report.objects.filter(source_id__in=changed).values_list("id", flat=True))
+            )
     for record in records:
         if record.is_pull_request:
             counts.pull_requests += 1

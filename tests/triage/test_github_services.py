@@ -310,3 +310,22 @@ def test_runs_the_broker_lost_are_queued_again(github_server, source, queued):
     SyncRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=11))
     assert services.github_sources_sync_due() == [run.pk]
     assert queued == [run.pk, run.pk]
+
+
+def test_a_synced_issue_with_a_crash_groups_trace_is_linked_as_possibly_known(github_server, queued):
+    from tests.fakes.crash_traces import crash_report
+    from triage.crash_services import crashes_ingest
+    from triage.models import CrashGroup, FuzzerAccount
+
+    account = FuzzerAccount.objects.create(user=UserFactory(), name="freefuzz")
+    crashes_ingest(reports=[crash_report("torch_conv2d_weight", 0)], account=account)
+    trace = crash_report("torch_conv2d_weight", 3)["stack_trace"]  # same bug, other addresses and lines
+    github_server.add_repo("pytorch/pytorch")
+    github_server.add_issue("pytorch/pytorch", 7, body=f"conv2d crashes:\n\n```\n{trace}\n```\n", comments=0)
+    github_server.add_issue("pytorch/pytorch", 8, body="An unrelated slowdown.", comments=0)
+    pytorch = services.github_source_create(
+        created_by=UserFactory(), repository="pytorch/pytorch", state="all", base_url=github_server.url
+    )
+    assert sync(pytorch).status == SyncRun.Status.SUCCEEDED
+    group = CrashGroup.objects.get()
+    assert list(group.possibly_known.values_list("source_id", flat=True)) == ["github:pytorch/pytorch#7"]

@@ -39,6 +39,7 @@ urlpatterns = [
     path("studies/<slug:slug>/items/", item_views.items, name="items"),
     path("studies/<slug:slug>/items/add/", item_views.items_add_all, name="items-add-all"),
     path("studies/<slug:slug>/items/sample/", item_views.items_add_sample, name="items-sample"),
+    path("studies/<slug:slug>/items/<int:item_id>/reviewed/", item_views.item_reviewed, name="item-reviewed"),
     path("studies/<slug:slug>/screening/", screening_views.screening, name="screening"),
     path("studies/<slug:slug>/screening/<int:item_id>/", screening_views.screening_decide, name="screening-decide"),
     path("studies/<slug:slug>/export/<str:fmt>/", export_views.study_export, name="export"),

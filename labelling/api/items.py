@@ -26,7 +26,7 @@ from labelling.models import SampleDraw, StudyItem
 from labelling.permissions import can_read_results, is_owner, study_for
 from labelling.selectors.studies import draws_for_study, items_for_study
 from labelling.services.items import items_add, items_add_by_filter, items_sample
-from labelling.services.screening import item_screen
+from labelling.services.screening import item_review_done, item_screen
 
 SLUG = OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The study's slug.")
 ITEM_ID = OpenApiParameter("item_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The study item's id.")
@@ -35,14 +35,16 @@ ITEM_ID = OpenApiParameter("item_id", OpenApiTypes.INT, OpenApiParameter.PATH, d
 class StudyItemFilter(django_filters.FilterSet):
     screening = django_filters.ChoiceFilter(choices=StudyItem.Screening.choices)
     framework = django_filters.CharFilter(field_name="report__framework")
+    needs_review = django_filters.BooleanFilter()
 
     class Meta:
         model = StudyItem
-        fields = ["screening", "framework"]
+        fields = ["screening", "framework", "needs_review"]
 
 
 class ItemListView(generics.ListAPIView):
-    """GET (owners and viewers): the study's items, filterable by ``screening`` and ``framework``.
+    """GET (owners and viewers): the study's items, filterable by ``screening``, ``framework`` and
+    ``needs_review`` (the report changed at its source after the item joined the study).
     POST (owner): add reports by id (``{"report_ids": [...]}``); reports already in the study are skipped."""
 
     serializer_class = StudyItemSerializer
@@ -133,3 +135,13 @@ class ItemScreenView(APIView):
             screened_by=request.user,
         )
         return Response(ScreenedItemSerializer(item).data)
+
+
+class ItemReviewedView(APIView):
+    """POST (owner): the change that flagged the item for re-review has been looked at; clear the flag."""
+
+    @extend_schema(parameters=[SLUG, ITEM_ID], request=None, responses=StudyItemSerializer)
+    def post(self, request, slug, item_id):
+        study = study_for(request.user, slug, check=is_owner)
+        item = item_review_done(item=get_object_or_404(StudyItem, study=study, pk=item_id))
+        return Response(StudyItemSerializer(items_for_study(study=study).get(pk=item.pk)).data)

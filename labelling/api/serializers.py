@@ -253,6 +253,8 @@ class StudyItemSerializer(serializers.ModelSerializer):
             "screened_by",
             "screened_at",
             "added_at",
+            "needs_review",
+            "review_reason",
             "assignments_total",
             "assignments_done",
             "final_label_count",

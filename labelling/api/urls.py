@@ -38,6 +38,9 @@ urlpatterns = [
     ),
     path("studies/<slug:slug>/items/sample/", items_api.ItemsSampleView.as_view(), name="items-sample"),
     path("studies/<slug:slug>/items/<int:item_id>/screen/", items_api.ItemScreenView.as_view(), name="item-screen"),
+    path(
+        "studies/<slug:slug>/items/<int:item_id>/reviewed/", items_api.ItemReviewedView.as_view(), name="item-reviewed"
+    ),
     path("studies/<slug:slug>/draws/", items_api.DrawListView.as_view(), name="draw-list"),
     path("studies/<slug:slug>/export/", dataset_api.StudyExportApi.as_view(), name="study-export"),
     path("studies/<slug:slug>/labels/import/", dataset_api.LabelImportApi.as_view(), name="labels-import"),

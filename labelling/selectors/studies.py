@@ -197,7 +197,7 @@ def _count(model, **filters) -> Coalesce:
     return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
 
 
-def items_for_study(*, study: Study, screening: str | None = None) -> QuerySet[StudyItem]:
+def items_for_study(*, study: Study, screening: str | None = None, needs_review: bool = False) -> QuerySet[StudyItem]:
     """Items with their report, screener, assignment progress and number of final labels."""
     qs = (
         StudyItem.objects.filter(study=study)
@@ -211,6 +211,8 @@ def items_for_study(*, study: Study, screening: str | None = None) -> QuerySet[S
     )
     if screening:
         qs = qs.filter(screening=screening)
+    if needs_review:
+        qs = qs.filter(needs_review=True)
     return qs
 
 

@@ -56,3 +56,14 @@ def item_screen(*, item: StudyItem, decision: str, reason: str = "", screened_by
             open_assignments.delete()
             progress_forget(study_id=item.study_id, annotator_ids=annotator_ids)
     return item
+
+
+@transaction.atomic
+def item_review_done(*, item: StudyItem) -> StudyItem:
+    """Clear the re-review flag that a change of the item's report set (e.g. reopened on GitHub)."""
+    item = StudyItem.objects.select_for_update().get(pk=item.pk)
+    if item.needs_review:
+        item.needs_review = False
+        item.review_reason = ""
+        item.save(update_fields=["needs_review", "review_reason"])
+    return item

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -16,6 +16,7 @@ from labelling.models import StudyItem
 from labelling.permissions import can_read_results, is_owner, role_in, study_for
 from labelling.selectors.studies import draws_for_study, items_for_study
 from labelling.services.items import items_add_by_filter, items_sample, new_seed
+from labelling.services.screening import item_review_done
 from triage.selectors import report_framework_counts, reports_matching
 
 PAGE_SIZE = 50
@@ -39,9 +40,10 @@ def _items_page(request, study, *, filter_form=None, sample_form=None, status=20
         preview = {"total": total, "new": new, "querystring": _filter_querystring(filter_form)}
     status_form = ItemStatusForm(request.GET)
     screening = status_form.cleaned_data.get("screening") if status_form.is_valid() else ""
-    page = Paginator(items_for_study(study=study, screening=screening or None), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    needs_review = request.GET.get("needs_review") == "1"
+    page = Paginator(
+        items_for_study(study=study, screening=screening or None, needs_review=needs_review), PAGE_SIZE
+    ).get_page(request.GET.get("page"))
     return render(
         request,
         "labelling/items.html",
@@ -54,6 +56,8 @@ def _items_page(request, study, *, filter_form=None, sample_form=None, status=20
             "preview": preview,
             "page": page,
             "screening": screening,
+            "needs_review": needs_review,
+            "needs_review_count": StudyItem.objects.filter(study=study, needs_review=True).count(),
             "screening_choices": StudyItem.Screening.choices,
             "draws": draws_for_study(study=study)[:50],
             "frameworks": report_framework_counts() if owner else [],
@@ -109,3 +113,12 @@ def items_add_sample(request, slug):
             )
             return _back(study, filter_form)
     return _items_page(request, study, filter_form=filter_form, sample_form=sample_form, status=400)
+
+
+@login_required
+@require_POST
+def item_reviewed(request, slug, item_id):
+    study = study_for(request.user, slug, check=is_owner)
+    item = item_review_done(item=get_object_or_404(StudyItem, study=study, pk=item_id))
+    messages.success(request, f"Item {item.pk} marked as reviewed.")
+    return redirect(reverse("labelling:items", kwargs={"slug": study.slug}) + "?needs_review=1")

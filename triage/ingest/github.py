@@ -321,29 +321,12 @@ class GitHubClient:
             kwargs["auth"] = Auth.Token(token)
         self.github = Github(**kwargs)
         self.requester = self.github.requester
-        self._tuned = False
 
     def close(self) -> None:
         self.github.close()
 
     def _get(self, path: str, parameters: dict | None = None):
-        answer = self.requester.requestJsonAndCheck("GET", path, parameters=parameters)
-        if not self._tuned:
-            self._tune_session()
-        return answer
-
-    def _tune_session(self) -> None:
-        """Read the proxy settings from the environment once, not on every request: requests
-        scans os.environ per request (a third of the client's time on a fast server)."""
-        import requests
-
-        self._tuned = True
-        connection = getattr(self.requester, "_Requester__connection", None)
-        session = getattr(connection, "session", None)
-        if isinstance(session, requests.Session) and session.trust_env:
-            url = f"{connection.protocol}://{connection.host}:{connection.port}/"
-            session.proxies.update(requests.utils.get_environ_proxies(url))
-            session.trust_env = False
+        return self.requester.requestJsonAndCheck("GET", path, parameters=parameters)
 
     def repository(self, repository: str) -> dict:
         return self._get(f"/repos/{repository}")[1]

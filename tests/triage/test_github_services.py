@@ -329,3 +329,25 @@ def test_a_synced_issue_with_a_crash_groups_trace_is_linked_as_possibly_known(gi
     assert sync(pytorch).status == SyncRun.Status.SUCCEEDED
     group = CrashGroup.objects.get()
     assert list(group.possibly_known.values_list("source_id", flat=True)) == ["github:pytorch/pytorch#7"]
+
+
+def test_the_client_keeps_the_ca_bundle_and_proxies_from_the_environment(github_server, monkeypatch, tmp_path):
+    """Reading the environment once must not lose what requests would read on every request."""
+    import requests
+
+    from triage.ingest.github import GitHubClient
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a real bundle; only its path matters here")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    github_server.add_repo("keras-team/keras", issues=1)
+    client = GitHubClient(base_url=github_server.url)
+    client.repository("keras-team/keras")
+    session = client.requester._Requester__connection.session
+    assert isinstance(session, requests.Session) and session.trust_env is False
+    assert session.verify == str(bundle)
+    assert "https" not in session.proxies and "http" not in session.proxies  # the fake's host is in NO_PROXY
+    client.repository("keras-team/keras")  # so it is still reached directly
+    client.close()

@@ -321,12 +321,37 @@ class GitHubClient:
             kwargs["auth"] = Auth.Token(token)
         self.github = Github(**kwargs)
         self.requester = self.github.requester
+        self._environment_read = False
 
     def close(self) -> None:
         self.github.close()
 
     def _get(self, path: str, parameters: dict | None = None):
-        return self.requester.requestJsonAndCheck("GET", path, parameters=parameters)
+        answer = self.requester.requestJsonAndCheck("GET", path, parameters=parameters)
+        if not self._environment_read:
+            self._read_environment_once()
+        return answer
+
+    def _read_environment_once(self) -> None:
+        """requests reads proxies and CA bundles from the environment on every request (a third of
+        the client's time against a fast server). Read them once, with requests' own rules
+        (``merge_environment_settings``: HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, ...), pin them
+        on the session and stop the per-request reading. PyGithub keeps its session private; if
+        it is not where PyGithub 2.x keeps it, nothing changes."""
+        import requests
+
+        self._environment_read = True
+        connection = getattr(self.requester, "_Requester__connection", None)
+        session = getattr(connection, "session", None)
+        if not isinstance(session, requests.Session) or not session.trust_env:
+            return
+        url = f"{connection.protocol}://{connection.host}:{connection.port}/"
+        settings = session.merge_environment_settings(url, {}, None, None, None)
+        session.proxies.update(settings["proxies"])
+        session.verify = settings["verify"]
+        if settings["cert"]:
+            session.cert = settings["cert"]
+        session.trust_env = False
 
     def repository(self, repository: str) -> dict:
         return self._get(f"/repos/{repository}")[1]

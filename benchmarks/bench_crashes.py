@@ -22,8 +22,6 @@ import json
 import os
 import queue
 import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import _server  # noqa: E402
 from benchmarks._table import print_table, setup_django  # noqa: E402
 
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bugsift_bench_crs")
@@ -102,47 +101,8 @@ def reset():
     return fuzzer_account_ensure(name="bench-fuzzer")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_gunicorn(port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "benchmark-only-secret-" + "x" * 40),
-        "DATABASE_URL": DB_URL,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
-    env.pop("CELERY_BROKER_URL", None)
-    process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "-w", WORKERS, "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "--timeout", "120"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz/")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return process
-        except OSError:
-            time.sleep(0.2)
-    stop_gunicorn(process)
-    raise SystemExit("gunicorn did not start within 60 s")
-
-
-def stop_gunicorn(process: subprocess.Popen):
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    return _server.start_gunicorn(port=port, db_url=DB_URL, workers=WORKERS)
 
 
 def post_all(port: int, token: str, bodies: list[bytes], clients: int) -> tuple[list[float], float]:
@@ -257,12 +217,12 @@ def main(argv=None):
     from django.db import connections
 
     connections.close_all()
-    port = free_port()
+    port = _server.free_port()
     server = start_gunicorn(port)
     try:
         latencies, seconds = post_all(port, token, bodies, args.clients)
     finally:
-        stop_gunicorn(server)
+        _server.stop_gunicorn(server)
 
     from triage.models import CrashGroup, CrashOccurrence
 

@@ -29,8 +29,6 @@ import argparse
 import http.client
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import _server  # noqa: E402
 from benchmarks._table import print_table, setup_django  # noqa: E402
 
 WORKERS = os.environ.get("BENCH_WORKERS", "4")
@@ -272,50 +271,10 @@ def next_item_plan() -> str:
 # --- server -----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_gunicorn(port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "benchmark-only-secret-" + "x" * 40),
-        "DJANGO_SECURE_COOKIES": "0",
-        "DATABASE_URL": DB_URL,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        # As deployed (docs/deploy.md): one cache shared by the web processes.
-        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
-    }
-    env.pop("CELERY_BROKER_URL", None)
-    process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "-w", WORKERS, "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz/")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return process
-        except OSError:
-            time.sleep(0.2)
-    stop_gunicorn(process)
-    raise SystemExit("gunicorn did not start within 60 s")
-
-
-def stop_gunicorn(process: subprocess.Popen):
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    # As deployed (docs/deploy.md): one cache shared by the web processes.
+    cache_url = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15")
+    return _server.start_gunicorn(port=port, db_url=DB_URL, workers=WORKERS, extra_env={"CACHE_URL": cache_url})
 
 
 class Client:
@@ -474,7 +433,7 @@ def main(argv=None):
     from django.db import connections
 
     connections.close_all()
-    port = free_port()
+    port = _server.free_port()
     server = start_gunicorn(port)
     try:
         clients = [Client(port) for _ in range(CLIENTS)]
@@ -487,7 +446,7 @@ def main(argv=None):
         results = run_threads(trivial, clients, per_client)
         results.update(run_threads(labelling, clients, per_client))
     finally:
-        stop_gunicorn(server)
+        _server.stop_gunicorn(server)
 
     base_name = "GET /healthz/ (trivial view)"
     base_p99 = percentile(results[base_name], 99)

@@ -322,3 +322,190 @@ class GroupDecision(models.Model):
 
     def __str__(self):
         return f"{self.kind} of group {self.group_id}"
+
+
+# --------------------------------------------------------------------------- reproduction
+
+
+class Device(models.TextChoices):
+    CPU = "cpu", "CPU"
+    GPU = "gpu", "GPU"
+
+
+class Reproducer(models.Model):
+    """A script attached to a report, with its environment and the oracle that says the bug showed."""
+
+    class Oracle(models.TextChoices):
+        CRASH = "crash", "Crash: the run fails (and its trace matches the report's signature)"
+        ASSERTION = "assertion", "Assertion: the script exits non-zero when the bug is present"
+        DIFFERENTIAL = "differential", "Differential: two configurations give different results"
+        HANG = "hang", "Hang: the run exceeds its time limit"
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="reproducers")
+    code_block = models.ForeignKey(
+        CodeBlock, null=True, blank=True, on_delete=models.SET_NULL, related_name="reproducers",
+        help_text="The extracted code block the script came from, if any.",
+    )
+    title = models.CharField(max_length=200, blank=True)
+    script = models.TextField(help_text="Python source, run as main.py in an empty scratch directory.")
+    requirements = models.TextField(
+        blank=True, help_text="One requirement per line or separated by spaces, e.g. torch==2.13.0 numpy<2."
+    )
+    oracle = models.CharField(max_length=16, choices=Oracle.choices, default=Oracle.CRASH)
+    device = models.CharField(max_length=8, choices=Device.choices, default=Device.CPU)
+    timeout_seconds = models.PositiveIntegerField(default=300, help_text="Wall time limit of one run.")
+    memory_mb = models.PositiveIntegerField(default=4096, help_text="Memory limit of one run.")
+    # A differential reproducer's second configuration (side b); side a is device + requirements.
+    compare_device = models.CharField(max_length=8, choices=Device.choices, blank=True)
+    compare_requirements = models.TextField(blank=True)
+    rtol = models.FloatField(default=1e-5)
+    atol = models.FloatField(default=1e-8)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.title or f"reproducer {self.pk} of report {self.report_id}"
+
+
+class Environment(models.Model):
+    """A set of requirements; each runner host builds it once and caches it by ``key``."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="sha256 of requirements, Python and base.")
+    requirements = models.TextField(blank=True, help_text="Normalised, one per line.")
+    python = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_built_at = models.DateTimeField(null=True, blank=True)
+    last_build_ok = models.BooleanField(null=True)
+    last_build_seconds = models.FloatField(null=True, blank=True)
+    last_build_log = models.TextField(blank=True, help_text="Tail of the last build's log.")
+
+    def __str__(self):
+        return f"environment {self.key[:12]}"
+
+
+class Runner(models.Model):
+    """A Celery worker that runs reproductions (queue repro.cpu or repro.gpu)."""
+
+    name = models.CharField(max_length=255, unique=True, help_text="The Celery node name, e.g. celery@gpu-01.")
+    hostname = models.CharField(max_length=255, blank=True)
+    device = models.CharField(max_length=8, choices=Device.choices, default=Device.CPU)
+    queues = models.JSONField(default=list, blank=True)
+    cuda_version = models.CharField(max_length=32, blank=True)
+    gpus = models.JSONField(default=list, blank=True)
+    frameworks = models.JSONField(default=dict, blank=True, help_text="Preinstalled frameworks and versions.")
+    python = models.CharField(max_length=32, blank=True)
+    sandbox = models.CharField(max_length=200, blank=True, help_text="e.g. bubblewrap 0.8.0.")
+    pid = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat = models.DateTimeField(null=True, blank=True, db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Reproduction(models.Model):
+    """One request: run a reproducer N times (a check), or bisect it over package versions."""
+
+    class Kind(models.TextChoices):
+        CHECK = "check", "Check"
+        BISECT = "bisect", "Bisect"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    reproducer = models.ForeignKey(Reproducer, on_delete=models.CASCADE, related_name="reproductions")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.CHECK)
+    repeat = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    reproduced_count = models.PositiveIntegerField(default=0)
+    finished_count = models.PositiveIntegerField(default=0)
+    summary = models.CharField(max_length=300, blank=True, help_text='e.g. "reproduced 7/10".')
+    # Bisection: the package whose versions are searched, in order (oldest first).
+    package = models.CharField(max_length=200, blank=True)
+    versions = models.JSONField(default=list, blank=True)
+    bisect_result = models.JSONField(
+        default=dict, blank=True, help_text="mode (introduced, fixed, no_change, inconclusive), last_good, first_bad."
+    )
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.kind} {self.pk} of reproducer {self.reproducer_id}"
+
+
+class ReproductionRun(models.Model):
+    """One execution of a reproducer in the sandbox; its state lives here, not in the broker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    class Verdict(models.TextChoices):
+        REPRODUCED = "reproduced", "Reproduced"
+        NOT_REPRODUCED = "not_reproduced", "Not reproduced"
+        INCONCLUSIVE = "inconclusive", "Inconclusive"
+        LIMIT_EXCEEDED = "limit_exceeded", "Stopped by a sandbox limit"
+        BUILD_FAILED = "build_failed", "Environment build failed"
+        REFUSED = "refused", "Refused (no sandbox on the runner)"
+        LOST = "lost", "Lost (runner died twice)"
+
+    class Side(models.TextChoices):
+        ONLY = "", "Single"
+        A = "a", "Side A"
+        B = "b", "Side B"
+
+    reproduction = models.ForeignKey(Reproduction, on_delete=models.CASCADE, related_name="runs")
+    reproducer = models.ForeignKey(Reproducer, on_delete=models.CASCADE, related_name="runs")
+    index = models.PositiveIntegerField(default=0, help_text="Repeat number, or bisection step.")
+    side = models.CharField(max_length=1, choices=Side.choices, blank=True, default="")
+    version = models.CharField(max_length=100, blank=True, help_text="Bisection: the version this step tried.")
+    device = models.CharField(max_length=8, choices=Device.choices, default=Device.CPU)
+    requirements = models.TextField(blank=True, help_text="The requirements this run used, normalised.")
+    queue = models.CharField(max_length=32, default="repro.cpu")
+    environment = models.ForeignKey(Environment, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    verdict_detail = models.TextField(blank=True)
+    attempt = models.PositiveSmallIntegerField(default=0, help_text="How many times a runner started it.")
+    runner = models.ForeignKey(Runner, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    worker_pid = models.IntegerField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    signal = models.IntegerField(null=True, blank=True)
+    limit_hit = models.CharField(max_length=16, blank=True, help_text="wall_time, cpu_time, memory, file_size, ...")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    peak_memory_kb = models.PositiveBigIntegerField(null=True, blank=True)
+    stdout_tail = models.TextField(blank=True)
+    stderr_tail = models.TextField(blank=True)
+    stdout_bytes = models.PositiveBigIntegerField(default=0, help_text="Bytes written in all; beyond the tail dropped.")
+    stderr_bytes = models.PositiveBigIntegerField(default=0)
+    outputs = models.JSONField(default=dict, blank=True, help_text="Captured results: name -> shape, dtype, preview.")
+    captures = models.BinaryField(null=True, blank=True, help_text="Captured arrays as an .npz file.")
+    comparison = models.JSONField(default=dict, blank=True, help_text="Differential: side a against side b.")
+    signature = models.CharField(max_length=64, blank=True, help_text="Crash oracle: the run's own signature.")
+
+    class Meta:
+        ordering = ["reproduction_id", "index", "side"]
+        indexes = [models.Index(fields=["status", "queued_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["reproduction", "index", "side"], name="one_run_per_step_and_side")
+        ]
+
+    def __str__(self):
+        return f"run {self.pk} ({self.status})"

@@ -1,0 +1,157 @@
+"""One run of a script on this machine: environment, then sandbox, then oracle.
+
+Shared by the Celery runner (``triage.reproduction_services.run_execute``) and
+``manage.py reproduce`` so that what a researcher checks by hand is what the runners do.
+
+    RunnerConfig.from_settings()
+    execute_side(script=, side=, oracle=, limits=, config=, ...) -> SideOutcome
+    execute_differential(script=, a=, b=, ...) -> tuple[SideOutcome, SideOutcome, comparison, Judgement]
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from triage.reproduction.environments import BuildResult, environment_ensure
+from triage.reproduction.oracles import (
+    Judgement,
+    compare_captures,
+    judge,
+    judge_differential,
+    load_captures,
+)
+from triage.reproduction.sandbox import Limits, SandboxResult, SandboxUnavailable, interpreter_binds, run_script
+
+DIFFERENTIAL = "differential"
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    """How this machine builds environments and runs scripts (from settings)."""
+
+    root: Path
+    base_python: str
+    system_site_packages: bool = False
+    wheel_dir: str = ""
+    offline: bool = False
+    installer: str = "auto"
+    build_timeout: float = 1800
+    unsafe_no_sandbox: bool = False
+
+    @classmethod
+    def from_settings(cls) -> RunnerConfig:
+        from django.conf import settings
+
+        return cls(
+            root=Path(settings.BUGSIFT_REPRO_DIR),
+            base_python=settings.BUGSIFT_REPRO_PYTHON,
+            system_site_packages=settings.BUGSIFT_REPRO_SYSTEM_SITE_PACKAGES,
+            wheel_dir=settings.BUGSIFT_REPRO_WHEEL_DIR,
+            offline=settings.BUGSIFT_REPRO_OFFLINE,
+            installer=settings.BUGSIFT_REPRO_INSTALLER,
+            build_timeout=settings.BUGSIFT_REPRO_BUILD_TIMEOUT,
+            unsafe_no_sandbox=settings.BUGSIFT_SANDBOX_UNSAFE_NO_SANDBOX,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One configuration a script runs in: a device and a set of requirements."""
+
+    device: str
+    requirements: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class SideOutcome:
+    build: BuildResult | None
+    result: SandboxResult | None
+    arrays: dict = field(default_factory=dict)
+    capture_errors: list[str] = field(default_factory=list)
+    judgement: Judgement | None = None  # None for one side of a differential run (judged as a pair)
+
+    @property
+    def finished(self) -> bool:
+        """The script ran to an end (not stopped by a build failure or a refusal)."""
+        return self.result is not None
+
+
+def _last_line(log: str) -> str:
+    lines = [line.strip() for line in (log or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def execute_side(
+    *,
+    script: str,
+    side: Side,
+    oracle: str,
+    limits: Limits,
+    config: RunnerConfig,
+    expected_signature: str = "",
+    framework: str = "",
+) -> SideOutcome:
+    """Build (or reuse) the side's environment, run the script in the sandbox, judge it.
+
+    A build failure and a missing sandbox are verdicts of their own, never exceptions.
+    """
+    build = environment_ensure(
+        list(side.requirements),
+        root=config.root,
+        base_python=config.base_python,
+        system_site_packages=config.system_site_packages,
+        wheel_dir=config.wheel_dir,
+        offline=config.offline,
+        installer=config.installer,
+        timeout=config.build_timeout,
+    )
+    if not build.ok:
+        detail = f"The environment could not be built: {_last_line(build.log)}"
+        return SideOutcome(build=build, result=None, judgement=Judgement("build_failed", detail))
+
+    scratch_root = config.root / "scratch"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=scratch_root))
+    try:
+        try:
+            result = run_script(
+                script=script,
+                python=build.python,
+                scratch=scratch,
+                limits=limits,
+                device=side.device,
+                ro_binds=[*interpreter_binds(build.python), build.env_dir],
+                unsafe_no_sandbox=config.unsafe_no_sandbox,
+            )
+        except SandboxUnavailable as exc:
+            return SideOutcome(build=build, result=None, judgement=Judgement("refused", str(exc)))
+        arrays, capture_errors = load_captures(result.captures_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    judgement = None
+    if oracle != DIFFERENTIAL:
+        judgement = judge(oracle=oracle, result=result, expected_signature=expected_signature, framework=framework)
+    return SideOutcome(build=build, result=result, arrays=arrays, capture_errors=capture_errors, judgement=judgement)
+
+
+def judge_pair(a: SideOutcome, b: SideOutcome, *, rtol: float, atol: float) -> tuple[dict, Judgement]:
+    """The verdict of a differential run from its two sides."""
+    for name, side in (("A", a), ("B", b)):
+        if not side.finished:
+            judgement = side.judgement or Judgement("inconclusive", "did not run")
+            return {}, Judgement(judgement.verdict, f"Side {name}: {judgement.detail}")
+    comparison = compare_captures(a.arrays, b.arrays, rtol=rtol, atol=atol)
+    return comparison, judge_differential(a=a.result, b=b.result, comparison=comparison)
+
+
+def execute_differential(
+    *, script: str, a: Side, b: Side, limits: Limits, config: RunnerConfig, rtol: float, atol: float
+) -> tuple[SideOutcome, SideOutcome, dict, Judgement]:
+    """Run both sides here, one after the other, and compare what they saved."""
+    out_a = execute_side(script=script, side=a, oracle=DIFFERENTIAL, limits=limits, config=config)
+    out_b = execute_side(script=script, side=b, oracle=DIFFERENTIAL, limits=limits, config=config)
+    comparison, judgement = judge_pair(out_a, out_b, rtol=rtol, atol=atol)
+    return out_a, out_b, comparison, judgement

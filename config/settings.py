@@ -5,6 +5,7 @@ file-based Celery broker, so ``make demo`` needs no servers. Set ``DATABASE_URL`
 ``CELERY_BROKER_URL`` to run on PostgreSQL and Redis, as in production.
 """
 
+import sys
 from pathlib import Path
 
 import environ
@@ -140,6 +141,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DimensionKindEnum": "labelling.models.Dimension.Kind",
         "ReportKindEnum": "triage.models.Report.Kind",
+        "DeviceEnum": "triage.models.Device",
+        "ReproducerOracleEnum": "triage.models.Reproducer.Oracle",
+        "ReproductionKindEnum": "triage.models.Reproduction.Kind",
+        "ReproductionStatusEnum": "triage.models.Reproduction.Status",
     },
 }
 
@@ -163,6 +168,28 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Reproduction runners (celery -A config worker -Q repro.cpu, or repro.gpu on GPU hosts).
+BUGSIFT_REPRO_DIR = Path(env.str("BUGSIFT_REPRO_DIR", default=str(VAR_DIR / "repro")))
+# The interpreter environments are built from; by default the one running the worker.
+BUGSIFT_REPRO_PYTHON = env.str("BUGSIFT_REPRO_PYTHON", default=getattr(sys, "_base_executable", sys.executable))
+# Build environments on top of that interpreter's site-packages (preinstalled frameworks).
+BUGSIFT_REPRO_SYSTEM_SITE_PACKAGES = env.bool("BUGSIFT_REPRO_SYSTEM_SITE_PACKAGES", default=False)
+# A folder of wheels to install from; with BUGSIFT_REPRO_OFFLINE only from there (offline runners).
+BUGSIFT_REPRO_WHEEL_DIR = env.str("BUGSIFT_REPRO_WHEEL_DIR", default="")
+BUGSIFT_REPRO_OFFLINE = env.bool("BUGSIFT_REPRO_OFFLINE", default=False)
+BUGSIFT_REPRO_INSTALLER = env.str("BUGSIFT_REPRO_INSTALLER", default="auto")  # auto | uv | pip
+BUGSIFT_REPRO_BUILD_TIMEOUT = env.int("BUGSIFT_REPRO_BUILD_TIMEOUT", default=1800)
+# UNSAFE, development only: run scripts without bubblewrap (no isolation at all).
+BUGSIFT_SANDBOX_UNSAFE_NO_SANDBOX = env.bool("BUGSIFT_SANDBOX_UNSAFE_NO_SANDBOX", default=False)
+BUGSIFT_RUNNER_HEARTBEAT_SECONDS = env.float("BUGSIFT_RUNNER_HEARTBEAT_SECONDS", default=10.0)
+# A runner silent for this long is lost: its running runs are retried elsewhere.
+BUGSIFT_RUNNER_LOST_AFTER_SECONDS = env.float("BUGSIFT_RUNNER_LOST_AFTER_SECONDS", default=60.0)
+# A run still queued this long after it was queued is sent to the broker again (lost message).
+BUGSIFT_REPRO_REQUEUE_AFTER_SECONDS = env.float("BUGSIFT_REPRO_REQUEUE_AFTER_SECONDS", default=300.0)
+BUGSIFT_REPRO_MAX_ATTEMPTS = env.int("BUGSIFT_REPRO_MAX_ATTEMPTS", default=2)
+# How a GPU runner checks at start that it has a GPU.
+BUGSIFT_GPU_CHECK_COMMAND = env.str("BUGSIFT_GPU_CHECK_COMMAND", default="nvidia-smi -L")
 
 LOGGING = {
     "version": 1,

@@ -56,3 +56,34 @@ def github_sources_sync_due() -> int:
     from triage.github_services import github_sources_sync_due as sources_sync_due
 
     return len(sources_sync_due())
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def reproduction_run_execute(self, run_id: int) -> str:
+    """Run one ReproductionRun on this runner (queued on repro.cpu or repro.gpu).
+
+    Late acknowledgement and ``reject_on_worker_lost``: if the process running it is killed, the
+    message goes back to the queue, and the claim in ``run_execute`` decides, from the row, whether
+    a delivery runs it (retried once), skips it (done, or running elsewhere) or gives up (lost).
+    """
+    import os
+    import socket
+
+    from triage.reproduction_services import run_execute
+
+    runner_name = self.request.hostname or f"local@{socket.gethostname()}"
+    try:
+        run = run_execute(run_id=run_id, runner_name=runner_name, pid=os.getpid())
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+    return f"{run.status}:{run.verdict}" if run else "missing"
+
+
+@shared_task(acks_late=True)
+def reproduction_runs_sweep() -> dict:
+    """Celery beat: retry runs whose runner went silent; send again runs whose message was lost."""
+    from dataclasses import asdict
+
+    from triage.reproduction_services import runs_sweep
+
+    return asdict(runs_sweep())

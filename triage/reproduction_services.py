@@ -1,0 +1,734 @@
+"""Reproduction: attach a reproducer to a report, queue runs on runners, execute, judge, bisect.
+
+    reproducer_create(report=, script=, ...)            -> Reproducer
+    reproduction_start(reproducer=, repeat=)            -> Reproduction (a check, run N times)
+    bisection_start(reproducer=, package=, versions=)   -> Reproduction (one run per step)
+    run_execute(run_id=, runner_name=, pid=)            -> the runner's side (Celery task)
+    runs_sweep()                                        -> re-queue lost and stuck runs (Celery beat)
+    runner_register(...) / runner_heartbeat(...) / runner_stopped(...)
+
+A run's state lives in its row. A task may be delivered twice, or re-delivered after its worker
+was killed: the claim in ``_run_claim`` decides under a row lock whether this delivery runs it,
+and the result is written only by the attempt that holds the claim (``_run_finish``), so it is
+stored exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from triage.models import (
+    CodeBlock,
+    Device,
+    Environment,
+    Report,
+    Reproducer,
+    Reproduction,
+    ReproductionRun,
+    Runner,
+)
+from triage.reproduction.bisect import bisect_next
+from triage.reproduction.environments import RequirementsError, parse_requirements, pin, python_version
+from triage.reproduction.execute import RunnerConfig, Side, SideOutcome, execute_side
+from triage.reproduction.oracles import (
+    Judgement,
+    compare_captures,
+    judge_differential,
+    pack_captures,
+    summarise_captures,
+    unpack_captures,
+)
+from triage.reproduction.sandbox import Limits, SandboxResult
+
+log = logging.getLogger(__name__)
+
+MAX_SCRIPT_BYTES = 1024 * 1024
+MAX_REPEAT = 100
+MAX_VERSIONS = 200
+MAX_CAPTURE_BYTES = 20 * 1024 * 1024
+LOG_TAIL_CHARS = 20_000
+QUEUES = {Device.CPU: "repro.cpu", Device.GPU: "repro.gpu"}
+RunStatus = ReproductionRun.Status
+Verdict = ReproductionRun.Verdict
+PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+# --------------------------------------------------------------------------- reproducers
+
+
+def reproducer_create(
+    *,
+    report: Report,
+    script: str = "",
+    requirements: str = "",
+    oracle: str = Reproducer.Oracle.CRASH,
+    device: str = Device.CPU,
+    code_block: CodeBlock | None = None,
+    title: str = "",
+    timeout_seconds: int = 300,
+    memory_mb: int = 4096,
+    compare_device: str = "",
+    compare_requirements: str = "",
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+    created_by=None,
+) -> Reproducer:
+    """Attach a script to a report. Every problem is reported at once, with the field it concerns."""
+    errors: dict[str, str] = {}
+    if code_block is not None and code_block.report_id != report.pk:
+        errors["code_block"] = f"Code block {code_block.pk} belongs to another report; pick one of this report's."
+    script = script or ""
+    if not script.strip() and code_block is not None:
+        script = code_block.code
+    if not script.strip():
+        errors["script"] = "The script is empty: paste or upload a Python script, or pick an extracted code block."
+    elif len(script.encode("utf-8", "surrogatepass")) > MAX_SCRIPT_BYTES:
+        errors["script"] = f"The script is larger than {MAX_SCRIPT_BYTES // 1024} KB; keep only the reproduction."
+    elif "\x00" in script:
+        errors["script"] = "The script contains a NUL byte, which Python source cannot; upload the .py file as text."
+    if oracle not in Reproducer.Oracle.values:
+        errors["oracle"] = f"Unknown oracle {oracle!r}; choose one of {', '.join(Reproducer.Oracle.values)}."
+    if device not in Device.values:
+        errors["device"] = f"Unknown device {device!r}; choose cpu or gpu."
+    if compare_device and compare_device not in Device.values:
+        errors["compare_device"] = f"Unknown device {compare_device!r}; choose cpu or gpu."
+    timeout_seconds = _whole_number(timeout_seconds, "timeout_seconds", 1, 86_400, "seconds", errors)
+    memory_mb = _whole_number(memory_mb, "memory_mb", 64, 1_048_576, "MB", errors)
+    rtol = _tolerance(rtol, "rtol", errors)
+    atol = _tolerance(atol, "atol", errors)
+    try:
+        reqs = parse_requirements(requirements or "")
+    except RequirementsError as exc:
+        errors["requirements"], reqs = str(exc), []
+    try:
+        compare_reqs = parse_requirements(compare_requirements or "")
+    except RequirementsError as exc:
+        errors["compare_requirements"], compare_reqs = str(exc), []
+    if oracle == Reproducer.Oracle.DIFFERENTIAL:
+        side_b = (compare_device or device, compare_reqs if (compare_requirements or "").strip() else reqs)
+        if not errors and side_b == (device, reqs):
+            errors["compare_device"] = (
+                "A differential reproducer compares two configurations: set a different device "
+                "(e.g. cpu against gpu) or different requirements (version A against version B) for side B."
+            )
+    else:
+        unused = "A second configuration is only used by the differential oracle; leave it empty or pick differential."
+        if compare_device:
+            errors["compare_device"] = unused
+        if (compare_requirements or "").strip():
+            errors["compare_requirements"] = unused
+    if errors:
+        raise ApplicationError("The reproducer was not saved: " + " ".join(errors.values()), details=errors)
+    return Reproducer.objects.create(
+        report=report,
+        code_block=code_block,
+        title=(title or "").strip()[:200],
+        script=script,
+        requirements="\n".join(reqs),
+        oracle=oracle,
+        device=device,
+        timeout_seconds=timeout_seconds,
+        memory_mb=memory_mb,
+        compare_device=compare_device if oracle == Reproducer.Oracle.DIFFERENTIAL else "",
+        compare_requirements="\n".join(compare_reqs) if (compare_requirements or "").strip() else "",
+        rtol=rtol,
+        atol=atol,
+        created_by=created_by,
+    )
+
+
+def _whole_number(value, field: str, low: int, high: int, unit: str, errors: dict[str, str]) -> int:
+    """An int within [low, high]; a form string, a float with a fraction or None becomes a field error."""
+    words = {"timeout_seconds": "The time limit", "memory_mb": "The memory limit"}[field]
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int | float) else value
+        if isinstance(number, float) and not number.is_integer():
+            raise ValueError
+        number = int(number)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or isinstance(value, bool) or not low <= number <= high:
+        errors[field] = f"{words} must be a whole number of {unit} from {low:,} to {high:,} (got {value!r})."
+        return low
+    return number
+
+
+def _tolerance(value, field: str, errors: dict[str, str]) -> float:
+    """A finite, non-negative float (NaN would make every comparison fail, a negative one is meaningless)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        errors[field] = f"{field} must be a number of zero or more, e.g. 1e-5 (got {value!r})."
+        return 0.0
+    return number
+
+
+def reproducer_sides(reproducer: Reproducer) -> list[tuple[str, Side]]:
+    """("", side) for a single-configuration reproducer; ("a", ...), ("b", ...) for a differential one."""
+    reqs = tuple(r for r in reproducer.requirements.splitlines() if r.strip())
+    a = Side(device=reproducer.device, requirements=reqs)
+    if reproducer.oracle != Reproducer.Oracle.DIFFERENTIAL:
+        return [("", a)]
+    compare = tuple(r for r in reproducer.compare_requirements.splitlines() if r.strip())
+    b = Side(device=reproducer.compare_device or reproducer.device, requirements=compare or reqs)
+    return [("a", a), ("b", b)]
+
+
+def reproducer_limits(reproducer: Reproducer) -> Limits:
+    return Limits(wall_seconds=float(reproducer.timeout_seconds), memory_mb=reproducer.memory_mb)
+
+
+def expected_signature(report: Report) -> str:
+    """The crash signature a crash run must match: the report's crash group's, where it has one."""
+    group = getattr(report, "crash_group", None) if report.kind == Report.Kind.CRASH else None
+    return group.signature if group is not None else ""
+
+
+# --------------------------------------------------------------------------- starting runs
+
+
+def _new_run(reproduction: Reproduction, *, index: int, side: str, device: str, requirements, version: str = ""):
+    return ReproductionRun(
+        reproduction=reproduction,
+        reproducer_id=reproduction.reproducer_id,
+        index=index,
+        side=side,
+        version=version,
+        device=device,
+        requirements="\n".join(requirements),
+        queue=QUEUES[device],
+        queued_at=timezone.now(),
+    )
+
+
+def _queue_on_commit(run_ids: list[int]) -> None:
+    def send():
+        from triage.tasks import reproduction_run_execute
+
+        for run in ReproductionRun.objects.filter(pk__in=run_ids).only("pk", "queue").order_by("index", "side", "pk"):
+            try:
+                reproduction_run_execute.apply_async(args=[run.pk], queue=run.queue)
+            except Exception:  # noqa: BLE001 - broker down: the sweep finds the queued row and sends it again
+                log.warning("Run %s could not be queued now; the sweep will queue it again.", run.pk, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def reproduction_start(*, reproducer: Reproducer, repeat: int = 1, requested_by=None) -> Reproduction:
+    """Queue ``repeat`` runs of a reproducer (two per repeat for a differential one)."""
+    given = repeat
+    try:
+        repeat = int(str(repeat).strip()) if not isinstance(repeat, int | float) else repeat
+        if isinstance(repeat, bool) or (isinstance(repeat, float) and not repeat.is_integer()):
+            raise ValueError
+        repeat = int(repeat)
+    except (TypeError, ValueError, OverflowError):
+        repeat = 0
+    if not 1 <= repeat <= MAX_REPEAT:
+        message = f"Repeat must be a whole number from 1 to {MAX_REPEAT} (got {given!r})."
+        raise ApplicationError(message, details={"repeat": message})
+    reproduction = Reproduction.objects.create(
+        reproducer=reproducer, kind=Reproduction.Kind.CHECK, repeat=repeat, requested_by=requested_by
+    )
+    runs = [
+        _new_run(reproduction, index=index, side=side_name, device=side.device, requirements=side.requirements)
+        for index in range(repeat)
+        for side_name, side in reproducer_sides(reproducer)
+    ]
+    ReproductionRun.objects.bulk_create(runs)
+    _summary_refresh(reproduction)
+    _queue_on_commit(list(reproduction.runs.values_list("pk", flat=True)))
+    return reproduction
+
+
+@transaction.atomic
+def bisection_start(*, reproducer: Reproducer, package: str, versions: list[str], requested_by=None) -> Reproduction:
+    """Bisect a reproducer over ordered versions of one package; the first step is queued now."""
+    errors: dict[str, str] = {}
+    package = (package or "").strip()
+    if not PACKAGE_NAME.match(package):
+        errors["package"] = "Give the package to bisect by its name on the index, e.g. torch or numpy."
+    versions = [str(v).strip() for v in (versions or []) if str(v).strip()]
+    if len(versions) < 2:
+        errors["versions"] = "Give at least two versions, oldest first, e.g. 2.11.0 2.12.0 2.13.0."
+    elif len(versions) > MAX_VERSIONS:
+        errors["versions"] = f"At most {MAX_VERSIONS} versions can be bisected at once."
+    elif len(set(versions)) != len(versions):
+        errors["versions"] = "A version is listed twice; list each version once, oldest first."
+    if reproducer.oracle == Reproducer.Oracle.DIFFERENTIAL:
+        errors["oracle"] = "Bisection needs a crash, assertion or hang oracle: each step must decide on its own."
+    if not errors:
+        base = [r for r in reproducer.requirements.splitlines() if r.strip()]
+        for version in versions:
+            try:
+                pin(base, package, version)
+                parse_requirements(f"{package}=={version}")
+            except (RequirementsError, ValueError) as exc:
+                errors["versions"] = f"{version!r} is not a valid version of {package}: {exc}"
+                break
+    if errors:
+        raise ApplicationError("The bisection was not started: " + " ".join(errors.values()), details=errors)
+    reproduction = Reproduction.objects.create(
+        reproducer=reproducer,
+        kind=Reproduction.Kind.BISECT,
+        package=package,
+        versions=versions,
+        requested_by=requested_by,
+    )
+    _bisect_advance(reproduction)
+    return reproduction
+
+
+def _bisect_outcomes(reproduction: Reproduction) -> dict[str, str]:
+    outcome = {Verdict.REPRODUCED: "bad", Verdict.NOT_REPRODUCED: "good"}
+    return {
+        run.version: outcome.get(run.verdict, "skip")
+        for run in reproduction.runs.filter(status=RunStatus.DONE).only("version", "verdict")
+    }
+
+
+def _bisect_advance(reproduction: Reproduction) -> None:
+    """Queue the next step of a bisection, or record its result. Caller holds a transaction."""
+    if reproduction.runs.exclude(status=RunStatus.DONE).exists():
+        return
+    step = bisect_next(reproduction.versions, _bisect_outcomes(reproduction))
+    if step.done:
+        reproduction.bisect_result = step.result
+        reproduction.status = Reproduction.Status.DONE
+        reproduction.summary = step.result.get("message", "")[:300]
+        reproduction.finished_at = timezone.now()
+        reproduction.save(update_fields=["bisect_result", "status", "summary", "finished_at"])
+        return
+    reproducer = reproduction.reproducer
+    base = [r for r in reproducer.requirements.splitlines() if r.strip()]
+    run = _new_run(
+        reproduction,
+        index=reproduction.runs.count(),
+        side="",
+        device=reproducer.device,
+        requirements=pin(base, reproduction.package, step.version),
+        version=step.version,
+    )
+    run.save()
+    reproduction.bisect_result = step.result
+    reproduction.summary = f"step {run.index + 1}: trying {reproduction.package}=={step.version}"
+    reproduction.save(update_fields=["bisect_result", "summary"])
+    _queue_on_commit([run.pk])
+
+
+# --------------------------------------------------------------------------- runners
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerFacts:
+    name: str
+    hostname: str
+    device: str
+    queues: list[str]
+    cuda_version: str = ""
+    gpus: tuple[str, ...] = ()
+    frameworks: dict | None = None
+    python: str = ""
+    sandbox: str = ""
+    pid: int | None = None
+
+
+def runner_register(*, facts: RunnerFacts) -> Runner:
+    now = timezone.now()
+    runner, _ = Runner.objects.update_or_create(
+        name=facts.name,
+        defaults={
+            "hostname": facts.hostname,
+            "device": facts.device,
+            "queues": list(facts.queues),
+            "cuda_version": facts.cuda_version,
+            "gpus": list(facts.gpus),
+            "frameworks": facts.frameworks or {},
+            "python": facts.python,
+            "sandbox": facts.sandbox,
+            "pid": facts.pid,
+            "started_at": now,
+            "last_heartbeat": now,
+            "stopped_at": None,
+        },
+    )
+    return runner
+
+
+def runner_heartbeat(*, name: str) -> bool:
+    """Record that a runner is alive. False when the runner row is gone (re-register)."""
+    return bool(Runner.objects.filter(name=name).update(last_heartbeat=timezone.now(), stopped_at=None))
+
+
+def runner_stopped(*, name: str) -> None:
+    Runner.objects.filter(name=name).update(stopped_at=timezone.now())
+
+
+def runner_alive(runner: Runner | None, *, now=None) -> bool:
+    if runner is None or runner.stopped_at is not None or runner.last_heartbeat is None:
+        return False
+    now = now or timezone.now()
+    return now - runner.last_heartbeat < timedelta(seconds=settings.BUGSIFT_RUNNER_LOST_AFTER_SECONDS)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- executing a run
+
+
+@dataclass(slots=True)
+class Claim:
+    run: ReproductionRun
+    attempt: int
+
+
+def _lock_run(run_id: int) -> ReproductionRun | None:
+    """Lock a run's reproduction, then the run. Every writer locks in this order (claim, finish, sweep):
+    two sides of a pair finishing at once would otherwise deadlock on PostgreSQL."""
+    reproduction_id = ReproductionRun.objects.filter(pk=run_id).values_list("reproduction_id", flat=True).first()
+    if reproduction_id is None:
+        return None
+    Reproduction.objects.select_for_update().filter(pk=reproduction_id).first()
+    return ReproductionRun.objects.select_for_update().filter(pk=run_id).first()
+
+
+def _holder_gone(run: ReproductionRun, *, runner_name: str, pid: int) -> bool:
+    """Whether the attempt holding a RUNNING run has ended without finishing it.
+
+    Its runner stopped sending heartbeats; or it is this runner and the worker process that held it is
+    dead, or is this very process (a prefork or solo worker runs one task at a time, so an earlier
+    attempt in this process has ended: e.g. a task retried after the database went away)."""
+    holder = run.runner
+    if not runner_alive(holder):
+        return True
+    return holder.name == runner_name and (run.worker_pid == pid or not _pid_alive(run.worker_pid))
+
+
+def _run_claim(*, run_id: int, runner_name: str, pid: int) -> Claim | None:
+    """Decide, under the run's row lock, whether this delivery executes the run."""
+    with transaction.atomic():
+        run = _lock_run(run_id)
+        if run is None or run.status == RunStatus.DONE:
+            return None
+        if run.status == RunStatus.RUNNING and not _holder_gone(run, runner_name=runner_name, pid=pid):
+            return None  # a duplicate delivery while another runner is on it
+        if run.attempt >= settings.BUGSIFT_REPRO_MAX_ATTEMPTS:
+            _run_write_lost(run)
+            return None
+        runner = Runner.objects.filter(name=runner_name).first()
+        if runner is None:
+            runner = Runner.objects.create(
+                name=runner_name, hostname=runner_name.partition("@")[2], last_heartbeat=timezone.now()
+            )
+        run.attempt += 1
+        run.status = RunStatus.RUNNING
+        run.runner = runner
+        run.worker_pid = pid
+        run.started_at = timezone.now()
+        run.save(update_fields=["attempt", "status", "runner", "worker_pid", "started_at"])
+        Reproduction.objects.filter(pk=run.reproduction_id, status=Reproduction.Status.QUEUED).update(
+            status=Reproduction.Status.RUNNING
+        )
+        return Claim(run=run, attempt=run.attempt)
+
+
+def _run_write_lost(run: ReproductionRun) -> None:
+    runner = run.runner.name if run.runner_id else "its runner"
+    run.status = RunStatus.DONE
+    run.verdict = Verdict.LOST
+    run.verdict_detail = (
+        f"Started {run.attempt} times and each time the runner stopped before it finished "
+        f"(last: {runner}). Check the runners page, then run it again."
+    )
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "verdict", "verdict_detail", "finished_at"])
+    _after_run_done(run)
+
+
+def run_execute(*, run_id: int, runner_name: str, pid: int | None = None) -> ReproductionRun | None:
+    """Execute one run on this runner: claim it, run it outside any transaction, store the result once."""
+    pid = pid or os.getpid()
+    claim = _run_claim(run_id=run_id, runner_name=runner_name, pid=pid)
+    if claim is None:
+        return ReproductionRun.objects.filter(pk=run_id).first()
+    run = claim.run
+    reproducer = run.reproducer
+    report = reproducer.report
+    config = RunnerConfig.from_settings()
+    try:
+        outcome = execute_side(
+            script=reproducer.script,
+            side=Side(device=run.device, requirements=tuple(r for r in run.requirements.splitlines() if r.strip())),
+            oracle=reproducer.oracle,
+            limits=reproducer_limits(reproducer),
+            config=config,
+            expected_signature=expected_signature(report),
+            framework=report.framework,
+        )
+    except Exception as exc:  # noqa: BLE001 - a runner fault must end the run, not leave it RUNNING for ever
+        log.exception("Run %s failed on runner %s outside the script.", run.pk, runner_name)
+        detail = (
+            f"The runner {runner_name} failed before the script could be judged ({type(exc).__name__}: "
+            f"{str(exc)[:300]}). Check the runner's log and settings, then run it again."
+        )
+        outcome = SideOutcome(build=None, result=None, judgement=Judgement(Verdict.INCONCLUSIVE, detail))
+    return _run_finish(run=run, attempt=claim.attempt, outcome=outcome, config=config)
+
+
+def _text(value: str) -> str:
+    """Text a hostile script produced, storable in PostgreSQL (which refuses NUL characters)."""
+    return (value or "").replace("\x00", "\ufffd")
+
+
+def _environment_record(outcome: SideOutcome, run: ReproductionRun, config: RunnerConfig) -> Environment | None:
+    build = outcome.build
+    if build is None:
+        return None
+    env, _ = Environment.objects.get_or_create(
+        key=build.key,
+        defaults={"requirements": run.requirements, "python": python_version(config.base_python)},
+    )
+    if not build.cached or env.last_build_ok is None:
+        env.last_built_at = timezone.now()
+        env.last_build_ok = build.ok
+        env.last_build_seconds = build.seconds
+        env.last_build_log = _text(build.log)[-LOG_TAIL_CHARS:]
+        env.save(update_fields=["last_built_at", "last_build_ok", "last_build_seconds", "last_build_log"])
+    return env
+
+
+def _outcome_fields(outcome: SideOutcome) -> dict:
+    fields: dict = {}
+    result = outcome.result
+    if result is not None:
+        fields.update(
+            exit_code=result.exit_code,
+            signal=result.signal,
+            limit_hit=result.limit_hit,
+            duration_ms=int(result.duration_s * 1000),
+            peak_memory_kb=result.peak_memory_kb,
+            stdout_tail=_text(result.stdout_tail),
+            stderr_tail=_text(result.stderr_tail),
+            stdout_bytes=result.stdout_bytes,
+            stderr_bytes=result.stderr_bytes,
+        )
+    notes = list(outcome.capture_errors)
+    blob = pack_captures(outcome.arrays) if outcome.arrays else b""
+    if len(blob) > MAX_CAPTURE_BYTES:
+        notes.append(
+            f"Captured results were {len(blob):,} bytes; only their summary is kept (limit {MAX_CAPTURE_BYTES:,})."
+        )
+        blob = b""
+    fields["captures"] = blob or None
+    summary = summarise_captures(outcome.arrays) if outcome.arrays else {}
+    if notes:
+        summary["_notes"] = notes
+    fields["outputs"] = summary
+    if outcome.judgement is not None:
+        fields.update(
+            verdict=outcome.judgement.verdict,
+            verdict_detail=_text(outcome.judgement.detail),
+            signature=outcome.judgement.signature or "",
+        )
+    return fields
+
+
+def _run_finish(*, run: ReproductionRun, attempt: int, outcome: SideOutcome, config: RunnerConfig):
+    """Store the result if this attempt still holds the run; then judge a pair, advance a bisection."""
+    with transaction.atomic():
+        _lock_run(run.pk)
+        env = _environment_record(outcome, run, config)
+        fields = _outcome_fields(outcome)
+        fields.update(status=RunStatus.DONE, finished_at=timezone.now(), environment=env)
+        updated = ReproductionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempt=attempt).update(**fields)
+        if not updated:
+            log.warning("Run %s attempt %s finished after it was taken over; its result is discarded.", run.pk, attempt)
+            return ReproductionRun.objects.get(pk=run.pk)
+        run.refresh_from_db()
+        _after_run_done(run)
+    return ReproductionRun.objects.get(pk=run.pk)
+
+
+def _result_of(run: ReproductionRun) -> SandboxResult:
+    return SandboxResult(
+        exit_code=run.exit_code,
+        signal=run.signal,
+        duration_s=(run.duration_ms or 0) / 1000,
+        peak_memory_kb=run.peak_memory_kb or 0,
+        stdout_tail=run.stdout_tail,
+        stderr_tail=run.stderr_tail,
+        stdout_bytes=run.stdout_bytes,
+        stderr_bytes=run.stderr_bytes,
+        limit_hit=run.limit_hit,
+    )
+
+
+def _pair_judge(run: ReproductionRun) -> None:
+    """Once both sides of a differential repeat are done, compare them and give both the verdict."""
+    pair = list(
+        ReproductionRun.objects.select_for_update()
+        .filter(reproduction_id=run.reproduction_id, index=run.index)
+        .order_by("side")
+    )
+    if len(pair) != 2 or any(r.status != RunStatus.DONE for r in pair):
+        return
+    a, b = pair
+    comparison: dict = {}
+    failed = [(name, r) for name, r in (("A", a), ("B", b)) if r.verdict]
+    if failed:  # a side that could not run (build failed, refused, lost) decides the pair
+        name, side = failed[0]
+        judgement = Judgement(side.verdict, f"Side {name} ({side.device}): {side.verdict_detail}")
+    else:
+        comparison = compare_captures(
+            unpack_captures(a.captures), unpack_captures(b.captures), rtol=a.reproducer.rtol, atol=a.reproducer.atol
+        )
+        judgement = judge_differential(a=_result_of(a), b=_result_of(b), comparison=comparison)
+    for side in pair:
+        side.comparison = comparison
+        side.verdict = judgement.verdict
+        side.verdict_detail = _text(judgement.detail)
+        side.save(update_fields=["comparison", "verdict", "verdict_detail"])
+
+
+def _after_run_done(run: ReproductionRun) -> None:
+    """Keep the reproduction's summary true, judge differential pairs and advance bisections."""
+    reproduction = Reproduction.objects.select_for_update().get(pk=run.reproduction_id)
+    if run.side:
+        _pair_judge(run)
+    if reproduction.kind == Reproduction.Kind.BISECT:
+        _bisect_advance(reproduction)
+    else:
+        _summary_refresh(reproduction)
+
+
+def _summary_refresh(reproduction: Reproduction) -> None:
+    """``reproduced k/n`` over the repeats that have a verdict (a differential repeat counts once)."""
+    by_index: dict[int, list[str]] = {}
+    for index, status, verdict in reproduction.runs.values_list("index", "status", "verdict"):
+        by_index.setdefault(index, []).append(verdict if status == RunStatus.DONE else "")
+    verdicts = {index: found[0] for index, found in by_index.items() if all(found)}
+    finished = len(verdicts)
+    reproduced = sum(1 for v in verdicts.values() if v == Verdict.REPRODUCED)
+    total = reproduction.repeat
+    reproduction.finished_count = finished
+    reproduction.reproduced_count = reproduced
+    if finished >= total:
+        reproduction.status = Reproduction.Status.DONE
+        reproduction.finished_at = reproduction.finished_at or timezone.now()
+        others = sorted({v for v in verdicts.values() if v not in (Verdict.REPRODUCED, Verdict.NOT_REPRODUCED)})
+        reproduction.summary = f"reproduced {reproduced}/{total}" + (
+            f" ({', '.join(Verdict(v).label.lower() for v in others)} in some runs)" if others else ""
+        )
+    else:
+        reproduction.summary = f"reproduced {reproduced}/{finished} so far, {total - finished} to go"
+    reproduction.save(update_fields=["finished_count", "reproduced_count", "status", "finished_at", "summary"])
+
+
+# --------------------------------------------------------------------------- sweeping
+
+
+@dataclass(slots=True)
+class SweepResult:
+    requeued_lost: int = 0
+    gave_up: int = 0
+    resent: int = 0
+
+
+def _run_abandoned(run: ReproductionRun, *, now) -> bool:
+    """A RUNNING run nobody will finish: its runner went silent, or it is past any deadline it could
+    meet (build timeout + its wall limit + the heartbeat grace). The second catches a killed worker
+    process whose runner's main process still sends heartbeats while another runner got the message."""
+    if not runner_alive(run.runner, now=now):
+        return True
+    if run.started_at is None:
+        return False
+    budget = (
+        float(settings.BUGSIFT_REPRO_BUILD_TIMEOUT)
+        + float(run.reproducer.timeout_seconds)
+        + float(settings.BUGSIFT_RUNNER_LOST_AFTER_SECONDS)
+    )
+    return now - run.started_at > timedelta(seconds=budget)
+
+
+def runs_sweep(*, now=None) -> SweepResult:
+    """Retry runs whose runner went silent, and send again runs whose message never arrived."""
+    now = now or timezone.now()
+    result = SweepResult()
+    requeue_after = timedelta(seconds=settings.BUGSIFT_REPRO_REQUEUE_AFTER_SECONDS)
+    running = ReproductionRun.objects.filter(status=RunStatus.RUNNING).select_related("runner", "reproducer")
+    suspects = [r.pk for r in running if _run_abandoned(r, now=now)]
+    for run_id in suspects:
+        with transaction.atomic():
+            run = _lock_run(run_id)
+            if run is None or run.status != RunStatus.RUNNING or not _run_abandoned(run, now=now):
+                continue
+            if run.attempt >= settings.BUGSIFT_REPRO_MAX_ATTEMPTS:
+                _run_write_lost(run)
+                result.gave_up += 1
+                continue
+            who = run.runner.name if run.runner_id else "its runner"
+            run.status = RunStatus.QUEUED
+            run.queued_at = now
+            if runner_alive(run.runner, now=now):
+                run.verdict_detail = (
+                    f"Attempt {run.attempt} on {who} ran past its time and build limits without a result "
+                    "(its worker process probably died); queued again."
+                )
+            else:
+                run.verdict_detail = f"{who} stopped sending heartbeats during attempt {run.attempt}; queued again."
+            run.save(update_fields=["status", "queued_at", "verdict_detail"])
+            _queue_on_commit([run.pk])
+            result.requeued_lost += 1
+    stale = list(
+        ReproductionRun.objects.filter(status=RunStatus.QUEUED, queued_at__lt=now - requeue_after).values_list(
+            "pk", flat=True
+        )
+    )
+    if stale:
+        with transaction.atomic():
+            ReproductionRun.objects.filter(pk__in=stale, status=RunStatus.QUEUED).update(queued_at=now)
+            _queue_on_commit(stale)
+        result.resent = len(stale)
+    return result
+
+
+__all__ = [
+    "QUEUES",
+    "RunnerFacts",
+    "SweepResult",
+    "bisection_start",
+    "expected_signature",
+    "reproducer_create",
+    "reproducer_limits",
+    "reproducer_sides",
+    "reproduction_start",
+    "run_execute",
+    "runner_alive",
+    "runner_heartbeat",
+    "runner_register",
+    "runner_stopped",
+    "runs_sweep",
+]

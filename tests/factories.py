@@ -131,3 +131,59 @@ class FinalLabelFactory(factory.django.DjangoModelFactory):
     item = factory.SubFactory(StudyItemFactory)
     dimension = factory.SubFactory(DimensionFactory)
     method = FinalLabel.Method.UNANIMOUS
+
+
+# --------------------------------------------------------------------------- reproduction (issue 5)
+
+
+class ReproducerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "triage.Reproducer"
+
+    report = factory.SubFactory(ReportFactory)
+    title = factory.Sequence(lambda n: f"reproducer {n}")
+    script = "import sys\nsys.exit(1)\n"
+    oracle = "assertion"
+    device = "cpu"
+    timeout_seconds = 60
+    memory_mb = 1024
+
+
+class ReproductionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "triage.Reproduction"
+
+    reproducer = factory.SubFactory(ReproducerFactory)
+    kind = "check"
+    repeat = 1
+    status = "queued"
+
+
+class RunnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "triage.Runner"
+
+    name = factory.Sequence(lambda n: f"celery@runner-{n}")
+    hostname = factory.LazyAttribute(lambda r: r.name.partition("@")[2])
+    device = "cpu"
+    queues = factory.LazyFunction(lambda: ["repro.cpu"])
+    python = "3.11.7"
+    sandbox = "bubblewrap 0.8.0"
+    started_at = factory.LazyFunction(timezone.now)
+    last_heartbeat = factory.LazyFunction(timezone.now)
+
+
+class ReproductionRunFactory(factory.django.DjangoModelFactory):
+    """A run; pass status="done", verdict=... and the result fields to show a finished one."""
+
+    class Meta:
+        model = "triage.ReproductionRun"
+
+    reproduction = factory.SubFactory(ReproductionFactory)
+    reproducer = factory.LazyAttribute(lambda run: run.reproduction.reproducer)
+    index = factory.Sequence(lambda n: n)
+    side = ""
+    device = "cpu"
+    queue = factory.LazyAttribute(lambda run: "repro.gpu" if run.device == "gpu" else "repro.cpu")
+    status = "queued"
+    queued_at = factory.LazyFunction(timezone.now)

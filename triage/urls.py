@@ -1,6 +1,6 @@
 from django.urls import path
 
-from triage import crash_views, github_views, views
+from triage import crash_views, github_views, reproduction_views, views
 
 urlpatterns = [
     path("", views.report_list, name="report-list"),
@@ -19,4 +19,12 @@ urlpatterns = [
     path("crashes/<int:pk>/merge/", crash_views.crash_merge, name="crash-merge"),
     path("crashes/<int:pk>/split/", crash_views.crash_split, name="crash-split"),
     path("crashes/<int:pk>/known-issues/", crash_views.crash_link_known, name="crash-link-known"),
+    path("<int:pk>/reproduction/", reproduction_views.report_reproduction_section, name="report-reproduction"),
+    path("<int:pk>/reproducers/new/", reproduction_views.reproducer_new, name="reproducer-new"),
+    path("reproducers/<int:pk>/run/", reproduction_views.reproducer_run, name="reproducer-run"),
+    path("reproducers/<int:pk>/bisect/", reproduction_views.reproducer_bisect, name="reproducer-bisect"),
+    path("reproductions/<int:pk>/", reproduction_views.reproduction_detail, name="reproduction-detail"),
+    path("reproductions/<int:pk>/progress/", reproduction_views.reproduction_progress, name="reproduction-progress"),
+    path("runs/<int:pk>/", reproduction_views.run_detail, name="run-detail"),
+    path("runners/", reproduction_views.runner_list, name="runner-list"),
 ]

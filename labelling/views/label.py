@@ -27,6 +27,7 @@ from labelling.selectors.labelling import (
 )
 from labelling.services.annotations import clamp_time_spent, item_labels_save
 from labelling.values import value_codes
+from triage.reproduction_selectors import label_suggestions_for
 
 
 def safe_source_url(url: str) -> str:
@@ -108,6 +109,21 @@ def _dimension_rows(codebook, values: dict, notes: dict, errors: dict) -> list[d
     return rows
 
 
+def _attach_suggestions(rows: list[dict], suggestions: list[dict]) -> list[dict]:
+    """Give each dimension row the reproduction suggestions whose category is in the study's codebook.
+
+    Shown with an Accept button only: nothing is preselected, the annotator decides and saves.
+    """
+    for row in rows:
+        categories = {entry["category"].code: entry["category"] for entry in row["categories"]}
+        row["suggestions"] = [
+            {"category": categories[s["category_code"]], "reason": s["reason"]}
+            for s in suggestions
+            if s["dimension_code"] == row["dimension"].code and s["category_code"] in categories
+        ]
+    return rows
+
+
 def _previous_url(study, user, assignment) -> str:
     if hasattr(assignment, "previous_item_id"):
         previous_id = assignment.previous_item_id
@@ -167,7 +183,9 @@ def label_item(request, slug, item_id):
         "report": report,
         "source_url": safe_source_url(report.url),
         "source_labels": [label.name for label in report.source_labels.all()],
-        "dimensions": _dimension_rows(codebook, values, notes, errors),
+        "dimensions": _attach_suggestions(
+            _dimension_rows(codebook, values, notes, errors), label_suggestions_for(report)
+        ),
         "unknown_errors": [
             m for code, ms in errors.items() if code not in {e.dimension.code for e in codebook} for m in ms
         ],

@@ -284,3 +284,13 @@
     }
   });
 })();
+
+// Accept a reproduction's suggestion: pick that category as a click on it would; the annotator still saves.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("button.accept-suggestion");
+  if (!button) return;
+  var inputs = document.getElementsByName(button.getAttribute("data-target"));
+  for (var i = 0; i < inputs.length; i++) {
+    if (inputs[i].value === button.value && !inputs[i].checked) inputs[i].click();
+  }
+});

@@ -10,14 +10,11 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 
+from tests.celery_workers import worker_database_url
 from tests.triage.conftest import record
 from triage.models import ImportJob, Report
 
@@ -26,21 +23,13 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 TIMEOUT_S = 60
 
 
-def _worker_database_url() -> str:
-    if connection.vendor == "sqlite":
-        return "sqlite:///" + str(Path(settings.DATABASES["default"]["TEST"]["NAME"]).resolve())
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "", safe="") + (":" + quote(s["PASSWORD"], safe="") if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 @pytest.fixture
 def worker(tmp_path):
     from config.celery import app
 
     app.control.purge()  # messages left by earlier runs would point at rows that no longer exist
     log = (tmp_path / "worker.log").open("w")
-    env = {**os.environ, "DATABASE_URL": _worker_database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env = {**os.environ, "DATABASE_URL": worker_database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
     process = subprocess.Popen(
         [
             sys.executable,

@@ -7,19 +7,15 @@ import os
 import platform
 import signal
 import stat
-import subprocess
 import sys
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
+from tests.celery_workers import Worker, start_worker, wait_for
 from triage import runners
 from triage.models import Runner
 from triage.reproduction_services import (
@@ -137,7 +133,10 @@ class TestRunnerRows:
     def test_register_heartbeat_stop(self):
         runner = runner_register(facts=facts())
         assert (runner.device, runner.queues, runner.gpus, runner.frameworks) == (
-            "gpu", ["repro.gpu"], ["GPU 0: Fake"], {"torch": "2.13.0"}
+            "gpu",
+            ["repro.gpu"],
+            ["GPU 0: Fake"],
+            {"torch": "2.13.0"},
         )
         assert runner_alive(runner)
         first = runner.last_heartbeat
@@ -184,62 +183,19 @@ class TestRunnerRows:
 # --------------------------------------------------------------------------- real worker processes
 
 
-def _worker_database_url() -> str:
-    if connection.vendor == "sqlite":
-        return "sqlite:///" + str(Path(settings.DATABASES["default"]["TEST"]["NAME"]).resolve())
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "", safe="") + (":" + quote(s["PASSWORD"], safe="") if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def _worker(queue: str, log: Path, **env) -> subprocess.Popen:
-    environment = {
-        **os.environ,
-        "DATABASE_URL": _worker_database_url(),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        **env,
-    }
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=info",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", f"--queues={queue}",
-            f"--hostname=bugsift-test-{uuid.uuid4().hex[:8]}@%h",
-        ],
-        cwd=os.getcwd(),
-        env=environment,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-
-
-def _wait_for(predicate, timeout: float, process: subprocess.Popen):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if process.poll() is not None:
-            return predicate()
-        time.sleep(0.2)
-    return predicate()
+def _worker(queue: str, tmp_path: Path, **env) -> Worker:
+    return start_worker(tmp_path, name=f"bugsift-test-{uuid.uuid4().hex[:8]}", queues=queue, extra_env=env)
 
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_real_worker_refuses_repro_gpu_without_a_gpu(tmp_path):
-    log = tmp_path / "worker.log"
-    process = _worker("repro.gpu", log, BUGSIFT_GPU_CHECK_COMMAND="false")
+    worker = _worker("repro.gpu", tmp_path, BUGSIFT_GPU_CHECK_COMMAND="false")
     try:
-        code = process.wait(timeout=60)
+        code = worker.process.wait(timeout=60)
     finally:
-        _stop(process)
-    output = log.read_text(errors="replace")
+        worker.stop()
+    output = worker.log(100_000)
     assert code != 0, output[-3000:]
     assert "refuses to start" in output and "repro.gpu" in output, output[-3000:]
     assert not Runner.objects.exists()
@@ -248,20 +204,22 @@ def test_real_worker_refuses_repro_gpu_without_a_gpu(tmp_path):
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_real_cpu_worker_registers_heartbeats_and_stops(tmp_path):
-    log = tmp_path / "worker.log"
-    process = _worker("repro.cpu", log, BUGSIFT_RUNNER_HEARTBEAT_SECONDS="0.5", BUGSIFT_GPU_CHECK_COMMAND="false")
+    worker = _worker("repro.cpu", tmp_path, BUGSIFT_RUNNER_HEARTBEAT_SECONDS="0.5", BUGSIFT_GPU_CHECK_COMMAND="false")
+    process = worker.process
     try:
-        runner = _wait_for(lambda: Runner.objects.filter(name__startswith="bugsift-test-").first(), 60, process)
-        assert runner is not None, log.read_text(errors="replace")[-3000:]
+        assert wait_for(
+            lambda: Runner.objects.filter(name__startswith="bugsift-test-").exists(), timeout=60, workers=[worker]
+        ), worker.log()
+        runner = Runner.objects.get(name__startswith="bugsift-test-")
         assert runner.device == "cpu" and runner.queues == ["repro.cpu"] and runner.stopped_at is None
         assert runner.pid == process.pid and runner.python == platform.python_version()
         first = runner.last_heartbeat
-        moved = _wait_for(lambda: Runner.objects.get(pk=runner.pk).last_heartbeat > first, 30, process)
-        assert moved, log.read_text(errors="replace")[-3000:]
+        moved = wait_for(lambda: Runner.objects.get(pk=runner.pk).last_heartbeat > first, timeout=30, workers=[worker])
+        assert moved, worker.log()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     finally:
-        _stop(process)
+        worker.stop()
     runner.refresh_from_db()
-    assert runner.stopped_at is not None, log.read_text(errors="replace")[-3000:]
+    assert runner.stopped_at is not None, worker.log()
     assert not runner_alive(runner)

@@ -293,7 +293,14 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+def _uv_binary() -> str | None:
+    """uv on the PATH, or installed beside the running interpreter (``pip install uv`` in its venv)."""
+    beside = Path(sys.executable).parent / "uv"
+    return shutil.which("uv") or (str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None)
+
+
 def _use_uv(installer: str) -> bool:
+    """``auto`` takes uv only from the PATH: uv ignores pip's configuration (find-links, constraints)."""
     if installer == "uv":
         return True
     if installer == "pip":
@@ -309,7 +316,7 @@ def _install_command(
     """uv or pip (of the running interpreter, aimed at the venv), binary wheels only."""
     sources: list[str] = (["--no-index"] if offline else []) + (["--find-links", wheel_dir] if wheel_dir else [])
     if use_uv:
-        uv = shutil.which("uv") or "uv"
+        uv = _uv_binary() or "uv"
         return [uv, "pip", "install", "--python", str(env_python), "--only-binary", ":all:", *sources, *requirements]
     return [
         sys.executable,

@@ -46,7 +46,7 @@ class RunnerConfig:
         from django.conf import settings
 
         return cls(
-            root=Path(settings.BUGSIFT_REPRO_DIR),
+            root=Path(settings.BUGSIFT_REPRO_DIR).resolve(),
             base_python=settings.BUGSIFT_REPRO_PYTHON,
             system_site_packages=settings.BUGSIFT_REPRO_SYSTEM_SITE_PACKAGES,
             wheel_dir=settings.BUGSIFT_REPRO_WHEEL_DIR,

@@ -151,6 +151,15 @@ def test_builds_offline_from_the_wheel_folder(tmp_path, wheels, version, total):
     assert "--only-binary=:all:" in result.log and "--no-index" in result.log
 
 
+def test_builds_with_uv_when_asked(tmp_path, wheels):
+    if environments._uv_binary() is None:
+        pytest.skip("uv is not installed (it is in requirements-dev.txt: make venv installs it)")
+    result = ensure(tmp_path, ["bugsift-tinypkg==1.3"], wheels, installer="uv")
+    assert result.ok, result.log
+    assert "uv pip install" in result.log.replace(environments._uv_binary(), "uv")
+    assert run_python(result.python, "import tinypkg; print(tinypkg.add(1, 2))") == "4"
+
+
 def test_second_call_is_cached_without_rebuilding(tmp_path, wheels):
     first = ensure(tmp_path, ["bugsift-tinypkg==1.0"], wheels)
     assert first.ok, first.log

@@ -213,15 +213,22 @@ def _new_run(reproduction: Reproduction, *, index: int, side: str, device: str, 
     )
 
 
-def _queue_on_commit(run_ids: list[int]) -> None:
+def _queue_on_commit(run_ids: list[int], *, queues: dict[int, str] | None = None) -> None:
+    """After the commit, send each run's id to its queue (``queues``: known run id -> queue, to skip a read)."""
+
     def send():
         from triage.tasks import reproduction_run_execute
 
-        for run in ReproductionRun.objects.filter(pk__in=run_ids).only("pk", "queue").order_by("index", "side", "pk"):
+        if queues is not None:
+            pairs = [(pk, queues[pk]) for pk in run_ids]
+        else:
+            rows = ReproductionRun.objects.filter(pk__in=run_ids).order_by("index", "side", "pk")
+            pairs = list(rows.values_list("pk", "queue"))
+        for pk, queue in pairs:
             try:
-                reproduction_run_execute.apply_async(args=[run.pk], queue=run.queue)
+                reproduction_run_execute.apply_async(args=[pk], queue=queue)
             except Exception:  # noqa: BLE001 - broker down: the sweep finds the queued row and sends it again
-                log.warning("Run %s could not be queued now; the sweep will queue it again.", run.pk, exc_info=True)
+                log.warning("Run %s could not be queued now; the sweep will queue it again.", pk, exc_info=True)
 
     transaction.on_commit(send)
 
@@ -241,16 +248,22 @@ def reproduction_start(*, reproducer: Reproducer, repeat: int = 1, requested_by=
         message = f"Repeat must be a whole number from 1 to {MAX_REPEAT} (got {given!r})."
         raise ApplicationError(message, details={"repeat": message})
     reproduction = Reproduction.objects.create(
-        reproducer=reproducer, kind=Reproduction.Kind.CHECK, repeat=repeat, requested_by=requested_by
+        reproducer=reproducer,
+        kind=Reproduction.Kind.CHECK,
+        repeat=repeat,
+        requested_by=requested_by,
+        summary=f"reproduced 0/0 so far, {repeat} to go",
     )
     runs = [
         _new_run(reproduction, index=index, side=side_name, device=side.device, requirements=side.requirements)
         for index in range(repeat)
         for side_name, side in reproducer_sides(reproducer)
     ]
-    ReproductionRun.objects.bulk_create(runs)
-    _summary_refresh(reproduction)
-    _queue_on_commit(list(reproduction.runs.values_list("pk", flat=True)))
+    created = ReproductionRun.objects.bulk_create(runs)
+    if all(run.pk is not None for run in created):  # PostgreSQL and SQLite return the new ids
+        _queue_on_commit([run.pk for run in created], queues={run.pk: run.queue for run in created})
+    else:
+        _queue_on_commit(list(reproduction.runs.values_list("pk", flat=True)))
     return reproduction
 
 
@@ -405,14 +418,37 @@ class Claim:
     attempt: int
 
 
-def _lock_run(run_id: int) -> ReproductionRun | None:
+def _lock_run(run_id: int, reproduction_id: int | None = None) -> tuple[Reproduction | None, ReproductionRun | None]:
     """Lock a run's reproduction, then the run. Every writer locks in this order (claim, finish, sweep):
-    two sides of a pair finishing at once would otherwise deadlock on PostgreSQL."""
-    reproduction_id = ReproductionRun.objects.filter(pk=run_id).values_list("reproduction_id", flat=True).first()
+    two sides of a pair finishing at once would otherwise deadlock on PostgreSQL. The run comes with its
+    reproducer, report and runner (one query; only the run's own row is locked)."""
     if reproduction_id is None:
-        return None
-    Reproduction.objects.select_for_update().filter(pk=reproduction_id).first()
-    return ReproductionRun.objects.select_for_update().filter(pk=run_id).first()
+        ids = ReproductionRun.objects.filter(pk=run_id).order_by().values_list("reproduction_id", flat=True)
+        reproduction_id = ids.first()
+        if reproduction_id is None:
+            return None, None
+    reproduction = Reproduction.objects.select_for_update().filter(pk=reproduction_id).order_by().first()
+    run = (
+        ReproductionRun.objects.select_for_update(of=("self",))
+        .select_related("reproducer__report", "runner")
+        .filter(pk=run_id)
+        .order_by()
+        .first()
+    )
+    return reproduction, run
+
+
+_runner_ids: dict[str, int] = {}  # this process's runner rows by name (rows are never deleted while it runs)
+
+
+def _runner_id(runner_name: str) -> int:
+    runner_id = _runner_ids.get(runner_name)
+    if runner_id is None or not Runner.objects.filter(pk=runner_id).exists():
+        runner = Runner.objects.filter(name=runner_name).first() or Runner.objects.create(
+            name=runner_name, hostname=runner_name.partition("@")[2], last_heartbeat=timezone.now()
+        )
+        runner_id = _runner_ids[runner_name] = runner.pk
+    return runner_id
 
 
 def _holder_gone(run: ReproductionRun, *, runner_name: str, pid: int) -> bool:
@@ -430,7 +466,7 @@ def _holder_gone(run: ReproductionRun, *, runner_name: str, pid: int) -> bool:
 def _run_claim(*, run_id: int, runner_name: str, pid: int) -> Claim | None:
     """Decide, under the run's row lock, whether this delivery executes the run."""
     with transaction.atomic():
-        run = _lock_run(run_id)
+        reproduction, run = _lock_run(run_id)
         if run is None or run.status == RunStatus.DONE:
             return None
         if run.status == RunStatus.RUNNING and not _holder_gone(run, runner_name=runner_name, pid=pid):
@@ -438,20 +474,15 @@ def _run_claim(*, run_id: int, runner_name: str, pid: int) -> Claim | None:
         if run.attempt >= settings.BUGSIFT_REPRO_MAX_ATTEMPTS:
             _run_write_lost(run)
             return None
-        runner = Runner.objects.filter(name=runner_name).first()
-        if runner is None:
-            runner = Runner.objects.create(
-                name=runner_name, hostname=runner_name.partition("@")[2], last_heartbeat=timezone.now()
-            )
         run.attempt += 1
         run.status = RunStatus.RUNNING
-        run.runner = runner
+        run.runner_id = _runner_id(runner_name)
         run.worker_pid = pid
         run.started_at = timezone.now()
         run.save(update_fields=["attempt", "status", "runner", "worker_pid", "started_at"])
-        Reproduction.objects.filter(pk=run.reproduction_id, status=Reproduction.Status.QUEUED).update(
-            status=Reproduction.Status.RUNNING
-        )
+        if reproduction.status == Reproduction.Status.QUEUED:
+            reproduction.status = Reproduction.Status.RUNNING
+            reproduction.save(update_fields=["status"])
         return Claim(run=run, attempt=run.attempt)
 
 
@@ -503,10 +534,16 @@ def _text(value: str) -> str:
     return (value or "").replace("\x00", "\ufffd")
 
 
-def _environment_record(outcome: SideOutcome, run: ReproductionRun, config: RunnerConfig) -> Environment | None:
+_environment_ids: dict[str, int] = {}  # keys this process has recorded as built and cached
+
+
+def _environment_record(outcome: SideOutcome, run: ReproductionRun, config: RunnerConfig) -> int | None:
+    """The Environment row's id for the run's build, recording a fresh build's result and log."""
     build = outcome.build
-    if build is None:
+    if build is None or not build.key:
         return None
+    if build.cached and build.key in _environment_ids:
+        return _environment_ids[build.key]
     env, _ = Environment.objects.get_or_create(
         key=build.key,
         defaults={"requirements": run.requirements, "python": python_version(config.base_python)},
@@ -517,7 +554,8 @@ def _environment_record(outcome: SideOutcome, run: ReproductionRun, config: Runn
         env.last_build_seconds = build.seconds
         env.last_build_log = _text(build.log)[-LOG_TAIL_CHARS:]
         env.save(update_fields=["last_built_at", "last_build_ok", "last_build_seconds", "last_build_log"])
-    return env
+    _environment_ids[build.key] = env.pk
+    return env.pk
 
 
 def _outcome_fields(outcome: SideOutcome) -> dict:
@@ -559,17 +597,19 @@ def _outcome_fields(outcome: SideOutcome) -> dict:
 def _run_finish(*, run: ReproductionRun, attempt: int, outcome: SideOutcome, config: RunnerConfig):
     """Store the result if this attempt still holds the run; then judge a pair, advance a bisection."""
     with transaction.atomic():
-        _lock_run(run.pk)
-        env = _environment_record(outcome, run, config)
+        reproduction, _ = _lock_run(run.pk, run.reproduction_id)
         fields = _outcome_fields(outcome)
-        fields.update(status=RunStatus.DONE, finished_at=timezone.now(), environment=env)
+        fields.update(
+            status=RunStatus.DONE, finished_at=timezone.now(), environment_id=_environment_record(outcome, run, config)
+        )
         updated = ReproductionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempt=attempt).update(**fields)
         if not updated:
             log.warning("Run %s attempt %s finished after it was taken over; its result is discarded.", run.pk, attempt)
             return ReproductionRun.objects.get(pk=run.pk)
-        run.refresh_from_db()
-        _after_run_done(run)
-    return ReproductionRun.objects.get(pk=run.pk)
+        for name, value in fields.items():
+            setattr(run, name, value)
+        _after_run_done(run, reproduction)
+    return run
 
 
 def _result_of(run: ReproductionRun) -> SandboxResult:
@@ -613,9 +653,11 @@ def _pair_judge(run: ReproductionRun) -> None:
         side.save(update_fields=["comparison", "verdict", "verdict_detail"])
 
 
-def _after_run_done(run: ReproductionRun) -> None:
-    """Keep the reproduction's summary true, judge differential pairs and advance bisections."""
-    reproduction = Reproduction.objects.select_for_update().get(pk=run.reproduction_id)
+def _after_run_done(run: ReproductionRun, reproduction: Reproduction | None = None) -> None:
+    """Keep the reproduction's summary true, judge differential pairs and advance bisections.
+    The caller holds the reproduction's lock (pass the locked row to save reading it again)."""
+    if reproduction is None:
+        reproduction = Reproduction.objects.select_for_update().get(pk=run.reproduction_id)
     if run.side:
         _pair_judge(run)
     if reproduction.kind == Reproduction.Kind.BISECT:
@@ -682,7 +724,7 @@ def runs_sweep(*, now=None) -> SweepResult:
     suspects = [r.pk for r in running if _run_abandoned(r, now=now)]
     for run_id in suspects:
         with transaction.atomic():
-            run = _lock_run(run_id)
+            _, run = _lock_run(run_id)
             if run is None or run.status != RunStatus.RUNNING or not _run_abandoned(run, now=now):
                 continue
             if run.attempt >= settings.BUGSIFT_REPRO_MAX_ATTEMPTS:

@@ -267,18 +267,30 @@ def _script_env(*, home: str, helper_dir: str, capture_dir: str, device: str, ex
     return env
 
 
-def _rlimit_preexec(limits: Limits):
-    """rlimits applied in the child before bwrap/python start; everything inside inherits them."""
+PRLIMIT = "/usr/bin/prlimit"  # util-linux, on every Debian system
+
+
+def _rlimits(limits: Limits) -> list[tuple[int, str, int, int]]:
+    """(resource, prlimit option, soft, hard): applied before bwrap/python start; everything inside inherits."""
     cpu = limits.effective_cpu_seconds()
     memory = limits.memory_mb * 1024 * 1024
     file_size = limits.file_size_mb * 1024 * 1024
+    return [
+        (resource.RLIMIT_CORE, "--core", 0, 0),
+        (resource.RLIMIT_CPU, "--cpu", cpu, cpu + 1),  # SIGXCPU, then SIGKILL a second later
+        (resource.RLIMIT_DATA, "--data", memory, memory),
+        (resource.RLIMIT_FSIZE, "--fsize", file_size, file_size),
+        (resource.RLIMIT_NPROC, "--nproc", limits.processes, limits.processes),
+    ]
+
+
+def _rlimit_preexec(limits: Limits):
+    """The same rlimits set in the forked child (only where prlimit(1) is missing: it forces a slow fork)."""
+    values = _rlimits(limits)
 
     def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL a second later
-        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+        for which, _, soft, hard in values:
+            resource.setrlimit(which, (soft, hard))
 
     return apply
 
@@ -479,9 +491,15 @@ def _classify(*, timed_out: bool, sig: int | None, stderr: str, cpu_used: float,
 def _spawn(
     cmd: list[str], *, limits: Limits, cwd: str | None, env: dict[str, str] | None, drop_to: int | None, pass_fds=()
 ):
+    """Start ``cmd`` under the limits. With prlimit(1) in front Python can use vfork: a large worker
+    process starts its sandbox in about 1 ms instead of the 7 ms a full fork for preexec_fn costs."""
     kwargs: dict = {"pass_fds": tuple(pass_fds)}
     if drop_to is not None:
         kwargs.update(user=drop_to, group=drop_to, extra_groups=[])
+    if os.path.exists(PRLIMIT):
+        cmd = [PRLIMIT, *(f"{option}={soft}:{hard}" for _, option, soft, hard in _rlimits(limits)), "--", *cmd]
+    else:
+        kwargs["preexec_fn"] = _rlimit_preexec(limits)
     return subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -491,7 +509,6 @@ def _spawn(
         env=env,
         close_fds=True,
         start_new_session=True,
-        preexec_fn=_rlimit_preexec(limits),
         **kwargs,
     )
 
@@ -644,7 +661,10 @@ def run_script(
     if unsafe_no_sandbox:
         notes.append("UNSAFE: no sandbox")
         env = _script_env(
-            home=str(scratch), helper_dir=str(CAPTURE_HELPER_DIR), capture_dir=str(captures), device=device,
+            home=str(scratch),
+            helper_dir=str(CAPTURE_HELPER_DIR),
+            capture_dir=str(captures),
+            device=device,
             extra_env=extra_env,
         )
         with _spawn_lock:
@@ -652,11 +672,20 @@ def run_script(
         out, err, status, usage, timed_out = _pump(proc, limits)
     else:
         env = _script_env(
-            home=SANDBOX_SCRATCH, helper_dir=SANDBOX_HELPER_DIR, capture_dir=f"{SANDBOX_SCRATCH}/.bugsift/captures",
-            device=device, extra_env=extra_env,
+            home=SANDBOX_SCRATCH,
+            helper_dir=SANDBOX_HELPER_DIR,
+            capture_dir=f"{SANDBOX_SCRATCH}/.bugsift/captures",
+            device=device,
+            extra_env=extra_env,
         )
         out, err, status, usage, timed_out = _run_bwrap(
-            python=python, scratch=scratch, device=device, binds=checked_binds, env=env, uid=uid, limits=limits,
+            python=python,
+            scratch=scratch,
+            device=device,
+            binds=checked_binds,
+            env=env,
+            uid=uid,
+            limits=limits,
             notes=notes,
         )
     duration = time.monotonic() - started
@@ -678,7 +707,11 @@ def run_script(
         cpu_time_s=cpu_used,
     )
     result.limit_hit = _classify(
-        timed_out=timed_out, sig=sig, stderr=stderr_tail, cpu_used=cpu_used, peak_kb=peak_kb,
+        timed_out=timed_out,
+        sig=sig,
+        stderr=stderr_tail,
+        cpu_used=cpu_used,
+        peak_kb=peak_kb,
         limits=limits,
     )
     _add_notes(result, out, err, limits)

@@ -8,7 +8,8 @@ it and stores the result. The clock runs from the first submission to the last s
 Direct: the same sandboxed interpreter (``triage.reproduction.sandbox.run_script`` with the same
 environment, limits and scratch handling) started 200 times from 2 threads, nothing else.
 
-Prints runs/s for both, the whole path's share of the direct rate (target >= 80%), and the mean
+Measures two layouts of 2 worker processes: one prefork worker with 2 children, and 2 solo workers.
+Prints runs/s for each, the whole path's share of the direct rate (target >= 80%), and the mean
 overhead per run, ``2 * (T_path - T_direct) / 200`` seconds (2 runs at a time; target < 150 ms).
 Also the mean queue wait (queued -> started) and in-worker time outside the sandbox.
 
@@ -45,31 +46,20 @@ TARGET_SHARE = 0.80
 SCRIPT = "pass\n"
 
 
-def start_worker(concurrency: int, log_path: Path) -> subprocess.Popen:
+def start_workers(pool: str, concurrency: int, log_dir: Path) -> list[subprocess.Popen]:
+    """``prefork``: one worker with ``concurrency`` child processes; ``solo``: ``concurrency`` solo workers."""
     env = {**os.environ, "DATABASE_URL": DB_URL, "CELERY_BROKER_URL": BROKER_URL}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=prefork",
-            f"--concurrency={concurrency}",
-            "--loglevel=warning",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--queues=repro.cpu",
-            "--hostname=bench@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    layouts = [("prefork", concurrency)] if pool == "prefork" else [("solo", 1)] * concurrency
+    workers = []
+    for n, (kind, slots) in enumerate(layouts):
+        command = [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={kind}"]
+        command += [f"--concurrency={slots}", "--loglevel=warning", "--without-gossip", "--without-mingle"]
+        command += ["--without-heartbeat", "--queues=repro.cpu", f"--hostname=bench{n}@%h"]
+        log = (log_dir / f"worker{n}.log").open("w")
+        workers.append(
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+    return workers
 
 
 def wait_done(ids: list[int], timeout: float) -> float:
@@ -121,10 +111,59 @@ def direct(runs: int, concurrency: int) -> float:
     return time.monotonic() - start
 
 
+def measure_path(pool: str, args, reproducer, log_dir: Path) -> tuple[float, list]:
+    from triage import reproduction_services as services
+
+    workers = start_workers(pool, args.concurrency, log_dir)
+    try:
+        # Warm up: workers up, the environment built and cached, connections open.
+        wait_done([services.reproduction_start(reproducer=reproducer, repeat=4).pk], timeout=300)
+        path_s, rows = whole_path(args.runs, reproducer)
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, 15)
+            worker.wait(timeout=30)
+    bad = [r for r in rows if r.exit_code != 0]
+    if bad:
+        logs = "\n".join(p.read_text()[-2000:] for p in log_dir.glob("*.log"))
+        raise SystemExit(f"{len(bad)} runs failed, e.g. {bad[0].verdict}: {bad[0].verdict_detail}\n{logs}")
+    return path_s, rows
+
+
+def rows_for(label: str, path_s: float, direct_s: float, rows: list, args) -> list[tuple]:
+    path_rate, direct_rate = args.runs / path_s, args.runs / direct_s
+    share = path_rate / direct_rate
+    overhead_ms = args.concurrency * (path_s - direct_s) / args.runs * 1000
+    waits = [(r.started_at - r.queued_at).total_seconds() * 1000 for r in rows]
+    outside = [((r.finished_at - r.started_at).total_seconds() * 1000 - r.duration_ms) for r in rows]
+    sandbox = [r.duration_ms for r in rows]
+    return [
+        (f"{label}: runs/s", f"{path_rate:.1f}", "", f"{path_s:.2f} s in all", None),
+        (f"{label} / direct rate", f"{share:.0%}", f">= {TARGET_SHARE:.0%}", f"{share:.2f}x", share >= TARGET_SHARE),
+        (
+            f"{label}: mean overhead per run",
+            f"{overhead_ms:.1f} ms",
+            f"< {TARGET_OVERHEAD_MS:.0f} ms",
+            f"{overhead_ms / TARGET_OVERHEAD_MS:.2f} of target",
+            overhead_ms < TARGET_OVERHEAD_MS,
+        ),
+        (f"{label}: sandbox time per run", f"{statistics.mean(sandbox):.1f} ms", "", "in the worker", None),
+        (
+            f"{label}: worker time outside the sandbox",
+            f"{statistics.mean(outside):.1f} ms",
+            "",
+            "claim, env, store",
+            None,
+        ),
+        (f"{label}: queue wait", f"{statistics.mean(waits):.1f} ms", "", "queued -> started, mean", None),
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--pools", default="prefork,solo", help="worker layouts to measure, comma-separated")
     args = parser.parse_args()
     if not shutil.which("bwrap"):
         raise SystemExit("bubblewrap is missing: apt-get install -y bubblewrap")
@@ -144,57 +183,17 @@ def main():
         script=SCRIPT,
         oracle="assertion",
     )
-    log_path = Path(tempfile.mkdtemp()) / "worker.log"
-    worker = start_worker(args.concurrency, log_path)
-    try:
-        # Warm up: the worker is up, the environment is built and cached, connections are open.
-        wait_done([services.reproduction_start(reproducer=reproducer, repeat=4).pk], timeout=300)
-        path_s, rows = whole_path(args.runs, reproducer)
-    finally:
-        os.killpg(worker.pid, 15)
-        worker.wait(timeout=30)
+    log_dir = Path(tempfile.mkdtemp())
+    measured = {pool: measure_path(pool, args, reproducer, log_dir) for pool in args.pools.split(",")}
     direct_s = direct(args.runs, args.concurrency)
-
-    bad = [r for r in rows if r.exit_code != 0]
-    if bad:
-        raise SystemExit(
-            f"{len(bad)} runs failed, e.g. {bad[0].verdict}: {bad[0].verdict_detail}\n{log_path.read_text()[-3000:]}"
-        )
-    path_rate, direct_rate = args.runs / path_s, args.runs / direct_s
-    overhead_ms = args.concurrency * (path_s - direct_s) / args.runs * 1000
-    waits = [(r.started_at - r.queued_at).total_seconds() * 1000 for r in rows]
-    outside = [((r.finished_at - r.started_at).total_seconds() * 1000 - r.duration_ms) for r in rows]
-    sandbox = [r.duration_ms for r in rows]
-    share = path_rate / direct_rate
+    table = [("direct sandboxed `pass`: runs/s", f"{args.runs / direct_s:.1f}", "", f"{direct_s:.2f} s in all", None)]
+    for pool, (path_s, rows) in measured.items():
+        label = f"{args.concurrency} x solo workers" if pool == "solo" else f"1 prefork worker x {args.concurrency}"
+        table += rows_for(label, path_s, direct_s, rows, args)
     print_table(
-        f"Reproduction: {args.runs} trivial scripts, {args.concurrency} worker processes (PostgreSQL, Redis, bwrap)",
-        [
-            ("whole path: runs/s", f"{path_rate:.1f}", "", f"{path_s:.2f} s in all", None),
-            ("direct sandboxed `pass`: runs/s", f"{direct_rate:.1f}", "", f"{direct_s:.2f} s in all", None),
-            (
-                "whole path / direct rate",
-                f"{share:.0%}",
-                f">= {TARGET_SHARE:.0%}",
-                f"{share:.2f}x",
-                share >= TARGET_SHARE,
-            ),
-            (
-                "mean overhead per run",
-                f"{overhead_ms:.1f} ms",
-                f"< {TARGET_OVERHEAD_MS:.0f} ms",
-                f"{overhead_ms / TARGET_OVERHEAD_MS:.2f} of target",
-                overhead_ms < TARGET_OVERHEAD_MS,
-            ),
-            ("mean sandbox time per run (in worker)", f"{statistics.mean(sandbox):.1f} ms", "", "", None),
-            (
-                "mean worker time outside the sandbox",
-                f"{statistics.mean(outside):.1f} ms",
-                "",
-                "claim, env, store",
-                None,
-            ),
-            ("mean queue wait (queued -> started)", f"{statistics.mean(waits):.1f} ms", "", "", None),
-        ],
+        f"Reproduction: {args.runs} trivial scripts through row, Redis, worker, sandbox and stored result, "
+        f"{args.concurrency} worker processes (PostgreSQL, Redis, bwrap)",
+        table,
     )
 
 

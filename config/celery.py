@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -14,6 +14,17 @@ app.autodiscover_tasks()
 from triage import runners  # noqa: E402 - needs the app configured first
 
 runners.connect(app)
+
+
+# With CELERY_DB_REUSE_MAX a worker keeps its database connection between tasks; like Django does
+# around each request, drop a connection that broke or outlived CONN_MAX_AGE before and after a task.
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_connections(**kwargs):
+    from django.db import close_old_connections
+
+    close_old_connections()
+
 
 # Celery beat (`celery -A config beat`): periodic work.
 app.conf.beat_schedule = {

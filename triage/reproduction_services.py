@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -438,12 +438,12 @@ def _lock_run(run_id: int, reproduction_id: int | None = None) -> tuple[Reproduc
     return reproduction, run
 
 
-_runner_ids: dict[str, int] = {}  # this process's runner rows by name (rows are never deleted while it runs)
+_runner_ids: dict[str, int] = {}  # this process's runner rows by name (the app never deletes a runner row)
 
 
 def _runner_id(runner_name: str) -> int:
     runner_id = _runner_ids.get(runner_name)
-    if runner_id is None or not Runner.objects.filter(pk=runner_id).exists():
+    if runner_id is None:
         runner = Runner.objects.filter(name=runner_name).first() or Runner.objects.create(
             name=runner_name, hostname=runner_name.partition("@")[2], last_heartbeat=timezone.now()
         )
@@ -502,7 +502,11 @@ def _run_write_lost(run: ReproductionRun) -> None:
 def run_execute(*, run_id: int, runner_name: str, pid: int | None = None) -> ReproductionRun | None:
     """Execute one run on this runner: claim it, run it outside any transaction, store the result once."""
     pid = pid or os.getpid()
-    claim = _run_claim(run_id=run_id, runner_name=runner_name, pid=pid)
+    try:
+        claim = _run_claim(run_id=run_id, runner_name=runner_name, pid=pid)
+    except IntegrityError:  # the cached runner row was deleted (by hand): look it up again
+        _runner_ids.pop(runner_name, None)
+        claim = _run_claim(run_id=run_id, runner_name=runner_name, pid=pid)
     if claim is None:
         return ReproductionRun.objects.filter(pk=run_id).first()
     run = claim.run
@@ -597,7 +601,9 @@ def _outcome_fields(outcome: SideOutcome) -> dict:
 def _run_finish(*, run: ReproductionRun, attempt: int, outcome: SideOutcome, config: RunnerConfig):
     """Store the result if this attempt still holds the run; then judge a pair, advance a bisection."""
     with transaction.atomic():
-        reproduction, _ = _lock_run(run.pk, run.reproduction_id)
+        # The reproduction's lock serialises pairs, bisections and summaries; the update below is the run's
+        # own compare-and-set (only the attempt that holds the run may write its result).
+        reproduction = Reproduction.objects.select_for_update().filter(pk=run.reproduction_id).order_by().first()
         fields = _outcome_fields(outcome)
         fields.update(
             status=RunStatus.DONE, finished_at=timezone.now(), environment_id=_environment_record(outcome, run, config)

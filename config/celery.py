@@ -20,7 +20,9 @@ runners.connect(app)
 # around each request, drop a connection that broke or outlived CONN_MAX_AGE before and after a task.
 @signals.task_prerun.connect
 @signals.task_postrun.connect
-def _close_old_connections(**kwargs):
+def _close_old_connections(task=None, **kwargs):
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # run in the caller's process (tests, CELERY_TASK_ALWAYS_EAGER): its connection is not ours
     from django.db import close_old_connections
 
     close_old_connections()

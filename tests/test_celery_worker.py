@@ -6,15 +6,12 @@ media folder), on PostgreSQL (DATABASE_URL) or SQLite (the test database file).
 """
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.celery_workers import worker_database_url
+from tests.celery_workers import start_worker
 from tests.triage.conftest import record
 from triage.models import ImportJob, Report
 
@@ -28,38 +25,11 @@ def worker(tmp_path):
     from config.celery import app
 
     app.control.purge()  # messages left by earlier runs would point at rows that no longer exist
-    log = (tmp_path / "worker.log").open("w")
-    env = {**os.environ, "DATABASE_URL": worker_database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--loglevel=info",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--queues=celery",
-        ],
-        cwd=os.getcwd(),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    started = start_worker(tmp_path, name="import", queues="celery")
     try:
-        yield process, tmp_path / "worker.log"
+        yield started.process, started.log_path
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        started.stop()
 
 
 def test_worker_imports_a_file_uploaded_on_the_web(client, small_study, worker):

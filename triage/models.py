@@ -343,7 +343,11 @@ class Reproducer(models.Model):
 
     report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="reproducers")
     code_block = models.ForeignKey(
-        CodeBlock, null=True, blank=True, on_delete=models.SET_NULL, related_name="reproducers",
+        CodeBlock,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reproducers",
         help_text="The extracted code block the script came from, if any.",
     )
     title = models.CharField(max_length=200, blank=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -39,7 +39,7 @@ from triage.models import (
 )
 from triage.reproduction.bisect import bisect_next
 from triage.reproduction.environments import RequirementsError, parse_requirements, pin, python_version
-from triage.reproduction.execute import RunnerConfig, Side, SideOutcome, execute_side
+from triage.reproduction.execute import RunnerConfig, Side, SideOutcome, execute_side, result_fields
 from triage.reproduction.oracles import (
     Judgement,
     compare_captures,
@@ -438,16 +438,11 @@ def _lock_run(run_id: int, reproduction_id: int | None = None) -> tuple[Reproduc
     return reproduction, run
 
 
-_runner_ids: dict[str, int] = {}  # this process's runner rows by name (the app never deletes a runner row)
-
-
 def _runner_id(runner_name: str) -> int:
-    runner_id = _runner_ids.get(runner_name)
+    runner_id = Runner.objects.filter(name=runner_name).values_list("pk", flat=True).first()
     if runner_id is None:
-        runner = Runner.objects.filter(name=runner_name).first() or Runner.objects.create(
-            name=runner_name, hostname=runner_name.partition("@")[2], last_heartbeat=timezone.now()
-        )
-        runner_id = _runner_ids[runner_name] = runner.pk
+        hostname = runner_name.partition("@")[2]
+        runner_id = Runner.objects.create(name=runner_name, hostname=hostname, last_heartbeat=timezone.now()).pk
     return runner_id
 
 
@@ -502,11 +497,7 @@ def _run_write_lost(run: ReproductionRun) -> None:
 def run_execute(*, run_id: int, runner_name: str, pid: int | None = None) -> ReproductionRun | None:
     """Execute one run on this runner: claim it, run it outside any transaction, store the result once."""
     pid = pid or os.getpid()
-    try:
-        claim = _run_claim(run_id=run_id, runner_name=runner_name, pid=pid)
-    except IntegrityError:  # the cached runner row was deleted (by hand): look it up again
-        _runner_ids.pop(runner_name, None)
-        claim = _run_claim(run_id=run_id, runner_name=runner_name, pid=pid)
+    claim = _run_claim(run_id=run_id, runner_name=runner_name, pid=pid)
     if claim is None:
         return ReproductionRun.objects.filter(pk=run_id).first()
     run = claim.run
@@ -538,16 +529,11 @@ def _text(value: str) -> str:
     return (value or "").replace("\x00", "\ufffd")
 
 
-_environment_ids: dict[str, int] = {}  # keys this process has recorded as built and cached
-
-
 def _environment_record(outcome: SideOutcome, run: ReproductionRun, config: RunnerConfig) -> int | None:
     """The Environment row's id for the run's build, recording a fresh build's result and log."""
     build = outcome.build
     if build is None or not build.key:
         return None
-    if build.cached and build.key in _environment_ids:
-        return _environment_ids[build.key]
     env, _ = Environment.objects.get_or_create(
         key=build.key,
         defaults={"requirements": run.requirements, "python": python_version(config.base_python)},
@@ -558,25 +544,14 @@ def _environment_record(outcome: SideOutcome, run: ReproductionRun, config: Runn
         env.last_build_seconds = build.seconds
         env.last_build_log = _text(build.log)[-LOG_TAIL_CHARS:]
         env.save(update_fields=["last_built_at", "last_build_ok", "last_build_seconds", "last_build_log"])
-    _environment_ids[build.key] = env.pk
     return env.pk
 
 
 def _outcome_fields(outcome: SideOutcome) -> dict:
     fields: dict = {}
-    result = outcome.result
-    if result is not None:
-        fields.update(
-            exit_code=result.exit_code,
-            signal=result.signal,
-            limit_hit=result.limit_hit,
-            duration_ms=int(result.duration_s * 1000),
-            peak_memory_kb=result.peak_memory_kb,
-            stdout_tail=_text(result.stdout_tail),
-            stderr_tail=_text(result.stderr_tail),
-            stdout_bytes=result.stdout_bytes,
-            stderr_bytes=result.stderr_bytes,
-        )
+    if outcome.result is not None:
+        fields.update(result_fields(outcome.result))
+        fields["stdout_tail"], fields["stderr_tail"] = _text(fields["stdout_tail"]), _text(fields["stderr_tail"])
     notes = list(outcome.capture_errors)
     blob = pack_captures(outcome.arrays) if outcome.arrays else b""
     if len(blob) > MAX_CAPTURE_BYTES:

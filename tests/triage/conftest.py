@@ -5,6 +5,18 @@ import pytest
 
 
 @pytest.fixture
+def queued_runs(monkeypatch):
+    """(run id, queue) of every reproduction run the services send, recorded instead of a broker."""
+    from triage.tasks import reproduction_run_execute
+
+    calls: list[tuple[int, str]] = []
+    monkeypatch.setattr(
+        reproduction_run_execute, "apply_async", lambda args, queue, **kw: calls.append((args[0], queue))
+    )
+    return calls
+
+
+@pytest.fixture
 def write_file(tmp_path):
     """write_file(name, lines_or_text) -> Path. A list of dicts becomes JSON Lines."""
 

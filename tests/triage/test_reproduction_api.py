@@ -1,6 +1,6 @@
 """Reproduction API: attach reproducers, start checks and bisections (202), read reproductions and runners.
 
-Runs are not executed: the queued tasks are recorded (see ``queued``); finished runs are rows written directly.
+Runs are not executed: the queued tasks are recorded (see ``queued_runs``); finished runs are rows written directly.
 """
 
 from datetime import timedelta
@@ -18,17 +18,6 @@ from tests.factories import (
 from triage.models import CodeBlock, Reproducer, Reproduction, ReproductionRun
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    from triage import tasks
-
-    calls: list[tuple[int, str]] = []
-    monkeypatch.setattr(
-        tasks.reproduction_run_execute, "apply_async", lambda args, queue, **kw: calls.append((args[0], queue))
-    )
-    return calls
 
 
 @pytest.fixture
@@ -52,7 +41,7 @@ def test_anonymous_gets_401(api_client, db):
     assert api_client.get("/api/runners/").status_code == 401
 
 
-def test_annotator_reads_but_may_not_attach_or_run(api_client, small_study, queued):
+def test_annotator_reads_but_may_not_attach_or_run(api_client, small_study, queued_runs):
     report = ReportFactory()
     reproducer = ReproducerFactory(report=report)
     api_client.force_authenticate(small_study["ann1"])
@@ -66,7 +55,7 @@ def test_annotator_reads_but_may_not_attach_or_run(api_client, small_study, queu
         f"/api/reproducers/{reproducer.pk}/bisections/", {"package": "torch", "versions": ["1", "2"]}, format="json"
     )
     assert run.status_code == 403 and bisect.status_code == 403
-    assert Reproducer.objects.count() == 1 and not Reproduction.objects.exists() and queued == []
+    assert Reproducer.objects.count() == 1 and not Reproduction.objects.exists() and queued_runs == []
 
 
 def test_staff_may_attach(api_client, db):
@@ -143,7 +132,7 @@ def test_differential_needs_two_different_sides(owner):
 # --------------------------------------------------------------------------- starting
 
 
-def test_reproductions_are_accepted_and_queued_by_device(owner, queued, django_capture_on_commit_callbacks):
+def test_reproductions_are_accepted_and_queued_by_device(owner, queued_runs, django_capture_on_commit_callbacks):
     cpu = ReproducerFactory(device="cpu")
     gpu = ReproducerFactory(device="gpu")
     with django_capture_on_commit_callbacks(execute=True):
@@ -153,31 +142,34 @@ def test_reproductions_are_accepted_and_queued_by_device(owner, queued, django_c
     reproduction = Reproduction.objects.get(pk=body["id"])
     assert body["status"] == "queued" and body["url"].endswith(f"/api/reproductions/{reproduction.pk}/")
     assert response["Location"] == body["url"]
-    assert sorted(queued) == sorted((run.pk, "repro.cpu") for run in reproduction.runs.all()) and len(queued) == 4
-    queued.clear()
+    assert (
+        sorted(queued_runs) == sorted((run.pk, "repro.cpu") for run in reproduction.runs.all())
+        and len(queued_runs) == 4
+    )
+    queued_runs.clear()
     with django_capture_on_commit_callbacks(execute=True):
         owner.post(f"/api/reproducers/{gpu.pk}/reproductions/", {"repeat": 2}, format="json")
-    assert [queue for _, queue in queued] == ["repro.gpu", "repro.gpu"]
+    assert [queue for _, queue in queued_runs] == ["repro.gpu", "repro.gpu"]
 
 
-def test_differential_cpu_vs_gpu_queues_one_run_on_each(owner, queued, django_capture_on_commit_callbacks):
+def test_differential_cpu_vs_gpu_queues_one_run_on_each(owner, queued_runs, django_capture_on_commit_callbacks):
     reproducer = ReproducerFactory(oracle="differential", device="cpu", compare_device="gpu")
     with django_capture_on_commit_callbacks(execute=True):
         response = owner.post(f"/api/reproducers/{reproducer.pk}/reproductions/", {}, format="json")
     assert response.status_code == 202
     by_side = {run.side: run.pk for run in ReproductionRun.objects.all()}
-    assert sorted(queued) == sorted([(by_side["a"], "repro.cpu"), (by_side["b"], "repro.gpu")])
+    assert sorted(queued_runs) == sorted([(by_side["a"], "repro.cpu"), (by_side["b"], "repro.gpu")])
 
 
 @pytest.mark.parametrize("repeat", [0, 101, "many"])
-def test_bad_repeat_names_the_field(owner, queued, repeat):
+def test_bad_repeat_names_the_field(owner, queued_runs, repeat):
     reproducer = ReproducerFactory()
     response = owner.post(f"/api/reproducers/{reproducer.pk}/reproductions/", {"repeat": repeat}, format="json")
     assert response.status_code == 400 and "repeat" in response.json()["details"]
     assert not Reproduction.objects.exists()
 
 
-def test_bisection_is_accepted_and_its_first_step_queued(owner, queued, django_capture_on_commit_callbacks):
+def test_bisection_is_accepted_and_its_first_step_queued(owner, queued_runs, django_capture_on_commit_callbacks):
     reproducer = ReproducerFactory()
     with django_capture_on_commit_callbacks(execute=True):
         response = owner.post(
@@ -189,10 +181,10 @@ def test_bisection_is_accepted_and_its_first_step_queued(owner, queued, django_c
     reproduction = Reproduction.objects.get(pk=response.json()["id"])
     assert reproduction.kind == "bisect" and response.json()["versions"] == ["1.0", "1.1", "1.2"]
     run = reproduction.runs.get()
-    assert queued == [(run.pk, "repro.cpu")] and run.version == "1.0"
+    assert queued_runs == [(run.pk, "repro.cpu")] and run.version == "1.0"
 
 
-def test_bisection_errors_name_the_field(owner, queued):
+def test_bisection_errors_name_the_field(owner, queued_runs):
     reproducer = ReproducerFactory()
     url = f"/api/reproducers/{reproducer.pk}/bisections/"
     one = owner.post(url, {"package": "torch", "versions": ["2.0"]}, format="json")
@@ -206,7 +198,7 @@ def test_bisection_errors_name_the_field(owner, queued):
         f"/api/reproducers/{differential.pk}/bisections/", {"package": "torch", "versions": ["1", "2"]}, format="json"
     )
     assert refused.status_code == 400 and "oracle" in refused.json()["details"]
-    assert not Reproduction.objects.exists() and queued == []
+    assert not Reproduction.objects.exists() and queued_runs == []
 
 
 # --------------------------------------------------------------------------- reading

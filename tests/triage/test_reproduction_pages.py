@@ -27,20 +27,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    """(run id, queue) of every task the services send, instead of a broker."""
-    from triage import tasks
-
-    calls: list[tuple[int, str]] = []
-    monkeypatch.setattr(
-        tasks.reproduction_run_execute,
-        "apply_async",
-        lambda args, queue, **kw: calls.append((args[0], queue)),
-    )
-    return calls
-
-
-@pytest.fixture
 def report(db):
     report = ReportFactory()
     CodeBlock.objects.create(report=report, language="bash", code="pip install torch", position=0)
@@ -75,7 +61,7 @@ def test_only_owners_and_staff_attach(client, small_study, report, who, status):
     assert client.get(reverse("triage:reproducer-new", args=[report.pk])).status_code == status
 
 
-def test_annotator_cannot_start_runs(client, small_study, report, queued):
+def test_annotator_cannot_start_runs(client, small_study, report, queued_runs):
     reproducer = ReproducerFactory(report=report)
     client.force_login(small_study["ann1"])
     assert client.post(reverse("triage:reproducer-run", args=[reproducer.pk]), {"repeat": 2}).status_code == 403
@@ -83,7 +69,7 @@ def test_annotator_cannot_start_runs(client, small_study, report, queued):
         reverse("triage:reproducer-bisect", args=[reproducer.pk]), {"package": "torch", "versions": "2.0 2.1"}
     )
     assert bisect.status_code == 403
-    assert not Reproduction.objects.exists() and queued == []
+    assert not Reproduction.objects.exists() and queued_runs == []
 
 
 # --------------------------------------------------------------------------- the report page's section
@@ -245,7 +231,7 @@ def test_crash_report_prefills_the_smallest_reproducer(client, small_study):
 
 
 def test_run_queues_n_runs_on_the_devices_queue(
-    client, small_study, report, queued, django_capture_on_commit_callbacks
+    client, small_study, report, queued_runs, django_capture_on_commit_callbacks
 ):
     cpu = ReproducerFactory(report=report, device="cpu")
     gpu = ReproducerFactory(report=report, device="gpu")
@@ -255,15 +241,15 @@ def test_run_queues_n_runs_on_the_devices_queue(
     reproduction = Reproduction.objects.get(reproducer=cpu)
     assert response.status_code == 302 and response.url == reverse("triage:reproduction-detail", args=[reproduction.pk])
     assert reproduction.repeat == 3
-    assert sorted(queued) == sorted((run.pk, "repro.cpu") for run in reproduction.runs.all())
-    queued.clear()
+    assert sorted(queued_runs) == sorted((run.pk, "repro.cpu") for run in reproduction.runs.all())
+    queued_runs.clear()
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("triage:reproducer-run", args=[gpu.pk]), {"repeat": "1"})
-    assert [queue for _, queue in queued] == ["repro.gpu"]
+    assert [queue for _, queue in queued_runs] == ["repro.gpu"]
 
 
 def test_differential_cpu_against_gpu_queues_one_run_on_each(
-    client, small_study, report, queued, django_capture_on_commit_callbacks
+    client, small_study, report, queued_runs, django_capture_on_commit_callbacks
 ):
     reproducer = ReproducerFactory(report=report, oracle="differential", device="cpu", compare_device="gpu")
     client.force_login(small_study["owner"])
@@ -271,18 +257,18 @@ def test_differential_cpu_against_gpu_queues_one_run_on_each(
         client.post(reverse("triage:reproducer-run", args=[reproducer.pk]), {"repeat": "1"})
     runs = {run.side: run for run in ReproductionRun.objects.all()}
     assert set(runs) == {"a", "b"}
-    assert sorted(queued) == sorted([(runs["a"].pk, "repro.cpu"), (runs["b"].pk, "repro.gpu")])
+    assert sorted(queued_runs) == sorted([(runs["a"].pk, "repro.cpu"), (runs["b"].pk, "repro.gpu")])
 
 
-def test_bad_repeat_is_refused_with_a_message(client, small_study, report, queued):
+def test_bad_repeat_is_refused_with_a_message(client, small_study, report, queued_runs):
     reproducer = ReproducerFactory(report=report)
     client.force_login(small_study["owner"])
     response = client.post(reverse("triage:reproducer-run", args=[reproducer.pk]), {"repeat": "0"}, follow=True)
     assert "Repeat must be a whole number from 1 to 100" in response.text
-    assert not Reproduction.objects.exists() and queued == []
+    assert not Reproduction.objects.exists() and queued_runs == []
 
 
-def test_bisect_queues_the_first_step(client, small_study, report, queued, django_capture_on_commit_callbacks):
+def test_bisect_queues_the_first_step(client, small_study, report, queued_runs, django_capture_on_commit_callbacks):
     reproducer = ReproducerFactory(report=report, requirements="numpy<2")
     client.force_login(small_study["owner"])
     with django_capture_on_commit_callbacks(execute=True):
@@ -295,10 +281,10 @@ def test_bisect_queues_the_first_step(client, small_study, report, queued, djang
     assert reproduction.kind == "bisect" and reproduction.versions == ["1.0", "1.1", "1.2", "1.3"]
     run = reproduction.runs.get()
     assert run.version == "1.0" and "bugsift-tinypkg==1.0" in run.requirements.splitlines()
-    assert queued == [(run.pk, "repro.cpu")]
+    assert queued_runs == [(run.pk, "repro.cpu")]
 
 
-def test_bisect_errors_are_shown(client, small_study, report, queued):
+def test_bisect_errors_are_shown(client, small_study, report, queued_runs):
     reproducer = ReproducerFactory(report=report)
     client.force_login(small_study["owner"])
     response = client.post(

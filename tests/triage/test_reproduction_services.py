@@ -83,15 +83,9 @@ def report():
 
 
 @pytest.fixture
-def sent(monkeypatch):
+def sent(queued_runs):
     """(run_id, queue) of every apply_async of the run task."""
-    from triage.tasks import reproduction_run_execute
-
-    calls: list[tuple[int, str]] = []
-    monkeypatch.setattr(
-        reproduction_run_execute, "apply_async", lambda args, queue, **kw: calls.append((args[0], queue))
-    )
-    return calls
+    return queued_runs
 
 
 class FakeExecute:

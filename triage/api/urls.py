@@ -17,9 +17,7 @@ urlpatterns = [
     path("crash-groups/<int:pk>/", crashes.CrashGroupDetailAPI.as_view(), name="crash-group-detail"),
     path("reports/<int:pk>/reproducers/", reproduction.ReportReproducerListAPI.as_view(), name="report-reproducers"),
     path("reproducers/<int:pk>/", reproduction.ReproducerDetailAPI.as_view(), name="reproducer-detail"),
-    path(
-        "reproducers/<int:pk>/reproductions/", reproduction.ReproductionStartAPI.as_view(), name="reproduction-start"
-    ),
+    path("reproducers/<int:pk>/reproductions/", reproduction.ReproductionStartAPI.as_view(), name="reproduction-start"),
     path("reproducers/<int:pk>/bisections/", reproduction.BisectionStartAPI.as_view(), name="bisection-start"),
     path("reproductions/<int:pk>/", reproduction.ReproductionDetailAPI.as_view(), name="reproduction-detail"),
     path("runners/", reproduction.RunnerListAPI.as_view(), name="runner-list"),

@@ -79,6 +79,21 @@ class SideOutcome:
         return self.result is not None
 
 
+def result_fields(result: SandboxResult) -> dict:
+    """What a run reports about its process: the fields of a ReproductionRun and of `reproduce --json`."""
+    return {
+        "exit_code": result.exit_code,
+        "signal": result.signal,
+        "limit_hit": result.limit_hit,
+        "duration_ms": int(result.duration_s * 1000),
+        "peak_memory_kb": result.peak_memory_kb,
+        "stdout_tail": result.stdout_tail,
+        "stderr_tail": result.stderr_tail,
+        "stdout_bytes": result.stdout_bytes,
+        "stderr_bytes": result.stderr_bytes,
+    }
+
+
 def _last_line(log: str) -> str:
     lines = [line.strip() for line in (log or "").splitlines() if line.strip()]
     return lines[-1][:300] if lines else "no output"

@@ -14,7 +14,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from triage.models import Reproducer
 from triage.reproduction.environments import RequirementsError, parse_requirements
-from triage.reproduction.execute import RunnerConfig, Side, SideOutcome, execute_differential, execute_side
+from triage.reproduction.execute import (
+    RunnerConfig,
+    Side,
+    SideOutcome,
+    execute_differential,
+    execute_side,
+    result_fields,
+)
 from triage.reproduction.oracles import Judgement, summarise_captures
 from triage.reproduction.sandbox import Limits
 from triage.runners import GPU_QUEUE, check_gpu_queue
@@ -40,19 +47,8 @@ def _side_json(outcome: SideOutcome) -> dict:
         }
         if not outcome.build.ok:
             out["build_log_tail"] = outcome.build.log[-4000:]
-    result = outcome.result
-    if result is not None:
-        out.update(
-            exit_code=result.exit_code,
-            signal=result.signal,
-            limit_hit=result.limit_hit,
-            duration_ms=int(result.duration_s * 1000),
-            peak_memory_kb=result.peak_memory_kb,
-            stdout_tail=result.stdout_tail,
-            stderr_tail=result.stderr_tail,
-            stdout_bytes=result.stdout_bytes,
-            stderr_bytes=result.stderr_bytes,
-        )
+    if outcome.result is not None:
+        out.update(result_fields(outcome.result))
     if outcome.arrays or outcome.capture_errors:
         out["outputs"] = summarise_captures(outcome.arrays) if outcome.arrays else {}
         if outcome.capture_errors:

@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -67,3 +70,14 @@ def labelling_study(small_study):
         AssignmentFactory(item=item, annotator=small_study["ann1"])
         AssignmentFactory(item=item, annotator=small_study["ann2"])
     return {**small_study, "items": items}
+
+
+@pytest.fixture
+def requires_bwrap():
+    """The real bubblewrap, never a fake: without /usr/bin/bwrap a test skips with a reason that says
+    how to install it; under CI=true a missing bubblewrap fails the run instead."""
+    if not Path("/usr/bin/bwrap").exists():
+        message = "bubblewrap is missing: install it with `apt-get install -y bubblewrap`."
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)

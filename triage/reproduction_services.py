@@ -252,7 +252,7 @@ def reproduction_start(*, reproducer: Reproducer, repeat: int = 1, requested_by=
         kind=Reproduction.Kind.CHECK,
         repeat=repeat,
         requested_by=requested_by,
-        summary=f"reproduced 0/0 so far, {repeat} to go",
+        summary=_progress_summary(reproduced=0, finished=0, total=repeat),
     )
     runs = [
         _new_run(reproduction, index=index, side=side_name, device=side.device, requirements=side.requirements)
@@ -647,6 +647,11 @@ def _after_run_done(run: ReproductionRun, reproduction: Reproduction | None = No
         _summary_refresh(reproduction)
 
 
+def _progress_summary(*, reproduced: int, finished: int, total: int) -> str:
+    """While runs are going: "2 of 5 runs done, reproduced in 1 so far"."""
+    return f"{finished} of {total} runs done" + (f", reproduced in {reproduced} so far" if finished else "")
+
+
 def _summary_refresh(reproduction: Reproduction) -> None:
     """``reproduced k/n`` over the repeats that have a verdict (a differential repeat counts once)."""
     by_index: dict[int, list[str]] = {}
@@ -666,7 +671,7 @@ def _summary_refresh(reproduction: Reproduction) -> None:
             f" ({', '.join(Verdict(v).label.lower() for v in others)} in some runs)" if others else ""
         )
     else:
-        reproduction.summary = f"reproduced {reproduced}/{finished} so far, {total - finished} to go"
+        reproduction.summary = _progress_summary(reproduced=reproduced, finished=finished, total=total)
     reproduction.save(update_fields=["finished_count", "reproduced_count", "status", "finished_at", "summary"])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,15 +52,21 @@ def sandbox_result(exit_code: int | None = 0, **fields) -> SandboxResult:
 
 def build_result(ok: bool = True, key: str = "k" * 64, log: str = "built", cached: bool = False) -> BuildResult:
     return BuildResult(
-        ok=ok, key=key, env_dir=Path("/nonexistent/env"), python=Path(sys.executable), log=log, seconds=1.5,
+        ok=ok,
+        key=key,
+        env_dir=Path("/nonexistent/env"),
+        python=Path(sys.executable),
+        log=log,
+        seconds=1.5,
         cached=cached,
     )
 
 
 def outcome(verdict: str | None = Verdict.REPRODUCED, *, arrays=None, key: str = "k" * 64, **result) -> SideOutcome:
     judgement = Judgement(verdict, f"fake judgement: {verdict}") if verdict else None
-    return SideOutcome(build=build_result(key=key), result=sandbox_result(**result), arrays=arrays or {},
-                       judgement=judgement)
+    return SideOutcome(
+        build=build_result(key=key), result=sandbox_result(**result), arrays=arrays or {}, judgement=judgement
+    )
 
 
 def build_failed(key: str = "f" * 64) -> SideOutcome:
@@ -178,14 +185,21 @@ class TestReproducerCreate:
             make(report, oracle="differential", requirements="numpy<2")
         assert "side B" in errors_of(excinfo)["compare_device"]
         with pytest.raises(ApplicationError):
-            make(report, oracle="differential", device="cpu", compare_device="cpu", compare_requirements="numpy<2",
-                 requirements="numpy<2")
+            make(
+                report,
+                oracle="differential",
+                device="cpu",
+                compare_device="cpu",
+                compare_requirements="numpy<2",
+                requirements="numpy<2",
+            )
 
     def test_differential_with_another_device_or_versions(self, report):
         by_device = make(report, oracle="differential", device="cpu", compare_device="gpu")
         assert by_device.compare_device == "gpu"
-        by_version = make(report, oracle="differential", requirements="tinypkg==1.0",
-                          compare_requirements="tinypkg==2.0")
+        by_version = make(
+            report, oracle="differential", requirements="tinypkg==1.0", compare_requirements="tinypkg==2.0"
+        )
         assert by_version.compare_requirements == "tinypkg==2.0"
 
     @pytest.mark.parametrize(
@@ -249,7 +263,7 @@ class TestReproductionStart:
         assert len(callbacks) == 1
         callbacks[0]()
         assert sent == [(r.pk, "repro.cpu") for r in runs]
-        assert reproduction.summary == "reproduced 0/0 so far, 3 to go"
+        assert reproduction.summary == "0 of 3 runs done"
 
     def test_not_queued_when_the_transaction_rolls_back(self, report, sent, django_capture_on_commit_callbacks):
         reproducer = make(report)
@@ -278,8 +292,9 @@ class TestReproductionStart:
         assert sorted(sent) == sorted((r.pk, r.queue) for r in runs)
 
     def test_version_differential_pins_side_b(self, report):
-        reproducer = make(report, oracle="differential", requirements="tinypkg==1.0 numpy",
-                          compare_requirements="tinypkg==2.0")
+        reproducer = make(
+            report, oracle="differential", requirements="tinypkg==1.0 numpy", compare_requirements="tinypkg==2.0"
+        )
         reproduction = start(reproducer)
         a, b = reproduction.runs.order_by("side")
         assert a.requirements.splitlines() == ["numpy", "tinypkg==1.0"]
@@ -425,7 +440,7 @@ class TestRunExecute:
         execute(runs[0].pk)
         execute(runs[1].pk)
         reproduction.refresh_from_db()
-        assert reproduction.summary == "reproduced 1/2 so far, 2 to go"
+        assert reproduction.summary == "2 of 4 runs done, reproduced in 1 so far"
         assert reproduction.status == Reproduction.Status.RUNNING
         execute(runs[2].pk)
         execute(runs[3].pk)
@@ -450,8 +465,7 @@ class TestRunExecute:
 
 
 def run_pair(report, fake, arrays_a, arrays_b, **fields):
-    reproducer = make(report, oracle="differential", device="cpu", compare_device="gpu", rtol=1e-5, atol=1e-8,
-                      **fields)
+    reproducer = make(report, oracle="differential", device="cpu", compare_device="gpu", rtol=1e-5, atol=1e-8, **fields)
     reproduction = start(reproducer)
     a, b = reproduction.runs.order_by("side")
     fake.answer = lambda side: outcome(None, arrays=arrays_a if side.device == "cpu" else arrays_b)
@@ -462,6 +476,61 @@ def run_pair(report, fake, arrays_a, arrays_b, **fields):
     b.refresh_from_db()
     reproduction.refresh_from_db()
     return reproduction, a, b
+
+
+@pytest.mark.django_db(transaction=True)
+def test_both_sides_finishing_at_once_are_judged_once_without_deadlock(monkeypatch):
+    """Two runners store the two sides of a pair at the same moment (threads, own connections): the
+    locks are taken in one order, so neither deadlocks, and the pair gets one verdict."""
+    import threading
+
+    from django.db import connection
+
+    report = ReportFactory()
+    fake = FakeExecute()
+    monkeypatch.setattr(services, "execute_side", fake)
+    monkeypatch.setattr(
+        "triage.tasks.reproduction_run_execute.apply_async", lambda args, queue, **kw: None, raising=True
+    )
+    arrays = {"cpu": {"out": np.zeros(3)}, "gpu": {"out": np.ones(3)}}
+    both_running = threading.Barrier(2, timeout=30)
+
+    def answer(side):
+        both_running.wait()  # both sides are claimed and "running"; they finish together
+        return outcome(None, arrays=arrays[side.device], key=side.device[0] * 64)  # two environments
+
+    fake.answer = answer
+    pair_judge = services._pair_judge
+
+    def slow_pair_judge(run):  # widen the window between storing a side and judging the pair
+        time.sleep(0.3)
+        pair_judge(run)
+
+    monkeypatch.setattr(services, "_pair_judge", slow_pair_judge)
+    reproducer = make(report, oracle="differential", device="cpu", compare_device="gpu")
+    reproduction = start(reproducer)
+    runs = list(reproduction.runs.order_by("side"))
+    errors: list[BaseException] = []
+
+    def run(run_id: int, runner: str):
+        try:
+            services.run_execute(run_id=run_id, runner_name=runner, pid=os.getpid())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(r.pk, f"celery@host-{r.side}")) for r in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    a, b = (ReproductionRun.objects.get(pk=r.pk) for r in runs)
+    assert a.status == b.status == Status.DONE
+    assert a.verdict == b.verdict == Verdict.REPRODUCED and a.comparison == b.comparison and a.comparison
+    reproduction.refresh_from_db()
+    assert reproduction.summary == "reproduced 1/1" and reproduction.finished_count == 1
 
 
 class TestDifferentialPair:
@@ -491,12 +560,11 @@ class TestDifferentialPair:
         assert a.verdict == Verdict.REPRODUCED and a.comparison["items"][0]["status"] == "shape"
 
     def test_a_side_whose_build_failed_decides_the_pair(self, report, fake):
-        reproducer = make(report, oracle="differential", requirements="tinypkg==1.0",
-                          compare_requirements="tinypkg==9")
+        reproducer = make(report, oracle="differential", requirements="tinypkg==1.0", compare_requirements="tinypkg==9")
         reproduction = start(reproducer)
         a, b = reproduction.runs.order_by("side")
-        fake.answer = lambda side: build_failed() if "tinypkg==9" in side.requirements else outcome(
-            None, arrays={"x": np.ones(2)}
+        fake.answer = lambda side: (
+            build_failed() if "tinypkg==9" in side.requirements else outcome(None, arrays={"x": np.ones(2)})
         )
         execute(a.pk)
         execute(b.pk)
@@ -640,8 +708,9 @@ def running(run, runner, attempt=1, started=None):
 
 
 class TestSweep:
-    def test_run_of_a_silent_runner_is_queued_again(self, report, fake, sent, sweep_settings,
-                                                    django_capture_on_commit_callbacks):
+    def test_run_of_a_silent_runner_is_queued_again(
+        self, report, fake, sent, sweep_settings, django_capture_on_commit_callbacks
+    ):
         now = timezone.now()
         run = start(make(report)).runs.get()
         silent = Runner.objects.create(name="celery@silent", last_heartbeat=now - timedelta(seconds=61))
@@ -656,8 +725,9 @@ class TestSweep:
         done = execute(run.pk)  # the next runner claims it: attempt 2
         assert done.attempt == 2 and done.status == Status.DONE and done.verdict == Verdict.REPRODUCED
 
-    def test_at_max_attempts_the_run_becomes_lost(self, report, sent, sweep_settings,
-                                                  django_capture_on_commit_callbacks):
+    def test_at_max_attempts_the_run_becomes_lost(
+        self, report, sent, sweep_settings, django_capture_on_commit_callbacks
+    ):
         now = timezone.now()
         run = start(make(report)).runs.get()
         silent = Runner.objects.create(name="celery@silent", last_heartbeat=now - timedelta(seconds=300))

@@ -160,6 +160,22 @@ def test_builds_with_uv_when_asked(tmp_path, wheels):
     assert run_python(result.python, "import tinypkg; print(tinypkg.add(1, 2))") == "4"
 
 
+def test_system_site_packages_builds_on_the_interpreters_preinstalled_packages(tmp_path, wheels):
+    """What a GPU host does with a CUDA build of torch installed once: here, any package the base
+    interpreter has in its own site-packages (pip, on most systems)."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    purelib = Path(run_python(Path(base), "import sysconfig; print(sysconfig.get_paths()['purelib'])"))
+    names = sorted(p.name for p in purelib.glob("*") if (p / "__init__.py").exists() and p.name.isidentifier())
+    if not names:
+        pytest.skip(f"the base interpreter has no package in {purelib} to build on")
+    check = f"import importlib.util; print(importlib.util.find_spec({names[0]!r}) is not None)"
+    isolated = ensure(tmp_path, [], wheels)
+    on_top = ensure(tmp_path, [], wheels, system_site_packages=True)
+    assert isolated.ok and on_top.ok and isolated.key != on_top.key
+    assert run_python(isolated.python, check) == "False"
+    assert run_python(on_top.python, check) == "True"
+
+
 def test_second_call_is_cached_without_rebuilding(tmp_path, wheels):
     first = ensure(tmp_path, ["bugsift-tinypkg==1.0"], wheels)
     assert first.ok, first.log

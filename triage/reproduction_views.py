@@ -7,6 +7,8 @@ Everything is read through ``triage.reproduction_selectors`` and written through
 
 from __future__ import annotations
 
+import math
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -272,8 +274,9 @@ def _reproduction_context(reproduction: Reproduction) -> dict:
 def _percent(reproduction: Reproduction, runs: list[ReproductionRun]) -> int:
     if reproduction.status == Reproduction.Status.DONE:
         return 100
-    if reproduction.kind == Reproduction.Kind.BISECT:
-        total = max(len(reproduction.versions or []), 1)
+    if reproduction.kind == Reproduction.Kind.BISECT:  # the two ends, then a binary search between them
+        versions = len(reproduction.versions or [])
+        total = max(min(versions, 2 + math.ceil(math.log2(max(versions - 1, 1)))), 1)
         done = sum(1 for run in runs if run.status == ReproductionRun.Status.DONE)
         return min(99, round(100 * done / total))
     return min(99, round(100 * reproduction.finished_count / max(reproduction.repeat, 1)))

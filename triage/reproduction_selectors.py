@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, JSONField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from triage.models import CodeBlock, Report, Reproducer, Reproduction, ReproductionRun, Runner
@@ -182,25 +182,53 @@ def runners_list(*, now=None) -> list[tuple[Runner, bool]]:
 
 
 def label_suggestions_for(report: Report) -> list[dict]:
-    """What confirmed reproductions of ``report`` suggest for the annotator to accept (one query).
+    """What the reproductions of ``report`` suggest for the annotator to accept (one query).
 
-    A run whose verdict is "reproduced" suggests a symptom by its reproducer's oracle; the newest
-    reproduction names the reason. These come from runs, never from other annotators' labels, so
-    blind labelling is unaffected.
+    * a confirmed run (verdict "reproduced") suggests a symptom by its oracle (codebook dimension
+      ``symptom``); a confirmed differential run also suggests the silent-bug ``effect``: a wrong shape
+      when a compared result's shape differed, else a wrong calculation;
+    * a finished bisection suggests the text answers ``buggy_version`` (and ``fixed_version`` for a fix),
+      which the silent-bug codebook records for every bug.
+
+    The newest reproduction names the reason. Suggestions come from runs, never from other annotators'
+    labels, so blind labelling is unaffected; the label page shows only those its codebook can take.
     """
-    confirmed = (
-        ReproductionRun.objects.filter(reproducer__report=report, verdict=Verdict.REPRODUCED)
-        .values_list("reproduction_id", "reproducer__oracle")
-        .order_by("-reproduction_id")
-        .distinct()
+    confirmed_runs = ReproductionRun.objects.filter(reproduction=OuterRef("pk"), verdict=Verdict.REPRODUCED)
+    rows = (
+        Reproduction.objects.filter(reproducer__report=report)
+        .annotate(
+            confirmed=Exists(confirmed_runs),
+            comparison=Subquery(
+                confirmed_runs.exclude(comparison={}).values("comparison")[:1], output_field=JSONField()
+            ),
+        )
+        .filter(Q(confirmed=True) | Q(kind=Reproduction.Kind.BISECT, status=Reproduction.Status.DONE))
+        .values_list("pk", "kind", "package", "bisect_result", "reproducer__oracle", "confirmed", "comparison")
+        .order_by("-pk")
     )
-    suggestions: dict[str, dict] = {}
-    for reproduction_id, oracle in confirmed:
-        category = SUGGESTED_SYMPTOM.get(oracle)
-        if category and category not in suggestions:
-            suggestions[category] = {
-                "dimension_code": SUGGESTED_DIMENSION,
-                "category_code": category,
-                "reason": f"confirmed by reproduction #{reproduction_id} ({oracle} oracle)",
-            }
+    suggestions: dict[tuple[str, str], dict] = {}
+
+    def suggest(dimension: str, reason: str, *, category: str = "", text: str = "") -> None:
+        key = (dimension, category or text)
+        if key not in suggestions and not any(d == dimension for d, _ in suggestions if text):
+            entry = {"dimension_code": dimension, "reason": reason}
+            entry.update({"category_code": category} if category else {"text": text})
+            suggestions[key] = entry
+
+    for pk, kind, package, result, oracle, confirmed, comparison in rows:
+        if confirmed:
+            reason = f"confirmed by reproduction #{pk} ({oracle} oracle)"
+            if oracle in SUGGESTED_SYMPTOM:
+                suggest(SUGGESTED_DIMENSION, reason, category=SUGGESTED_SYMPTOM[oracle])
+            if oracle == Reproducer.Oracle.DIFFERENTIAL:
+                statuses = {item.get("status") for item in (comparison or {}).get("items", [])}
+                suggest("effect", reason, category="wrong_shape" if "shape" in statuses else "wrong_calculation")
+        if kind == Reproduction.Kind.BISECT and result:
+            mode, reason = result.get("mode"), f"found by bisection #{pk} over {package} versions"
+            if mode == "introduced" and result.get("first_bad"):
+                suggest("buggy_version", reason, text=f"{package}=={result['first_bad']}")
+            elif mode == "fixed" and result.get("first_good"):
+                suggest("fixed_version", reason, text=f"{package}=={result['first_good']}")
+                if result.get("last_bad"):
+                    suggest("buggy_version", reason, text=f"{package}=={result['last_bad']}")
     return list(suggestions.values())

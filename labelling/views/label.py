@@ -115,11 +115,16 @@ def _attach_suggestions(rows: list[dict], suggestions: list[dict]) -> list[dict]
     Shown with an Accept button only: nothing is preselected, the annotator decides and saves.
     """
     for row in rows:
+        code = row["dimension"].code
         categories = {entry["category"].code: entry["category"] for entry in row["categories"]}
         row["suggestions"] = [
             {"category": categories[s["category_code"]], "reason": s["reason"]}
             for s in suggestions
-            if s["dimension_code"] == row["dimension"].code and s["category_code"] in categories
+            if s["dimension_code"] == code and s.get("category_code") in categories
+        ] + [
+            {"text": s["text"], "reason": s["reason"]}
+            for s in suggestions
+            if s["dimension_code"] == code and "text" in s and row["input_type"] == "text"
         ]
     return rows
 

@@ -290,7 +290,13 @@ document.addEventListener("click", function (event) {
   var button = event.target.closest && event.target.closest("button.accept-suggestion");
   if (!button) return;
   var inputs = document.getElementsByName(button.getAttribute("data-target"));
+  var text = button.getAttribute("data-text");
   for (var i = 0; i < inputs.length; i++) {
-    if (inputs[i].value === button.value && !inputs[i].checked) inputs[i].click();
+    if (text !== null && inputs[i].tagName === "TEXTAREA") {
+      inputs[i].value = text;  // a free-text answer, e.g. the buggy version a bisection found
+      inputs[i].dispatchEvent(new Event("input", { bubbles: true }));
+    } else if (inputs[i].value === button.value && !inputs[i].checked) {
+      inputs[i].click();
+    }
   }
 });

@@ -507,3 +507,58 @@ def test_label_suggestions_cost_one_query(client, labelling_study):
     assert "<strong>Crash</strong>" in page and "<strong>Hang</strong>" in page
     touching = [q["sql"] for q in queries.captured_queries if "reproduction" in q["sql"].lower()]
     assert len(touching) == 1
+
+
+def _bisection(report, result: dict, package: str = "torch"):
+    reproducer = ReproducerFactory(report=report, oracle="assertion")
+    return ReproductionFactory(
+        reproducer=reproducer, kind="bisect", status="done", package=package, bisect_result=result
+    )
+
+
+def test_a_bisection_suggests_the_buggy_version_as_a_text_answer(client, labelling_study):
+    from labelling.models import Dimension
+    from tests.factories import DimensionFactory
+
+    s = labelling_study
+    item = s["items"][0]
+    DimensionFactory(codebook=s["study"].codebook, code="buggy_version", name="Buggy version", kind=Dimension.Kind.TEXT)
+    bisection = _bisection(item.report, {"mode": "introduced", "last_good": "2.11.0", "first_bad": "2.12.0"})
+    client.force_login(s["ann1"])
+    page = _label_page(client, s, item).text
+    assert "Reproduction suggests: <strong>torch==2.12.0</strong>" in page
+    assert 'data-target="value-buggy_version" data-text="torch==2.12.0"' in page
+    assert f"found by bisection #{bisection.pk} over torch versions" in page
+    assert 'name="value-buggy_version" class="text-value" rows="2"></textarea>' in page  # not filled in for them
+
+
+def test_suggestions_from_differential_runs_and_fix_bisections(labelling_study):
+    from triage.reproduction_selectors import label_suggestions_for
+
+    report = labelling_study["items"][0].report
+    shape = ReproductionFactory(reproducer=ReproducerFactory(report=report, oracle="differential"), status="done")
+    _done(shape, verdict="reproduced", comparison={"equal": False, "items": [{"name": "out", "status": "shape"}]})
+    _bisection(report, {"mode": "fixed", "last_bad": "1.3", "first_good": "1.4"}, package="bugsift-tinypkg")
+    found = label_suggestions_for(report)
+    assert {"dimension_code": "effect", "category_code": "wrong_shape", "reason": ANY_REASON} in found
+    assert {"dimension_code": "symptom", "category_code": "incorrect_functionality", "reason": ANY_REASON} in found
+    texts = {s["dimension_code"]: s["text"] for s in found if "text" in s}
+    assert texts == {"fixed_version": "bugsift-tinypkg==1.4", "buggy_version": "bugsift-tinypkg==1.3"}
+
+    other = ReportFactory()
+    values = ReproductionFactory(reproducer=ReproducerFactory(report=other, oracle="differential"), status="done")
+    _done(values, verdict="reproduced", comparison={"equal": False, "items": [{"name": "out", "status": "differs"}]})
+    _done(values, index=1, verdict="not_reproduced", comparison={"equal": True, "items": []})
+    effects = [s["category_code"] for s in label_suggestions_for(other) if s["dimension_code"] == "effect"]
+    assert effects == ["wrong_calculation"]
+    assert label_suggestions_for(ReportFactory()) == []
+
+
+class _AnyReason(str):
+    def __eq__(self, other):
+        return isinstance(other, str) and other.startswith(("confirmed by reproduction #", "found by bisection #"))
+
+    __hash__ = str.__hash__
+
+
+ANY_REASON = _AnyReason("any reason")

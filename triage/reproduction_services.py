@@ -272,10 +272,18 @@ def bisection_start(*, reproducer: Reproducer, package: str, versions: list[str]
     """Bisect a reproducer over ordered versions of one package; the first step is queued now."""
     errors: dict[str, str] = {}
     package = (package or "").strip()
-    if not PACKAGE_NAME.match(package):
-        errors["package"] = "Give the package to bisect by its name on the index, e.g. torch or numpy."
+    package_limit = Reproduction._meta.get_field("package").max_length
+    version_limit = ReproductionRun._meta.get_field("version").max_length
+    if not PACKAGE_NAME.match(package) or len(package) > package_limit:
+        errors["package"] = (
+            f"Give the package to bisect by its name on the index (at most {package_limit} characters), "
+            "e.g. torch or numpy."
+        )
     versions = [str(v).strip() for v in (versions or []) if str(v).strip()]
-    if len(versions) < 2:
+    too_long = next((v for v in versions if len(v) > version_limit), None)
+    if too_long is not None:
+        errors["versions"] = f"{too_long[:40]}… is not a version: versions are at most {version_limit} characters."
+    elif len(versions) < 2:
         errors["versions"] = "Give at least two versions, oldest first, e.g. 2.11.0 2.12.0 2.13.0."
     elif len(versions) > MAX_VERSIONS:
         errors["versions"] = f"At most {MAX_VERSIONS} versions can be bisected at once."

@@ -604,6 +604,17 @@ def drive(reproduction, capture, sent, limit: int = 20) -> list[str]:
 
 
 class TestBisection:
+    @pytest.mark.parametrize(
+        "package, versions, field",
+        [("t" * 201, ["1.0", "2.0"], "package"), ("torch", ["1." + "0" * 120, "2.0"], "versions")],
+    )
+    def test_names_too_long_to_store_are_refused(self, report, package, versions, field):
+        reproducer = make(report, oracle="assertion")
+        with pytest.raises(ApplicationError) as excinfo:
+            services.bisection_start(reproducer=reproducer, package=package, versions=versions)
+        assert "characters" in errors_of(excinfo)[field]
+        assert not Reproduction.objects.exists()
+
     def start(self, report, capture, versions=VERSIONS, requirements="tinypkg==1.0 numpy"):
         reproducer = make(report, oracle="assertion", requirements=requirements)
         with capture(execute=True):

@@ -96,7 +96,7 @@ def reset():
             "triage_crashgroup RESTART IDENTITY CASCADE"
         )
         cur.execute("DELETE FROM triage_report WHERE kind = 'crash'")
-    from triage.crash_services import fuzzer_account_ensure
+    from triage.crashes.services import fuzzer_account_ensure
 
     return fuzzer_account_ensure(name="bench-fuzzer")
 
@@ -148,8 +148,8 @@ def floor(reports: list[dict]) -> float:
     """Seconds to bulk_create the same CrashOccurrence rows (batches of 500) into the existing groups."""
     from django.db import connection, transaction
 
-    from triage.ingest.crashes import crash_parse
-    from triage.ingest.signatures import sign
+    from triage.crashes.intake import crash_parse
+    from triage.crashes.signatures import sign
     from triage.models import CrashGroup, CrashOccurrence
 
     group_of = dict(CrashGroup.objects.values_list("signature", "id"))

@@ -89,7 +89,7 @@ def main():
     )
     from django.db import connection
 
-    from triage import github_services as services
+    from triage.github import services
     from triage.models import GitHubSource, Report
 
     ready = multiprocessing.get_context("spawn").Queue()

@@ -71,7 +71,7 @@ def write_file(path: Path, n: int, *, seed: int = 7, title_suffix: str = "") -> 
 
 
 def timed_import(path: Path):
-    from triage.services import reports_import
+    from triage.reports.services import reports_import
 
     start = time.perf_counter()
     result = reports_import(source=path)

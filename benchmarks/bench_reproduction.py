@@ -74,8 +74,8 @@ def wait_done(ids: list[int], timeout: float) -> float:
 
 
 def whole_path(runs: int, reproducer) -> tuple[float, list]:
-    from triage import reproduction_services as services
     from triage.models import ReproductionRun
+    from triage.reproduction import services
 
     start = time.monotonic()
     ids = [services.reproduction_start(reproducer=reproducer).pk for _ in range(runs)]
@@ -112,7 +112,7 @@ def direct(runs: int, concurrency: int) -> float:
 
 
 def measure_path(pool: str, args, reproducer, log_dir: Path) -> tuple[float, list]:
-    from triage import reproduction_services as services
+    from triage.reproduction import services
 
     workers = start_workers(pool, args.concurrency, log_dir)
     try:
@@ -169,8 +169,8 @@ def main():
         raise SystemExit("bubblewrap is missing: apt-get install -y bubblewrap")
     setup_django(DB_URL)
     from config.celery import app
-    from triage import reproduction_services as services
     from triage.models import Report, Reproduction, Runner
+    from triage.reproduction import services
 
     Reproduction.objects.all().delete()
     Runner.objects.all().delete()

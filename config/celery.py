@@ -11,7 +11,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Reproduction runners (workers consuming repro.cpu / repro.gpu) register and send heartbeats.
-from triage import runners  # noqa: E402 - needs the app configured first
+from triage.reproduction import runners  # noqa: E402 - needs the app configured first
 
 runners.connect(app)
 

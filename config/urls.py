@@ -20,7 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/auth/token/", obtain_auth_token, name="api-token"),
-    path("api/", include(("triage.api.urls", "triage-api"))),
+    path("api/", include(("triage.api_urls", "triage-api"))),
     path("api/", include(("labelling.api.urls", "labelling-api"))),
     path("reports/", include(("triage.urls", "triage"))),
     path("", include(("labelling.urls", "labelling"))),

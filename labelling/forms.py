@@ -12,7 +12,7 @@ from config.errors import ApplicationError
 from labelling.codebook_templates import list_templates
 from labelling.models import Category, Dimension, Membership, StudyItem
 from triage.models import Report
-from triage.selectors import ReportFilter
+from triage.reports.selectors import ReportFilter
 
 DEFAULT_EXCLUSION_REASONS = "Not a framework bug\nDuplicate\nNot enough information\nFeature request or question"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from triage import services
+from triage.reports import services
 
 MAX_RETRIES = 5
 
@@ -39,7 +39,7 @@ def github_sync_run(self, run_id: int) -> str:
     A rate limit reschedules the task for when the limit resets (the worker is not held);
     an unreachable database is retried with backoff.
     """
-    from triage.github_services import SyncMustWait, sync_run_execute
+    from triage.github.services import SyncMustWait, sync_run_execute
 
     try:
         run = sync_run_execute(run_id=run_id)
@@ -53,7 +53,7 @@ def github_sync_run(self, run_id: int) -> str:
 @shared_task(acks_late=True)
 def github_sources_sync_due() -> int:
     """Celery beat: start a sync of every scheduled GitHub source that is due."""
-    from triage.github_services import github_sources_sync_due as sources_sync_due
+    from triage.github.services import github_sources_sync_due as sources_sync_due
 
     return len(sources_sync_due())
 
@@ -69,7 +69,7 @@ def reproduction_run_execute(self, run_id: int) -> str:
     import os
     import socket
 
-    from triage.reproduction_services import run_execute
+    from triage.reproduction.services import run_execute
 
     runner_name = self.request.hostname or f"local@{socket.gethostname()}"
     try:
@@ -84,6 +84,6 @@ def reproduction_runs_sweep() -> dict:
     """Celery beat: retry runs whose runner went silent; send again runs whose message was lost."""
     from dataclasses import asdict
 
-    from triage.reproduction_services import runs_sweep
+    from triage.reproduction.services import runs_sweep
 
     return asdict(runs_sweep())

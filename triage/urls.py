@@ -1,6 +1,9 @@
 from django.urls import path
 
-from triage import crash_views, github_views, reproduction_views, views
+from triage.crashes import views as crash_views
+from triage.github import views as github_views
+from triage.reports import views
+from triage.reproduction import views as reproduction_views
 
 urlpatterns = [
     path("", views.report_list, name="report-list"),

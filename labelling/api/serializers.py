@@ -11,7 +11,7 @@ from rest_framework import serializers
 from labelling.models import Assignment, Category, Dimension, Membership, SampleDraw, Study, StudyItem
 from labelling.permissions import role_in
 from triage.models import Report
-from triage.selectors import ReportFilter
+from triage.reports.selectors import ReportFilter
 
 # --------------------------------------------------------------------------- studies
 

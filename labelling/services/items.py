@@ -21,7 +21,7 @@ from django.utils import timezone
 from config.errors import ApplicationError
 from labelling.models import SampleDraw, Study, StudyItem
 from triage.models import Report
-from triage.selectors import ReportFilter, reports_matching
+from triage.reports.selectors import ReportFilter, reports_matching
 
 BATCH_SIZE = 2000
 SEED_MAX = 2**53  # fits a BigIntegerField and a JSON number without loss

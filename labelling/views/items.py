@@ -17,7 +17,7 @@ from labelling.permissions import can_read_results, is_owner, role_in, study_for
 from labelling.selectors.studies import draws_for_study, items_for_study
 from labelling.services.items import items_add_by_filter, items_sample, new_seed
 from labelling.services.screening import item_review_done
-from triage.selectors import report_framework_counts, reports_matching
+from triage.reports.selectors import report_framework_counts, reports_matching
 
 PAGE_SIZE = 50
 FILTER_FIELDS = list(ReportFilterForm.base_fields)

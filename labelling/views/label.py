@@ -27,7 +27,7 @@ from labelling.selectors.labelling import (
 )
 from labelling.services.annotations import clamp_time_spent, item_labels_save
 from labelling.values import value_codes
-from triage.reproduction_selectors import label_suggestions_for
+from triage.reproduction.selectors import label_suggestions_for
 
 
 def safe_source_url(url: str) -> str:

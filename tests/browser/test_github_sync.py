@@ -7,7 +7,7 @@ import pytest
 
 from tests import test_celery_worker as celery_worker_tests
 from tests.fakes.github_server import github_server_fixture
-from triage import github_services as services
+from triage.github import services
 from triage.models import Report, SyncRun
 
 github_server = pytest.fixture(github_server_fixture, name="github_server")  # the fake GitHub API

@@ -10,7 +10,7 @@ from labelling.models import SampleDraw, StudyItem
 from labelling.services.items import items_add, items_add_by_filter, items_sample
 from tests.factories import ReportFactory, StudyFactory, StudyItemFactory, UserFactory
 from triage.models import Report
-from triage.selectors import ReportFilter
+from triage.reports.selectors import ReportFilter
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """One run of a script on this machine: environment, then sandbox, then oracle.
 
-Shared by the Celery runner (``triage.reproduction_services.run_execute``) and
+Shared by the Celery runner (``triage.reproduction.services.run_execute``) and
 ``manage.py reproduce`` so that what a researcher checks by hand is what the runners do.
 
     RunnerConfig.from_settings()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from triage.ingest.signatures import sign
+from triage.crashes.signatures import sign
 
 VERDICTS = ("reproduced", "not_reproduced", "inconclusive", "limit_exceeded", "build_failed", "refused", "lost")
 ORACLES = ("crash", "assertion", "differential", "hang")

@@ -16,7 +16,7 @@ from labelling.services.items import items_add
 from labelling.services.screening import item_screen
 from labelling.services.studies import membership_set, study_create
 from triage.models import Report
-from triage.services import reports_import
+from triage.reports.services import reports_import
 
 DEMO_REPORTS = Path(settings.BASE_DIR) / "triage" / "demo" / "reports.jsonl"
 DEMO_SLUG = "dl-bugs-demo"

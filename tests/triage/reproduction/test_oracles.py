@@ -6,7 +6,7 @@ import signal
 import numpy as np
 import pytest
 
-from triage.ingest.signatures import sign
+from triage.crashes.signatures import sign
 from triage.reproduction.oracles import (
     VERDICTS,
     compare_captures,

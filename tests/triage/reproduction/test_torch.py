@@ -16,9 +16,9 @@ from django.core.management import call_command
 
 from tests.celery_workers import start_worker, wait_for
 from tests.factories import UserFactory
-from triage import reproduction_services as services
-from triage.crash_services import crashes_ingest
+from triage.crashes.services import crashes_ingest
 from triage.models import CrashGroup, Reproduction, ReproductionRun
+from triage.reproduction import services
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("requires_bwrap")]
 

@@ -18,8 +18,8 @@ from django.conf import settings
 from tests.celery_workers import start_worker, wait_for
 from tests.factories import ReportFactory, UserFactory
 from tests.fakes.tinypkg import build_wheels
-from triage import reproduction_services as services
 from triage.models import Reproduction, ReproductionRun, Runner
+from triage.reproduction import services
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("requires_bwrap")]
 

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import ApplicationError
-from triage.crash_services import fuzzer_account_ensure
+from triage.crashes.services import fuzzer_account_ensure
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from config.errors import ApplicationError
-from triage.crash_services import crashes_import
+from triage.crashes.services import crashes_import
 
 
 class Command(BaseCommand):

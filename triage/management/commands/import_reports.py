@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from config.errors import ApplicationError
-from triage.ingest.reports import FORMATS
-from triage.services import reports_import
+from triage.reports.files import FORMATS
+from triage.reports.services import reports_import
 
 
 class Command(BaseCommand):

@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
 from config.errors import ApplicationError
-from triage import github_services as services
+from triage.github import services
 from triage.models import GitHubSource, SyncRun
 
 

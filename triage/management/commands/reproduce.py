@@ -23,8 +23,8 @@ from triage.reproduction.execute import (
     result_fields,
 )
 from triage.reproduction.oracles import Judgement, summarise_captures
+from triage.reproduction.runners import GPU_QUEUE, check_gpu_queue
 from triage.reproduction.sandbox import Limits
-from triage.runners import GPU_QUEUE, check_gpu_queue
 
 ORACLES = Reproducer.Oracle.values
 

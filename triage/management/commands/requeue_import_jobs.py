@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from triage.services import import_jobs_requeue_stale
+from triage.reports.services import import_jobs_requeue_stale
 
 
 class Command(BaseCommand):

@@ -1,0 +1,115 @@
+import json
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from tests.factories import UserFactory
+from tests.fakes.crash_traces import crash_report
+from triage.crashes.intake import MAX_REPORT_BYTES
+from triage.models import CrashGroup, CrashOccurrence, FuzzerAccount
+
+URL = "/api/crashes/"
+
+
+@pytest.fixture
+def fuzzer(db, api_client):
+    user = UserFactory(username="titanfuzz-bot")
+    FuzzerAccount.objects.create(user=user, name="titanfuzz")
+    token = Token.objects.create(user=user)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return api_client
+
+
+def _post(client, data, query=""):
+    return client.post(URL + query, data=json.dumps(data), content_type="application/json")
+
+
+def test_one_report_is_stored_and_grouped(fuzzer):
+    response = _post(fuzzer, crash_report("torch_conv2d_weight", 0))
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["created"] == 1 and body["groups_created"] == 1
+    group = CrashGroup.objects.get()
+    assert body["stored"][0]["group"] == group.id
+    assert CrashOccurrence.objects.get().account.name == "titanfuzz"
+
+
+def test_batch_groups_and_resend_is_idempotent(fuzzer):
+    batch = [crash_report(bug, v) for bug in ("tf_resize_check_failed", "jax_conv_dimension") for v in range(4)]
+    first = _post(fuzzer, batch)
+    assert first.status_code == 201 and first.json()["created"] == 8
+    again = _post(fuzzer, batch)
+    assert again.status_code == 200
+    assert again.json()["created"] == 0 and again.json()["duplicates"] == 8
+    assert sorted(CrashGroup.objects.values_list("occurrence_count", flat=True)) == [4, 4]
+
+
+def test_bad_batch_is_400_with_every_problem_and_stores_nothing(fuzzer):
+    batch = [crash_report("mxnet_convolution_shape", v) for v in range(3)]
+    batch[0]["oracle"] = "kaboom"
+    batch[2]["created_at"] = "soon"
+    del batch[2]["client_id"]
+    response = _post(fuzzer, batch)
+    assert response.status_code == 400
+    details = response.json()["details"]
+    assert {(d["index"], d["field"]) for d in details} == {(0, "oracle"), (2, "created_at"), (2, "client_id")}
+    assert all(d["message"] for d in details)
+    assert not CrashOccurrence.objects.exists()
+
+
+def test_partial_mode_stores_valid_and_lists_refused(fuzzer):
+    batch = [crash_report("mxnet_convolution_shape", v) for v in range(3)]
+    batch[1]["oracle"] = "kaboom"
+    response = _post(fuzzer, batch, "?partial=1")
+    assert response.status_code == 201
+    body = response.json()
+    assert [s["index"] for s in body["stored"]] == [0, 2]
+    assert body["refused"][0]["index"] == 1 and body["refused"][0]["problems"][0]["field"] == "oracle"
+    assert CrashOccurrence.objects.count() == 2
+
+
+def test_not_json_and_too_many_are_400(fuzzer):
+    response = fuzzer.post(URL, data="{not json", content_type="application/json")
+    assert response.status_code == 400 and "not valid JSON" in response.json()["message"]
+    response = _post(fuzzer, [crash_report("jax_conv_dimension", 0)] * 1001)
+    assert response.status_code == 400 and "1000" in response.json()["message"]
+
+
+def test_oversized_report_is_413_with_the_limit(fuzzer):
+    big = crash_report("torch_conv2d_weight", 0, reproducer="x" * (MAX_REPORT_BYTES + 10))
+    response = _post(fuzzer, big)
+    assert response.status_code == 413
+    assert "5 MB" in response.json()["message"]
+    # one huge report among small ones: under 5 MB x 3 overall, but that report alone is over
+    small = [crash_report("jax_conv_dimension", v) for v in range(2)]
+    response = _post(fuzzer, [*small, {**big, "client_id": "big"}])
+    assert response.status_code == 413 and "Report 2" in response.json()["message"]
+    assert not CrashOccurrence.objects.exists()
+
+
+def test_non_fuzzer_is_403_with_how_to_and_anonymous_is_401(db, api_client):
+    response = _post(api_client, crash_report("jax_conv_dimension", 0))
+    assert response.status_code == 401
+    user = UserFactory()
+    api_client.force_authenticate(user)
+    response = _post(api_client, crash_report("jax_conv_dimension", 0))
+    assert response.status_code == 403
+    assert "create_fuzzer_account" in response.json()["message"]
+
+
+def test_crash_group_list_and_detail(fuzzer, api_client):
+    _post(fuzzer, [crash_report("asan_gather_overflow", v) for v in range(3)] + [crash_report("jax_conv_dimension", 0)])
+    reader = UserFactory()
+    api_client.credentials()
+    api_client.force_authenticate(reader)
+    response = api_client.get("/api/crash-groups/?sort=count")
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [g["occurrence_count"] for g in results] == [3, 1]
+    assert api_client.get("/api/crash-groups/?framework=jax").json()["count"] == 1
+    assert api_client.get("/api/crash-groups/?version=2.13.0").json()["count"] == 1
+    assert api_client.get("/api/crash-groups/?fuzzer=nobody").json()["count"] == 0
+    detail = api_client.get(f"/api/crash-groups/{results[0]['id']}/").json()
+    assert detail["signatures"][0]["n"] == 3 and detail["smallest_reproducer"]
+    api_client.force_authenticate(None)
+    assert api_client.get("/api/crash-groups/").status_code == 401

@@ -1,0 +1,822 @@
+"""The reproduction service layer: reproducers, starting runs, executing them exactly once, pairs,
+bisection and the sweep. No sandbox here: ``execute_side`` is replaced by a fake that returns
+hand-built outcomes, and the Celery task's ``apply_async`` records what would have been queued.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from config.errors import ApplicationError
+from tests.factories import ReportFactory
+from triage.models import CodeBlock, Environment, Reproducer, Reproduction, ReproductionRun, Runner
+from triage.reproduction import services
+from triage.reproduction.environments import BuildResult
+from triage.reproduction.execute import SideOutcome
+from triage.reproduction.oracles import Judgement, unpack_captures
+from triage.reproduction.sandbox import SandboxResult
+
+pytestmark = pytest.mark.django_db
+
+RUNNER = "celery@runner-a"
+Verdict = ReproductionRun.Verdict
+Status = ReproductionRun.Status
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def sandbox_result(exit_code: int | None = 0, **fields) -> SandboxResult:
+    values = dict(
+        exit_code=exit_code,
+        signal=None,
+        duration_s=0.25,
+        peak_memory_kb=2048,
+        stdout_tail="out\n",
+        stderr_tail="",
+        stdout_bytes=4,
+        stderr_bytes=0,
+    )
+    values.update(fields)
+    return SandboxResult(**values)
+
+
+def build_result(ok: bool = True, key: str = "k" * 64, log: str = "built", cached: bool = False) -> BuildResult:
+    return BuildResult(
+        ok=ok,
+        key=key,
+        env_dir=Path("/nonexistent/env"),
+        python=Path(sys.executable),
+        log=log,
+        seconds=1.5,
+        cached=cached,
+    )
+
+
+def outcome(verdict: str | None = Verdict.REPRODUCED, *, arrays=None, key: str = "k" * 64, **result) -> SideOutcome:
+    judgement = Judgement(verdict, f"fake judgement: {verdict}") if verdict else None
+    return SideOutcome(
+        build=build_result(key=key), result=sandbox_result(**result), arrays=arrays or {}, judgement=judgement
+    )
+
+
+def build_failed(key: str = "f" * 64) -> SideOutcome:
+    return SideOutcome(
+        build=build_result(ok=False, key=key, log="ERROR: No matching distribution found for tinypkg==9"),
+        result=None,
+        judgement=Judgement(Verdict.BUILD_FAILED, "The environment could not be built: no matching distribution"),
+    )
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return done.pid
+
+
+@pytest.fixture
+def report():
+    return ReportFactory()
+
+
+@pytest.fixture
+def sent(queued_runs):
+    """(run_id, queue) of every apply_async of the run task."""
+    return queued_runs
+
+
+class FakeExecute:
+    """Stands in for execute_side: records its calls and answers with ``answer(side)``."""
+
+    def __init__(self, answer=None):
+        self.calls: list[dict] = []
+        self.answer = answer or (lambda side: outcome())
+        self.during = None  # called with the run's side while "running" (to simulate a takeover)
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+        if self.during:
+            self.during(kwargs)
+        return self.answer(kwargs["side"])
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    fake = FakeExecute()
+    monkeypatch.setattr(services, "execute_side", fake)
+    return fake
+
+
+def make(report, **fields) -> Reproducer:
+    fields.setdefault("script", "import sys\nsys.exit(1)\n")
+    return services.reproducer_create(report=report, **fields)
+
+
+def start(reproducer, repeat=1, capture=None) -> Reproduction:
+    return services.reproduction_start(reproducer=reproducer, repeat=repeat)
+
+
+def execute(run_id: int, runner: str = RUNNER, pid: int | None = None):
+    return services.run_execute(run_id=run_id, runner_name=runner, pid=pid or os.getpid())
+
+
+def errors_of(excinfo) -> dict:
+    return excinfo.value.details
+
+
+# --------------------------------------------------------------------------- reproducer_create
+
+
+class TestReproducerCreate:
+    def test_saves_normalised_requirements(self, report):
+        reproducer = make(report, requirements="numpy<2  Torch==2.13.0\n# a comment\n", oracle="assertion")
+        assert reproducer.requirements.splitlines() == ["numpy<2", "torch==2.13.0"]
+        assert reproducer.oracle == "assertion" and reproducer.report == report
+
+    def test_empty_script_is_named(self, report):
+        with pytest.raises(ApplicationError) as excinfo:
+            make(report, script="   \n")
+        assert "empty" in errors_of(excinfo)["script"]
+
+    def test_nul_byte_in_script_is_refused(self, report):
+        with pytest.raises(ApplicationError) as excinfo:
+            make(report, script="print(1)\x00")
+        assert "NUL" in errors_of(excinfo)["script"]
+
+    def test_too_large_script_is_refused(self, report):
+        with pytest.raises(ApplicationError) as excinfo:
+            make(report, script="#" * (services.MAX_SCRIPT_BYTES + 1))
+        assert "larger than" in errors_of(excinfo)["script"]
+
+    def test_code_block_is_used_when_script_is_empty(self, report):
+        block = CodeBlock.objects.create(report=report, code="import torch\nraise SystemExit(3)\n", is_python=True)
+        reproducer = make(report, script="", code_block=block)
+        assert reproducer.script == block.code and reproducer.code_block == block
+
+    def test_code_block_of_another_report_is_refused(self, report):
+        other = CodeBlock.objects.create(report=ReportFactory(), code="print(1)", is_python=True)
+        with pytest.raises(ApplicationError) as excinfo:
+            make(report, script="", code_block=other)
+        assert "another report" in errors_of(excinfo)["code_block"]
+        assert not Reproducer.objects.exists()
+
+    def test_bad_requirements_are_named(self, report):
+        with pytest.raises(ApplicationError) as excinfo:
+            make(report, requirements="numpy 1.0")
+        assert "numpy==1.0" in errors_of(excinfo)["requirements"]
+
+    def test_url_requirement_is_refused(self, report):
+        with pytest.raises(ApplicationError) as excinfo:
+            make(report, requirements="https://example.org/evil.whl")
+        assert "URL" in errors_of(excinfo)["requirements"]
+
+    def test_differential_needs_a_different_side_b(self, report):
+        with pytest.raises(ApplicationError) as excinfo:
+            make(report, oracle="differential", requirements="numpy<2")
+        assert "side B" in errors_of(excinfo)["compare_device"]
+        with pytest.raises(ApplicationError):
+            make(
+                report,
+                oracle="differential",
+                device="cpu",
+                compare_device="cpu",
+                compare_requirements="numpy<2",
+                requirements="numpy<2",
+            )
+
+    def test_differential_with_another_device_or_versions(self, report):
+        by_device = make(report, oracle="differential", device="cpu", compare_device="gpu")
+        assert by_device.compare_device == "gpu"
+        by_version = make(
+            report, oracle="differential", requirements="tinypkg==1.0", compare_requirements="tinypkg==2.0"
+        )
+        assert by_version.compare_requirements == "tinypkg==2.0"
+
+    @pytest.mark.parametrize(
+        "fields, field",
+        [
+            ({"compare_device": "gpu"}, "compare_device"),
+            ({"compare_requirements": "numpy<2"}, "compare_requirements"),
+        ],
+    )
+    def test_compare_fields_on_a_single_run_oracle_are_refused(self, report, fields, field):
+        with pytest.raises(ApplicationError) as excinfo:
+            make(report, oracle="crash", **fields)
+        assert "only used by the differential oracle" in errors_of(excinfo)[field]
+
+    @pytest.mark.parametrize(
+        "fields, field",
+        [
+            ({"timeout_seconds": 0}, "timeout_seconds"),
+            ({"timeout_seconds": 86_401}, "timeout_seconds"),
+            ({"timeout_seconds": "soon"}, "timeout_seconds"),
+            ({"timeout_seconds": 2.5}, "timeout_seconds"),
+            ({"memory_mb": 63}, "memory_mb"),
+            ({"memory_mb": None}, "memory_mb"),
+            ({"rtol": -1.0}, "rtol"),
+            ({"atol": float("nan")}, "atol"),
+            ({"atol": "x"}, "atol"),
+            ({"oracle": "vibes"}, "oracle"),
+            ({"device": "tpu"}, "device"),
+        ],
+    )
+    def test_out_of_range_fields_are_named(self, report, fields, field):
+        with pytest.raises(ApplicationError) as excinfo:
+            make(report, **fields)
+        assert set(errors_of(excinfo)) == {field}
+        assert errors_of(excinfo)[field] in excinfo.value.message
+
+    def test_every_error_is_reported_at_once(self, report):
+        with pytest.raises(ApplicationError) as excinfo:
+            make(report, script="", requirements="-e .", timeout_seconds=0, rtol=-1, atol=-1)
+        assert set(errors_of(excinfo)) == {"script", "requirements", "timeout_seconds", "rtol", "atol"}
+
+    def test_form_strings_for_numbers_are_accepted(self, report):
+        reproducer = make(report, timeout_seconds="60", memory_mb="512", rtol="1e-3", atol="0")
+        saved = (reproducer.timeout_seconds, reproducer.memory_mb, reproducer.rtol, reproducer.atol)
+        assert saved == (60, 512, 1e-3, 0)
+
+
+# --------------------------------------------------------------------------- reproduction_start
+
+
+class TestReproductionStart:
+    def test_queues_n_runs_on_commit(self, report, sent, django_capture_on_commit_callbacks):
+        reproducer = make(report)
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            reproduction = start(reproducer, repeat=3)
+            assert sent == []  # nothing is sent before the transaction commits
+        runs = list(reproduction.runs.all())
+        assert [(r.index, r.side, r.device, r.queue, r.status) for r in runs] == [
+            (i, "", "cpu", "repro.cpu", "queued") for i in range(3)
+        ]
+        assert len(callbacks) == 1
+        callbacks[0]()
+        assert sent == [(r.pk, "repro.cpu") for r in runs]
+        assert reproduction.summary == "0 of 3 runs done"
+
+    def test_not_queued_when_the_transaction_rolls_back(self, report, sent, django_capture_on_commit_callbacks):
+        reproducer = make(report)
+        with django_capture_on_commit_callbacks(execute=True):
+            try:
+                from django.db import transaction
+
+                with transaction.atomic():
+                    start(reproducer, repeat=2)
+                    raise RuntimeError("rolled back")
+            except RuntimeError:
+                pass
+        assert sent == [] and not Reproduction.objects.exists()
+
+    def test_differential_runs_two_sides_on_their_queues(self, report, sent, django_capture_on_commit_callbacks):
+        reproducer = make(report, oracle="differential", device="cpu", compare_device="gpu")
+        with django_capture_on_commit_callbacks(execute=True):
+            reproduction = start(reproducer, repeat=2)
+        runs = list(reproduction.runs.order_by("index", "side"))
+        assert [(r.index, r.side, r.device, r.queue) for r in runs] == [
+            (0, "a", "cpu", "repro.cpu"),
+            (0, "b", "gpu", "repro.gpu"),
+            (1, "a", "cpu", "repro.cpu"),
+            (1, "b", "gpu", "repro.gpu"),
+        ]
+        assert sorted(sent) == sorted((r.pk, r.queue) for r in runs)
+
+    def test_version_differential_pins_side_b(self, report):
+        reproducer = make(
+            report, oracle="differential", requirements="tinypkg==1.0 numpy", compare_requirements="tinypkg==2.0"
+        )
+        reproduction = start(reproducer)
+        a, b = reproduction.runs.order_by("side")
+        assert a.requirements.splitlines() == ["numpy", "tinypkg==1.0"]
+        assert b.requirements.splitlines() == ["tinypkg==2.0"]
+
+    @pytest.mark.parametrize("repeat", [0, -1, 101, "x", 2.5, None])
+    def test_repeat_out_of_range(self, report, repeat):
+        reproducer = make(report)
+        with pytest.raises(ApplicationError) as excinfo:
+            start(reproducer, repeat=repeat)
+        assert "from 1 to 100" in excinfo.value.message and "repeat" in excinfo.value.details
+        assert not Reproduction.objects.exists()
+
+    def test_repeat_from_a_form_string(self, report):
+        assert start(make(report), repeat="4").runs.count() == 4
+
+
+# --------------------------------------------------------------------------- run_execute
+
+
+class TestRunExecute:
+    def test_claim_and_finish_store_the_result(self, report, fake):
+        reproducer = make(report, oracle="assertion", requirements="numpy<2", timeout_seconds=30, memory_mb=256)
+        run = start(reproducer).runs.get()
+        fake.answer = lambda side: outcome(Verdict.REPRODUCED, exit_code=1, stderr_tail="AssertionError\x00!\n")
+
+        done = execute(run.pk)
+
+        assert len(fake.calls) == 1
+        call = fake.calls[0]
+        assert call["side"].requirements == ("numpy<2",) and call["side"].device == "cpu"
+        assert call["oracle"] == "assertion" and call["limits"].wall_seconds == 30 and call["limits"].memory_mb == 256
+        assert done.status == Status.DONE and done.verdict == Verdict.REPRODUCED and done.attempt == 1
+        assert done.exit_code == 1 and done.duration_ms == 250 and done.peak_memory_kb == 2048
+        assert done.stderr_tail == "AssertionError\ufffd!\n"  # NUL made storable
+        assert done.runner.name == RUNNER and done.worker_pid == os.getpid()
+        reproduction = done.reproduction
+        assert reproduction.status == Reproduction.Status.DONE and reproduction.summary == "reproduced 1/1"
+
+    def test_environment_row_records_the_build(self, report, fake):
+        run = start(make(report)).runs.get()
+        fake.answer = lambda side: outcome(key="e" * 64)
+        done = execute(run.pk)
+        env = Environment.objects.get(key="e" * 64)
+        assert done.environment == env
+        assert env.last_build_ok is True and env.last_build_seconds == 1.5 and env.last_build_log == "built"
+        assert env.python == "{}.{}".format(*sys.version_info[:2])
+
+    def test_second_delivery_of_a_done_run_is_a_no_op(self, report, fake):
+        run = start(make(report)).runs.get()
+        first = execute(run.pk)
+        again = execute(run.pk, runner="celery@runner-b")
+        assert len(fake.calls) == 1
+        assert again.attempt == first.attempt == 1 and again.finished_at == first.finished_at
+        assert again.runner.name == RUNNER
+
+    def test_duplicate_delivery_while_another_alive_runner_holds_it_is_skipped(self, report, fake):
+        run = start(make(report)).runs.get()
+        other = Runner.objects.create(name="celery@runner-b", last_heartbeat=timezone.now())
+        ReproductionRun.objects.filter(pk=run.pk).update(
+            status=Status.RUNNING, runner=other, worker_pid=os.getpid(), attempt=1
+        )
+        skipped = execute(run.pk, runner=RUNNER, pid=dead_pid())
+        assert fake.calls == []
+        assert skipped.status == Status.RUNNING and skipped.attempt == 1 and skipped.runner == other
+
+    def test_redelivery_on_the_same_runner_after_its_worker_died_is_retried(self, report, fake):
+        run = start(make(report)).runs.get()
+        runner = Runner.objects.create(name=RUNNER, last_heartbeat=timezone.now())
+        ReproductionRun.objects.filter(pk=run.pk).update(
+            status=Status.RUNNING, runner=runner, worker_pid=dead_pid(), attempt=1
+        )
+        done = execute(run.pk)
+        assert len(fake.calls) == 1
+        assert done.status == Status.DONE and done.attempt == 2 and done.verdict == Verdict.REPRODUCED
+
+    def test_same_runner_with_a_live_worker_process_is_skipped(self, report, fake):
+        run = start(make(report)).runs.get()
+        runner = Runner.objects.create(name=RUNNER, last_heartbeat=timezone.now())
+        sibling = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:
+            ReproductionRun.objects.filter(pk=run.pk).update(
+                status=Status.RUNNING, runner=runner, worker_pid=sibling.pid, attempt=1
+            )
+            skipped = execute(run.pk, pid=os.getpid())
+        finally:
+            sibling.kill()
+            sibling.wait()
+        assert fake.calls == [] and skipped.status == Status.RUNNING
+
+    def test_retry_in_the_same_process_takes_the_run_over(self, report, fake):
+        """A task retried in the process that held the run (e.g. after a database error) must not skip it."""
+        run = start(make(report)).runs.get()
+        runner = Runner.objects.create(name=RUNNER, last_heartbeat=timezone.now())
+        ReproductionRun.objects.filter(pk=run.pk).update(
+            status=Status.RUNNING, runner=runner, worker_pid=os.getpid(), attempt=1
+        )
+        done = execute(run.pk, pid=os.getpid())
+        assert len(fake.calls) == 1 and done.status == Status.DONE and done.attempt == 2
+
+    def test_after_max_attempts_the_run_is_lost(self, report, fake, settings):
+        settings.BUGSIFT_REPRO_MAX_ATTEMPTS = 2
+        run = start(make(report)).runs.get()
+        runner = Runner.objects.create(name=RUNNER, last_heartbeat=timezone.now())
+        ReproductionRun.objects.filter(pk=run.pk).update(
+            status=Status.RUNNING, runner=runner, worker_pid=dead_pid(), attempt=2
+        )
+        lost = execute(run.pk)
+        assert fake.calls == []
+        assert lost.status == Status.DONE and lost.verdict == Verdict.LOST
+        assert "Started 2 times" in lost.verdict_detail and RUNNER in lost.verdict_detail
+        assert lost.reproduction.summary == "reproduced 0/1 (lost (runner died twice) in some runs)"
+
+    def test_a_finish_from_a_taken_over_attempt_is_discarded(self, report, fake):
+        run = start(make(report)).runs.get()
+
+        def taken_over(kwargs):  # while this attempt runs, another runner claims the run (attempt 2)
+            ReproductionRun.objects.filter(pk=run.pk).update(attempt=2, worker_pid=12345)
+
+        fake.during = taken_over
+        fake.answer = lambda side: outcome(Verdict.REPRODUCED, exit_code=1)
+        result = execute(run.pk)
+        assert result.status == Status.RUNNING and result.verdict == "" and result.exit_code is None
+        assert result.attempt == 2 and result.finished_at is None
+        assert Reproduction.objects.get().finished_count == 0
+
+    def test_a_runner_fault_ends_the_run_inconclusive(self, report, fake):
+        run = start(make(report)).runs.get()
+
+        def broken(side):
+            raise RuntimeError("cannot run the base Python '/nope'")
+
+        fake.answer = broken
+        done = execute(run.pk)
+        assert done.status == Status.DONE and done.verdict == Verdict.INCONCLUSIVE
+        assert "cannot run the base Python" in done.verdict_detail and RUNNER in done.verdict_detail
+
+    def test_summary_counts_reproduced_over_repeats(self, report, fake):
+        reproduction = start(make(report), repeat=4)
+        verdicts = iter([Verdict.REPRODUCED, Verdict.NOT_REPRODUCED, Verdict.REPRODUCED, Verdict.REPRODUCED])
+        fake.answer = lambda side: outcome(next(verdicts))
+        runs = list(reproduction.runs.order_by("index"))
+        execute(runs[0].pk)
+        execute(runs[1].pk)
+        reproduction.refresh_from_db()
+        assert reproduction.summary == "2 of 4 runs done, reproduced in 1 so far"
+        assert reproduction.status == Reproduction.Status.RUNNING
+        execute(runs[2].pk)
+        execute(runs[3].pk)
+        reproduction.refresh_from_db()
+        assert reproduction.summary == "reproduced 3/4"
+        assert (reproduction.reproduced_count, reproduction.finished_count) == (3, 4)
+        assert reproduction.status == Reproduction.Status.DONE and reproduction.finished_at is not None
+
+    def test_crash_report_passes_its_signature(self, report, fake):
+        from triage.models import CrashGroup, Report
+
+        crash = ReportFactory(kind=Report.Kind.CRASH)
+        CrashGroup.objects.create(report=crash, signature="s" * 64)
+        run = start(make(crash)).runs.get()
+        execute(run.pk)
+        assert fake.calls[0]["expected_signature"] == "s" * 64
+        execute(start(make(report)).runs.get().pk)
+        assert fake.calls[1]["expected_signature"] == ""
+
+
+# --------------------------------------------------------------------------- differential pairs
+
+
+def run_pair(report, fake, arrays_a, arrays_b, **fields):
+    reproducer = make(report, oracle="differential", device="cpu", compare_device="gpu", rtol=1e-5, atol=1e-8, **fields)
+    reproduction = start(reproducer)
+    a, b = reproduction.runs.order_by("side")
+    fake.answer = lambda side: outcome(None, arrays=arrays_a if side.device == "cpu" else arrays_b)
+    first = execute(a.pk)
+    assert first.verdict == "" and first.status == Status.DONE  # waits for side B
+    execute(b.pk)
+    a.refresh_from_db()
+    b.refresh_from_db()
+    reproduction.refresh_from_db()
+    return reproduction, a, b
+
+
+@pytest.mark.django_db(transaction=True)
+def test_both_sides_finishing_at_once_are_judged_once_without_deadlock(monkeypatch):
+    """Two runners store the two sides of a pair at the same moment (threads, own connections): the
+    locks are taken in one order, so neither deadlocks, and the pair gets one verdict."""
+    import threading
+
+    from django.db import connection
+
+    report = ReportFactory()
+    fake = FakeExecute()
+    monkeypatch.setattr(services, "execute_side", fake)
+    monkeypatch.setattr(
+        "triage.tasks.reproduction_run_execute.apply_async", lambda args, queue, **kw: None, raising=True
+    )
+    arrays = {"cpu": {"out": np.zeros(3)}, "gpu": {"out": np.ones(3)}}
+    both_running = threading.Barrier(2, timeout=30)
+
+    def answer(side):
+        both_running.wait()  # both sides are claimed and "running"; they finish together
+        return outcome(None, arrays=arrays[side.device], key=side.device[0] * 64)  # two environments
+
+    fake.answer = answer
+    pair_judge = services._pair_judge
+
+    def slow_pair_judge(run):  # widen the window between storing a side and judging the pair
+        time.sleep(0.3)
+        pair_judge(run)
+
+    monkeypatch.setattr(services, "_pair_judge", slow_pair_judge)
+    reproducer = make(report, oracle="differential", device="cpu", compare_device="gpu")
+    reproduction = start(reproducer)
+    runs = list(reproduction.runs.order_by("side"))
+    errors: list[BaseException] = []
+
+    def run(run_id: int, runner: str):
+        try:
+            services.run_execute(run_id=run_id, runner_name=runner, pid=os.getpid())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(r.pk, f"celery@host-{r.side}")) for r in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    a, b = (ReproductionRun.objects.get(pk=r.pk) for r in runs)
+    assert a.status == b.status == Status.DONE
+    assert a.verdict == b.verdict == Verdict.REPRODUCED and a.comparison == b.comparison and a.comparison
+    reproduction.refresh_from_db()
+    assert reproduction.summary == "reproduced 1/1" and reproduction.finished_count == 1
+
+
+class TestDifferentialPair:
+    def test_differing_sides_reproduce_on_both(self, report, fake):
+        logits_a = np.array([1.0, 2.0, np.nan], dtype=np.float32)
+        logits_b = np.array([1.0, 2.5, np.nan], dtype=np.float32)
+        reproduction, a, b = run_pair(report, fake, {"logits": logits_a}, {"logits": logits_b})
+        assert a.verdict == b.verdict == Verdict.REPRODUCED
+        assert a.verdict_detail == b.verdict_detail and "logits" in a.verdict_detail
+        assert a.comparison == b.comparison
+        item = a.comparison["items"][0]
+        assert a.comparison["equal"] is False and item["status"] == "differs" and item["mismatched"] == 1
+        np.testing.assert_array_equal(unpack_captures(a.captures)["logits"], logits_a)
+        np.testing.assert_array_equal(unpack_captures(b.captures)["logits"], logits_b)
+        assert a.outputs["logits"]["shape"] == [3] and a.outputs["logits"]["nan"] == 1
+        assert reproduction.summary == "reproduced 1/1"
+
+    def test_equal_sides_within_tolerance_do_not_reproduce(self, report, fake):
+        x = np.arange(6, dtype=np.float64).reshape(2, 3)
+        reproduction, a, b = run_pair(report, fake, {"out": x}, {"out": x + 1e-9})
+        assert a.verdict == b.verdict == Verdict.NOT_REPRODUCED
+        assert a.comparison["equal"] is True
+        assert reproduction.summary == "reproduced 0/1"
+
+    def test_shape_mismatch_reproduces(self, report, fake):
+        _, a, _ = run_pair(report, fake, {"out": np.zeros((2, 3))}, {"out": np.zeros((3, 2))})
+        assert a.verdict == Verdict.REPRODUCED and a.comparison["items"][0]["status"] == "shape"
+
+    def test_a_side_whose_build_failed_decides_the_pair(self, report, fake):
+        reproducer = make(report, oracle="differential", requirements="tinypkg==1.0", compare_requirements="tinypkg==9")
+        reproduction = start(reproducer)
+        a, b = reproduction.runs.order_by("side")
+        fake.answer = lambda side: (
+            build_failed() if "tinypkg==9" in side.requirements else outcome(None, arrays={"x": np.ones(2)})
+        )
+        execute(a.pk)
+        execute(b.pk)
+        a.refresh_from_db()
+        b.refresh_from_db()
+        assert a.verdict == b.verdict == Verdict.BUILD_FAILED
+        assert b.verdict_detail.startswith("Side B (cpu): The environment could not be built")
+        assert a.comparison == {} and b.exit_code is None
+        env = Environment.objects.get(key="f" * 64)
+        assert env.last_build_ok is False and "No matching distribution" in env.last_build_log
+        assert b.environment == env
+        reproduction.refresh_from_db()
+        assert reproduction.summary == "reproduced 0/1 (environment build failed in some runs)"
+
+
+# --------------------------------------------------------------------------- bisection
+
+
+VERSIONS = ["1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7"]
+
+
+def version_of(side) -> str:
+    return next(r.split("==")[1] for r in side.requirements if r.startswith("tinypkg=="))
+
+
+def drive(reproduction, capture, sent, limit: int = 20) -> list[str]:
+    """Execute each queued run in turn, as runners would; return the versions run, in order."""
+    done: list[str] = []
+    for _ in range(limit):
+        pending = [run_id for run_id, _ in sent if ReproductionRun.objects.filter(pk=run_id, status="queued").exists()]
+        if not pending:
+            break
+        with capture(execute=True):
+            run = execute(pending[0])
+        done.append(run.version)
+    return done
+
+
+class TestBisection:
+    @pytest.mark.parametrize(
+        "package, versions, field",
+        [("t" * 201, ["1.0", "2.0"], "package"), ("torch", ["1." + "0" * 120, "2.0"], "versions")],
+    )
+    def test_names_too_long_to_store_are_refused(self, report, package, versions, field):
+        reproducer = make(report, oracle="assertion")
+        with pytest.raises(ApplicationError) as excinfo:
+            services.bisection_start(reproducer=reproducer, package=package, versions=versions)
+        assert "characters" in errors_of(excinfo)[field]
+        assert not Reproduction.objects.exists()
+
+    def start(self, report, capture, versions=VERSIONS, requirements="tinypkg==1.0 numpy"):
+        reproducer = make(report, oracle="assertion", requirements=requirements)
+        with capture(execute=True):
+            return services.bisection_start(reproducer=reproducer, package="tinypkg", versions=versions)
+
+    def test_finds_last_good_and_first_bad(self, report, fake, sent, django_capture_on_commit_callbacks):
+        fake.answer = lambda side: outcome(
+            Verdict.REPRODUCED if VERSIONS.index(version_of(side)) >= VERSIONS.index("1.5") else Verdict.NOT_REPRODUCED
+        )
+        reproduction = self.start(report, django_capture_on_commit_callbacks)
+        assert len(sent) == 1  # only the first step is queued
+        ran = drive(reproduction, django_capture_on_commit_callbacks, sent)
+        reproduction.refresh_from_db()
+        result = reproduction.bisect_result
+        assert reproduction.status == Reproduction.Status.DONE
+        assert (result["mode"], result["last_good"], result["first_bad"]) == ("introduced", "1.4", "1.5")
+        assert ran[:2] == ["1.0", "1.7"] and len(ran) == len(set(ran)) == result["steps"] == len(fake.calls)
+        runs = list(reproduction.runs.order_by("index"))
+        assert [r.index for r in runs] == list(range(len(ran))) and [r.version for r in runs] == ran
+        assert all(r.requirements.splitlines() == ["numpy", f"tinypkg=={r.version}"] for r in runs)
+        assert "1.5" in reproduction.summary
+
+    def test_fixed_range(self, report, fake, sent, django_capture_on_commit_callbacks):
+        fake.answer = lambda side: outcome(
+            Verdict.REPRODUCED if VERSIONS.index(version_of(side)) < VERSIONS.index("1.3") else Verdict.NOT_REPRODUCED
+        )
+        reproduction = self.start(report, django_capture_on_commit_callbacks)
+        drive(reproduction, django_capture_on_commit_callbacks, sent)
+        reproduction.refresh_from_db()
+        result = reproduction.bisect_result
+        assert (result["mode"], result["last_bad"], result["first_good"]) == ("fixed", "1.2", "1.3")
+
+    def test_a_build_failure_counts_as_skip(self, report, fake, sent, django_capture_on_commit_callbacks):
+        def answer(side):
+            version = version_of(side)
+            if version == "1.4":
+                return build_failed()
+            return outcome(Verdict.REPRODUCED if VERSIONS.index(version) >= 5 else Verdict.NOT_REPRODUCED)
+
+        fake.answer = answer
+        reproduction = self.start(report, django_capture_on_commit_callbacks)
+        ran = drive(reproduction, django_capture_on_commit_callbacks, sent)
+        reproduction.refresh_from_db()
+        result = reproduction.bisect_result
+        assert "1.4" in ran and result["skipped"] == ["1.4"]
+        assert (result["mode"], result["last_good"], result["first_bad"]) == ("introduced", "1.3", "1.5")
+        assert reproduction.runs.get(version="1.4").verdict == Verdict.BUILD_FAILED
+
+    def test_no_change(self, report, fake, sent, django_capture_on_commit_callbacks):
+        fake.answer = lambda side: outcome(Verdict.REPRODUCED)
+        reproduction = self.start(report, django_capture_on_commit_callbacks)
+        ran = drive(reproduction, django_capture_on_commit_callbacks, sent)
+        reproduction.refresh_from_db()
+        assert ran == ["1.0", "1.7"] and reproduction.bisect_result["mode"] == "no_change"
+
+    def test_package_absent_from_requirements_is_added(self, report, fake, sent, django_capture_on_commit_callbacks):
+        self.start(report, django_capture_on_commit_callbacks, requirements="numpy")
+        first = ReproductionRun.objects.get(pk=sent[0][0])
+        assert first.requirements.splitlines() == ["numpy", "tinypkg==1.0"]
+
+    @pytest.mark.parametrize(
+        "package, versions, field, words",
+        [
+            ("", ["1.0", "2.0"], "package", "by its name"),
+            ("tiny pkg", ["1.0", "2.0"], "package", "by its name"),
+            ("tinypkg", ["1.0"], "versions", "at least two"),
+            ("tinypkg", [], "versions", "at least two"),
+            ("tinypkg", ["1.0", "1.1", "1.0"], "versions", "listed twice"),
+            ("tinypkg", ["1.0", "not a version"], "versions", "not a valid version"),
+        ],
+    )
+    def test_validation(self, report, sent, package, versions, field, words):
+        reproducer = make(report, oracle="assertion")
+        with pytest.raises(ApplicationError) as excinfo:
+            services.bisection_start(reproducer=reproducer, package=package, versions=versions)
+        assert words in excinfo.value.details[field]
+        assert not Reproduction.objects.exists() and sent == []
+
+    def test_differential_oracle_is_refused(self, report):
+        reproducer = make(report, oracle="differential", compare_device="gpu")
+        with pytest.raises(ApplicationError) as excinfo:
+            services.bisection_start(reproducer=reproducer, package="tinypkg", versions=["1.0", "2.0"])
+        assert "decide on its own" in excinfo.value.details["oracle"]
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+@pytest.fixture
+def sweep_settings(settings):
+    settings.BUGSIFT_RUNNER_LOST_AFTER_SECONDS = 60
+    settings.BUGSIFT_REPRO_REQUEUE_AFTER_SECONDS = 300
+    settings.BUGSIFT_REPRO_MAX_ATTEMPTS = 2
+    settings.BUGSIFT_REPRO_BUILD_TIMEOUT = 600
+    return settings
+
+
+def running(run, runner, attempt=1, started=None):
+    ReproductionRun.objects.filter(pk=run.pk).update(
+        status=Status.RUNNING, runner=runner, attempt=attempt, worker_pid=4242, started_at=started or timezone.now()
+    )
+
+
+class TestSweep:
+    def test_run_of_a_silent_runner_is_queued_again(
+        self, report, fake, sent, sweep_settings, django_capture_on_commit_callbacks
+    ):
+        now = timezone.now()
+        run = start(make(report)).runs.get()
+        silent = Runner.objects.create(name="celery@silent", last_heartbeat=now - timedelta(seconds=61))
+        running(run, silent, started=now - timedelta(seconds=90))
+        with django_capture_on_commit_callbacks(execute=True):
+            result = services.runs_sweep(now=now)
+        run.refresh_from_db()
+        assert (result.requeued_lost, result.gave_up, result.resent) == (1, 0, 0)
+        assert run.status == Status.QUEUED and run.attempt == 1 and run.queued_at == now
+        assert "celery@silent stopped sending heartbeats during attempt 1" in run.verdict_detail
+        assert sent == [(run.pk, "repro.cpu")]
+        done = execute(run.pk)  # the next runner claims it: attempt 2
+        assert done.attempt == 2 and done.status == Status.DONE and done.verdict == Verdict.REPRODUCED
+
+    def test_at_max_attempts_the_run_becomes_lost(
+        self, report, sent, sweep_settings, django_capture_on_commit_callbacks
+    ):
+        now = timezone.now()
+        run = start(make(report)).runs.get()
+        silent = Runner.objects.create(name="celery@silent", last_heartbeat=now - timedelta(seconds=300))
+        running(run, silent, attempt=2)
+        with django_capture_on_commit_callbacks(execute=True):
+            result = services.runs_sweep(now=now)
+        run.refresh_from_db()
+        assert result.gave_up == 1 and sent == []
+        assert run.status == Status.DONE and run.verdict == Verdict.LOST
+        assert Reproduction.objects.get().status == Reproduction.Status.DONE
+
+    def test_stopped_runner_counts_as_silent(self, report, sent, sweep_settings, django_capture_on_commit_callbacks):
+        now = timezone.now()
+        run = start(make(report)).runs.get()
+        stopped = Runner.objects.create(name="celery@stopped", last_heartbeat=now, stopped_at=now)
+        running(run, stopped)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.runs_sweep(now=now).requeued_lost == 1
+        assert sent == [(run.pk, "repro.cpu")]
+
+    def test_fresh_runs_are_not_touched(self, report, sent, sweep_settings, django_capture_on_commit_callbacks):
+        now = timezone.now()
+        reproduction = start(make(report), repeat=2)
+        busy, waiting = reproduction.runs.order_by("index")
+        alive = Runner.objects.create(name="celery@alive", last_heartbeat=now - timedelta(seconds=59))
+        running(busy, alive, started=now - timedelta(seconds=120))
+        ReproductionRun.objects.filter(pk=waiting.pk).update(queued_at=now - timedelta(seconds=299))
+        with django_capture_on_commit_callbacks(execute=True):
+            result = services.runs_sweep(now=now)
+        assert (result.requeued_lost, result.gave_up, result.resent) == (0, 0, 0) and sent == []
+        busy.refresh_from_db()
+        assert busy.status == Status.RUNNING and busy.verdict_detail == ""
+
+    def test_old_queued_run_is_sent_again(self, report, sent, sweep_settings, django_capture_on_commit_callbacks):
+        now = timezone.now()
+        reproducer = make(report, oracle="differential", compare_device="gpu")
+        reproduction = start(reproducer)
+        a, b = reproduction.runs.order_by("side")
+        ReproductionRun.objects.filter(pk=a.pk).update(queued_at=now - timedelta(seconds=301))
+        with django_capture_on_commit_callbacks(execute=True):
+            result = services.runs_sweep(now=now)
+        assert result.resent == 1 and sent == [(a.pk, "repro.cpu")]
+        a.refresh_from_db()
+        assert a.status == Status.QUEUED and a.queued_at == now and a.attempt == 0
+        later = now + timedelta(seconds=301)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.runs_sweep(now=later).resent == 2
+        assert sorted(sent[1:]) == sorted([(a.pk, "repro.cpu"), (b.pk, "repro.gpu")])
+
+    def test_run_past_every_deadline_on_a_live_runner_is_queued_again(
+        self, report, sent, sweep_settings, django_capture_on_commit_callbacks
+    ):
+        """A killed worker process whose runner still sends heartbeats: nobody will finish the run."""
+        now = timezone.now()
+        run = start(make(report, timeout_seconds=30)).runs.get()
+        alive = Runner.objects.create(name="celery@alive", last_heartbeat=now)
+        running(run, alive, started=now - timedelta(seconds=600 + 30 + 60 + 1))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.runs_sweep(now=now).requeued_lost == 1
+        run.refresh_from_db()
+        assert run.status == Status.QUEUED and "ran past its time and build limits" in run.verdict_detail
+        assert sent == [(run.pk, "repro.cpu")]
+
+    def test_broker_down_at_start_is_recovered_by_the_sweep(
+        self, report, monkeypatch, sweep_settings, django_capture_on_commit_callbacks
+    ):
+        from triage.tasks import reproduction_run_execute
+
+        def down(*args, **kwargs):
+            raise ConnectionError("broker unreachable")
+
+        monkeypatch.setattr(reproduction_run_execute, "apply_async", down)
+        with django_capture_on_commit_callbacks(execute=True):
+            reproduction = start(make(report))  # does not raise: the row waits for the sweep
+        run = reproduction.runs.get()
+        assert run.status == Status.QUEUED
+        calls: list = []
+        monkeypatch.setattr(reproduction_run_execute, "apply_async", lambda args, queue: calls.append(args[0]))
+        with django_capture_on_commit_callbacks(execute=True):
+            services.runs_sweep(now=timezone.now() + timedelta(seconds=301))
+        assert calls == [run.pk]

@@ -1,0 +1,229 @@
+"""REST endpoints for fuzzer crash reports and the crash groups they form.
+
+POST /api/crashes/            one report object or a list of up to 1,000 (fuzzer accounts only)
+GET  /api/crash-groups/       groups, filtered (fuzzer, framework, oracle, version) and sorted (count|recent)
+GET  /api/crash-groups/<id>/  one group with its signature breakdown
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import ApplicationError
+from triage.crashes.intake import MAX_BATCH, MAX_REPORT_BYTES, ORACLES
+from triage.crashes.selectors import CrashGroupFilter, crash_group_signatures, crash_groups_matching
+from triage.crashes.services import crashes_ingest
+from triage.models import CrashGroup, FuzzerAccount
+
+LIMIT_MB = MAX_REPORT_BYTES // (1024 * 1024)
+
+
+class HasFuzzerAccount(BasePermission):
+    message = (
+        "Only fuzzer accounts may post crash reports. Ask an administrator to run "
+        "`python manage.py create_fuzzer_account NAME` and use the token it prints."
+    )
+
+    def has_permission(self, request, view):
+        return FuzzerAccount.objects.filter(user_id=request.user.id).exists()
+
+
+class RawJSONParser(BaseParser):
+    """Keeps the body unparsed: the view checks its size before decoding it (settings-independent)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream
+
+
+class CrashReportSerializer(serializers.Serializer):
+    """The shape of one crash report (documentation; validation is triage.crashes.intake)."""
+
+    client_id = serializers.CharField(max_length=200)
+    fuzzer = serializers.CharField(max_length=100)
+    framework = serializers.CharField(max_length=32)
+    framework_version = serializers.CharField(max_length=64, required=False)
+    api = serializers.CharField(max_length=300, required=False)
+    device = serializers.CharField(max_length=32, required=False)
+    oracle = serializers.ChoiceField(choices=ORACLES)
+    message = serializers.CharField(required=False)
+    stack_trace = serializers.CharField(required=False)
+    reproducer = serializers.CharField(required=False)
+    created_at = serializers.DateTimeField(required=False)
+    extra = serializers.DictField(required=False)
+
+
+IngestResultSerializer = inline_serializer(
+    name="CrashIngestResult",
+    fields={
+        "created": serializers.IntegerField(),
+        "duplicates": serializers.IntegerField(),
+        "groups_created": serializers.IntegerField(),
+        "stored": serializers.ListField(child=serializers.DictField()),
+        "refused": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+def _too_large(message: str) -> ApplicationError:
+    return ApplicationError(message, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+
+
+def _read_reports(request) -> list:
+    """The posted report(s) as a list, refusing bodies over 5 MB per report (413) and bad JSON (400)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    ceiling = MAX_REPORT_BYTES * MAX_BATCH
+    if declared > ceiling:
+        raise _too_large(
+            f"The request is {declared} bytes; the limit is {LIMIT_MB} MB per report and {MAX_BATCH} reports a batch."
+        )
+    body = request._request.read(ceiling + 1)  # not request.body: DATA_UPLOAD_MAX_MEMORY_SIZE must not decide
+    if len(body) > ceiling:
+        raise _too_large(f"The request is over {LIMIT_MB} MB × {MAX_BATCH} reports; send smaller batches.")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApplicationError(
+            f"The body is not valid JSON ({exc}). Send one crash report object or a list of them, as UTF-8 JSON."
+        ) from None
+    reports = data if isinstance(data, list) else [data]
+    if len(body) > MAX_REPORT_BYTES * max(len(reports), 1):
+        raise _too_large(
+            f"The request is {len(body)} bytes for {len(reports)} report(s); the limit is {LIMIT_MB} MB per report."
+        )
+    if len(body) > MAX_REPORT_BYTES:  # only then can one report be over the limit
+        for index, report in enumerate(reports):
+            size = len(json.dumps(report, ensure_ascii=False).encode("utf-8"))
+            if size > MAX_REPORT_BYTES:
+                raise _too_large(
+                    f"Report {index} is {size} bytes; the limit is {LIMIT_MB} MB per report. "
+                    "Trim its stack trace or reproducer.",
+                )
+    return reports
+
+
+class CrashIngestAPI(APIView):
+    """Post one crash report or a list of up to 1,000. ``?partial=1`` stores the valid ones and lists the rest."""
+
+    permission_classes = [IsAuthenticated, HasFuzzerAccount]
+    parser_classes = [RawJSONParser]
+
+    @extend_schema(
+        request=CrashReportSerializer(many=True),
+        parameters=[OpenApiParameter("partial", OpenApiTypes.BOOL, description="Store the valid reports only.")],
+        responses={
+            201: IngestResultSerializer,
+            200: OpenApiResponse(IngestResultSerializer, description="Nothing new (all already stored)."),
+            400: OpenApiResponse(description="{message, details: [{index, field, message}]}"),
+            413: OpenApiResponse(description="Over 5 MB per report."),
+        },
+    )
+    def post(self, request):
+        reports = _read_reports(request)
+        partial = request.query_params.get("partial", "").lower() in ("1", "true", "yes")
+        result = crashes_ingest(reports=reports, account=request.user.fuzzer_account, partial=partial)
+        body = {
+            "message": result.summary(),
+            "created": result.created,
+            "duplicates": result.duplicates,
+            "groups_created": result.groups_created,
+            "stored": result.stored,
+            "refused": result.refused,
+        }
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class CrashGroupSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(source="report.title", read_only=True)
+    report = serializers.IntegerField(source="report_id", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CrashGroup
+        fields = [
+            "id",
+            "report",
+            "title",
+            "signature",
+            "signature_text",
+            "crash_type",
+            "framework",
+            "api",
+            "oracle",
+            "from_message",
+            "occurrence_count",
+            "first_seen",
+            "last_seen",
+            "versions_seen",
+            "devices_seen",
+            "fuzzers_seen",
+            "merged_into",
+            "url",
+        ]
+
+    def get_url(self, group) -> str:
+        return reverse("triage:crash-detail", args=[group.pk])
+
+
+class CrashGroupDetailSerializer(CrashGroupSerializer):
+    signatures = serializers.SerializerMethodField()
+    possibly_known = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta(CrashGroupSerializer.Meta):
+        fields = [*CrashGroupSerializer.Meta.fields, "smallest_reproducer", "signatures", "possibly_known"]
+
+    def get_signatures(self, group) -> list[dict]:
+        return crash_group_signatures(group=group)
+
+
+FILTER_PARAMETERS = [
+    OpenApiParameter("fuzzer", OpenApiTypes.STR),
+    OpenApiParameter("framework", OpenApiTypes.STR),
+    OpenApiParameter("oracle", OpenApiTypes.STR, enum=list(ORACLES)),
+    OpenApiParameter("version", OpenApiTypes.STR),
+    OpenApiParameter("sort", OpenApiTypes.STR, enum=["count", "recent"]),
+]
+
+
+class CrashGroupListAPI(generics.ListAPIView):
+    """Crash groups (merged-away ones left out), by count (default) or recency."""
+
+    serializer_class = CrashGroupSerializer
+    filterset_class = None
+    filter_backends = []
+
+    def get_queryset(self):
+        q = self.request.query_params
+        return crash_groups_matching(
+            CrashGroupFilter(
+                fuzzer=q.get("fuzzer", ""),
+                framework=q.get("framework", ""),
+                oracle=q.get("oracle", ""),
+                version=q.get("version", ""),
+                sort=q.get("sort", "count"),
+            )
+        )
+
+    @extend_schema(parameters=FILTER_PARAMETERS)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class CrashGroupDetailAPI(generics.RetrieveAPIView):
+    serializer_class = CrashGroupDetailSerializer
+    queryset = CrashGroup.objects.select_related("report").prefetch_related("possibly_known")
+    filterset_class = None
+    filter_backends = []

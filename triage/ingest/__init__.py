@@ -1,1 +1,0 @@
-"""Pipelines that turn outside data (report files, GitHub, fuzzers) into validated rows."""

@@ -1,0 +1,362 @@
+"""Writes for triage: importing report files, and the import jobs that run them in a worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from itertools import islice
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from config.errors import ApplicationError
+from triage.models import ImportJob, Report, SourceLabel
+from triage.reports.files import ReportFile, ReportRow, format_for
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 2000
+MAX_LISTED_PROBLEMS = 200
+REPORT_UPDATE_FIELDS = [
+    "kind",
+    "framework",
+    "title",
+    "body",
+    "url",
+    "state",
+    "created_at",
+    "closed_at",
+    "raw",
+    "content_hash",
+    "updated_at",
+]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """How an import went: reports in the file, and how many were new, changed or the same."""
+
+    total: int
+    created: int
+    updated: int
+    unchanged: int
+
+    def summary(self) -> str:
+        return f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}"
+
+
+# -- importing a file ------------------------------------------------------------------
+
+
+def reports_import(
+    *, source: str | Path | IO, fmt: str | None = None, progress: Progress | None = None
+) -> ImportResult:
+    """Import a JSONL or CSV file of reports: all of it, or nothing.
+
+    Pass 1 checks every line (fields, dates, urls, duplicate source_ids) and keeps only the
+    problems; any problem raises ``ApplicationError`` with ``details=[{line, field, message}]``
+    (at most 200 listed, the message counts the rest) and nothing is written. Pass 2 reads
+    the file again and upserts by ``source_id`` in batches inside one transaction; rows whose
+    ``content_hash`` is unchanged are not rewritten. ``progress(done, total)`` runs per batch.
+    """
+    with ReportFile(source, fmt=fmt, max_bytes=settings.BUGSIFT_MAX_UPLOAD_BYTES) as report_file:
+        checked = report_file.check(max_listed=MAX_LISTED_PROBLEMS)
+        if not checked.ok:
+            n = checked.problem_count
+            message = (
+                f"The file has {n} problem{'s' if n != 1 else ''}; nothing was imported. "
+                "Fix the file and import it again."
+            )
+            if n > len(checked.problems):
+                message += f" The first {len(checked.problems)} are listed; {n - len(checked.problems)} more are not."
+            raise ApplicationError(message, details=[p.as_dict() for p in checked.problems])
+        return _reports_write(rows=report_file.rows(), total=checked.total, progress=progress)
+
+
+@transaction.atomic
+def _reports_write(*, rows: Iterable[ReportRow], total: int, progress: Progress | None) -> ImportResult:
+    if progress:
+        progress(0, total)
+    created = updated = unchanged = done = 0
+    label_ids: dict[str, int] = {}
+    for batch in _batched(rows, BATCH_SIZE):
+        c, u, n = _reports_upsert_batch(batch, label_ids)
+        created, updated, unchanged, done = created + c, updated + u, unchanged + n, done + len(batch)
+        if progress:
+            progress(done, total)
+    return ImportResult(total=done, created=created, updated=updated, unchanged=unchanged)
+
+
+def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> tuple[int, int, int]:
+    """Upsert one batch; returns (created, updated, unchanged). Validated rows only: the
+    checks of ``full_clean()`` were done by the pipeline, line by line, before any write."""
+    existing = {
+        source_id: (pk, digest)
+        for source_id, pk, digest in Report.objects.filter(source_id__in=[r.source_id for r in batch]).values_list(
+            "source_id", "id", "content_hash"
+        )
+    }
+    to_write: list[ReportRow] = []
+    created = 0
+    for row in batch:
+        current = existing.get(row.source_id)
+        if current is None:
+            created += 1
+        elif current[1] == row.content_hash:
+            continue  # unchanged: not rewritten
+        to_write.append(row)
+    if not to_write:
+        return 0, 0, len(batch)
+
+    reports = [
+        Report(
+            source_id=r.source_id,
+            kind=r.kind,
+            framework=r.framework,
+            title=r.title,
+            body=r.body,
+            url=r.url,
+            state=r.state,
+            created_at=r.created_at,
+            closed_at=r.closed_at,
+            raw=r.raw,
+            content_hash=r.content_hash,
+        )
+        for r in to_write
+    ]
+    Report.objects.bulk_create(
+        reports, update_conflicts=True, unique_fields=["source_id"], update_fields=REPORT_UPDATE_FIELDS
+    )
+    ids = {report.source_id: report.pk for report in reports}
+    if any(pk is None for pk in ids.values()):  # a database that cannot return ids from an upsert
+        ids.update(Report.objects.filter(source_id__in=list(ids)).values_list("source_id", "id"))
+
+    _labels_ensure({name for r in to_write for name in r.labels}, label_ids)
+    through = Report.source_labels.through
+    changed_ids = [existing[r.source_id][0] for r in to_write if r.source_id in existing]
+    if changed_ids:
+        through.objects.filter(report_id__in=changed_ids).delete()
+    pairs = [(ids[r.source_id], label_ids[name]) for r in to_write for name in r.labels]
+    _report_labels_insert(through, pairs)
+    return created, len(to_write) - created, len(batch) - len(to_write)
+
+
+def _report_labels_insert(through, pairs: list[tuple[int, int]]) -> None:
+    """Insert (report_id, sourcelabel_id) rows. On PostgreSQL one INSERT ... SELECT unnest()
+    of two arrays (no model instances: a 100k import has ~250k of these rows)."""
+    if not pairs:
+        return
+    if connection.vendor != "postgresql":
+        through.objects.bulk_create([through(report_id=r, sourcelabel_id=label) for r, label in pairs])
+        return
+    quote = connection.ops.quote_name
+    report_ids, label_ids = zip(*pairs, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(through._meta.db_table)} ({quote('report_id')}, {quote('sourcelabel_id')}) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
+            [list(report_ids), list(label_ids)],
+        )
+
+
+def _labels_ensure(names: set[str], label_ids: dict[str, int]) -> None:
+    """Fill ``label_ids`` (name -> id) for ``names``, creating the SourceLabels that are missing."""
+    missing = names - label_ids.keys()
+    if not missing:
+        return
+    label_ids.update(SourceLabel.objects.filter(name__in=missing).values_list("name", "id"))
+    missing -= label_ids.keys()
+    if missing:
+        SourceLabel.objects.bulk_create([SourceLabel(name=name) for name in missing], ignore_conflicts=True)
+        label_ids.update(SourceLabel.objects.filter(name__in=missing).values_list("name", "id"))
+
+
+def _batched(rows: Iterable[ReportRow], size: int) -> Iterator[list[ReportRow]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+# -- import jobs (a file imported by a worker) -------------------------------------------------
+
+
+@transaction.atomic
+def import_job_create(*, upload, fmt: str | None, created_by) -> ImportJob:
+    """Keep an uploaded report file as a queued ImportJob and queue its import after commit.
+
+    Refuses at once what is obviously wrong (no file, empty, too big, unknown format); line
+    problems are found by the worker and recorded on the job. The chosen format is kept as
+    the stored file's extension (``imports/<yyyy>/<mm>/<name>.<fmt>``).
+    """
+    if upload is None:
+        raise ApplicationError("Choose a file to import (JSON Lines or CSV).", details={"file": ["No file was sent."]})
+    limit = settings.BUGSIFT_MAX_UPLOAD_BYTES
+    if upload.size > limit:
+        raise ApplicationError(
+            f"The file is {upload.size / 1048576:.1f} MB; the limit is {limit / 1048576:.1f} MB. "
+            "Split it into smaller files and import each.",
+            details={"file": ["The file is too big."]},
+        )
+    if upload.size == 0:
+        raise ApplicationError(
+            "The file is empty: choose a file with reports.", details={"file": ["The file is empty."]}
+        )
+    try:
+        fmt = format_for(upload.name, fmt)
+    except ApplicationError as exc:
+        raise ApplicationError(exc.message, details={"format": [exc.message]}) from None
+
+    try:
+        stem = get_valid_filename(Path(upload.name).stem)[:60]  # the FileField holds 100 characters
+    except SuspiciousFileOperation:  # a name such as "..jsonl"
+        stem = ""
+    job = ImportJob(filename=Path(upload.name).name[:255], created_by=created_by)
+    job.file.save(f"{stem or 'reports'}.{fmt}", upload, save=False)
+    job.full_clean()
+    job.save()
+    _import_job_queue(job.pk)
+    return job
+
+
+def _import_job_queue(job_id: int) -> None:
+    from triage.tasks import import_job_run as import_job_task
+
+    transaction.on_commit(partial(import_job_task.delay, job_id))
+
+
+def import_job_run(*, job_id: int) -> ImportJob | None:
+    """Run a queued import job (the Celery task calls this). Safe to run twice.
+
+    A finished job (succeeded or failed) is left alone. Not one transaction on purpose: the
+    job is marked running first, the import has its own transaction, and progress is written
+    on a second connection so the page can show it while the import is still open.
+    ``OperationalError`` propagates so the task can retry.
+    """
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None or job.is_finished:
+        return job
+    job.status = ImportJob.Status.RUNNING
+    job.started_at = timezone.now()
+    job.processed = 0
+    job.errors = []
+    job.message = ""
+    job.save(update_fields=["status", "started_at", "processed", "errors", "message"])
+
+    progress = _JobProgress(job.pk)
+    try:
+        with job.file.open("rb") as handle:
+            result = reports_import(source=handle, progress=progress)
+    except FileNotFoundError:
+        return _import_job_finish(job, failed="The uploaded file is missing from storage; upload it again.")
+    except ApplicationError as exc:
+        return _import_job_finish(job, failed=exc.message, errors=exc.details)
+    except OperationalError:
+        raise
+    except Exception:
+        logger.exception("import job %s stopped on an unexpected error", job.pk)
+        _import_job_finish(
+            job,
+            failed="The import stopped on an unexpected error; nothing was written. "
+            "Ask an administrator to look at the worker log.",
+        )
+        raise
+    finally:
+        progress.close()
+    return _import_job_finish(job, result=result)
+
+
+def _import_job_finish(job: ImportJob, *, result: ImportResult | None = None, failed: str = "", errors=None):
+    job.finished_at = timezone.now()
+    if result is not None:
+        job.status = ImportJob.Status.SUCCEEDED
+        job.total = job.processed = result.total
+        job.created_count, job.updated_count, job.unchanged_count = result.created, result.updated, result.unchanged
+        job.message = result.summary()
+        job.errors = []
+    else:
+        job.status = ImportJob.Status.FAILED
+        job.processed = 0
+        job.message = failed
+        job.errors = list(errors or [])
+    job.save(
+        update_fields=[
+            "status",
+            "total",
+            "processed",
+            "created_count",
+            "updated_count",
+            "unchanged_count",
+            "message",
+            "errors",
+            "finished_at",
+        ]
+    )
+    return job
+
+
+def import_job_fail(*, job_id: int, message: str) -> None:
+    """Mark a job failed (the task gave up retrying). Finished jobs are left alone."""
+    ImportJob.objects.filter(pk=job_id, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]).update(
+        status=ImportJob.Status.FAILED, message=message, finished_at=timezone.now()
+    )
+
+
+class _JobProgress:
+    """``progress(done, total)`` that writes to the job row on its own database connection.
+
+    The import holds one transaction until the end, so a write on the same connection would
+    stay invisible to the page that polls. SQLite allows one writer at a time, so there the
+    counts appear only when the job finishes.
+    """
+
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        self._conn = None if connection.vendor == "sqlite" else connection.copy()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._conn is None:
+            return
+        table = self._conn.ops.quote_name(ImportJob._meta.db_table)
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET processed = %s, total = %s WHERE id = %s", [done, total, self.job_id]
+                )
+        except OperationalError:
+            logger.warning("could not record the progress of import job %s", self.job_id, exc_info=True)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+@transaction.atomic
+def import_jobs_requeue_stale(
+    *, queued_for: timedelta = timedelta(minutes=10), running_for: timedelta = timedelta(hours=6)
+) -> list[int]:
+    """Queue again the jobs the broker lost: still queued after ``queued_for`` (queued while
+    the broker was down), or running for longer than ``running_for`` (their worker died).
+    Running a job twice is safe. Returns the ids queued."""
+    now = timezone.now()
+    job_ids = list(
+        ImportJob.objects.filter(status=ImportJob.Status.QUEUED, created_at__lt=now - queued_for).values_list(
+            "id", flat=True
+        )
+    ) + list(
+        ImportJob.objects.filter(status=ImportJob.Status.RUNNING, started_at__lt=now - running_for).values_list(
+            "id", flat=True
+        )
+    )
+    for job_id in job_ids:
+        _import_job_queue(job_id)
+    return job_ids

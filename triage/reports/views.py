@@ -1,0 +1,104 @@
+"""Web pages for reports: the list, one report, and importing a file of reports."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from config.errors import ApplicationError
+from labelling.permissions import can_import_reports
+from triage.models import Report
+from triage.reports import selectors, services
+from triage.reports.files import EXAMPLE_CSV_HEADER, EXAMPLE_JSONL
+from triage.reports.selectors import import_jobs_visible_to, report_framework_counts, report_study_items_for
+from triage.reports.serializers import ReportFilterSet
+
+PAGE_SIZE = 50
+
+
+@login_required
+@require_GET
+def report_list(request):
+    filterset = ReportFilterSet(request.GET, queryset=Report.objects.none())
+    reports = filterset.qs if filterset.is_valid() else Report.objects.none()
+    page = Paginator(reports, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "filterset": filterset,
+        "form": filterset.form,
+        "page": page,
+        "filtered": bool(filterset.report_filter().as_json()),
+        "total_reports": Report.objects.count(),
+        "frameworks": report_framework_counts(),
+        "kinds": Report.Kind.choices,
+        "can_import": can_import_reports(request.user),
+    }
+    return render(request, "triage/reports/report_list.html", context)
+
+
+@login_required
+@require_GET
+def report_detail(request, pk: int):
+    report = selectors.report_detail(pk=pk)
+    items = report_study_items_for(report=report, user=request.user)
+    return render(request, "triage/reports/report_detail.html", {"report": report, "study_items": items})
+
+
+class ReportImportForm(forms.Form):
+    file = forms.FileField(
+        label="File of reports",
+        help_text="JSON Lines (.jsonl, one object per line) or CSV (.csv, with a header row), UTF-8.",
+        error_messages={"required": "Choose a file to import."},
+    )
+    format = forms.ChoiceField(
+        label="Format",
+        required=False,
+        choices=[("", "From the file name (.jsonl, .ndjson, .json or .csv)"), ("jsonl", "JSON Lines"), ("csv", "CSV")],
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def report_import(request):
+    if not can_import_reports(request.user):
+        raise PermissionDenied("Only staff and study owners may import reports.")
+    form = ReportImportForm(request.POST, request.FILES) if request.method == "POST" else ReportImportForm()
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.import_job_create(
+                upload=form.cleaned_data["file"], fmt=form.cleaned_data["format"] or None, created_by=request.user
+            )
+        except ApplicationError as exc:
+            fields = (
+                [name for name in (exc.details or {}) if name in form.fields] if isinstance(exc.details, dict) else []
+            )
+            form.add_error(fields[0] if fields else None, exc.message)
+        else:
+            messages.success(request, f"{job.filename} is queued for import.")
+            return redirect("triage:import-job", pk=job.pk)
+    context = {
+        "form": form,
+        "jobs": import_jobs_visible_to(request.user).filter(created_by=request.user)[:10],
+        "example_jsonl": EXAMPLE_JSONL,
+        "example_csv_header": EXAMPLE_CSV_HEADER,
+    }
+    return render(request, "triage/reports/import_form.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def import_job_detail(request, pk: int):
+    job = get_object_or_404(import_jobs_visible_to(request.user), pk=pk)
+    return render(request, "triage/reports/import_job.html", {"job": job})
+
+
+@login_required
+@require_GET
+def import_job_progress(request, pk: int):
+    """The progress partial that the job page polls with htmx until the job is finished."""
+    job = get_object_or_404(import_jobs_visible_to(request.user), pk=pk)
+    return render(request, "triage/reports/_import_job_progress.html", {"job": job})

@@ -8,7 +8,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("bugsift")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+app.autodiscover_tasks()  # <app>.tasks of every installed app
+# triage keeps its tasks beside each feature (triage/<feature>/tasks.py); their names stay triage.tasks.*
+app.autodiscover_tasks(["triage.reports", "triage.github", "triage.reproduction"])
 
 # Reproduction runners (workers consuming repro.cpu / repro.gpu) register and send heartbeats.
 from triage.reproduction import runners  # noqa: E402 - needs the app configured first

@@ -7,7 +7,7 @@ import pytest
 @pytest.fixture
 def queued_runs(monkeypatch):
     """(run id, queue) of every reproduction run the services send, recorded instead of a broker."""
-    from triage.tasks import reproduction_run_execute
+    from triage.reproduction.tasks import reproduction_run_execute
 
     calls: list[tuple[int, str]] = []
     monkeypatch.setattr(
@@ -42,7 +42,7 @@ def media(settings, tmp_path):
 @pytest.fixture
 def queued(monkeypatch):
     """Job ids handed to the import task's ``delay`` (no broker needed)."""
-    from triage import tasks
+    from triage.reports import tasks
 
     calls: list[int] = []
     monkeypatch.setattr(tasks.import_job_run, "delay", lambda job_id: calls.append(job_id))

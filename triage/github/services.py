@@ -144,7 +144,7 @@ def sync_run_resume(*, run: SyncRun) -> SyncRun:
 
 
 def _sync_run_queue(run_id: int) -> None:
-    from triage.tasks import github_sync_run
+    from triage.github.tasks import github_sync_run
 
     transaction.on_commit(partial(github_sync_run.delay, run_id))
 

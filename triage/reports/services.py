@@ -229,7 +229,7 @@ def import_job_create(*, upload, fmt: str | None, created_by) -> ImportJob:
 
 
 def _import_job_queue(job_id: int) -> None:
-    from triage.tasks import import_job_run as import_job_task
+    from triage.reports.tasks import import_job_run as import_job_task
 
     transaction.on_commit(partial(import_job_task.delay, job_id))
 

@@ -217,7 +217,7 @@ def _queue_on_commit(run_ids: list[int], *, queues: dict[int, str] | None = None
     """After the commit, send each run's id to its queue (``queues``: known run id -> queue, to skip a read)."""
 
     def send():
-        from triage.tasks import reproduction_run_execute
+        from triage.reproduction.tasks import reproduction_run_execute
 
         if queues is not None:
             pairs = [(pk, queues[pk]) for pk in run_ids]

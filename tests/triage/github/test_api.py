@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def queued(monkeypatch):
-    from triage import tasks
+    from triage.github import tasks
 
     calls: list[int] = []
     monkeypatch.setattr(tasks.github_sync_run, "delay", calls.append)

@@ -22,7 +22,7 @@ def _no_waiting(monkeypatch):
 
 @pytest.fixture
 def queued(monkeypatch):
-    from triage import tasks
+    from triage.github import tasks
 
     calls: list[int] = []
     monkeypatch.setattr(tasks.github_sync_run, "delay", calls.append)

@@ -4,8 +4,7 @@ import pytest
 from celery.exceptions import Retry
 
 from tests.fakes.github_server import github_server_fixture
-from triage import tasks
-from triage.github import services
+from triage.github import services, tasks
 from triage.models import Report, SyncRun
 
 github_server = pytest.fixture(github_server_fixture, name="github_server")  # the fake GitHub API

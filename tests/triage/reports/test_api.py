@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from tests.factories import ReportFactory, UserFactory
 from tests.triage.conftest import record
-from triage import tasks
 from triage.models import ImportJob, Report, SourceLabel
+from triage.reports import tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -1,11 +1,10 @@
-"""triage.tasks.import_job_run: retries only on database OperationalError."""
+"""triage/reports/tasks.py: import_job_run retries only on database OperationalError."""
 
 import pytest
 from django.db import OperationalError
 
-from triage import tasks
 from triage.models import ImportJob, Report
-from triage.reports import services
+from triage.reports import services, tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -490,7 +490,7 @@ def test_both_sides_finishing_at_once_are_judged_once_without_deadlock(monkeypat
     fake = FakeExecute()
     monkeypatch.setattr(services, "execute_side", fake)
     monkeypatch.setattr(
-        "triage.tasks.reproduction_run_execute.apply_async", lambda args, queue, **kw: None, raising=True
+        "triage.reproduction.tasks.reproduction_run_execute.apply_async", lambda args, queue, **kw: None, raising=True
     )
     arrays = {"cpu": {"out": np.zeros(3)}, "gpu": {"out": np.ones(3)}}
     both_running = threading.Barrier(2, timeout=30)
@@ -805,7 +805,7 @@ class TestSweep:
     def test_broker_down_at_start_is_recovered_by_the_sweep(
         self, report, monkeypatch, sweep_settings, django_capture_on_commit_callbacks
     ):
-        from triage.tasks import reproduction_run_execute
+        from triage.reproduction.tasks import reproduction_run_execute
 
         def down(*args, **kwargs):
             raise ConnectionError("broker unreachable")

@@ -29,7 +29,7 @@ from config.errors import ApplicationError
 from triage.crashes.services import crash_groups_link_reports
 from triage.github import pipeline as gh
 from triage.models import CodeBlock, Comment, GitHubSource, IssueDetails, LinkedChange, Report, SyncRun
-from triage.reports.services import REPORT_UPDATE_FIELDS, _labels_ensure, _report_labels_insert
+from triage.reports.services import report_source_labels_replace, reports_upsert
 
 logger = logging.getLogger(__name__)
 
@@ -537,20 +537,9 @@ def _records_upsert(records: list[gh.IssueRecord]) -> dict[str, str]:
         )
         for r in changed
     ]
-    Report.objects.bulk_create(
-        reports, update_conflicts=True, unique_fields=["source_id"], update_fields=REPORT_UPDATE_FIELDS
-    )
-    ids = {report.source_id: report.pk for report in reports}
-    if any(pk is None for pk in ids.values()):
-        ids.update(Report.objects.filter(source_id__in=list(ids)).values_list("source_id", "id"))
+    ids = reports_upsert(reports=reports)
     changed_ids = [ids[r.source_id] for r in changed]
-
-    # labels
-    label_ids: dict[str, int] = {}
-    _labels_ensure({name for r in changed for name in r.labels}, label_ids)
-    through = Report.source_labels.through
-    through.objects.filter(report_id__in=changed_ids).delete()
-    _report_labels_insert(through, [(ids[r.source_id], label_ids[name]) for r in changed for name in set(r.labels)])
+    report_source_labels_replace(labels_by_report={ids[r.source_id]: r.labels for r in changed}, label_ids={})
 
     # details
     details = [

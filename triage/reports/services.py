@@ -134,21 +134,44 @@ def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> 
         )
         for r in to_write
     ]
+    ids = reports_upsert(reports=reports)
+    changed_ids = [existing[r.source_id][0] for r in to_write if r.source_id in existing]
+    report_source_labels_replace(
+        labels_by_report={ids[r.source_id]: r.labels for r in to_write}, label_ids=label_ids, clear_ids=changed_ids
+    )
+    return created, len(to_write) - created, len(batch) - len(to_write)
+
+
+def reports_upsert(*, reports: list[Report]) -> dict[str, int]:
+    """Insert or update unsaved ``Report`` instances by ``source_id`` in one statement (the
+    fields of ``REPORT_UPDATE_FIELDS`` are overwritten); returns source_id -> id. The caller
+    has validated the rows. Shared by report files and GitHub syncs."""
     Report.objects.bulk_create(
         reports, update_conflicts=True, unique_fields=["source_id"], update_fields=REPORT_UPDATE_FIELDS
     )
     ids = {report.source_id: report.pk for report in reports}
     if any(pk is None for pk in ids.values()):  # a database that cannot return ids from an upsert
         ids.update(Report.objects.filter(source_id__in=list(ids)).values_list("source_id", "id"))
+    return ids
 
-    _labels_ensure({name for r in to_write for name in r.labels}, label_ids)
+
+def report_source_labels_replace(
+    *, labels_by_report: dict[int, Iterable[str]], label_ids: dict[str, int], clear_ids: Iterable[int] | None = None
+) -> None:
+    """Make the source labels of these reports (id -> label names) exactly the given names.
+
+    Missing ``SourceLabel`` rows are created; ``label_ids`` (name -> id) is a cache the caller
+    keeps across batches. ``clear_ids``: the reports that may already have labels (default: all
+    of ``labels_by_report``; a new report has none, so an import passes only the updated ones).
+    """
+    wanted = {report_id: set(names) for report_id, names in labels_by_report.items()}
+    _labels_ensure({name for names in wanted.values() for name in names}, label_ids)
     through = Report.source_labels.through
-    changed_ids = [existing[r.source_id][0] for r in to_write if r.source_id in existing]
-    if changed_ids:
-        through.objects.filter(report_id__in=changed_ids).delete()
-    pairs = [(ids[r.source_id], label_ids[name]) for r in to_write for name in r.labels]
+    clear = list(wanted) if clear_ids is None else list(clear_ids)
+    if clear:
+        through.objects.filter(report_id__in=clear).delete()
+    pairs = [(report_id, label_ids[name]) for report_id, names in wanted.items() for name in sorted(names)]
     _report_labels_insert(through, pairs)
-    return created, len(to_write) - created, len(batch) - len(to_write)
 
 
 def _report_labels_insert(through, pairs: list[tuple[int, int]]) -> None:

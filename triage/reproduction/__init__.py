@@ -1,5 +1,6 @@
-"""Replaying a report's script: environments, the bubblewrap sandbox, oracles and bisection.
+"""Replaying a report's script: reproducers, runs and the runners that execute them.
 
-Plain Python with no database access, shared by the Celery runner task
-(``triage.reproduction.services``) and ``manage.py reproduce``.
+The pipeline modules (environments, sandbox, oracles, bisect, execute, capture/) are plain
+Python with no database access, shared by the runner task and ``manage.py reproduce``;
+services, selectors, views, api and tasks hold the database side, as in every feature package.
 """

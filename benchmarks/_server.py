@@ -19,12 +19,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+BENCH_ENCRYPTION_KEY = "bmVuY2htYXJrLW9ubHktZW5jcnlwdGlvbi1rZXktMzI="  # benchmarks only
+
+
 def start_gunicorn(*, port: int, db_url: str, workers: str = "4", extra_env: dict | None = None) -> subprocess.Popen:
     """gunicorn serving config.wsgi on 127.0.0.1:port against ``db_url``; returns once /healthz/ answers."""
     env = {
         **os.environ,
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "benchmark-only-secret-" + "x" * 40),
+        "BUGSIFT_FIELD_ENCRYPTION_KEY": os.environ.get("BUGSIFT_FIELD_ENCRYPTION_KEY", BENCH_ENCRYPTION_KEY),
         "DJANGO_SECURE_COOKIES": "0",
         "DATABASE_URL": db_url,
         "DJANGO_SETTINGS_MODULE": "config.settings",

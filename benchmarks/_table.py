@@ -15,6 +15,7 @@ def setup_django(db_url: str | None = None):
     sys.path.insert(0, str(ROOT))
     os.environ["DATABASE_URL"] = db_url or os.environ.get("BENCH_DATABASE_URL", DEFAULT_BENCH_DB)
     os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-secret")
+    os.environ.setdefault("BUGSIFT_FIELD_ENCRYPTION_KEY", "bmVuY2htYXJrLW9ubHktZW5jcnlwdGlvbi1rZXktMzI=")
     os.environ.setdefault("DJANGO_DEBUG", "0")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     _ensure_database(os.environ["DATABASE_URL"])

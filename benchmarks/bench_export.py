@@ -37,6 +37,7 @@ def child(slug: str, fmt: str):
     """Run in the subprocess: set Django up, then time the export command alone."""
     os.environ["DATABASE_URL"] = DB_URL
     os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-secret")
+    os.environ.setdefault("BUGSIFT_FIELD_ENCRYPTION_KEY", "bmVuY2htYXJrLW9ubHktZW5jcnlwdGlvbi1rZXktMzI=")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 

@@ -194,6 +194,29 @@ BUGSIFT_REPRO_MAX_ATTEMPTS = env.int("BUGSIFT_REPRO_MAX_ATTEMPTS", default=2)
 # How a GPU runner checks at start that it has a GPU.
 BUGSIFT_GPU_CHECK_COMMAND = env.str("BUGSIFT_GPU_CHECK_COMMAND", default="nvidia-smi -L")
 
+# GitHub sources may talk only to these API URLs (github.com plus your GitHub Enterprise hosts,
+# e.g. https://github.example.com/api/v3), so a source cannot send its token, or the server's
+# GITHUB_TOKEN, anywhere else. GITHUB_TOKEN is used only with the default https://api.github.com.
+BUGSIFT_GITHUB_API_URLS = [
+    url.rstrip("/") for url in env.list("BUGSIFT_GITHUB_API_URLS", default=["https://api.github.com"])
+]
+
+# Secrets stored in the database (GitHub source tokens) are encrypted with this Fernet key
+# (django-encrypted-model-fields). Several comma-separated keys: the first encrypts, all decrypt
+# (key rotation). Make one with
+# `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`.
+FIELD_ENCRYPTION_KEY = env.list("BUGSIFT_FIELD_ENCRYPTION_KEY", default=[])
+if not FIELD_ENCRYPTION_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "BUGSIFT_FIELD_ENCRYPTION_KEY is not set and DJANGO_DEBUG is off. It encrypts the GitHub tokens "
+            "stored in the database. Make a key with `python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`, keep it with your other secrets, and set it; "
+            "for local development only, set DJANGO_DEBUG=1."
+        )
+    FIELD_ENCRYPTION_KEY = ["ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci11c2U="]  # development only
+FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEY if len(FIELD_ENCRYPTION_KEY) > 1 else FIELD_ENCRYPTION_KEY[0]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

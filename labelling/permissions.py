@@ -105,10 +105,3 @@ class CanReadResults(_StudyPermission):
 
 class CanAnnotate(_StudyPermission):
     check = staticmethod(can_annotate)
-
-
-def can_import_reports(user) -> bool:
-    """Importing reports is for staff and for users who own at least one study."""
-    if not user or not user.is_authenticated:
-        return False
-    return user.is_staff or Membership.objects.filter(user=user, role=Role.OWNER).exists()

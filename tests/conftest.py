@@ -29,10 +29,31 @@ def _empty_cache():
     cache.clear()
 
 
+def site_user(username: str, group: str):
+    """A user in one of the site groups (curator, researcher); the groups are made if missing
+    (a transactional test's flush removes the ones the migration made)."""
+    from triage.permissions import site_group_membership_set
+
+    user = UserFactory(username=username)
+    site_group_membership_set(user=user, group=group, member=True)
+    return user
+
+
+@pytest.fixture
+def curator(db):
+    return site_user("cora", "curator")
+
+
+@pytest.fixture
+def researcher(db):
+    return site_user("remy", "researcher")
+
+
 @pytest.fixture
 def small_study(db):
     """A study with two dimensions (single choice with 3 categories, multiple choice with 3),
-    an owner, two annotators and a viewer. Returns a dict of the pieces."""
+    an owner, two annotators and a viewer; an outsider, a curator and a researcher who are in no
+    study. Returns a dict of the pieces."""
     study = StudyFactory(slug="small", name="Small study", overlap_k=2)
     codebook = study.codebook
     symptom = DimensionFactory(codebook=codebook, code="symptom", name="Symptom", kind=Dimension.Kind.SINGLE, order=1)
@@ -50,6 +71,9 @@ def small_study(db):
         "ann2": UserFactory(username="bob"),
         "viewer": UserFactory(username="victor"),
         "outsider": UserFactory(username="mallory"),
+        # site roles, members of no study (triage/permissions.py)
+        "curator": site_user("carol", "curator"),
+        "researcher": site_user("rita", "researcher"),
     }
     MembershipFactory(study=study, user=people["owner"], role=Membership.Role.OWNER)
     MembershipFactory(study=study, user=people["ann1"], role=Membership.Role.ANNOTATOR)

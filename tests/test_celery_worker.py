@@ -34,7 +34,7 @@ def worker(tmp_path):
 
 def test_worker_imports_a_file_uploaded_on_the_web(client, small_study, worker):
     process, log_path = worker
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["curator"])
     data = "".join(json.dumps(record(n)) + "\n" for n in (1, 2, 3)).encode()
 
     response = client.post("/reports/import/", {"file": SimpleUploadedFile("reports.jsonl", data)})

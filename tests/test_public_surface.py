@@ -111,5 +111,6 @@ if __name__ == "__main__":
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DJANGO_SECRET_KEY", "surface-snapshot")
+    os.environ.setdefault("DJANGO_DEBUG", "1")
     django.setup()
     print(json.dumps(surface(), indent=2, sort_keys=False))

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from encrypted_model_fields.fields import EncryptedCharField
 
 
 class Report(models.Model):
@@ -32,6 +33,13 @@ class Report(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["framework", "created_at"])]
+        # Site permissions (granted through the "curator" and "researcher" groups; triage/permissions.py).
+        permissions = [
+            ("curate_reports", "Can import and re-import reports and merge or split crash groups"),
+            ("manage_github_sources", "Can define, change and sync GitHub sources of their own"),
+            ("manage_fuzzer_accounts", "Can create fuzzer accounts"),
+            ("run_reproductions", "Can attach reproducers to reports and queue reproduction runs"),
+        ]
 
     def __str__(self):
         return f"{self.source_id}: {self.title[:60]}"
@@ -110,8 +118,20 @@ class GitHubSource(models.Model):
     query = models.CharField(max_length=500, blank=True, help_text="Optional GitHub search syntax.")
     include_pull_requests = models.BooleanField(default=False)
     with_comments = models.BooleanField(default=True)
-    base_url = models.URLField(blank=True, help_text="API base URL for GitHub Enterprise; empty for github.com.")
-    token = models.CharField(max_length=255, blank=True, help_text="Stored server-side, never shown back.")
+    base_url = models.URLField(
+        blank=True, help_text="API base URL for GitHub Enterprise, from BUGSIFT_GITHUB_API_URLS; empty for github.com."
+    )
+    token = EncryptedCharField(
+        max_length=255, blank=True, help_text="Encrypted at rest (BUGSIFT_FIELD_ENCRYPTION_KEY), never shown back."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="github_sources",
+        help_text="Who may see, change and sync it (and staff). Without an owner: staff only.",
+    )
     schedule_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="Sync every N minutes.")
     last_success_at = models.DateTimeField(null=True, blank=True, help_text="Start of the last complete sync.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,15 +32,18 @@ from labelling.permissions import can_view_study, is_owner, study_for
 from labelling.selectors.studies import assignments_visible_to, members_of, studies_with_role, study_progress
 from labelling.services.assignments import assignments_make
 from labelling.services.studies import membership_remove, membership_set, study_create, study_update
+from triage.permissions import CanCreateStudiesOrReadOnly
 
 SLUG = OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The study's slug.")
 USER_ID = OpenApiParameter("user_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The member's user id.")
 
 
 class StudyListCreateView(generics.ListAPIView):
-    """GET: the studies you belong to. POST: create a study (you become its owner)."""
+    """GET: the studies you belong to. POST: create a study (you become its owner; researchers,
+    curators and staff only)."""
 
     serializer_class = StudySerializer
+    permission_classes = [IsAuthenticated, CanCreateStudiesOrReadOnly]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation

@@ -164,3 +164,18 @@ def _draw_record(
     draw.full_clean(exclude=["created_by"])  # None when added by a script
     draw.save()
     return draw
+
+
+def study_items_flag_for_review(*, reasons_by_report: dict[int, list[str]]) -> int:
+    """Flag every study item of these reports for re-review, appending what changed (dated) to its
+    reason: a re-import or a sync changed the report after it joined the study. Returns the count."""
+    items = list(
+        StudyItem.objects.filter(report_id__in=list(reasons_by_report)).only("id", "report_id", "review_reason")
+    )
+    stamp = timezone.now().strftime("%Y-%m-%d")
+    for item in items:
+        text = f"{stamp}: " + ", ".join(reasons_by_report[item.report_id])
+        item.needs_review = True
+        item.review_reason = f"{item.review_reason}\n{text}".strip() if item.review_reason else text
+    StudyItem.objects.bulk_update(items, ["needs_review", "review_reason"], batch_size=500)
+    return len(items)

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -14,6 +14,7 @@ from labelling.permissions import can_view_study, is_owner, role_in, study_for
 from labelling.selectors.studies import members_of, studies_with_progress, study_progress
 from labelling.services.assignments import assignments_make
 from labelling.services.studies import membership_remove, membership_set, study_create, study_update
+from triage.permissions import CanCreateStudiesOrReadOnly, can_create_studies
 
 
 def _error_message(exc: Exception) -> str:
@@ -25,12 +26,14 @@ def _error_message(exc: Exception) -> str:
 @login_required
 def study_list(request):
     rows = studies_with_progress(user=request.user)
-    return render(request, "labelling/study_list.html", {"rows": rows})
+    return render(request, "labelling/study_list.html", {"rows": rows, "can_create": can_create_studies(request.user)})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def study_create_view(request):
+    if not can_create_studies(request.user):
+        raise PermissionDenied(CanCreateStudiesOrReadOnly.message)
     form = StudyCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data

@@ -19,9 +19,9 @@ def test_sync_now_shows_live_progress(login, live_server, small_study, github_se
     github_server.add_repo("keras-team/keras", issues=450, comments=0)
     github_server.fake.delay = 0.03  # ~1.5 s per page of 100 issues (1 + 100 timeline requests): progress is visible
     source = services.github_source_create(
-        created_by=None, repository="keras-team/keras", state="all", base_url=github_server.url
+        created_by=small_study["curator"], repository="keras-team/keras", state="all", base_url=github_server.url
     )
-    page = login("olivia")
+    page = login("carol")  # a curator, who defined the source
     page.goto(f"{live_server.url}/reports/github/{source.pk}/")
     page.click("#sync-now")
     page.wait_for_url(re.compile(r"/reports/github/runs/\d+/$"))

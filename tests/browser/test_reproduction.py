@@ -27,7 +27,7 @@ def runner(tmp_path):
 def test_attach_a_code_block_and_confirm_it_on_a_runner(login, live_server, small_study, runner):
     report = ReportFactory(title="Division gives the wrong result")
     block = CodeBlock.objects.create(report=report, code=SCRIPT, language="python", is_python=True)
-    page = login(small_study["owner"].username)
+    page = login(small_study["researcher"].username)
 
     page.goto(f"{live_server.url}/reports/{report.pk}/")
     section = page.locator("#reproduction")

@@ -97,6 +97,7 @@ class FakeGitHub:
         self.repos: dict[str, Repo] = {}
         self.failures: list[Failure] = []
         self.requests: list[str] = []
+        self.request_headers: list[dict] = []  # each request's headers, to check what was sent (tokens)
         self.rate_limit = 5000
         self.rate_used = 0
         self.delay = 0.0  # seconds added to every answer (to watch progress in a browser test)
@@ -341,6 +342,7 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         with fake.lock:
             fake.requests.append(self.path)
+            fake.request_headers.append(dict(self.headers.items()))
             fake.rate_used += 1
         if fake.delay:
             time.sleep(fake.delay)
@@ -543,8 +545,13 @@ class GitHubServer:
         return getattr(self.fake, name)
 
 
-def github_server_fixture():
+def github_server_fixture(settings, monkeypatch):
+    """The fake server, allowed as a GitHub Enterprise API URL (BUGSIFT_GITHUB_API_URLS) for this
+    process and for worker processes started from it."""
     server = GitHubServer().start()
+    allowed = [*settings.BUGSIFT_GITHUB_API_URLS, server.url]
+    settings.BUGSIFT_GITHUB_API_URLS = allowed
+    monkeypatch.setenv("BUGSIFT_GITHUB_API_URLS", ",".join(allowed))
     try:
         yield server
     finally:

@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from labelling.models import Membership, Study
+from tests.conftest import site_user
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +17,7 @@ def _run(*args):
 
 
 def test_creates_a_study_from_a_template_with_owner_name_and_k():
-    owner = UserFactory(username="olivia")
+    owner = site_user("olivia", "researcher")
     out = _run("keras-silent", "--template", "silent-bugs", "--owner", "olivia", "--name", "Keras silent", "--k", "3")
     study = Study.objects.get(slug="keras-silent")
     assert (study.name, study.overlap_k, study.template_slug) == ("Keras silent", 3, "silent-bugs")
@@ -55,8 +56,15 @@ def test_no_owner_and_no_superuser_says_what_to_do():
         _run("x", "--template", "silent-bugs")
 
 
-def test_duplicate_slug_and_bad_k_are_command_errors():
+def test_an_owner_without_the_researcher_role_is_refused_with_the_fix():
     UserFactory(username="olivia")
+    with pytest.raises(CommandError, match="site_group add olivia researcher"):
+        _run("x", "--template", "silent-bugs", "--owner", "olivia")
+    assert not Study.objects.exists()
+
+
+def test_duplicate_slug_and_bad_k_are_command_errors():
+    site_user("olivia", "researcher")
     _run("x", "--template", "silent-bugs", "--owner", "olivia")
     with pytest.raises(CommandError, match="Choose another slug"):
         _run("x", "--template", "silent-bugs", "--owner", "olivia")

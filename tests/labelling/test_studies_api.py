@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 
 from labelling.models import Assignment, Category, Dimension, Membership, SampleDraw, Study, StudyItem
 from tests.factories import AnnotationFactory, AssignmentFactory, ReportFactory, StudyItemFactory
+from triage.permissions import site_group_membership_set
 
 pytestmark = pytest.mark.django_db
 ROLES = ["owner", "ann1", "viewer", "outsider", "anonymous"]
@@ -102,8 +103,17 @@ def test_study_list_shows_only_my_studies_with_my_role(api_client, small_study):
     assert api_client.get("/api/studies/").json()["results"] == []
 
 
-def test_any_user_creates_a_study_from_a_template_and_owns_it(api_client, small_study):
-    api = _as(api_client, small_study, "outsider")
+@pytest.mark.parametrize("who", ["outsider", "owner", "ann1", "viewer"])
+def test_creating_a_study_needs_the_researcher_role(api_client, small_study, who):
+    """Owning a study is not a site permission: an annotator or owner without the role cannot create
+    one (and so cannot become a "global owner")."""
+    response = _as(api_client, small_study, who).post("/api/studies/", {"slug": "mine", "name": "M"}, format="json")
+    assert response.status_code == 403 and "researcher" in response.json()["message"]
+    assert not Study.objects.filter(slug="mine").exists()
+
+
+def test_a_researcher_creates_a_study_from_a_template_and_owns_it(api_client, small_study):
+    api = _as(api_client, small_study, "researcher")
     response = api.post(
         "/api/studies/",
         {
@@ -126,7 +136,7 @@ def test_any_user_creates_a_study_from_a_template_and_owns_it(api_client, small_
 
 
 def test_create_refuses_unknown_template_and_duplicate_slug(api_client, small_study):
-    api = _as(api_client, small_study, "owner")
+    api = _as(api_client, small_study, "researcher")
     response = api.post("/api/studies/", {"slug": "x", "name": "X", "template": "nope"}, format="json")
     assert response.status_code == 400 and "dl-framework-bugs" in response.json()["message"]
     response = api.post("/api/studies/", {"slug": "small", "name": "Again"}, format="json")
@@ -256,6 +266,7 @@ def test_items_add_by_report_ids(api_client, small_study):
 
 def test_sampling_is_reproducible_through_the_api(api_client, small_study):
     ReportFactory.create_batch(20, framework="dl4j")
+    site_group_membership_set(user=small_study["owner"], group="researcher", member=True)
     api = _as(api_client, small_study, "owner")
     api.post("/api/studies/", {"slug": "twin", "name": "Twin"}, format="json")
     for slug in ("small", "twin"):

@@ -34,7 +34,7 @@ OWNER_POST = {"owner": 302, "ann1": 403, "viewer": 403, "outsider": 404, "anonym
 
 PAGES = [
     ("get", "/", None, {"owner": 200, "ann1": 200, "viewer": 200, "outsider": 200, "anonymous": 302}),
-    ("get", "/studies/new/", None, {"owner": 200, "ann1": 200, "viewer": 200, "outsider": 200, "anonymous": 302}),
+    ("get", "/studies/new/", None, {"owner": 403, "ann1": 403, "viewer": 403, "outsider": 403, "anonymous": 302}),
     ("get", "/studies/small/", None, MEMBERS),
     ("get", "/studies/small/settings/", None, OWNER),
     ("post", "/studies/small/settings/", {"name": "N", "overlap_k": 2, "exclusion_reasons": "A"}, OWNER_POST),
@@ -115,8 +115,15 @@ def test_study_list_shows_my_studies_with_progress(client, small_study):
     assert "Small study" not in html and "not a member of any study" in html
 
 
+def test_only_researchers_are_offered_a_new_study(client, small_study):
+    client.force_login(small_study["owner"])
+    assert "/studies/new/" not in client.get("/").content.decode()
+    client.force_login(small_study["researcher"])
+    assert "/studies/new/" in client.get("/").content.decode()
+
+
 def test_create_page_offers_scratch_and_every_template_with_its_source(client, small_study):
-    client.force_login(small_study["outsider"])
+    client.force_login(small_study["researcher"])
     html = client.get("/studies/new/").content.decode()
     assert "From scratch" in html
     assert 'value="dl-framework-bugs"' in html and 'value="silent-bugs"' in html
@@ -124,7 +131,7 @@ def test_create_page_offers_scratch_and_every_template_with_its_source(client, s
 
 
 def test_create_a_study_from_a_template_in_the_page(client, small_study):
-    client.force_login(small_study["outsider"])
+    client.force_login(small_study["researcher"])
     response = client.post(
         "/studies/new/",
         {
@@ -142,11 +149,11 @@ def test_create_a_study_from_a_template_in_the_page(client, small_study):
     assert study.template_slug == "dl-framework-bugs" and study.overlap_k == 3
     assert study.exclusion_reasons == ["Not a bug", "Duplicate"]
     assert study.codebook.dimensions.count() == 4
-    assert Membership.objects.get(study=study).user == small_study["outsider"]
+    assert Membership.objects.get(study=study).user == small_study["researcher"]
 
 
 def test_create_page_shows_errors_and_keeps_the_input(client, small_study):
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     response = client.post("/studies/new/", {"slug": "small", "name": "Dup", "overlap_k": 2, "template": ""})
     assert response.status_code == 200
     assert "Choose another slug" in response.content.decode()

@@ -12,12 +12,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import ApplicationError
-from labelling.permissions import can_import_reports
 from triage.crashes import selectors
 from triage.crashes.intake import ORACLES
 from triage.crashes.services import crash_group_link_known_issues, crash_group_split, crash_groups_merge
 from triage.crashes.signatures import sign
 from triage.models import CrashGroup
+from triage.permissions import can_curate_reports
 
 PAGE_SIZE = 50
 
@@ -78,14 +78,14 @@ def crash_detail(request, pk: int):
         "decisions": selectors.crash_group_decisions(group=group),
         "possibly_known": list(group.possibly_known.order_by("id")),
         "reproducers": sorted({o.reproducer for o in occurrences if o.reproducer.strip()}, key=len)[:5],
-        "can_decide": can_import_reports(request.user),
+        "can_decide": can_curate_reports(request.user),
     }
     return render(request, "triage/crashes/crash_detail.html", context)
 
 
 def _owner_post(request, pk: int) -> CrashGroup:
-    if not can_import_reports(request.user):
-        raise PermissionDenied("Only staff and study owners may merge or split crash groups.")
+    if not can_curate_reports(request.user):
+        raise PermissionDenied("Merging and splitting crash groups needs the curator role; ask a staff member.")
     return _group_or_404(pk)
 
 

@@ -1,6 +1,7 @@
 """REST endpoints for GitHub sources and their sync runs (the same services as the pages).
 
-Only staff and study owners (``can_import_reports``) may see, define and sync sources. The
+Curators define sources; each sees, changes and syncs its own, staff every source (others' answer
+404; triage/permissions.py). ``base_url`` must be one of BUGSIFT_GITHUB_API_URLS. The
 token is write-only: it is accepted, stored server-side and shown back only as ``token_set``.
 """
 
@@ -15,7 +16,7 @@ from rest_framework.views import APIView
 
 from triage.github import selectors, services
 from triage.models import GitHubSource, SyncRun
-from triage.reports.api import CanImportReports
+from triage.permissions import CanManageGitHubSources
 
 
 class GitHubSourceInputSerializer(serializers.Serializer):
@@ -39,6 +40,7 @@ class GitHubSourceInputSerializer(serializers.Serializer):
 
 class GitHubSourceSerializer(serializers.ModelSerializer):
     token_set = serializers.SerializerMethodField()
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
     runs_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -59,6 +61,7 @@ class GitHubSourceSerializer(serializers.ModelSerializer):
             "base_url",
             "schedule_minutes",
             "token_set",
+            "owner",
             "last_success_at",
             "created_at",
             "runs_url",
@@ -104,14 +107,14 @@ class SyncRunSerializer(serializers.ModelSerializer):
 
 
 class GitHubSourceListAPI(APIView):
-    """GitHub sources (GET) and defining one (POST). Staff and study owners only."""
+    """GitHub sources (GET) and defining one (POST). Curators see their own sources, staff all."""
 
-    permission_classes = [IsAuthenticated, CanImportReports]
+    permission_classes = [IsAuthenticated, CanManageGitHubSources]
 
     @extend_schema(responses=GitHubSourceSerializer(many=True))
     def get(self, request):
         paginator = generics.GenericAPIView.pagination_class()
-        page = paginator.paginate_queryset(selectors.github_sources(), request, view=self)
+        page = paginator.paginate_queryset(selectors.github_sources_visible_to(request.user), request, view=self)
         data = GitHubSourceSerializer(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)
 
@@ -126,18 +129,18 @@ class GitHubSourceListAPI(APIView):
 class GitHubSourceDetailAPI(APIView):
     """One source: read (GET), change (PATCH; omit ``token`` to keep it), delete (DELETE)."""
 
-    permission_classes = [IsAuthenticated, CanImportReports]
+    permission_classes = [IsAuthenticated, CanManageGitHubSources]
 
-    def _source(self, pk):
-        return generics.get_object_or_404(selectors.github_sources(), pk=pk)
+    def _source(self, request, pk):
+        return generics.get_object_or_404(selectors.github_sources_visible_to(request.user), pk=pk)
 
     @extend_schema(responses=GitHubSourceSerializer)
     def get(self, request, pk: int):
-        return Response(GitHubSourceSerializer(self._source(pk), context={"request": request}).data)
+        return Response(GitHubSourceSerializer(self._source(request, pk), context={"request": request}).data)
 
     @extend_schema(request=GitHubSourceInputSerializer, responses=GitHubSourceSerializer)
     def patch(self, request, pk: int):
-        source = self._source(pk)
+        source = self._source(request, pk)
         data = GitHubSourceInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -146,18 +149,18 @@ class GitHubSourceDetailAPI(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk: int):
-        services.github_source_delete(source=self._source(pk))
+        services.github_source_delete(source=self._source(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class GitHubSourceSyncAPI(APIView):
     """Start a sync of the source (or get its unfinished one); follow the run's ``url``."""
 
-    permission_classes = [IsAuthenticated, CanImportReports]
+    permission_classes = [IsAuthenticated, CanManageGitHubSources]
 
     @extend_schema(request=None, responses={202: SyncRunSerializer})
     def post(self, request, pk: int):
-        source = generics.get_object_or_404(selectors.github_sources(), pk=pk)
+        source = generics.get_object_or_404(selectors.github_sources_visible_to(request.user), pk=pk)
         run = services.sync_run_start(source=source, created_by=request.user)
         body = SyncRunSerializer(run, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
@@ -166,20 +169,20 @@ class GitHubSourceSyncAPI(APIView):
 class SyncRunListAPI(generics.ListAPIView):
     """Sync runs, newest first; ``?source=<id>`` for one source's runs."""
 
-    permission_classes = [IsAuthenticated, CanImportReports]
+    permission_classes = [IsAuthenticated, CanManageGitHubSources]
     serializer_class = SyncRunSerializer
     filterset_fields = ["source", "status"]
 
     def get_queryset(self):
-        return selectors.sync_runs()
+        return selectors.sync_runs_visible_to(self.request.user)
 
 
 class SyncRunDetailAPI(generics.RetrieveAPIView):
     """One sync run: status, counts, errors."""
 
-    permission_classes = [IsAuthenticated, CanImportReports]
+    permission_classes = [IsAuthenticated, CanManageGitHubSources]
     serializer_class = SyncRunSerializer
     filterset_class = None
 
     def get_queryset(self):
-        return selectors.sync_runs()
+        return selectors.sync_runs_visible_to(self.request.user)

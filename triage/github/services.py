@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import requests
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max, Q
@@ -26,10 +27,11 @@ from django.utils import timezone
 from github import GithubException
 
 from config.errors import ApplicationError
+from labelling.services.items import study_items_flag_for_review
 from triage.crashes.services import crash_groups_link_reports
 from triage.github import pipeline as gh
 from triage.models import CodeBlock, Comment, GitHubSource, IssueDetails, LinkedChange, Report, SyncRun
-from triage.reports.services import report_source_labels_replace, reports_upsert
+from triage.reports.services import report_change_reasons, report_source_labels_replace, reports_upsert
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +83,50 @@ def _source_check(source: GitHubSource) -> None:
             raise ValidationError({end: [f"{end.replace('_', ' ')} is before {start.replace('_', ' ')}: swap them."]})
     if not source.name:
         source.name = source.repository
-    source.full_clean(exclude=["created_by"])
+    source.base_url = base_url_allowed(source.base_url)
+    source.full_clean(exclude=["created_by", "owner"])
+
+
+DEFAULT_API_URL = "https://api.github.com"
+
+
+def base_url_allowed(base_url: str) -> str:
+    """The API base URL to store: "" for github.com, else one of ``BUGSIFT_GITHUB_API_URLS``.
+    Anything else is refused, so that a source cannot send its token (or the server's) elsewhere."""
+    url = (base_url or "").strip().rstrip("/")
+    if url in ("", DEFAULT_API_URL):
+        return ""
+    allowed = [u for u in settings.BUGSIFT_GITHUB_API_URLS if u != DEFAULT_API_URL]
+    if url not in allowed:
+        listed = ", ".join(allowed) if allowed else "none are configured"
+        raise ValidationError(
+            {
+                "base_url": [
+                    f"{url} is not an allowed GitHub API URL. Leave it empty for github.com, or use a GitHub "
+                    f"Enterprise URL that the administrator listed in BUGSIFT_GITHUB_API_URLS ({listed})."
+                ]
+            }
+        )
+    return url
+
+
+def _token_for(source: GitHubSource, given: str | None) -> str:
+    """The token a sync sends: the one given (the ingest_github command's GITHUB_TOKEN) or the
+    source's own; the server's GITHUB_TOKEN only ever goes to https://api.github.com."""
+    if source.base_url and source.base_url not in settings.BUGSIFT_GITHUB_API_URLS:
+        raise ApplicationError(
+            f"{source.base_url} is no longer in BUGSIFT_GITHUB_API_URLS, so nothing is sent to it. "
+            "Change the source's API base URL, or ask the administrator to list it again."
+        )
+    token = source.token or ""
+    if token.startswith("gAAAAA"):  # still Fernet ciphertext: no key in BUGSIFT_FIELD_ENCRYPTION_KEY opened it
+        raise ApplicationError(
+            "The source's stored token cannot be decrypted with BUGSIFT_FIELD_ENCRYPTION_KEY (the key it "
+            "was saved with is missing). Add that key back, or set the token on the source again."
+        )
+    if source.base_url:
+        return token  # GitHub Enterprise: only the source's own token
+    return given or token or os.environ.get("GITHUB_TOKEN", "")
 
 
 @transaction.atomic
@@ -89,7 +134,7 @@ def github_source_create(*, created_by, token: str = "", **fields) -> GitHubSour
     unknown = set(fields) - set(SOURCE_FIELDS)
     if unknown:
         raise ApplicationError(f"Unknown source fields: {', '.join(sorted(unknown))}.")
-    source = GitHubSource(created_by=created_by, token=token or "", **fields)
+    source = GitHubSource(created_by=created_by, owner=created_by, token=token or "", **fields)
     _source_check(source)
     source.save()
     return source
@@ -97,17 +142,24 @@ def github_source_create(*, created_by, token: str = "", **fields) -> GitHubSour
 
 @transaction.atomic
 def github_source_update(*, source: GitHubSource, token: str | None = None, **fields) -> GitHubSource:
-    """Change the given fields; ``token=None`` keeps the stored token, ``""`` removes it."""
+    """Change the given fields; ``token=None`` keeps the stored token, ``""`` removes it.
+
+    A change of the repository or the API base URL removes the stored token (unless a new one
+    comes with it): a token given for one place is never sent to another.
+    """
     unknown = set(fields) - set(SOURCE_FIELDS)
     if unknown:
         raise ApplicationError(f"Unknown source fields: {', '.join(sorted(unknown))}.")
+    before = (source.repository, source.base_url)
     for name, value in fields.items():
         setattr(source, name, value)
     changed = list(fields)
+    _source_check(source)
+    if token is None and source.token and (source.repository, source.base_url) != before:
+        token = ""
     if token is not None:
         source.token = token
         changed.append("token")
-    _source_check(source)
     source.save(update_fields=sorted(set(changed) | {"name", "repository", "labels"}))
     return source
 
@@ -200,7 +252,10 @@ def sync_run_execute(*, run_id: int, token: str | None = None, progress: Progres
     run.started_at = run.started_at or timezone.now()
     run.resume_at = None
     run.save(update_fields=["status", "started_at", "resume_at"])
-    token = token or source.token or os.environ.get("GITHUB_TOKEN", "")
+    try:
+        token = _token_for(source, token)
+    except ApplicationError as exc:
+        return _run_fail(run, exc.message, "")
     client = gh.GitHubClient(base_url=source.base_url, token=token)
     writer = _PageWriter(run=run, source=source, progress=progress)
     try:
@@ -501,7 +556,7 @@ def _records_upsert(records: list[gh.IssueRecord]) -> dict[str, str]:
     existing = {
         row["source_id"]: row
         for row in Report.objects.filter(source_id__in=source_ids).values(
-            "id", "source_id", "content_hash", "state", "title", "body"
+            "id", "source_id", "content_hash", "state", "title", "body", "framework", "url"
         )
     }
     old_links = set(
@@ -646,13 +701,7 @@ def _records_upsert(records: list[gh.IssueRecord]) -> dict[str, str]:
         before = existing.get(r.source_id)
         if before is None:
             continue
-        why = []
-        if before["state"] != r.state:
-            why.append("reopened" if r.state == "open" else f"{r.state}" if r.state != "closed" else "closed")
-        if before["title"] != r.title:
-            why.append("title edited")
-        if before["body"] != r.body:
-            why.append("body edited")
+        why = report_change_reasons(before=before, after=r)
         for link in r.links:
             if (r.source_id, link.kind, link.ref) not in old_links and (link.closes or link.kind == "pull_request"):
                 label = f"#{link.ref.split('#')[-1]}" if link.kind == "pull_request" else link.ref[:10]
@@ -660,7 +709,7 @@ def _records_upsert(records: list[gh.IssueRecord]) -> dict[str, str]:
         if why:
             reasons[ids[r.source_id]] = why
     if reasons:
-        _study_items_flag(reasons)
+        study_items_flag_for_review(reasons_by_report=reasons)
 
     return outcome
 
@@ -671,19 +720,6 @@ def _details_touch(records: list[gh.IssueRecord], existing: dict) -> None:
     for detail in details:
         detail.github_updated_at = when[detail.report_id]
     IssueDetails.objects.bulk_update(details, ["github_updated_at"])
-
-
-def _study_items_flag(reasons: dict[int, list[str]]) -> int:
-    from labelling.models import StudyItem
-
-    items = list(StudyItem.objects.filter(report_id__in=list(reasons)).only("id", "report_id", "review_reason"))
-    stamp = timezone.now().strftime("%Y-%m-%d")
-    for item in items:
-        text = f"{stamp}: " + ", ".join(reasons[item.report_id])
-        item.needs_review = True
-        item.review_reason = f"{item.review_reason}\n{text}".strip() if item.review_reason else text
-    StudyItem.objects.bulk_update(items, ["needs_review", "review_reason"], batch_size=500)
-    return len(items)
 
 
 @transaction.atomic

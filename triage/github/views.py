@@ -1,6 +1,7 @@
 """Web pages for GitHub ingestion: sources (list, define, change), "Sync now", and a run's live progress.
 
-Who may see, define and sync sources: staff and study owners (``can_import_reports``).
+Who may define sources: curators (``can_manage_github_sources``); each sees, changes and syncs
+its own sources, staff every source (``github_sources_visible_to``); others' answer 404.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import ApplicationError
-from labelling.permissions import can_import_reports
 from triage.github import selectors, services
 from triage.models import GitHubSource
+from triage.permissions import CanManageGitHubSources, can_manage_github_sources
 
 
 def _check(user) -> None:
-    if not can_import_reports(user):
-        raise PermissionDenied("Only staff and study owners may define and sync GitHub sources.")
+    if not can_manage_github_sources(user):
+        raise PermissionDenied(CanManageGitHubSources.message)
 
 
 class GitHubSourceForm(forms.Form):
@@ -100,7 +101,7 @@ def github_source_list(request):
         if source is not None:
             messages.success(request, f"Source {source.name} is defined. Sync it now or on its schedule.")
             return redirect("triage:github-source", pk=source.pk)
-    context = {"sources": selectors.github_sources(), "form": form}
+    context = {"sources": selectors.github_sources_visible_to(request.user), "form": form}
     return render(request, "triage/github/github_sources.html", context, status=400 if form.errors else 200)
 
 
@@ -108,7 +109,7 @@ def github_source_list(request):
 @require_http_methods(["GET", "POST"])
 def github_source_detail(request, pk: int):
     _check(request.user)
-    source = get_object_or_404(selectors.github_sources(), pk=pk)
+    source = get_object_or_404(selectors.github_sources_visible_to(request.user), pk=pk)
     form = GitHubSourceForm.for_source(source, request.POST or None)
     if request.method == "POST" and form.is_valid():
         if _save(form, user=request.user, source=source) is not None:
@@ -122,7 +123,7 @@ def github_source_detail(request, pk: int):
 @require_POST
 def github_source_sync(request, pk: int):
     _check(request.user)
-    source = get_object_or_404(selectors.github_sources(), pk=pk)
+    source = get_object_or_404(selectors.github_sources_visible_to(request.user), pk=pk)
     run = services.sync_run_start(source=source, created_by=request.user)
     return redirect("triage:github-run", pk=run.pk)
 
@@ -131,7 +132,7 @@ def github_source_sync(request, pk: int):
 @require_GET
 def github_run_detail(request, pk: int):
     _check(request.user)
-    run = get_object_or_404(selectors.sync_runs(), pk=pk)
+    run = get_object_or_404(selectors.sync_runs_visible_to(request.user), pk=pk)
     return render(request, "triage/github/github_run.html", {"run": run})
 
 
@@ -140,7 +141,7 @@ def github_run_detail(request, pk: int):
 def github_run_progress(request, pk: int):
     """The partial that the run page polls with htmx until the run is finished."""
     _check(request.user)
-    run = get_object_or_404(selectors.sync_runs(), pk=pk)
+    run = get_object_or_404(selectors.sync_runs_visible_to(request.user), pk=pk)
     return render(request, "triage/github/_github_run_progress.html", {"run": run})
 
 
@@ -148,7 +149,7 @@ def github_run_progress(request, pk: int):
 @require_POST
 def github_run_resume(request, pk: int):
     _check(request.user)
-    run = get_object_or_404(selectors.sync_runs(), pk=pk)
+    run = get_object_or_404(selectors.sync_runs_visible_to(request.user), pk=pk)
     try:
         services.sync_run_resume(run=run)
     except ApplicationError as exc:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelling.permissions import can_import_reports
 from triage.models import Report
+from triage.permissions import CanCurateReports
 from triage.reports import services
 from triage.reports.selectors import import_jobs_visible_to
 from triage.reports.serializers import (
@@ -20,13 +20,6 @@ from triage.reports.serializers import (
     ReportImportInputSerializer,
     ReportSerializer,
 )
-
-
-class CanImportReports(BasePermission):
-    message = "Only staff and study owners may import reports."
-
-    def has_permission(self, request, view):
-        return can_import_reports(request.user)
 
 
 class ReportListAPI(generics.ListAPIView):
@@ -46,7 +39,7 @@ class ReportDetailAPI(generics.RetrieveAPIView):
 class ReportImportAPI(APIView):
     """Upload a file of reports; the import runs in a worker. Follow the job's ``url``."""
 
-    permission_classes = [IsAuthenticated, CanImportReports]
+    permission_classes = [IsAuthenticated, CanCurateReports]
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(request=ReportImportInputSerializer, responses={202: ImportJobSerializer})

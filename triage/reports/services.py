@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from config.errors import ApplicationError
+from labelling.services.items import study_items_flag_for_review
 from triage.models import ImportJob, Report, SourceLabel
 from triage.reports.files import ReportFile, ReportRow, format_for
 
@@ -50,9 +51,13 @@ class ImportResult:
     created: int
     updated: int
     unchanged: int
+    flagged: int = 0  # study items flagged for re-review because their report changed
 
     def summary(self) -> str:
-        return f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}"
+        text = f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}"
+        if self.flagged:
+            text += f"; {self.flagged} study item{'s' if self.flagged != 1 else ''} flagged for re-review"
+        return text
 
 
 # -- importing a file ------------------------------------------------------------------
@@ -87,19 +92,20 @@ def reports_import(
 def _reports_write(*, rows: Iterable[ReportRow], total: int, progress: Progress | None) -> ImportResult:
     if progress:
         progress(0, total)
-    created = updated = unchanged = done = 0
+    created = updated = unchanged = done = flagged = 0
     label_ids: dict[str, int] = {}
     for batch in _batched(rows, BATCH_SIZE):
-        c, u, n = _reports_upsert_batch(batch, label_ids)
+        c, u, n, f = _reports_upsert_batch(batch, label_ids)
         created, updated, unchanged, done = created + c, updated + u, unchanged + n, done + len(batch)
+        flagged += f
         if progress:
             progress(done, total)
-    return ImportResult(total=done, created=created, updated=updated, unchanged=unchanged)
+    return ImportResult(total=done, created=created, updated=updated, unchanged=unchanged, flagged=flagged)
 
 
-def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> tuple[int, int, int]:
-    """Upsert one batch; returns (created, updated, unchanged). Validated rows only: the
-    checks of ``full_clean()`` were done by the pipeline, line by line, before any write."""
+def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> tuple[int, int, int, int]:
+    """Upsert one batch; returns (created, updated, unchanged, study items flagged). Validated rows
+    only: the checks of ``full_clean()`` were done by the pipeline, line by line, before any write."""
     existing = {
         source_id: (pk, digest)
         for source_id, pk, digest in Report.objects.filter(source_id__in=[r.source_id for r in batch]).values_list(
@@ -116,7 +122,13 @@ def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> 
             continue  # unchanged: not rewritten
         to_write.append(row)
     if not to_write:
-        return 0, 0, len(batch)
+        return 0, 0, len(batch), 0
+    # what the reports already in a study were, to tell their annotators what changed
+    updated_ids = [existing[r.source_id][0] for r in to_write if r.source_id in existing]
+    before = {}
+    if updated_ids:
+        rows = Report.objects.filter(pk__in=updated_ids, study_items__isnull=False).values(*REVIEWED_FIELDS, "id")
+        before = {row["id"]: row for row in rows}
 
     reports = [
         Report(
@@ -139,7 +151,29 @@ def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> 
     report_source_labels_replace(
         labels_by_report={ids[r.source_id]: r.labels for r in to_write}, label_ids=label_ids, clear_ids=changed_ids
     )
-    return created, len(to_write) - created, len(batch) - len(to_write)
+    reasons = {}
+    for r in to_write:
+        old = before.get(existing.get(r.source_id, (None,))[0])
+        if old is not None and (why := report_change_reasons(before=old, after=r)):
+            reasons[old["id"]] = why
+    flagged = study_items_flag_for_review(reasons_by_report=reasons) if reasons else 0
+    return created, len(to_write) - created, len(batch) - len(to_write), flagged
+
+
+REVIEWED_FIELDS = ["title", "body", "state", "framework", "url"]
+
+
+def report_change_reasons(*, before: dict, after) -> list[str]:
+    """What changed in a report that its annotators should know, e.g. ``["reopened", "body edited"]``.
+    ``before``: the stored values of ``REVIEWED_FIELDS``; ``after``: a row or record with (some of)
+    those attributes; a field the source does not carry (a GitHub record has no framework) is skipped."""
+    why = []
+    if before["state"] != after.state:
+        why.append("reopened" if after.state == "open" else str(after.state or "state cleared"))
+    for name in ("title", "body", "framework", "url"):
+        if name in before and before[name] != getattr(after, name, before[name]):
+            why.append(f"{name} edited")
+    return why
 
 
 def reports_upsert(*, reports: list[Report]) -> dict[str, int]:

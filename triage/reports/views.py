@@ -11,8 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from config.errors import ApplicationError
-from labelling.permissions import can_import_reports
 from triage.models import Report
+from triage.permissions import CanCurateReports, can_curate_reports
 from triage.reports import selectors, services
 from triage.reports.files import EXAMPLE_CSV_HEADER, EXAMPLE_JSONL
 from triage.reports.selectors import import_jobs_visible_to, report_framework_counts, report_study_items_for
@@ -35,7 +35,7 @@ def report_list(request):
         "total_reports": Report.objects.count(),
         "frameworks": report_framework_counts(),
         "kinds": Report.Kind.choices,
-        "can_import": can_import_reports(request.user),
+        "can_import": can_curate_reports(request.user),
     }
     return render(request, "triage/reports/report_list.html", context)
 
@@ -64,8 +64,8 @@ class ReportImportForm(forms.Form):
 @login_required
 @require_http_methods(["GET", "POST"])
 def report_import(request):
-    if not can_import_reports(request.user):
-        raise PermissionDenied("Only staff and study owners may import reports.")
+    if not can_curate_reports(request.user):
+        raise PermissionDenied(CanCurateReports.message)
     form = ReportImportForm(request.POST, request.FILES) if request.method == "POST" else ReportImportForm()
     if request.method == "POST" and form.is_valid():
         try:

@@ -16,13 +16,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError
-from labelling.permissions import can_import_reports
 from triage.models import CodeBlock, Device, Environment, Report, Reproducer, Reproduction, ReproductionRun, Runner
+from triage.permissions import CanRunReproductionsOrReadOnly
 from triage.reproduction import selectors
 from triage.reproduction.services import (
     MAX_REPEAT,
@@ -32,17 +32,6 @@ from triage.reproduction.services import (
     reproduction_start,
     runner_alive,
 )
-
-ONLY_OWNERS = "Only staff and study owners may attach reproducers and start runs; ask a study owner."
-
-
-class CanStartRuns(BasePermission):
-    """Reading is for every signed-in user; attaching reproducers and starting runs for staff and owners."""
-
-    message = ONLY_OWNERS
-
-    def has_permission(self, request, view):
-        return request.method in SAFE_METHODS or can_import_reports(request.user)
 
 
 def _absolute(context: dict, path: str) -> str:
@@ -276,7 +265,7 @@ class ReportReproducerListAPI(generics.ListCreateAPIView):
     """A report's reproducers, newest first. POST attaches one (staff and study owners)."""
 
     serializer_class = ReproducerSerializer
-    permission_classes = [IsAuthenticated, CanStartRuns]
+    permission_classes = [IsAuthenticated, CanRunReproductionsOrReadOnly]
     filterset_class = None
     filter_backends = []
 
@@ -312,7 +301,7 @@ class ReproducerDetailAPI(generics.RetrieveAPIView):
 
 
 class _StartAPI(APIView):
-    permission_classes = [IsAuthenticated, CanStartRuns]
+    permission_classes = [IsAuthenticated, CanRunReproductionsOrReadOnly]
 
     def _reproducer(self, pk: int) -> Reproducer:
         return get_object_or_404(Reproducer, pk=pk)

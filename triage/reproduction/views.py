@@ -19,13 +19,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import ApplicationError
-from labelling.permissions import can_import_reports
 from triage.models import CodeBlock, Device, Report, Reproducer, Reproduction, ReproductionRun
+from triage.permissions import CanRunReproductionsOrReadOnly, can_run_reproductions
 from triage.reproduction import selectors
 from triage.reproduction.services import MAX_REPEAT, MAX_SCRIPT_BYTES, bisection_start, reproduction_start
 from triage.reproduction.services import reproducer_create as reproducer_create_service
 
-ONLY_OWNERS = "Only staff and study owners may attach reproducers and start runs; ask a study owner."
 ORACLE_HELP = {
     Reproducer.Oracle.CRASH: "the run fails (non-zero exit or a signal); for a crash report its trace must "
     "normalise to the report's signature.",
@@ -37,8 +36,8 @@ ORACLE_HELP = {
 
 
 def _require_owner(user) -> None:
-    if not can_import_reports(user):
-        raise PermissionDenied(ONLY_OWNERS)
+    if not can_run_reproductions(user):
+        raise PermissionDenied(CanRunReproductionsOrReadOnly.message)
 
 
 # --------------------------------------------------------------------------- the report page's section
@@ -57,7 +56,7 @@ def report_reproduction_section(request, pk: int):
         "section": True,
         "reproducers": reproducers,
         "python_blocks": [] if reproducers else selectors.python_code_blocks(report),
-        "can_run": can_import_reports(request.user),
+        "can_run": can_run_reproductions(request.user),
         "running": any(r.status != Reproduction.Status.DONE for rep in reproducers for r in rep.reproductions.all()),
         "max_repeat": MAX_REPEAT,
         "oracle_help": ORACLE_HELP,
@@ -286,7 +285,7 @@ def _percent(reproduction: Reproduction, runs: list[ReproductionRun]) -> int:
 @require_GET
 def reproduction_detail(request, pk: int):
     context = _reproduction_context(_reproduction_or_404(pk))
-    context["can_run"] = can_import_reports(request.user)
+    context["can_run"] = can_run_reproductions(request.user)
     return render(request, "triage/reproduction/reproduction_detail.html", context)
 
 

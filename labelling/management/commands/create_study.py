@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from config.errors import ApplicationError
 from labelling.codebook_templates import list_templates, template_slugs
 from labelling.services.studies import study_create
+from triage.permissions import can_create_studies
 
 
 def list_templates_by_slug() -> dict[str, dict]:
@@ -34,6 +35,11 @@ class Command(BaseCommand):
         if template not in valid:
             raise CommandError(f"Unknown template '{template}'. Valid templates: {', '.join(valid) or 'none'}.")
         owner_user = self._owner(owner)
+        if not can_create_studies(owner_user):
+            raise CommandError(
+                f"{owner_user.get_username()} may not own a new study: add them to the researcher group first "
+                f"(`manage.py site_group add {owner_user.get_username()} researcher`)."
+            )
         name = name or list_templates_by_slug()[template]["name"]
         try:
             study = study_create(

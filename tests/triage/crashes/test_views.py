@@ -21,7 +21,7 @@ def groups(small_study):
     return {**small_study, "resize": resize, "quantize": quantize, "jax": jax}
 
 
-@pytest.mark.parametrize("role", ["owner", "ann1", "viewer", "outsider"])
+@pytest.mark.parametrize("role", ["curator", "owner", "ann1", "viewer", "outsider"])
 def test_any_signed_in_user_sees_the_list_and_a_group(client, groups, role):
     client.force_login(groups[role])
     page = client.get(reverse("triage:crash-list"))
@@ -29,7 +29,7 @@ def test_any_signed_in_user_sees_the_list_and_a_group(client, groups, role):
     assert "CheckFailed in tensorflow::TensorShapeBase::dim_size" in page.text
     detail = client.get(reverse("triage:crash-detail", args=[groups["resize"].pk]))
     assert detail.status_code == 200
-    assert ("merge-form" in detail.text) == (role == "owner")
+    assert ("merge-form" in detail.text) == (role == "curator")
 
 
 def test_anonymous_is_sent_to_log_in(client, groups):
@@ -66,7 +66,7 @@ def test_group_page_shows_raw_and_normalised_traces_with_reasons_escaped(client,
 
 
 def test_owner_merges_and_splits(client, groups):
-    client.force_login(groups["owner"])
+    client.force_login(groups["curator"])
     resize, quantize = groups["resize"], groups["quantize"]
     response = client.post(
         reverse("triage:crash-merge", args=[resize.pk]), {"others": str(quantize.pk), "reason": "dup"}
@@ -84,7 +84,7 @@ def test_owner_merges_and_splits(client, groups):
 
 
 def test_bad_merge_shows_the_message(client, groups):
-    client.force_login(groups["owner"])
+    client.force_login(groups["curator"])
     response = client.post(reverse("triage:crash-merge", args=[groups["resize"].pk]), {"others": "999999"}, follow=True)
     assert "No crash group 999999" in response.text
     response = client.post(reverse("triage:crash-split", args=[groups["resize"].pk]), {}, follow=True)
@@ -105,7 +105,7 @@ def test_only_owners_may_merge_split_or_link(client, groups, role):
 def test_owner_links_known_issues(client, groups):
     trace = crash_report("tf_resize_check_failed", 5)["stack_trace"]
     issue = ReportFactory(kind=Report.Kind.ISSUE, framework="tensorflow", body=f"```\n{trace}\n```")
-    client.force_login(groups["owner"])
+    client.force_login(groups["curator"])
     response = client.post(reverse("triage:crash-link-known", args=[groups["resize"].pk]), follow=True)
     assert "1 GitHub issue(s)" in response.text
     assert issue.source_id in response.text

@@ -18,8 +18,11 @@ def queued(monkeypatch):
 
 
 @pytest.fixture
-def source(queued):
-    return services.github_source_create(created_by=None, repository="pytorch/pytorch", token="ghp_secret")
+def source(queued, small_study):
+    """A source of the curator's (a source belongs to whoever defined it)."""
+    return services.github_source_create(
+        created_by=small_study["curator"], repository="pytorch/pytorch", token="ghp_secret"
+    )
 
 
 def as_user(api_client, user):
@@ -28,7 +31,9 @@ def as_user(api_client, user):
     return api_client
 
 
-@pytest.mark.parametrize(("who", "code"), [("owner", 200), ("ann1", 403), ("viewer", 403), ("outsider", 403)])
+@pytest.mark.parametrize(
+    ("who", "code"), [("curator", 200), ("owner", 403), ("ann1", 403), ("viewer", 403), ("outsider", 403)]
+)
 def test_who_may_list_sources(api_client, small_study, source, who, code):
     response = as_user(api_client, small_study[who]).get("/api/github/sources/")
     assert response.status_code == code
@@ -44,7 +49,7 @@ def test_anonymous_gets_401(api_client, source):
 
 
 def test_an_owner_defines_a_source_with_a_write_only_token(api_client, small_study, queued):
-    client = as_user(api_client, small_study["owner"])
+    client = as_user(api_client, small_study["curator"])
     response = client.post(
         "/api/github/sources/",
         {"repository": "keras-team/keras", "state": "closed", "labels": ["type:bug"], "token": "ghp_x"},
@@ -53,7 +58,7 @@ def test_an_owner_defines_a_source_with_a_write_only_token(api_client, small_stu
     assert response.status_code == 201, response.json()
     assert "token" not in response.json() and response.json()["token_set"] is True
     source = GitHubSource.objects.get(repository="keras-team/keras")
-    assert source.token == "ghp_x" and source.created_by == small_study["owner"]
+    assert source.token == "ghp_x" and source.created_by == small_study["curator"]
 
     response = client.patch(f"/api/github/sources/{source.pk}/", {"state": "all"}, format="json")
     assert response.status_code == 200 and response.json()["state"] == "all"
@@ -65,14 +70,16 @@ def test_an_owner_defines_a_source_with_a_write_only_token(api_client, small_stu
 
 
 def test_a_bad_repository_is_a_400_that_says_how_to_fix_it(api_client, small_study):
-    response = as_user(api_client, small_study["owner"]).post(
+    response = as_user(api_client, small_study["curator"]).post(
         "/api/github/sources/", {"repository": "just-a-name"}, format="json"
     )
     assert response.status_code == 400
     assert "owner/name" in str(response.json()["details"]["repository"])
 
 
-@pytest.mark.parametrize(("who", "code"), [("owner", 202), ("ann1", 403), ("viewer", 403), ("outsider", 403)])
+@pytest.mark.parametrize(
+    ("who", "code"), [("curator", 202), ("owner", 403), ("ann1", 403), ("viewer", 403), ("outsider", 403)]
+)
 def test_who_may_sync(api_client, small_study, source, queued, who, code, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = as_user(api_client, small_study[who]).post(f"/api/github/sources/{source.pk}/sync/")
@@ -86,13 +93,13 @@ def test_who_may_sync(api_client, small_study, source, queued, who, code, django
 
 
 def test_runs_list_and_detail_and_delete(api_client, small_study, source, queued):
-    client = as_user(api_client, small_study["owner"])
-    run = services.sync_run_start(source=source, created_by=small_study["owner"])
+    client = as_user(api_client, small_study["curator"])
+    run = services.sync_run_start(source=source, created_by=small_study["curator"])
     listed = client.get(f"/api/github/runs/?source={source.pk}").json()["results"]
     assert [r["id"] for r in listed] == [run.pk]
     assert client.get(f"/api/github/runs/{run.pk}/").json()["status"] == "queued"
     assert as_user(api_client, small_study["viewer"]).get(f"/api/github/runs/{run.pk}/").status_code == 403
-    client = as_user(api_client, small_study["owner"])
+    client = as_user(api_client, small_study["curator"])
     assert client.delete(f"/api/github/sources/{source.pk}/").status_code == 204
     assert not GitHubSource.objects.exists()
     assert client.get(f"/api/github/sources/{source.pk}/").status_code == 404

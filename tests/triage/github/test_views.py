@@ -22,11 +22,16 @@ def queued(monkeypatch):
 
 
 @pytest.fixture
-def source(queued):
-    return services.github_source_create(created_by=None, repository="pytorch/pytorch", token="ghp_very_secret")
+def source(queued, small_study):
+    """A source of the curator's (a source belongs to whoever defined it)."""
+    return services.github_source_create(
+        created_by=small_study["curator"], repository="pytorch/pytorch", token="ghp_very_secret"
+    )
 
 
-@pytest.mark.parametrize(("who", "code"), [("owner", 200), ("ann1", 403), ("viewer", 403), ("outsider", 403)])
+@pytest.mark.parametrize(
+    ("who", "code"), [("curator", 200), ("owner", 403), ("ann1", 403), ("viewer", 403), ("outsider", 403)]
+)
 def test_who_may_see_the_source_pages(client, small_study, source, who, code):
     client.force_login(small_study[who])
     run = services.sync_run_start(source=source, created_by=None)
@@ -48,7 +53,7 @@ def test_anonymous_is_sent_to_log_in(client, source):
 
 
 def test_defining_a_source_and_the_token_is_never_rendered(client, small_study, queued):
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["curator"])
     response = client.post(
         reverse("triage:github-sources"),
         {
@@ -72,7 +77,7 @@ def test_defining_a_source_and_the_token_is_never_rendered(client, small_study, 
 
 
 def test_a_bad_repository_shows_the_message_on_the_form(client, small_study):
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["curator"])
     response = client.post(reverse("triage:github-sources"), {"repository": "nope", "state": "closed"})
     assert response.status_code == 400
     assert "Give the repository as owner/name" in response.content.decode()
@@ -82,7 +87,7 @@ def test_a_bad_repository_shows_the_message_on_the_form(client, small_study):
 def test_sync_now_queues_a_run_and_its_page_polls_until_finished(
     client, small_study, source, queued, django_capture_on_commit_callbacks
 ):
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["curator"])
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("triage:github-source-sync", args=[source.pk]))
     run = SyncRun.objects.get()
@@ -107,7 +112,7 @@ def test_report_page_shows_comments_fixes_code_and_links_and_the_review_flag(cli
     services.sync_run_execute(run_id=run.pk)
     report = Report.objects.get(source_id="github:keras-team/keras#2")
     StudyItemFactory(study=small_study["study"], report=report, needs_review=True, review_reason="reopened")
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["owner"])  # a member of the study sees its review flag
     page = client.get(reverse("triage:report-detail", args=[report.pk])).content.decode()
     assert 'href="https://github.com/keras-team/keras/pull/77"' in page
     assert "https://gist.github.com/alice/00000002" in page and "colab.research.google.com" in page

@@ -109,8 +109,10 @@ def test_detail_has_body_and_raw(api_client, reports):
     assert api_client.get(reverse("triage-api:report-detail", args=[999999])).status_code == 404
 
 
-@pytest.mark.parametrize("role, status", [("owner", 202), ("ann1", 403), ("viewer", 403), ("outsider", 403)])
-def test_import_is_for_study_owners(
+@pytest.mark.parametrize(
+    "role, status", [("curator", 202), ("owner", 403), ("ann1", 403), ("viewer", 403), ("outsider", 403)]
+)
+def test_import_is_for_curators_not_study_owners(
     api_client, small_study, media, queued, django_capture_on_commit_callbacks, role, status
 ):
     api_client.force_authenticate(small_study[role])
@@ -143,7 +145,7 @@ def test_staff_may_import(api_client, media, queued):
     ],
 )
 def test_an_obviously_wrong_upload_is_a_400(api_client, small_study, media, queued, data, field):
-    api_client.force_authenticate(small_study["owner"])
+    api_client.force_authenticate(small_study["curator"])
     response = api_client.post(IMPORT, data, format="multipart")
     assert response.status_code == 400
     body = response.json()
@@ -153,13 +155,13 @@ def test_an_obviously_wrong_upload_is_a_400(api_client, small_study, media, queu
 
 def test_a_too_big_upload_is_a_400(api_client, small_study, media, queued, settings):
     settings.BUGSIFT_MAX_UPLOAD_BYTES = 50
-    api_client.force_authenticate(small_study["owner"])
+    api_client.force_authenticate(small_study["curator"])
     response = api_client.post(IMPORT, {"file": _upload()}, format="multipart")
     assert response.status_code == 400 and "limit" in response.json()["message"]
 
 
 def test_import_job_shows_counts_or_problems_to_its_owner_and_staff(api_client, small_study, media, queued):
-    api_client.force_authenticate(small_study["owner"])
+    api_client.force_authenticate(small_study["curator"])
     good = api_client.post(IMPORT, {"file": _upload()}, format="multipart").json()
     bad = api_client.post(
         IMPORT, {"file": _upload(records=[record(1), record(2, framework="")])}, format="multipart"

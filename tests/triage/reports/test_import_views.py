@@ -28,8 +28,10 @@ def _login(client, user):
     return client
 
 
-@pytest.mark.parametrize("role, status", [("owner", 200), ("ann1", 403), ("viewer", 403), ("outsider", 403)])
-def test_the_import_page_is_for_study_owners(client, small_study, role, status):
+@pytest.mark.parametrize(
+    "role, status", [("curator", 200), ("owner", 403), ("ann1", 403), ("viewer", 403), ("outsider", 403)]
+)
+def test_the_import_page_is_for_curators_not_study_owners(client, small_study, role, status):
     response = _login(client, small_study[role]).get(IMPORT_URL)
     assert response.status_code == status
     if status == 200:
@@ -56,21 +58,21 @@ def test_others_cannot_post_a_file(client, small_study, media, queued, role):
 def test_upload_saves_a_job_and_queues_it_after_commit(
     client, small_study, media, queued, django_capture_on_commit_callbacks
 ):
-    _login(client, small_study["owner"])
+    _login(client, small_study["curator"])
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(IMPORT_URL, {"file": _upload("my reports.jsonl"), "format": ""})
 
     job = ImportJob.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("triage:import-job", args=[job.pk])
     assert queued == [job.pk]
-    assert job.status == ImportJob.Status.QUEUED and job.created_by == small_study["owner"]
+    assert job.status == ImportJob.Status.QUEUED and job.created_by == small_study["curator"]
     assert job.filename == "my reports.jsonl" and job.file.name.endswith(".jsonl")
     assert (media / job.file.name).exists()
     assert Report.objects.count() == 0  # the worker imports, not the request
 
 
 def test_chosen_format_is_kept_with_the_stored_file(client, small_study, media, queued):
-    _login(client, small_study["owner"])
+    _login(client, small_study["curator"])
     client.post(
         IMPORT_URL, {"file": _upload("export.txt", content="source_id,framework,title\na#1,jax,T\n"), "format": "csv"}
     )
@@ -90,7 +92,7 @@ def test_chosen_format_is_kept_with_the_stored_file(client, small_study, media, 
     ],
 )
 def test_an_obviously_wrong_upload_shows_the_form_again(client, small_study, media, queued, data, words):
-    response = _login(client, small_study["owner"]).post(IMPORT_URL, data)
+    response = _login(client, small_study["curator"]).post(IMPORT_URL, data)
     assert response.status_code == 400
     assert words in response.content.decode()
     assert ImportJob.objects.count() == 0 and queued == []
@@ -98,14 +100,14 @@ def test_an_obviously_wrong_upload_shows_the_form_again(client, small_study, med
 
 def test_a_too_big_upload_is_refused(client, small_study, media, queued, settings):
     settings.BUGSIFT_MAX_UPLOAD_BYTES = 50
-    response = _login(client, small_study["owner"]).post(IMPORT_URL, {"file": _upload()})
+    response = _login(client, small_study["curator"]).post(IMPORT_URL, {"file": _upload()})
     assert response.status_code == 400 and "the limit is" in response.content.decode()
     assert ImportJob.objects.count() == 0
 
 
 @pytest.fixture
 def job(client, small_study, media, queued):
-    _login(client, small_study["owner"]).post(IMPORT_URL, {"file": _upload()})
+    _login(client, small_study["curator"]).post(IMPORT_URL, {"file": _upload()})
     client.logout()
     return ImportJob.objects.get()
 
@@ -122,12 +124,12 @@ def test_job_pages_are_for_their_owner_and_staff(client, small_study, job):
         assert client.get(page).status_code == 404 and client.get(partial).status_code == 404
     _login(client, UserFactory(username="staffer", is_staff=True))
     assert client.get(page).status_code == 200
-    _login(client, small_study["owner"])
+    _login(client, small_study["curator"])
     assert client.get(page).status_code == 200 and client.get(partial).status_code == 200
 
 
 def test_the_progress_partial_polls_until_the_job_is_finished(client, small_study, job):
-    _login(client, small_study["owner"])
+    _login(client, small_study["curator"])
     page = client.get(reverse("triage:import-job", args=[job.pk])).content.decode()
     assert 'hx-trigger="every 1s"' in page and reverse("triage:import-job-progress", args=[job.pk]) in page
 
@@ -146,7 +148,7 @@ def test_the_progress_partial_polls_until_the_job_is_finished(client, small_stud
 
 def test_a_failed_job_lists_the_line_problems_and_writes_nothing(client, small_study, media, queued):
     existing = ReportFactory(source_id=record(1)["source_id"], title="Before")
-    _login(client, small_study["owner"]).post(
+    _login(client, small_study["curator"]).post(
         IMPORT_URL, {"file": _upload(records=[record(1, title="After"), record(2, url="javascript:alert(1)")])}
     )
     job = ImportJob.objects.get()
@@ -183,15 +185,15 @@ def test_a_missing_job_or_file_does_not_crash_the_worker(job):
 
 
 def test_the_import_page_lists_my_recent_jobs(client, small_study, job):
-    page = _login(client, small_study["owner"]).get(IMPORT_URL).content.decode()
+    page = _login(client, small_study["curator"]).get(IMPORT_URL).content.decode()
     assert reverse("triage:import-job", args=[job.pk]) in page and "Queued" in page
 
 
 def test_a_long_or_odd_file_name_is_stored_safely(client, small_study, media, queued):
     name = "../" + "ü" * 150 + " reports; rm -rf.jsonl"
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["curator"])
     assert client.post(IMPORT_URL, {"file": _upload("..jsonl")}).status_code == 302
-    response = _login(client, small_study["owner"]).post(IMPORT_URL, {"file": _upload(name)})
+    response = _login(client, small_study["curator"]).post(IMPORT_URL, {"file": _upload(name)})
     assert response.status_code == 302
     assert ImportJob.objects.order_by("id").first().file.name.endswith("/reports.jsonl")
     job = ImportJob.objects.order_by("id").last()

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def owner(api_client, small_study):
-    api_client.force_authenticate(small_study["owner"])
+    api_client.force_authenticate(small_study["researcher"])
     return api_client
 
 
@@ -49,7 +49,7 @@ def test_annotator_reads_but_may_not_attach_or_run(api_client, small_study, queu
     assert api_client.get(f"/api/reproducers/{reproducer.pk}/").status_code == 200
     refused = _attach(api_client, report, script="x = 1")
     assert refused.status_code == 403
-    assert "Only staff and study owners" in refused.json()["message"]
+    assert "researcher or curator role" in refused.json()["message"]
     run = api_client.post(f"/api/reproducers/{reproducer.pk}/reproductions/", {"repeat": 1}, format="json")
     bisect = api_client.post(
         f"/api/reproducers/{reproducer.pk}/bisections/", {"package": "torch", "versions": ["1", "2"]}, format="json"

@@ -55,8 +55,10 @@ def test_anonymous_is_sent_to_log_in(client, report):
         assert response.status_code == 302 and "/accounts/login/" in response.url
 
 
-@pytest.mark.parametrize("who, status", [("owner", 200), ("ann1", 403), ("viewer", 403)])
-def test_only_owners_and_staff_attach(client, small_study, report, who, status):
+@pytest.mark.parametrize(
+    "who, status", [("researcher", 200), ("curator", 200), ("owner", 403), ("ann1", 403), ("viewer", 403)]
+)
+def test_only_researchers_curators_and_staff_attach(client, small_study, report, who, status):
     client.force_login(small_study[who])
     assert client.get(reverse("triage:reproducer-new", args=[report.pk])).status_code == status
 
@@ -83,7 +85,7 @@ def test_report_page_loads_the_section(client, small_study, report):
 
 
 def test_empty_section_explains_and_offers_python_blocks(client, small_study, report):
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     page = _section(client, report).text
     assert 'id="reproduction-empty"' in page and "oracle that decides" in page
     python_block = CodeBlock.objects.get(report=report, is_python=True)
@@ -94,7 +96,7 @@ def test_empty_section_explains_and_offers_python_blocks(client, small_study, re
 def test_section_lists_reproducers_with_forms_only_for_owners(client, small_study, report):
     reproducer = ReproducerFactory(report=report, requirements="torch==2.13.0", oracle="crash", title="conv crash")
     ReproductionFactory(reproducer=reproducer, repeat=10, status="done", summary="reproduced 7/10")
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     page = _section(client, report).text
     assert "conv crash" in page and "torch==2.13.0" in page and "reproduced 7/10" in page
     assert reverse("triage:reproducer-run", args=[reproducer.pk]) in page
@@ -137,7 +139,7 @@ def _form(**fields):
 
 
 def test_attach_pasted_script(client, small_study, report):
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     response = client.post(
         reverse("triage:reproducer-new", args=[report.pk]),
         _form(script="raise SystemExit(3)\n", requirements="torch==2.13.0 numpy<2", oracle="assertion", title="t"),
@@ -147,12 +149,12 @@ def test_attach_pasted_script(client, small_study, report):
     assert response.url.endswith(f"#reproducer-{reproducer.pk}")
     assert reproducer.script == "raise SystemExit(3)\n" and reproducer.oracle == "assertion"
     assert reproducer.requirements.splitlines() == ["numpy<2", "torch==2.13.0"]
-    assert reproducer.created_by == small_study["owner"]
+    assert reproducer.created_by == small_study["researcher"]
 
 
 def test_attach_from_a_code_block(client, small_study, report):
     block = CodeBlock.objects.get(report=report, is_python=True)
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     form = client.get(reverse("triage:reproducer-new", args=[report.pk]), {"code_block": block.pk}).text
     assert f'value="{block.pk}" checked' in form and "print(torch.ones(2))" in form
     response = client.post(reverse("triage:reproducer-new", args=[report.pk]), _form(code_block=block.pk))
@@ -162,7 +164,7 @@ def test_attach_from_a_code_block(client, small_study, report):
 
 
 def test_attach_by_upload_and_refuse_other_files(client, small_study, report):
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     url = reverse("triage:reproducer-new", args=[report.pk])
     upload = SimpleUploadedFile("repro.py", b"import os\nos._exit(1)\n", content_type="text/x-python")
     assert client.post(url, {**_form(), "upload": upload}).status_code == 302
@@ -178,7 +180,7 @@ def test_attach_by_upload_and_refuse_other_files(client, small_study, report):
 
 
 def test_service_errors_go_to_their_fields_and_keep_the_input(client, small_study, report):
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     response = client.post(
         reverse("triage:reproducer-new", args=[report.pk]),
         _form(script="print('kept <b>as typed</b>')", requirements="-e git+https://example.org/x", timeout_seconds="0"),
@@ -192,7 +194,7 @@ def test_service_errors_go_to_their_fields_and_keep_the_input(client, small_stud
 
 
 def test_empty_script_and_non_numbers_name_the_field(client, small_study, report):
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     url = reverse("triage:reproducer-new", args=[report.pk])
     response = client.post(url, _form())
     assert response.status_code == 400 and 'id="err-script"' in response.text
@@ -202,7 +204,7 @@ def test_empty_script_and_non_numbers_name_the_field(client, small_study, report
 
 
 def test_differential_needs_a_different_side_b(client, small_study, report):
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     url = reverse("triage:reproducer-new", args=[report.pk])
     response = client.post(url, _form(script="x = 1", oracle="differential"))
     assert response.status_code == 400 and 'id="err-compare_device"' in response.text
@@ -222,7 +224,7 @@ def test_crash_report_prefills_the_smallest_reproducer(client, small_study):
         oracle="crash",
         smallest_reproducer="import torch\ntorch.zeros(-1)",
     )
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     page = client.get(reverse("triage:reproducer-new", args=[report.pk])).text
     assert "torch.zeros(-1)" in page
 
@@ -235,7 +237,7 @@ def test_run_queues_n_runs_on_the_devices_queue(
 ):
     cpu = ReproducerFactory(report=report, device="cpu")
     gpu = ReproducerFactory(report=report, device="gpu")
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("triage:reproducer-run", args=[cpu.pk]), {"repeat": "3"})
     reproduction = Reproduction.objects.get(reproducer=cpu)
@@ -252,7 +254,7 @@ def test_differential_cpu_against_gpu_queues_one_run_on_each(
     client, small_study, report, queued_runs, django_capture_on_commit_callbacks
 ):
     reproducer = ReproducerFactory(report=report, oracle="differential", device="cpu", compare_device="gpu")
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("triage:reproducer-run", args=[reproducer.pk]), {"repeat": "1"})
     runs = {run.side: run for run in ReproductionRun.objects.all()}
@@ -262,7 +264,7 @@ def test_differential_cpu_against_gpu_queues_one_run_on_each(
 
 def test_bad_repeat_is_refused_with_a_message(client, small_study, report, queued_runs):
     reproducer = ReproducerFactory(report=report)
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     response = client.post(reverse("triage:reproducer-run", args=[reproducer.pk]), {"repeat": "0"}, follow=True)
     assert "Repeat must be a whole number from 1 to 100" in response.text
     assert not Reproduction.objects.exists() and queued_runs == []
@@ -270,7 +272,7 @@ def test_bad_repeat_is_refused_with_a_message(client, small_study, report, queue
 
 def test_bisect_queues_the_first_step(client, small_study, report, queued_runs, django_capture_on_commit_callbacks):
     reproducer = ReproducerFactory(report=report, requirements="numpy<2")
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("triage:reproducer-bisect", args=[reproducer.pk]),
@@ -286,7 +288,7 @@ def test_bisect_queues_the_first_step(client, small_study, report, queued_runs, 
 
 def test_bisect_errors_are_shown(client, small_study, report, queued_runs):
     reproducer = ReproducerFactory(report=report)
-    client.force_login(small_study["owner"])
+    client.force_login(small_study["researcher"])
     response = client.post(
         reverse("triage:reproducer-bisect", args=[reproducer.pk]), {"package": "torch", "versions": "2.0"}, follow=True
     )

@@ -26,6 +26,7 @@ from pathlib import Path
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
+from config import csvsafe
 from labelling.models import Category, Dimension
 from labelling.values import CategoryIndex, canonical_value
 
@@ -204,6 +205,17 @@ def _username_error(username: str) -> str | None:
     return None
 
 
+def _unknown_source_id(source_id: str) -> str:
+    message = f"Unknown report '{source_id}': no report has this source_id."
+    if source_id[:1] == "'" and source_id[1:2] in csvsafe.FORMULA_PREFIXES:
+        return (
+            f"{message} It starts with ' as the CSV export writes a value a spreadsheet would run as a formula; "
+            f"use the source_id without the leading ' ({source_id[1:]!r}), as in the JSONL export, which keeps "
+            "every value as stored."
+        )
+    return f"{message} Import the report first or correct the source_id."
+
+
 def validate_label_rows(
     rows: Iterable[RawLabelRow], *, codebook: CodebookLookup, known_source_ids: Container[str]
 ) -> tuple[list[LabelRow], list[LineError]]:
@@ -216,14 +228,7 @@ def validate_label_rows(
         if not row.source_id:
             line_errors.append(LineError(row.line, "source_id", "The source_id is empty; give the report's source_id."))
         elif row.source_id not in known_source_ids:
-            line_errors.append(
-                LineError(
-                    row.line,
-                    "source_id",
-                    f"Unknown report '{row.source_id}': no report has this source_id. Import the report first "
-                    "or correct the source_id.",
-                )
-            )
+            line_errors.append(LineError(row.line, "source_id", _unknown_source_id(row.source_id)))
         if row.annotator:
             problem = _username_error(row.annotator)
             if problem:

@@ -12,13 +12,14 @@ column order, case ignored). Each line gives one label:
 
 Every problem is reported as a :class:`LineError` carrying the CSV line number (the header is
 line 1; a record that spans several lines is numbered by its first line), so a person can
-fix them all in one go. :func:`read_label_rows` parses; :func:`validate_label_rows` checks the
-rows against a codebook and the set of known reports and returns canonical rows.
+fix them all in one go. Quotes are read strictly (``config.csvsafe.reader``): a quoted value
+whose closing quote is missing is an error on the line where it starts, not the rest of the
+file. :func:`read_label_rows` parses; :func:`validate_label_rows` checks the rows against a
+codebook and the set of known reports and returns canonical rows.
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -130,7 +131,7 @@ def read_label_rows(source) -> tuple[list[RawLabelRow], list[LineError]]:
     rows: list[RawLabelRow] = []
     errors: list[LineError] = []
     lines = _text_lines(source)
-    reader = csv.reader(lines)
+    reader = csvsafe.reader(lines)  # strict: an unterminated quote is an error, not the rest of the file
     columns: list[str] | None = None
     next_line = 1  # the physical line the next record starts on
     try:
@@ -167,8 +168,8 @@ def read_label_rows(source) -> tuple[list[RawLabelRow], list[LineError]]:
             )
     except _UndecodableLine as exc:
         errors.append(LineError(exc.line, "file", "This line is not UTF-8 text. Save the file as UTF-8 CSV."))
-    except csv.Error as exc:
-        errors.append(LineError(reader.line_num or 1, "file", f"The file is not valid CSV here: {exc}."))
+    except csvsafe.CsvSyntaxError as exc:
+        errors.append(LineError(exc.line, "file", f"The file is not valid CSV here: {exc}."))
     if columns is None and not errors:
         errors.append(LineError(1, "header", f"The file is empty. The first line must be the header {HEADER_HINT}."))
     return rows, errors

@@ -45,8 +45,10 @@ class StudyExportApi(APIView):
                 OpenApiParameter.QUERY,
                 enum=list(FORMATS),
                 default="csv",
-                description="csv: one row per item with final labels in columns; "
-                "jsonl: one object per item with final labels, per-annotator labels and report facts.",
+                description="csv (for spreadsheets): one row per item with final labels in columns; a text "
+                "cell starting with =, +, -, @, a tab or a carriage return gets a leading single quote so that "
+                "spreadsheets do not run it. jsonl (for programs): one object per item with final labels, "
+                "per-annotator labels and report facts, every value as stored.",
             )
         ],
         responses={

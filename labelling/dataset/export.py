@@ -13,9 +13,11 @@ JSONL: one object per line with the same fields, plus ``final_labels`` ({code: {
 multiple choice as a list of codes), ``annotations`` ({annotator: {code: {value, note}}}) and
 ``report`` ({created_at, closed_at, state, labels}).
 
-Spreadsheet safety (CSV only): a title, exclusion reason or free-text label that starts with
-``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so that Excel or
-LibreOffice show it as text instead of running it as a formula. JSONL is left as written.
+Spreadsheet safety (CSV only): every text cell (source_id, title, url, framework, ..., every
+label) that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+``'`` so that Excel or LibreOffice show it as text instead of running it as a formula; the
+counts are numbers and are left alone. This is done by ``config.csvsafe.writer``, the one CSV
+writer of the app (see there). JSONL is left exactly as stored: it is the format for programs.
 
 Memory stays flat however large the study: items are read in keyset-paginated chunks
 (``CHUNK_SIZE`` ids at a time, ``id > last`` ordered by id) with a fixed number of queries per
@@ -26,7 +28,6 @@ next one is read. Rows are read as tuples (``values_list``), never as model inst
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Max, Q
 
+from config import csvsafe
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study, StudyItem
 from labelling.values import value_codes
 from triage.models import Report
@@ -47,7 +49,6 @@ CONTENT_TYPES = {
 BASE_COLUMNS = ("source_id", "title", "url", "framework", "kind", "screening", "exclusion_reason")
 COUNT_COLUMN = "n_annotations_complete"
 JSONL_KEYS = (*BASE_COLUMNS, COUNT_COLUMN, "final_labels", "annotations", "report")
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 _ITEM_FIELDS = (
     "id",
@@ -63,13 +64,6 @@ _ITEM_DETAIL_FIELDS = ("report_id", "report__created_at", "report__closed_at", "
 _EMPTY: dict = {}
 
 
-def spreadsheet_safe(text: str) -> str:
-    """``text`` with a leading ``'`` when a spreadsheet would read it as a formula."""
-    if text and text[0] in FORMULA_PREFIXES:
-        return "'" + text
-    return text
-
-
 @dataclass(frozen=True)
 class ExportColumn:
     """A codebook dimension as it appears in the export."""
@@ -77,7 +71,6 @@ class ExportColumn:
     id: int
     code: str
     header: str
-    is_text: bool
     is_multi: bool
 
 
@@ -90,7 +83,6 @@ def export_columns(study: Study) -> list[ExportColumn]:
             id=pk,
             code=code,
             header=f"final_{code}" if code in taken else code,
-            is_text=kind == Dimension.Kind.TEXT,
             is_multi=kind == Dimension.Kind.MULTI,
         )
         for pk, code, kind in dims
@@ -185,36 +177,22 @@ def _chunks(study: Study, columns: list[ExportColumn], *, chunk_size: int, detai
 def csv_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None):
     """The CSV export as text chunks: the header line, then one chunk of lines per item chunk."""
     columns = export_columns(study)
-    text_columns = [i for i, c in enumerate(columns) if c.is_text]
     no_finals = (None,) * len(columns)
     out = io.StringIO()
-    csv.writer(out).writerow(csv_header(columns))
+    csvsafe.writer(out).writerow(csv_header(columns))
     yield out.getvalue()
     for chunk in _chunks(study, columns, chunk_size=chunk_size, detailed=False):
         finals, complete = chunk.finals, chunk.complete
-        rows = []
-        for item_id, source_id, title, url, framework, kind, screening, reason in chunk.items:
-            labels = finals.get(item_id, no_finals)
-            if text_columns and labels is not no_finals:
-                labels = list(labels)
-                for i in text_columns:
-                    if labels[i]:
-                        labels[i] = spreadsheet_safe(labels[i])
-            rows.append(
-                (
-                    source_id,
-                    spreadsheet_safe(title),
-                    url,
-                    framework,
-                    kind,
-                    screening,
-                    spreadsheet_safe(reason),
-                    *labels,  # None (no final label) is written as an empty cell
-                    complete.get(item_id, 0),
-                )
+        rows = [
+            (
+                *fields,  # source_id, title, url, framework, kind, screening, exclusion_reason
+                *finals.get(item_id, no_finals),  # None (no final label) is written as an empty cell
+                complete.get(item_id, 0),  # a number: never quoted
             )
+            for item_id, *fields in chunk.items
+        ]
         out = io.StringIO()
-        csv.writer(out).writerows(rows)
+        csvsafe.writer(out).writerows(rows)
         yield out.getvalue()
         if progress:
             progress(len(chunk.items))

@@ -12,13 +12,14 @@ column order, case ignored). Each line gives one label:
 
 Every problem is reported as a :class:`LineError` carrying the CSV line number (the header is
 line 1; a record that spans several lines is numbered by its first line), so a person can
-fix them all in one go. :func:`read_label_rows` parses; :func:`validate_label_rows` checks the
-rows against a codebook and the set of known reports and returns canonical rows.
+fix them all in one go. Quotes are read strictly (``config.csvsafe.reader``): a quoted value
+whose closing quote is missing is an error on the line where it starts, not the rest of the
+file. :func:`read_label_rows` parses; :func:`validate_label_rows` checks the rows against a
+codebook and the set of known reports and returns canonical rows.
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
+from config import csvsafe
 from labelling.models import Category, Dimension
 from labelling.values import CategoryIndex, canonical_value
 
@@ -129,7 +131,7 @@ def read_label_rows(source) -> tuple[list[RawLabelRow], list[LineError]]:
     rows: list[RawLabelRow] = []
     errors: list[LineError] = []
     lines = _text_lines(source)
-    reader = csv.reader(lines)
+    reader = csvsafe.reader(lines)  # strict: an unterminated quote is an error, not the rest of the file
     columns: list[str] | None = None
     next_line = 1  # the physical line the next record starts on
     try:
@@ -166,8 +168,8 @@ def read_label_rows(source) -> tuple[list[RawLabelRow], list[LineError]]:
             )
     except _UndecodableLine as exc:
         errors.append(LineError(exc.line, "file", "This line is not UTF-8 text. Save the file as UTF-8 CSV."))
-    except csv.Error as exc:
-        errors.append(LineError(reader.line_num or 1, "file", f"The file is not valid CSV here: {exc}."))
+    except csvsafe.CsvSyntaxError as exc:
+        errors.append(LineError(exc.line, "file", f"The file is not valid CSV here: {exc}."))
     if columns is None and not errors:
         errors.append(LineError(1, "header", f"The file is empty. The first line must be the header {HEADER_HINT}."))
     return rows, errors
@@ -204,6 +206,17 @@ def _username_error(username: str) -> str | None:
     return None
 
 
+def _unknown_source_id(source_id: str) -> str:
+    message = f"Unknown report '{source_id}': no report has this source_id."
+    if source_id[:1] == "'" and source_id[1:2] in csvsafe.FORMULA_PREFIXES:
+        return (
+            f"{message} It starts with ' as the CSV export writes a value a spreadsheet would run as a formula; "
+            f"use the source_id without the leading ' ({source_id[1:]!r}), as in the JSONL export, which keeps "
+            "every value as stored."
+        )
+    return f"{message} Import the report first or correct the source_id."
+
+
 def validate_label_rows(
     rows: Iterable[RawLabelRow], *, codebook: CodebookLookup, known_source_ids: Container[str]
 ) -> tuple[list[LabelRow], list[LineError]]:
@@ -216,14 +229,7 @@ def validate_label_rows(
         if not row.source_id:
             line_errors.append(LineError(row.line, "source_id", "The source_id is empty; give the report's source_id."))
         elif row.source_id not in known_source_ids:
-            line_errors.append(
-                LineError(
-                    row.line,
-                    "source_id",
-                    f"Unknown report '{row.source_id}': no report has this source_id. Import the report first "
-                    "or correct the source_id.",
-                )
-            )
+            line_errors.append(LineError(row.line, "source_id", _unknown_source_id(row.source_id)))
         if row.annotator:
             problem = _username_error(row.annotator)
             if problem:

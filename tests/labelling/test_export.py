@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from labelling.dataset.export import export_chunks, spreadsheet_safe
+from config.csvsafe import safe_cell
+from labelling.dataset.export import export_chunks
 from labelling.models import Dimension, FinalLabel, StudyItem
 from tests.factories import (
     AnnotationFactory,
@@ -129,7 +130,7 @@ def test_csv_quotes_formula_like_titles_and_free_text(dataset):
     formula = csv_rows(dataset["study"])[2]
     assert formula["title"] == '\'=HYPERLINK("http://x")'
     assert formula["fix"] == "'+SUM(A1:A9)"
-    assert [spreadsheet_safe(t) for t in ("-1", "@x", "\tx", "a=b", "")] == ["'-1", "'@x", "'\tx", "a=b", ""]
+    assert [safe_cell(t) for t in ("-1", "@x", "\tx", "a=b", "")] == ["'-1", "'@x", "'\tx", "a=b", ""]
 
 
 def test_jsonl_has_final_labels_annotations_and_report_facts(dataset):

@@ -34,6 +34,7 @@ from typing import IO, NamedTuple
 
 from django.core.files import File
 
+from config import csvsafe
 from config.errors import ApplicationError
 
 FORMATS = ("jsonl", "csv")
@@ -509,13 +510,13 @@ def _jsonl_records(lines: Iterator[tuple[int, str]]):
 def _csv_records(lines: Iterator[tuple[int, str]]):
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
     texts = _CountingLines(lines)
-    reader = csv.reader(texts)
+    reader = csvsafe.reader(texts)  # strict: an unterminated quote is an error, not the rest of the file
     try:
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
             header = next(reader, None)
-    except csv.Error as exc:
-        raise ApplicationError(f"The CSV header (line {texts.number}) cannot be read: {exc}.") from None
+    except csvsafe.CsvSyntaxError as exc:
+        raise ApplicationError(f"The CSV header (line {exc.line}) cannot be read: {exc}.") from None
     if header is None:
         raise ApplicationError("The file is empty: it has no reports. Check that you chose the right file.")
     header = [cell.strip() for cell in header]
@@ -543,11 +544,11 @@ def _csv_records(lines: Iterator[tuple[int, str]]):
         start = end + 1
         try:
             row = next(reader, None)
-        except csv.Error as exc:
+        except csvsafe.CsvSyntaxError as exc:
             yield (
-                start,
+                exc.line,
                 None,
-                Problem(start, "", f"cannot be read as CSV: {exc}; the rest of the file was not checked"),
+                Problem(exc.line, "", f"cannot be read as CSV: {exc}; the rest of the file was not checked"),
                 False,
             )
             return

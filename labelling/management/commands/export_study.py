@@ -15,10 +15,10 @@ class Command(BaseCommand):
         "label as a code; codes joined by ';' for multiple choice; then n_annotations_complete) or JSONL "
         "(adds final_labels with their method, every annotator's labels and notes, and report facts). "
         "Written as it is read, so memory stays flat for any study size. "
-        "Spreadsheet safety: in the CSV, a title, exclusion reason or free-text label starting with "
-        "=, +, -, @, a tab or a carriage return is prefixed with a single quote (') so spreadsheets show it "
-        "as text instead of running it as a formula; strip that quote if you read the CSV with code. "
-        "JSONL values are exactly as stored."
+        "Spreadsheet safety: in the CSV, every text cell (source_id, title, framework, labels, ...) starting "
+        "with =, +, -, @, a tab or a carriage return is prefixed with a single quote (') so spreadsheets show "
+        "it as text instead of running it as a formula; numbers are left alone. The CSV is for spreadsheets: "
+        "programs should read the JSONL, whose values are exactly as stored."
     )
 
     def add_arguments(self, parser):

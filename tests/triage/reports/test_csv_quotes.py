@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from config.errors import ApplicationError
 from tests.factories import ReportFactory
 from triage.models import Report
-from triage.services import reports_import
+from triage.reports.services import reports_import
 
 pytestmark = pytest.mark.django_db
 

@@ -27,13 +27,8 @@ from labelling.selectors.labelling import (
 )
 from labelling.services.annotations import clamp_time_spent, item_labels_save
 from labelling.values import value_codes
+from triage.links import web_url
 from triage.reproduction.selectors import label_suggestions_for
-
-
-def safe_source_url(url: str) -> str:
-    """Only http(s) links to the source are shown; anything else (javascript:, data:) is dropped."""
-    url = (url or "").strip()
-    return url if url.lower().startswith(("http://", "https://")) else ""
 
 
 def _progress_context(study, user) -> dict:
@@ -186,7 +181,7 @@ def label_item(request, slug, item_id):
         "study": study,
         "item": item,
         "report": report,
-        "source_url": safe_source_url(report.url),
+        "source_url": web_url(report.url),
         "source_labels": [label.name for label in report.source_labels.all()],
         "dimensions": _attach_suggestions(
             _dimension_rows(codebook, values, notes, errors), label_suggestions_for(report)

@@ -18,6 +18,8 @@ from datetime import datetime
 
 from django.utils.dateparse import parse_datetime
 
+from triage.links import web_url
+
 PER_PAGE = 100
 REPOSITORY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 PYTHON_LANGUAGES = {"python", "py", "python3", "py3", "pycon", "ipython", "python2"}
@@ -129,7 +131,9 @@ def extract_links(text: str) -> list[dict]:
     found: list[dict] = []
     seen = set()
     for match in LINK_RE.finditer(text or ""):
-        url = match.group(0).rstrip(".,;:")
+        url = web_url(match.group(0).rstrip(".,;:"))
+        if not url:
+            continue
         if url in seen:
             continue
         seen.add(url)
@@ -226,7 +230,7 @@ def issue_record(payload: dict, repository: str) -> IssueRecord:
         is_pull_request=is_pr,
         title=(payload.get("title") or "")[:1000],
         body=payload.get("body") or "",
-        url=payload.get("html_url") or f"https://github.com/{repository}/issues/{number}",
+        url=web_url(payload.get("html_url")) or f"https://github.com/{repository}/issues/{number}",
         state=payload.get("state") or "",
         created_at=_when(payload.get("created_at")),
         closed_at=_when(payload.get("closed_at")),
@@ -268,7 +272,7 @@ def linked_changes_from_timeline(events: list[dict], repository: str) -> list[Li
             links[("pull_request", ref)] = LinkRecord(
                 kind="pull_request",
                 ref=ref[:200],
-                url=source.get("html_url") or "",
+                url=web_url(source.get("html_url")),
                 title=(source.get("title") or "")[:1000],
                 state=source.get("state") or "",
                 merged=bool((source.get("pull_request") or {}).get("merged_at")),

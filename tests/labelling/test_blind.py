@@ -228,3 +228,122 @@ def test_the_schema_says_which_progress_figures_are_null_for_annotators_of_blind
         assert progress[name]["nullable"] is True
         assert "blind" in progress[name]["description"]
     assert "blind" in progress["annotators"]["description"]
+
+
+# --- every labelling page and API GET endpoint, as alice, while bob labels -----------------------------
+
+
+def _named_patterns() -> list[tuple[str, list[str]]]:
+    from labelling import urls as page_urls
+    from labelling.api import urls as api_urls
+
+    found = []
+    for namespace, module in (("labelling", page_urls), ("labelling-api", api_urls)):
+        for pattern in module.urlpatterns:
+            found.append((f"{namespace}:{pattern.name}", sorted(pattern.pattern.converters)))
+    return found
+
+
+# Query strings worth trying on some endpoints (filters an annotator could use as an oracle).
+QUERIES = {
+    "labelling-api:annotation-list": [{"annotator": "bob"}, {"item": "ITEM"}, {"dimension": "symptom"}],
+    "labelling-api:final-label-list": [{"item": "ITEM"}, {"method": "unanimous"}],
+    "labelling-api:disagreement-list": [{"dimension": "symptom"}],
+    "labelling-api:item-list": [{"screening": "included"}],
+    "labelling-api:study-export": [{"format": "csv"}, {"format": "jsonl"}],
+    "labelling:disagreements": [{"dimension": "symptom"}],
+    "labelling:items": [{"screening": "included"}],
+    "labelling:screening": [{"item": "ITEM"}],
+}
+CASES = [
+    pytest.param(name, params, query, id=name + "".join(f"?{k}={v}" for k, v in query.items()))
+    for name, params in _named_patterns()
+    for query in [{}, *QUERIES.get(name, [])]
+]
+
+
+def _kwargs(name: str, params: list[str], refs: dict) -> dict:
+    kwargs = {}
+    for param in params:
+        if param == "pk":
+            if name.endswith("annotation-detail"):
+                kwargs[param] = refs["bob_annotation"]
+            elif "dimension" in name or name.endswith(("category-add", "category-list")):
+                kwargs[param] = refs["dimension"]
+            elif "category" in name:
+                kwargs[param] = refs["category"]
+        else:
+            kwargs[param] = refs.get(param)
+        if kwargs.get(param) is None:
+            pytest.fail(f"Give {name} a value for <{param}> in this test so that it is covered.")
+    return kwargs
+
+
+@pytest.mark.parametrize(("name", "params", "query"), CASES)
+def test_no_labelling_page_or_endpoint_tells_an_annotator_of_a_blind_study_what_another_one_did(
+    client, api_client, labelling_study, name, params, query
+):
+    s = labelling_study
+    first, second, third = s["items"]
+    _label(s, "ann1", first, "crash")  # alice's own labels: hers to see
+    _label(s, "ann1", second, "crash")
+    bob_annotations = _label(s, "ann2", third, "hang", note=BOB_NOTES[2])
+    refs = {
+        "slug": s["study"].slug,
+        "item_id": first.id,
+        "user_id": s["ann2"].pk,
+        "fmt": "csv",
+        "dimension": s["symptom"].pk,
+        "category": s["symptom"].categories.get(code="hang").pk,
+        "bob_annotation": bob_annotations[0].pk,
+    }
+    url = reverse(name, kwargs=_kwargs(name, params, refs))
+    data = {k: (first.id if v == "ITEM" else v) for k, v in query.items()}
+    http = api_client if name.startswith("labelling-api:") else client
+    if http is api_client:
+        api_client.force_authenticate(s["ann1"])
+    else:
+        client.force_login(s["ann1"])
+
+    def read():
+        response = http.get(url, data)
+        return response.status_code, response.get("Location"), _body(response)
+
+    before = read()
+    _label(s, "ann2", first, "crash", note=BOB_NOTES[0])  # agrees with alice: two final labels
+    agreed = read()
+    _label(s, "ann2", first, "wrong_output", note=BOB_NOTES[1])  # now a disagreement on symptom
+    disagreed = read()
+    _label(s, "ann2", second, "hang")  # another finished item, another disagreement
+    more = read()
+    assert before[0] < 500
+    assert before == agreed == disagreed == more, f"{url} changed while bob labelled"
+    for note in BOB_NOTES:
+        assert note not in more[2]
+
+
+@pytest.mark.parametrize("surface", ["api", "page"])
+def test_an_annotators_refused_save_says_nothing_of_another_ones_labels(client, api_client, labelling_study, surface):
+    """The error of a bad save depends on the caller's input only, whatever bob saved."""
+    s = labelling_study
+    item = s["items"][0]
+    if surface == "api":
+        api_client.force_authenticate(s["ann1"])
+        url = reverse("labelling-api:item-annotations", args=[s["study"].slug, item.id])
+
+        def save():
+            response = api_client.put(url, {"values": {"symptom": "no-such-code"}}, format="json")
+            return response.status_code, _body(response)
+    else:
+        client.force_login(s["ann1"])
+        url = reverse("labelling:label-item", args=[s["study"].slug, item.id])
+
+        def save():
+            response = client.post(url, {"value-symptom": "no-such-code", "note-symptom": "mine"})
+            return response.status_code, _body(response)
+
+    before = save()
+    _label(s, "ann2", item, "crash", note=BOB_NOTES[0])
+    after = save()
+    assert before[0] == 400 and before == after
+    assert BOB_NOTES[0] not in after[1]

@@ -2,6 +2,10 @@
 
 Roles: owner (everything), annotator (label own assignments, see own labels),
 viewer (read results). Staff users are treated as owners of every study.
+
+Blind labelling: while a study is blind, an annotator reads nothing computed from another
+annotator's labels (values, notes, final labels, disagreements, counts of them, the others'
+progress). ``sees_others_labels`` is the one place that decides it; the selectors ask it.
 """
 
 from __future__ import annotations
@@ -48,6 +52,18 @@ def can_annotate(user, study: Study) -> bool:
     return role_in(user, study) in {Role.OWNER, Role.ANNOTATOR}
 
 
+def sees_others_labels(user, study: Study) -> bool:
+    """May ``user`` read what is computed from other annotators' labels in ``study``?
+
+    That is their values and notes, and every figure derived from them: final labels and their
+    count, disagreements, items finished by k annotators, the other annotators' progress.
+    Owners and viewers always may. An annotator may only while the study is not blind; in a
+    blind study they see their own labels and their own progress, nothing else. Non-members never.
+    """
+    role = role_in(user, study)
+    return role in READ_RESULTS_ROLES or (role == Role.ANNOTATOR and not study.blind)
+
+
 def study_for(user, slug: str, *, check) -> Study:
     """Fetch a study by slug and apply ``check``; a non-member gets 404, a member without the right 403."""
     studies = Study.objects.filter(slug=slug)
@@ -63,6 +79,21 @@ def study_for(user, slug: str, *, check) -> Study:
     if not check(user, study):
         raise PermissionDenied("Your role in this study does not allow this.")
     return study
+
+
+def roles_in(user, studies) -> dict[int, str | None]:
+    """``role_in`` for many studies in one query: {study id: role or None}, cached like role_in."""
+    studies = list(studies)
+    if not user or not user.is_authenticated:
+        return {s.pk: None for s in studies}
+    if user.is_staff:
+        return {s.pk: Role.OWNER for s in studies}
+    cache = user.__dict__.setdefault("_study_roles", {})
+    missing = [s.pk for s in studies if s.pk not in cache]
+    if missing:
+        found = dict(Membership.objects.filter(study_id__in=missing, user=user).values_list("study_id", "role"))
+        cache.update({pk: found.get(pk) for pk in missing})
+    return {s.pk: cache[s.pk] for s in studies}
 
 
 def studies_visible_to(user):

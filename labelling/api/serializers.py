@@ -56,14 +56,31 @@ class ScreeningCountsSerializer(serializers.Serializer):
     excluded = serializers.IntegerField()
 
 
+BLIND_NULL = " Null for an annotator of a blind study: it is computed from the other annotators' labels."
+
+
 class StudyProgressSerializer(serializers.Serializer):
+    """The study's progress as the caller may see it (``labelling.permissions.sees_others_labels``)."""
+
     items_total = serializers.IntegerField()
     screening = ScreeningCountsSerializer()
-    assignments_total = serializers.IntegerField()
-    assignments_done = serializers.IntegerField()
-    items_complete = serializers.IntegerField(help_text="Included items with k completed assignments.")
-    final_labels = serializers.IntegerField()
-    annotators = AnnotatorProgressSerializer(many=True)
+    assignments_total = serializers.IntegerField(
+        allow_null=True, help_text="Assignments of every annotator." + BLIND_NULL
+    )
+    assignments_done = serializers.IntegerField(
+        allow_null=True, help_text="Completed assignments of every annotator." + BLIND_NULL
+    )
+    items_complete = serializers.IntegerField(
+        allow_null=True, help_text="Included items with k completed assignments." + BLIND_NULL
+    )
+    final_labels = serializers.IntegerField(
+        allow_null=True, help_text="Final labels of the study's items (one per item and dimension)." + BLIND_NULL
+    )
+    annotators = AnnotatorProgressSerializer(
+        many=True,
+        help_text="Each annotator's completed and total assignments. An annotator of a blind study "
+        "gets their own entry only.",
+    )
 
 
 class StudyDetailSerializer(StudySerializer):
@@ -75,6 +92,7 @@ class StudyDetailSerializer(StudySerializer):
 
     @extend_schema_field(StudyProgressSerializer)
     def get_progress(self, obj) -> dict:
+        """The progress the view computed for the caller (``study_progress(study=..., user=...)``)."""
         progress = self.context.get("progress")
         return progress.as_dict() if progress is not None else None
 

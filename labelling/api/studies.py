@@ -65,17 +65,21 @@ class StudyListCreateView(generics.ListAPIView):
             blind=d["blind"],
             exclusion_reasons=d["exclusion_reasons"],
         )
-        out = StudyDetailSerializer(study, context={"request": request, "progress": study_progress(study=study)})
+        context = {"request": request, "progress": study_progress(study=study, user=request.user)}
+        out = StudyDetailSerializer(study, context=context)
         return Response(out.data, status=status.HTTP_201_CREATED)
 
 
 class StudyDetailView(APIView):
-    """GET (members): the study with its progress. PATCH (owner): change its settings."""
+    """GET (members): the study with its progress. PATCH (owner): change its settings.
+
+    While the study is blind an annotator gets only their own progress: the study-wide labelling
+    figures are null and ``annotators`` lists them alone (they are computed from others' labels)."""
 
     @extend_schema(parameters=[SLUG], responses=StudyDetailSerializer)
     def get(self, request, slug):
         study = study_for(request.user, slug, check=can_view_study)
-        context = {"request": request, "progress": study_progress(study=study)}
+        context = {"request": request, "progress": study_progress(study=study, user=request.user)}
         return Response(StudyDetailSerializer(study, context=context).data)
 
     @extend_schema(parameters=[SLUG], request=StudyUpdateInputSerializer, responses=StudyDetailSerializer)
@@ -84,7 +88,7 @@ class StudyDetailView(APIView):
         data = StudyUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         study = study_update(study=study, data=dict(data.validated_data))
-        context = {"request": request, "progress": study_progress(study=study)}
+        context = {"request": request, "progress": study_progress(study=study, user=request.user)}
         return Response(StudyDetailSerializer(study, context=context).data)
 
 

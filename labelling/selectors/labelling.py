@@ -16,7 +16,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce
 
 from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabel, Membership, Study, StudyItem
-from labelling.permissions import can_annotate, can_read_results
+from labelling.permissions import can_annotate, can_read_results, sees_others_labels
 from labelling.values import SEPARATOR
 
 
@@ -124,16 +124,16 @@ def progress_forget(*, study_id: int, annotator_ids: Iterable[int] | None = None
 def annotations_visible_to(*, user, study: Study) -> QuerySet[Annotation]:
     """The annotations of ``study`` that ``user`` may see.
 
-    Owners and viewers (``can_read_results``) see all of them. An annotator sees their own; in a
-    study that is not blind, also the others' labels of items whose assignment they completed.
-    Anybody else sees nothing.
+    Owners and viewers (``can_read_results``) see all of them. An annotator sees their own; where
+    they may see the others' labels (``sees_others_labels``: the study is not blind), also the
+    others' labels of items whose assignment they completed. Anybody else sees nothing.
     """
     qs = Annotation.objects.filter(item__study=study)
     if can_read_results(user, study):
         return qs
     if not can_annotate(user, study):
         return qs.none()
-    if study.blind:
+    if not sees_others_labels(user, study):
         return qs.filter(annotator=user)
     completed = Assignment.objects.filter(item=OuterRef("item"), annotator=user, completed_at__isnull=False)
     return qs.filter(Q(annotator=user) | Q(Exists(completed)))

@@ -18,7 +18,7 @@ from labelling.models import (
     Study,
     StudyItem,
 )
-from labelling.permissions import can_read_results, studies_visible_to
+from labelling.permissions import can_read_results, role_in, roles_in, sees_others_labels, studies_visible_to
 
 Screening = StudyItem.Screening
 
@@ -45,15 +45,24 @@ class AnnotatorProgress:
 
 @dataclass
 class StudyProgress:
+    """The overview counts of a study as one user may see them.
+
+    ``others_hidden`` is True for an annotator of a blind study: the study-wide labelling
+    figures (assignments, finished items, final labels) are None, because they are computed
+    from the other annotators' labels, and ``annotators`` holds only the annotator's own row.
+    Screening counts come from the owners' decisions, not from labels, and are always there.
+    """
+
     items_total: int = 0
     pending: int = 0
     included: int = 0
     excluded: int = 0
-    assignments_total: int = 0
-    assignments_done: int = 0
-    items_complete: int = 0
-    final_labels: int = 0
+    assignments_total: int | None = 0
+    assignments_done: int | None = 0
+    items_complete: int | None = 0
+    final_labels: int | None = 0
     annotators: list[AnnotatorProgress] = field(default_factory=list)
+    others_hidden: bool = False
 
     @property
     def screened(self) -> int:
@@ -65,11 +74,11 @@ class StudyProgress:
 
     @property
     def assignments_percent(self) -> int:
-        return _percent(self.assignments_done, self.assignments_total)
+        return _percent(self.assignments_done or 0, self.assignments_total or 0)
 
     @property
     def complete_percent(self) -> int:
-        return _percent(self.items_complete, self.included)
+        return _percent(self.items_complete or 0, self.included)
 
     def for_annotator(self, user_id: int) -> AnnotatorProgress | None:
         return next((a for a in self.annotators if a.user_id == user_id), None)
@@ -89,13 +98,28 @@ class StudyProgress:
         }
 
 
-def study_progress(*, study: Study) -> StudyProgress:
-    """Counts for the overview in five aggregate queries, whatever the size of the study."""
+def study_progress(*, study: Study, user) -> StudyProgress:
+    """Counts for the overview of ``study`` as ``user`` may see them, in a few aggregate queries
+    whatever the size of the study: five for whoever ``sees_others_labels``, two for an
+    annotator of a blind study, who gets the screening counts and their own progress only."""
     progress = StudyProgress()
     for row in StudyItem.objects.filter(study=study).order_by().values("screening").annotate(n=Count("id")):
         if row["screening"] in Screening.values:
             setattr(progress, row["screening"], row["n"])
     progress.items_total = progress.pending + progress.included + progress.excluded
+
+    if not sees_others_labels(user, study):
+        progress.others_hidden = True
+        progress.assignments_total = progress.assignments_done = None
+        progress.items_complete = progress.final_labels = None
+        if role_in(user, study) == Membership.Role.ANNOTATOR:
+            own = Assignment.objects.filter(study=study, annotator=user).aggregate(
+                total=Count("id"), done=Count("id", filter=Q(completed_at__isnull=False))
+            )
+            progress.annotators = [
+                AnnotatorProgress(user_id=user.pk, username=user.get_username(), done=own["done"], total=own["total"])
+            ]
+        return progress
 
     per_annotator = {
         row["annotator_id"]: row
@@ -133,12 +157,16 @@ def study_progress(*, study: Study) -> StudyProgress:
 
 @dataclass
 class StudyRow:
+    """A study in the list with the user's role and the labelling progress they may see:
+    the whole study's assignments, or (``own_only``, an annotator of a blind study) their own."""
+
     study: Study
     role: str
     items: int
     included: int
     assignments_total: int
     assignments_done: int
+    own_only: bool = False
 
     @property
     def percent(self) -> int:
@@ -155,10 +183,14 @@ def studies_with_role(*, user) -> QuerySet[Study]:
 
 
 def studies_with_progress(*, user) -> list[StudyRow]:
-    """The studies ``user`` belongs to (all for staff) with their role and progress, in four queries."""
+    """The studies ``user`` belongs to (all for staff) with their role and progress, in at most four queries.
+
+    Where ``user`` may not see the others' labels (``sees_others_labels``: an annotator of a
+    blind study) the progress is their own assignments, not the study's.
+    """
     studies = list(studies_visible_to(user).select_related("codebook").order_by("-created_at"))
     ids = [s.pk for s in studies]
-    roles = dict(Membership.objects.filter(study_id__in=ids, user=user).values_list("study_id", "role"))
+    roles = roles_in(user, studies)
     items = {
         r["study_id"]: r
         for r in StudyItem.objects.filter(study_id__in=ids)
@@ -166,24 +198,35 @@ def studies_with_progress(*, user) -> list[StudyRow]:
         .values("study_id")
         .annotate(n=Count("id"), inc=Count("id", filter=Q(screening=Screening.INCLUDED)))
     }
+    done = Q(completed_at__isnull=False)
     assignments = {
         r["study_id"]: r
         for r in Assignment.objects.filter(study_id__in=ids)
         .order_by()
         .values("study_id")
-        .annotate(n=Count("id"), done=Count("id", filter=Q(completed_at__isnull=False)))
-    }
-    return [
-        StudyRow(
-            study=s,
-            role=roles.get(s.pk) or (Membership.Role.OWNER if user.is_staff else ""),
-            items=items.get(s.pk, {}).get("n", 0),
-            included=items.get(s.pk, {}).get("inc", 0),
-            assignments_total=assignments.get(s.pk, {}).get("n", 0),
-            assignments_done=assignments.get(s.pk, {}).get("done", 0),
+        .annotate(
+            n=Count("id"),
+            done=Count("id", filter=done),
+            own_n=Count("id", filter=Q(annotator=user)),
+            own_done=Count("id", filter=done & Q(annotator=user)),
         )
-        for s in studies
-    ]
+    }
+    rows = []
+    for s in studies:
+        own_only = not sees_others_labels(user, s)
+        counts = assignments.get(s.pk, {})
+        rows.append(
+            StudyRow(
+                study=s,
+                role=roles[s.pk] or "",
+                items=items.get(s.pk, {}).get("n", 0),
+                included=items.get(s.pk, {}).get("inc", 0),
+                assignments_total=counts.get("own_n" if own_only else "n", 0),
+                assignments_done=counts.get("own_done" if own_only else "done", 0),
+                own_only=own_only,
+            )
+        )
+    return rows
 
 
 def _count(model, **filters) -> Coalesce:

@@ -35,7 +35,7 @@ def _page(request, study, *, item, form=None, status=200):
             "item": item,
             "form": form or ScreeningForm(initial={"reason": item.exclusion_reason if item else ""}),
             "reasons": study.exclusion_reasons or [],
-            "progress": study_progress(study=study),
+            "progress": study_progress(study=study, user=request.user),
             "page": page,
         },
         status=status,

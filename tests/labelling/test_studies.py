@@ -166,14 +166,28 @@ def _busy_study(small_study, items):
 @pytest.mark.parametrize("items", [2, 12])
 def test_study_progress_takes_the_same_few_queries_for_any_size(small_study, items, django_assert_num_queries):
     study = _busy_study(small_study, items)
-    with django_assert_num_queries(5):
-        progress = study_progress(study=study)
+    with django_assert_num_queries(6):  # the caller's role, then five counts
+        progress = study_progress(study=study, user=small_study["owner"])
     assert (progress.included, progress.assignments_total, progress.assignments_done) == (items, 2 * items, items)
     assert progress.items_complete == 0  # k = 2 and only alice finished
     assert [(a.username, a.done, a.total, a.percent) for a in progress.annotators] == [
         ("alice", items, items, 100),
         ("bob", 0, items, 0),
     ]
+
+
+@pytest.mark.parametrize("items", [2, 12])
+def test_an_annotator_of_a_blind_study_gets_their_own_progress_in_the_same_few_queries(
+    small_study, items, django_assert_num_queries
+):
+    study = _busy_study(small_study, items)
+    with django_assert_num_queries(3):  # the caller's role, the screening counts, their own assignments
+        progress = study_progress(study=study, user=small_study["ann2"])
+    assert (progress.included, progress.pending, progress.excluded) == (items, 0, 0)
+    assert progress.others_hidden
+    assert (progress.assignments_total, progress.assignments_done, progress.items_complete) == (None, None, None)
+    assert progress.final_labels is None
+    assert [(a.username, a.done, a.total) for a in progress.annotators] == [("bob", 0, items)]
 
 
 def test_study_list_rows_take_four_queries_for_any_number_of_studies(small_study, django_assert_num_queries):

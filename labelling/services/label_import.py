@@ -130,10 +130,15 @@ def _check(*, study: Study, source) -> tuple[list[LabelRow], dict[str, Dimension
     return rows, {d.code: d for d in dimensions}, report_ids
 
 
-def _items_by_report(study: Study, report_ids: Iterable[int]) -> dict[int, int]:
+def _items_by_report(study: Study, report_ids: Iterable[int], *, lock: bool = False) -> dict[int, int]:
+    """{report id: item id} of the reports already in ``study``; with ``lock`` the items are locked
+    (final_labels.items_lock: saves of these items wait for the import, and the import for them)."""
     found: dict[int, int] = {}
-    for chunk in _chunks(report_ids):
-        found.update(StudyItem.objects.filter(study=study, report_id__in=chunk).values_list("report_id", "id"))
+    for chunk in _chunks(sorted(report_ids)):
+        items = StudyItem.objects.filter(study=study, report_id__in=chunk)
+        if lock:
+            items = items.select_for_update().order_by("id")
+        found.update(items.values_list("report_id", "id"))
     return found
 
 
@@ -153,13 +158,18 @@ def labels_import(*, study: Study, source, dry_run: bool = False) -> LabelImport
     line is wrong. With ``dry_run`` everything is checked and counted but nothing is written.
     """
     rows, dims, report_id_of = _check(study=study, source=source)
+    if not dry_run:
+        # One import of a study at a time, and none while its members or assignments change. The
+        # study is locked before the items, and the items in id order, so imports and saves
+        # never wait for each other in a cycle.
+        Study.objects.select_for_update().filter(pk=study.pk).first()
     result = LabelImportResult(dry_run=dry_run, rows=len(rows))
     now = timezone.now()
     dim_ids = [d.id for d in dims.values()]
 
     # Items: which reports are already in the study.
     needed_reports = {report_id_of[r.source_id] for r in rows}
-    item_of = _items_by_report(study, needed_reports)
+    item_of = _items_by_report(study, needed_reports, lock=not dry_run)
     missing_reports = sorted(needed_reports - item_of.keys())
     result.items_added = len(missing_reports)
 

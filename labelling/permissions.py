@@ -48,6 +48,11 @@ def can_annotate(user, study: Study) -> bool:
     return role_in(user, study) in {Role.OWNER, Role.ANNOTATOR}
 
 
+def can_create_accounts(user) -> bool:
+    """Creating accounts (e.g. the annotators a label import names) is for staff only."""
+    return bool(user and user.is_authenticated and user.is_staff)
+
+
 def study_for(user, slug: str, *, check) -> Study:
     """Fetch a study by slug and apply ``check``; a non-member gets 404, a member without the right 403."""
     studies = Study.objects.filter(slug=slug)

@@ -64,6 +64,11 @@ def sees_others_labels(user, study: Study) -> bool:
     return role in READ_RESULTS_ROLES or (role == Role.ANNOTATOR and not study.blind)
 
 
+def can_create_accounts(user) -> bool:
+    """Creating accounts (e.g. the annotators a label import names) is for staff only."""
+    return bool(user and user.is_authenticated and user.is_staff)
+
+
 def study_for(user, slug: str, *, check) -> Study:
     """Fetch a study by slug and apply ``check``; a non-member gets 404, a member without the right 403."""
     studies = Study.objects.filter(slug=slug)

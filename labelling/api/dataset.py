@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from config.errors import ApplicationError
 from labelling.dataset.export import FORMATS
-from labelling.permissions import can_read_results, is_owner, study_for
+from labelling.permissions import can_create_accounts, can_read_results, is_owner, study_for
 from labelling.services.label_import import labels_import
 from labelling.views.export import streaming_export_response
 
@@ -75,6 +75,12 @@ class LabelImportInput(serializers.Serializer):
         help_text="CSV with header source_id,annotator,dimension,value[,note]; empty annotator = final label."
     )
     dry_run = serializers.BooleanField(default=False, help_text="Validate and summarise without writing.")
+    create_annotators = serializers.BooleanField(
+        default=False,
+        help_text="Staff only. Usernames in the file that have no account get one (no usable password) and "
+        "become annotators of the study. Without it every annotator in the file must already be an "
+        "annotator of the study. An existing account is never enrolled.",
+    )
 
 
 class LabelImportOutput(serializers.Serializer):
@@ -97,8 +103,9 @@ class LabelImportOutput(serializers.Serializer):
 class LabelImportApi(APIView):
     """Import annotations and final labels from a long-format CSV (study owner only).
 
-    Every problem is reported with its line number in ``details`` ([{line, field, message}])
-    and then nothing of the file is written.
+    Labels are only imported for annotators of the study; ``create_annotators`` (staff only)
+    creates the accounts that do not exist yet. Every problem is reported with its line number
+    in ``details`` ([{line, field, message}]) and then nothing of the file is written.
     """
 
     parser_classes = [MultiPartParser, FormParser]
@@ -107,10 +114,28 @@ class LabelImportApi(APIView):
         operation_id="study_labels_import",
         request={"multipart/form-data": LabelImportInput},
         responses={200: LabelImportOutput, 400: _ERROR, 403: _ERROR, 404: _ERROR},
+        description="Labels are only imported for users who are already annotators of the study; a line naming "
+        "anyone else is refused (400, with its line). create_annotators=true (staff only, 403 otherwise) creates "
+        "the accounts that do not exist and makes them annotators. Only the final labels of the items and "
+        "dimensions the file gives labels for are recomputed; adjudicated and imported ones are never removed.",
     )
     def post(self, request, slug: str):
         study = study_for(request.user, slug, check=is_owner)
         data = LabelImportInput(data=request.data)
         data.is_valid(raise_exception=True)
-        result = labels_import(study=study, source=data.validated_data["file"], dry_run=data.validated_data["dry_run"])
+        create_annotators = data.validated_data["create_annotators"]
+        if create_annotators and not can_create_accounts(request.user):
+            raise ApplicationError(
+                "Only staff can create accounts during an import (create_annotators). Add the annotators to "
+                f"the study first (POST /api/studies/{study.slug}/members/ with role annotator) and import "
+                "without create_annotators, or ask a staff user to run the import.",
+                status=403,
+                details=[{"field": "create_annotators", "message": "Only staff users may set this."}],
+            )
+        result = labels_import(
+            study=study,
+            source=data.validated_data["file"],
+            dry_run=data.validated_data["dry_run"],
+            create_annotators=create_annotators,
+        )
         return Response(LabelImportOutput(result.as_dict()).data)

@@ -15,12 +15,15 @@ line 1; a record that spans several lines is numbered by its first line), so a p
 fix them all in one go. Quotes are read strictly (``config.csvsafe.reader``): a quoted value
 whose closing quote is missing is an error on the line where it starts, not the rest of the
 file. :func:`read_label_rows` parses; :func:`validate_label_rows` checks the rows against a
-codebook and the set of known reports and returns canonical rows.
+codebook and the set of known reports and returns canonical rows; :func:`annotator_errors`
+checks the usernames against the study's annotators: labels are only imported for accounts
+that are annotators of the study already (or, when the import may create accounts, for
+usernames that have no account yet).
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,7 +31,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
 from config import csvsafe
-from labelling.models import Category, Dimension
+from labelling.models import Category, Dimension, Membership
 from labelling.values import CategoryIndex, canonical_value
 
 REQUIRED_COLUMNS = ("source_id", "annotator", "dimension", "value")
@@ -281,3 +284,72 @@ def validate_label_rows(
                 )
             )
     return checked, errors
+
+
+def annotator_lines(rows: Iterable[RawLabelRow]) -> dict[str, list[int]]:
+    """{username: the lines naming it}, for the annotator lines whose username is well formed
+    (a malformed one is reported by validate_label_rows)."""
+    lines: dict[str, list[int]] = {}
+    for row in rows:
+        if row.annotator and _username_error(row.annotator) is None:
+            lines.setdefault(row.annotator, []).append(row.line)
+    return lines
+
+
+def _also(lines: list[int], shown: int = 5) -> str:
+    """' (also on lines 7, 9)' when a username is on more lines than the first one."""
+    others = lines[1:]
+    if not others:
+        return ""
+    listed = ", ".join(str(n) for n in others[:shown])
+    more = f" and {len(others) - shown} more" if len(others) > shown else ""
+    return f" (also on line{'s' if len(others) > 1 else ''} {listed}{more})"
+
+
+def annotator_errors(
+    lines: Mapping[str, list[int]],
+    *,
+    roles: Mapping[str, str],
+    existing: Container[str],
+    create_missing: bool,
+    how_to_add: str,
+) -> list[LineError]:
+    """One error per username in the file that may not receive labels, on the first line naming it.
+
+    ``roles`` maps the usernames that are members of the study to their role, ``existing`` holds
+    the usernames that have an account. Only members with the role "annotator" may receive labels;
+    a username without an account is allowed only with ``create_missing`` (it is then created and
+    made an annotator). ``how_to_add`` tells how to make someone an annotator of the study.
+    """
+    errors: list[LineError] = []
+    for name in sorted(lines, key=lambda n: (lines[n][0], n)):
+        also = _also(lines[name])
+        role = roles.get(name)
+        if role == Membership.Role.ANNOTATOR:
+            continue
+        if role is not None:
+            message = (
+                f"'{name}'{also} is a{'n' if role[0] in 'aeiou' else ''} {role} of this study, not an "
+                f"annotator; labels are only imported for annotators. Make '{name}' an annotator first "
+                f"({how_to_add}), or remove the lines that name them."
+            )
+        elif name in existing:
+            message = (
+                f"'{name}'{also} is not a member of this study; labels are only imported for its "
+                f"annotators. Add '{name}' as an annotator first ({how_to_add}), then import again."
+            )
+            if create_missing:
+                message += (
+                    " Creating annotators only creates accounts that do not exist yet; it never enrols an existing one."
+                )
+        elif create_missing:
+            continue
+        else:
+            message = (
+                f"No account is named '{name}'{also}; labels are only imported for annotators of this study. "
+                f"Create the account and add it as an annotator first ({how_to_add}), then import again, or "
+                "have a staff user import the file with the create-annotators option "
+                "(manage.py import_labels --create-annotators; API: create_annotators=true)."
+            )
+        errors.append(LineError(lines[name][0], "annotator", message))
+    return errors

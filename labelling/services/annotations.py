@@ -11,7 +11,7 @@ from django.utils import timezone
 from config.errors import ApplicationError
 from labelling.models import Annotation, Assignment, Dimension, Study, StudyItem
 from labelling.selectors.labelling import codebook_for_labelling, progress_count_completed
-from labelling.services.final_labels import final_labels_refresh
+from labelling.services.final_labels import final_labels_refresh, items_lock
 from labelling.values import CategoryIndex, canonical_value
 
 MAX_TIME_SPENT_MS = 60 * 60 * 1000  # one hour: more means the page was left open, not worked on
@@ -81,7 +81,11 @@ def item_labels_save(
     (clamped to [0, 1 hour]) is added to the annotator's time on the item, shared out over the
     dimensions so that the item's annotations sum to it. The assignment is marked completed and
     the item's unanimous final labels are refreshed (final_labels_refresh).
+
+    Saves of one item (by any annotator) run one after the other: the item row is locked first,
+    so each refresh sees the labels of the saves before it (items_lock).
     """
+    items_lock(item_ids=[item.pk])
     assignment = (
         Assignment.objects.select_for_update().filter(item=item, annotator=annotator).only("id", "completed_at").first()
     )

@@ -2,21 +2,45 @@
 
 ``final_labels_refresh`` is called after each save on the labelling page and after label
 imports; adjudicated and imported final labels are never touched here.
+
+Concurrency: a refresh reads every annotator's labels of an item, so two saves of one item at
+the same instant must not both compute from the state before the other's save (both would miss
+the agreement, or both insert the same final label). Every writer of an item's labels or final
+labels therefore calls ``items_lock`` first in its transaction: the item rows are locked
+(``SELECT ... FOR UPDATE``, in id order), writers of one item run one after the other, and each
+refresh reads what the writers before it committed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from django.db import transaction
 from django.utils import timezone
 
-from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study
+from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study, StudyItem
 from labelling.values import SEPARATOR
 
 CHUNK = 1000
 PROTECTED_METHODS = {FinalLabel.Method.ADJUDICATED, FinalLabel.Method.IMPORTED}
+
+
+def items_lock(*, item_ids: Iterable[int]) -> None:
+    """Lock the StudyItem rows ``item_ids`` until the caller's transaction ends (one query per
+    1,000 items, in id order so that two lockers never wait for each other in a cycle).
+
+    Call it at the start of a transaction that writes an item's annotations, assignments or
+    final labels, before reading them. A no-op on SQLite, which lets one writer in at a time.
+    """
+    ids = sorted({int(i) for i in item_ids})
+    for start in range(0, len(ids), CHUNK):
+        list(
+            StudyItem.objects.select_for_update()
+            .filter(id__in=ids[start : start + CHUNK])
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
 
 
 def _normalised(dimension: Dimension, value: str) -> str:
@@ -38,7 +62,13 @@ def _agreed_value(dimension: Dimension, annotators: set[int], values: dict[int, 
 
 
 @transaction.atomic(savepoint=False)  # inside a caller's transaction it joins it: one outcome for both
-def final_labels_refresh(*, study: Study, item_ids: Iterable[int], dimensions: list[Dimension] | None = None) -> int:
+def final_labels_refresh(
+    *,
+    study: Study,
+    item_ids: Iterable[int],
+    dimensions: list[Dimension] | None = None,
+    only: Collection[tuple[int, int]] | None = None,
+) -> int:
     """Recompute the unanimous final labels of ``item_ids`` in ``study``.
 
     For each item and each dimension of the codebook: F = the annotators whose assignment for
@@ -47,6 +77,10 @@ def final_labels_refresh(*, study: Study, item_ids: Iterable[int], dimensions: l
     otherwise an existing unanimous FinalLabel is deleted. Adjudicated and imported final
     labels are left as they are. Returns how many unanimous final labels those items now have.
     ``dimensions`` (the study's codebook dimensions) may be passed by a caller that has them already.
+    ``only``, a set of (item id, dimension id) pairs, limits the refresh to those pairs: the final
+    labels of the other dimensions of the items are not touched (and not counted).
+
+    The caller holds the items' locks (``items_lock``, taken at the start of its transaction).
     """
     ids = sorted({int(i) for i in item_ids})
     if dimensions is None:
@@ -71,49 +105,50 @@ def final_labels_refresh(*, study: Study, item_ids: Iterable[int], dimensions: l
             values[(item_id, dimension_id)][annotator_id] = value
 
         existing = {
-            (fl.item_id, fl.dimension_id): fl
-            for fl in FinalLabel.objects.filter(item_id__in=chunk, dimension__in=dimensions).only(
-                "id", "item_id", "dimension_id", "value", "method"
-            )
+            (item_id, dimension_id): (pk, value, method)
+            for pk, item_id, dimension_id, value, method in FinalLabel.objects.filter(
+                item_id__in=chunk, dimension__in=dimensions
+            ).values_list("id", "item_id", "dimension_id", "value", "method")
         }
 
-        to_create, to_update, to_delete = [], [], []
+        to_write, to_delete = [], []
         for item_id in chunk:
             annotators = finished.get(item_id, set())
             for dimension_id, dimension in by_id.items():
+                if only is not None and (item_id, dimension_id) not in only:
+                    continue
                 current = existing.get((item_id, dimension_id))
-                if current is not None and current.method in PROTECTED_METHODS:
+                if current is not None and current[2] in PROTECTED_METHODS:
                     continue
                 agreed = _agreed_value(dimension, annotators, values.get((item_id, dimension_id), {}), study.overlap_k)
                 if agreed is None:
-                    if current is not None and current.method == FinalLabel.Method.UNANIMOUS:
-                        to_delete.append(current.id)
+                    if current is not None and current[2] == FinalLabel.Method.UNANIMOUS:
+                        to_delete.append(current[0])
                     continue
                 unanimous_now += 1
-                if current is None:
-                    to_create.append(
+                if current is None or current[1:] != (agreed, FinalLabel.Method.UNANIMOUS):
+                    to_write.append(
                         FinalLabel(
                             item_id=item_id,
                             dimension_id=dimension_id,
                             value=agreed,
                             method=FinalLabel.Method.UNANIMOUS,
+                            decided_by=None,
+                            rationale="",
                             decided_at=now,
                         )
                     )
-                elif current.value != agreed or current.method != FinalLabel.Method.UNANIMOUS:
-                    current.value = agreed
-                    current.method = FinalLabel.Method.UNANIMOUS
-                    current.decided_by = None
-                    current.rationale = ""
-                    current.decided_at = now
-                    to_update.append(current)
 
         if to_delete:
-            FinalLabel.objects.filter(id__in=to_delete).delete()
-        if to_update:
-            FinalLabel.objects.bulk_update(
-                to_update, ["value", "method", "decided_by", "rationale", "decided_at"], batch_size=500
+            FinalLabel.objects.filter(id__in=to_delete, method=FinalLabel.Method.UNANIMOUS).delete()
+        if to_write:
+            # New and changed labels in one upsert; the item locks make sure that no other
+            # writer created a label of these items since it was read above.
+            FinalLabel.objects.bulk_create(
+                to_write,
+                batch_size=500,
+                update_conflicts=True,
+                unique_fields=["item", "dimension"],
+                update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
             )
-        if to_create:
-            FinalLabel.objects.bulk_create(to_create, batch_size=500)
     return unanimous_now

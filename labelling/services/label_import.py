@@ -1,18 +1,25 @@
 """Import annotations and final labels from a long-format CSV into a study.
 
 The file is parsed and checked first (``labelling.dataset.label_import``); any problem stops
-the import before anything is written. Then, in one transaction and with bulk queries only
-(a fixed number of queries per 1,000 rows, never one per row):
+the import before anything is written. Labels are only imported for people who are already
+annotators of the study: a line naming anyone else (an owner, a viewer, an account that is not a
+member, a username with no account) is refused with its line number. Only with
+``create_annotators`` (which the API allows to staff only) does a username without an account
+get one, and it is then made an annotator; an existing account is never enrolled by an import.
+
+Then, in one transaction and with bulk queries only (a fixed number of queries per 1,000 rows,
+never one per row):
 
 * reports named in the file that are not yet in the study are added (screened in);
-* annotator usernames that do not exist become accounts with no usable password, and every
-  annotator in the file who is not a member of the study becomes one of its annotators;
 * annotator lines upsert the Annotation (value, note) and make sure the (item, annotator)
   Assignment exists and is completed, so progress and automatic final labels see them;
 * final lines (empty annotator) upsert the FinalLabel with method ``imported``;
-* unanimous final labels of the items that got annotations are recomputed.
+* the unanimous final labels of the (item, dimension) pairs that got annotator lines are
+  recomputed; no other final label is touched, and adjudicated or imported ones never are.
 
-Importing the same file twice changes nothing the second time.
+The study and the items are locked while the import writes (final_labels.items_lock), so saves
+on the labelling page and other imports wait for it. Importing the same file twice changes
+nothing the second time.
 """
 
 from __future__ import annotations
@@ -26,7 +33,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
-from labelling.dataset.label_import import CodebookLookup, LabelRow, read_label_rows, validate_label_rows
+from labelling.dataset.label_import import (
+    CodebookLookup,
+    LabelRow,
+    annotator_errors,
+    annotator_lines,
+    read_label_rows,
+    validate_label_rows,
+)
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Membership, Study, StudyItem
 from labelling.selectors.labelling import progress_forget
 from labelling.services.final_labels import final_labels_refresh
@@ -78,7 +92,9 @@ class LabelImportResult:
         lines.append(f"  assignments: {self.assignments_created} created, {self.assignments_completed} marked complete")
         lines.append(f"  final labels: {self.final_labels_set} set, {self.final_labels_unchanged} unchanged")
         if not self.dry_run:
-            lines.append(f"  unanimous final labels of the annotated items: {self.unanimous_final_labels}")
+            lines.append(
+                f"  unanimous final labels of the labelled items and dimensions: {self.unanimous_final_labels}"
+            )
         if self.accounts_created:
             n = len(self.accounts_created)
             lines.append(
@@ -116,8 +132,25 @@ def _refuse(errors) -> ApplicationError:
     )
 
 
-def _check(*, study: Study, source) -> tuple[list[LabelRow], dict[str, Dimension], dict[str, int]]:
+@dataclass
+class _Checked:
+    rows: list[LabelRow]
+    dimensions: dict[str, Dimension]  # by code
+    report_ids: dict[str, int]  # by source_id
+    user_ids: dict[str, int]  # the annotators in the file who have an account, by username
+    to_create: list[str]  # usernames in the file without an account (only with create_annotators)
+
+
+def _check(*, study: Study, source, create_annotators: bool, lock: bool) -> _Checked:
+    """Parse and check the whole file (with ``lock``, under the study's lock); refuse it with
+    every problem found, or return what the import needs."""
     raw_rows, errors = read_label_rows(source)
+    if lock:
+        # One import of a study at a time, and none while its members or assignments change:
+        # the membership checked here is still true when the labels are written. The study is
+        # locked before the items, and the items in id order, so imports and saves never wait
+        # for each other in a cycle.
+        Study.objects.select_for_update().filter(pk=study.pk).first()
     dimensions = list(Dimension.objects.filter(codebook__study=study).prefetch_related("categories"))
     codebook = CodebookLookup((d, d.categories.all()) for d in dimensions)
     report_ids: dict[str, int] = {}
@@ -125,15 +158,42 @@ def _check(*, study: Study, source) -> tuple[list[LabelRow], dict[str, Dimension
         report_ids.update(Report.objects.filter(source_id__in=chunk).values_list("source_id", "id"))
     rows, row_errors = validate_label_rows(raw_rows, codebook=codebook, known_source_ids=report_ids)
     errors += row_errors
+
+    lines = annotator_lines(raw_rows)
+    user_ids = _users_by_name(lines)
+    roles: dict[str, str] = {}
+    for chunk in _chunks(user_ids.values()):
+        roles.update(Membership.objects.filter(study=study, user_id__in=chunk).values_list("user__username", "role"))
+    errors += annotator_errors(
+        lines,
+        roles=roles,
+        existing=user_ids,
+        create_missing=create_annotators,
+        how_to_add=(
+            f"on the study's Settings page under Members, or with POST /api/studies/{study.slug}/members/ "
+            '{"username": ..., "role": "annotator"}'
+        ),
+    )
     if errors:
         raise _refuse(errors)
-    return rows, {d.code: d for d in dimensions}, report_ids
+    return _Checked(
+        rows=rows,
+        dimensions={d.code: d for d in dimensions},
+        report_ids=report_ids,
+        user_ids=user_ids,
+        to_create=sorted(name for name in lines if name not in user_ids),
+    )
 
 
-def _items_by_report(study: Study, report_ids: Iterable[int]) -> dict[int, int]:
+def _items_by_report(study: Study, report_ids: Iterable[int], *, lock: bool = False) -> dict[int, int]:
+    """{report id: item id} of the reports already in ``study``; with ``lock`` the items are locked
+    (final_labels.items_lock: saves of these items wait for the import, and the import for them)."""
     found: dict[int, int] = {}
-    for chunk in _chunks(report_ids):
-        found.update(StudyItem.objects.filter(study=study, report_id__in=chunk).values_list("report_id", "id"))
+    for chunk in _chunks(sorted(report_ids)):
+        items = StudyItem.objects.filter(study=study, report_id__in=chunk)
+        if lock:
+            items = items.select_for_update().order_by("id")
+        found.update(items.values_list("report_id", "id"))
     return found
 
 
@@ -146,31 +206,31 @@ def _users_by_name(usernames: Iterable[str]) -> dict[str, int]:
 
 
 @transaction.atomic
-def labels_import(*, study: Study, source, dry_run: bool = False) -> LabelImportResult:
+def labels_import(*, study: Study, source, dry_run: bool = False, create_annotators: bool = False) -> LabelImportResult:
     """Import the long-format label file ``source`` (a path or a file) into ``study``.
 
     Raises ApplicationError (details = [{line, field, message}]) and writes nothing when any
-    line is wrong. With ``dry_run`` everything is checked and counted but nothing is written.
+    line is wrong, including a line whose annotator is not an annotator of the study. With
+    ``create_annotators`` (staff only: the caller checks ``can_create_accounts``) a username
+    without an account gets one, with no usable password, and is made an annotator of the study;
+    an existing account is never enrolled. With ``dry_run`` everything is checked and counted
+    but nothing is written.
     """
-    rows, dims, report_id_of = _check(study=study, source=source)
+    checked = _check(study=study, source=source, create_annotators=create_annotators, lock=not dry_run)
+    rows, dims, report_id_of, user_of = checked.rows, checked.dimensions, checked.report_ids, checked.user_ids
     result = LabelImportResult(dry_run=dry_run, rows=len(rows))
     now = timezone.now()
     dim_ids = [d.id for d in dims.values()]
 
     # Items: which reports are already in the study.
     needed_reports = {report_id_of[r.source_id] for r in rows}
-    item_of = _items_by_report(study, needed_reports)
+    item_of = _items_by_report(study, needed_reports, lock=not dry_run)
     missing_reports = sorted(needed_reports - item_of.keys())
     result.items_added = len(missing_reports)
 
-    # People: who exists, who is a member.
-    usernames = sorted({r.annotator for r in rows if r.annotator})
-    user_of = _users_by_name(usernames)
-    result.accounts_created = [u for u in usernames if u not in user_of]
-    members: set[int] = set()
-    for chunk in _chunks(user_of.values()):
-        members.update(Membership.objects.filter(study=study, user_id__in=chunk).values_list("user_id", flat=True))
-    result.annotators_added = [u for u in usernames if user_of.get(u) not in members]
+    # People: every annotator in the file is an annotator of the study, or a new account to create.
+    result.accounts_created = list(checked.to_create)
+    result.annotators_added = list(checked.to_create)
 
     # What the study holds now for the existing items and people in the file.
     item_ids = list(item_of.values())
@@ -199,7 +259,7 @@ def labels_import(*, study: Study, source, dry_run: bool = False) -> LabelImport
     final_writes: list[LabelRow] = []
     pairs_to_create: set[tuple[int, str]] = set()
     assignments_to_complete: set[int] = set()
-    annotated_reports: set[int] = set()
+    annotated: set[tuple[int, int]] = set()  # (report id, dimension id) of the annotator lines
     for row in rows:
         report_id = report_id_of[row.source_id]
         item_id = item_of.get(report_id)
@@ -212,7 +272,7 @@ def labels_import(*, study: Study, source, dry_run: bool = False) -> LabelImport
             else:
                 final_writes.append(row)
             continue
-        annotated_reports.add(report_id)
+        annotated.add((report_id, dim_id))
         user_id = user_of.get(row.annotator)
         current = annotations.get((item_id, user_id, dim_id)) if item_id and user_id else None
         if current is None:
@@ -305,8 +365,14 @@ def labels_import(*, study: Study, source, dry_run: bool = False) -> LabelImport
             update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
         )
 
-    if annotated_reports:
+    if annotated:
+        # Only the (item, dimension) pairs the file gave labels for: the final labels of the other
+        # dimensions stay as they are, and adjudicated or imported ones are never touched.
+        pairs = {(item_of[report_id], dim_id) for report_id, dim_id in annotated}
         result.unanimous_final_labels = final_labels_refresh(
-            study=study, item_ids=[item_of[r] for r in annotated_reports]
+            study=study,
+            item_ids={item_id for item_id, _ in pairs},
+            dimensions=[d for d in dims.values() if d.id in {dim_id for _, dim_id in pairs}],
+            only=pairs,
         )
     return result

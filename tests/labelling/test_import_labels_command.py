@@ -7,9 +7,10 @@ import sys
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from labelling.models import Annotation, FinalLabel
+from labelling.models import Annotation, FinalLabel, Membership
 from tests.factories import ReportFactory, StudyItemFactory
 
 HEADER = "source_id,annotator,dimension,value,note\n"
@@ -35,19 +36,48 @@ def test_prints_the_summary(study, tmp_path):
         "gh#2,,symptom,hang,\n",
     )
     out = io.StringIO()
-    call_command("import_labels", "--study", "small", path, stdout=out)
+    call_command("import_labels", "--study", "small", path, "--create-annotators", stdout=out)
     text = out.getvalue()
     assert "Labels imported:" in text
     assert "items added to the study: 1" in text
     assert "annotations: 3 created, 0 updated, 0 unchanged" in text
     assert "final labels: 1 set, 0 unchanged" in text
     assert "created 2 accounts: rater_a, rater_b (no password; set one in the admin)" in text
+    assert "new annotators of the study: rater_a, rater_b" in text
     assert Annotation.objects.count() == 3 and FinalLabel.objects.filter(method="imported").count() == 1
 
     again = io.StringIO()
     call_command("import_labels", "--study", "small", path, stdout=again)
     assert "annotations: 0 created, 0 updated, 3 unchanged" in again.getvalue()
     assert "nothing changed" in again.getvalue()
+
+
+def test_annotators_who_are_not_in_the_study_are_refused_without_create_annotators(study, tmp_path):
+    path = write(
+        tmp_path, HEADER + "gh#1,alice,symptom,crash,\ngh#1,rater_a,symptom,crash,\ngh#1,mallory,symptom,hang,\n"
+    )
+    with pytest.raises(CommandError) as exc:
+        call_command("import_labels", "--study", "small", path, stdout=io.StringIO())
+    message = str(exc.value)
+    assert "2 problems" in message and "nothing was imported" in message
+    assert "line 3 (annotator): No account is named 'rater_a'" in message and "--create-annotators" in message
+    assert "line 4 (annotator): 'mallory' is not a member of this study" in message
+    assert Annotation.objects.count() == 0
+    assert not get_user_model().objects.filter(username="rater_a").exists()
+    assert not Membership.objects.filter(user__username="mallory").exists()
+
+    # --create-annotators creates rater_a; it never enrols mallory, who has an account.
+    with pytest.raises(CommandError, match="'mallory' is not a member"):
+        call_command("import_labels", "--study", "small", path, "--create-annotators", stdout=io.StringIO())
+    assert not get_user_model().objects.filter(username="rater_a").exists()
+
+
+def test_help_says_who_may_receive_labels():
+    from labelling.management.commands.import_labels import Command
+
+    parser = Command().create_parser("manage.py", "import_labels")
+    text = parser.format_help()
+    assert "--create-annotators" in text and "must already be an annotator of the study" in " ".join(text.split())
 
 
 def test_dry_run_writes_nothing(study, tmp_path):

@@ -23,7 +23,16 @@ from labelling.models import (
     StudyItem,
 )
 from labelling.services.label_import import labels_import
-from tests.factories import AnnotationFactory, AssignmentFactory, DimensionFactory, ReportFactory, StudyItemFactory
+from tests.factories import (
+    AnnotationFactory,
+    AssignmentFactory,
+    DimensionFactory,
+    FinalLabelFactory,
+    MembershipFactory,
+    ReportFactory,
+    StudyItemFactory,
+    UserFactory,
+)
 
 HEADER = "source_id,annotator,dimension,value,note\n"
 
@@ -163,7 +172,19 @@ def setup(small_study):
     outside = ReportFactory(source_id="gh#3")  # in the database, not in the study
     AssignmentFactory(item=r1, annotator=s["ann1"], completed_at=timezone.now())
     existing = AnnotationFactory(item=r1, annotator=s["ann1"], dimension=s["symptom"], value="hang", note="old")
-    return {**s, "fix": fix, "r1": r1, "r2": r2, "outside": outside, "existing": existing}
+    carol = UserFactory(username="carol")  # a third annotator, with no assignment yet
+    MembershipFactory(study=study, user=carol, role=Membership.Role.ANNOTATOR)
+    staff = UserFactory(username="root", is_staff=True)  # staff: treated as an owner, not a member
+    return {
+        **s,
+        "fix": fix,
+        "r1": r1,
+        "r2": r2,
+        "outside": outside,
+        "existing": existing,
+        "carol": carol,
+        "staff": staff,
+    }
 
 
 def snapshot(study):
@@ -184,6 +205,8 @@ def run(study, text, **kwargs):
     return labels_import(study=study, source=io.BytesIO(text.encode("utf-8")), **kwargs)
 
 
+# alice, bob and carol are annotators of the study; rater_a and rater_b have no account (the
+# import creates them only with create_annotators).
 GOOD = (
     HEADER
     + "gh#1,alice,symptom,Crash,segfault in conv\n"
@@ -191,22 +214,25 @@ GOOD = (
     + "gh#1,alice,component,model; layers,\n"
     + "gh#2,rater_b,symptom,Incorrect Functionality,\n"
     + "gh#2,rater_a,symptom,hang,\n"
-    + "gh#3,mallory,component,optimizer,\n"
+    + "gh#3,carol,component,optimizer,\n"
     + "gh#2,,symptom,WRONG_OUTPUT,\n"
     + 'gh#2,,fix,"=cast, then pad",\n'
 )
+# The same without the lines of the accounts to create: only existing annotators.
+MEMBERS_ONLY = "".join(line for line in GOOD.splitlines(keepends=True) if ",rater_" not in line)
 
 
 def test_import_writes_annotations_assignments_final_labels_and_accounts(setup):
     study = setup["study"]
-    result = run(study, GOOD)
+    result = run(study, GOOD, create_annotators=True)
     assert result.rows == 8
     assert result.items_added == 1
     assert (result.annotations_created, result.annotations_updated, result.annotations_unchanged) == (5, 1, 0)
     assert (result.final_labels_set, result.final_labels_unchanged) == (2, 0)
     assert result.accounts_created == ["rater_a", "rater_b"]
-    assert result.annotators_added == ["mallory", "rater_a", "rater_b"]
+    assert result.annotators_added == ["rater_a", "rater_b"]  # the new accounts only
     assert "created 2 accounts: rater_a, rater_b (no password; set one in the admin)" in result.summary
+    assert "new annotators of the study: rater_a, rater_b" in result.summary
 
     # The existing annotation was updated; the new report joined the study, screened in.
     setup["existing"].refresh_from_db()
@@ -216,18 +242,25 @@ def test_import_writes_annotations_assignments_final_labels_and_accounts(setup):
     comp = Annotation.objects.get(item=setup["r1"], annotator=setup["ann1"], dimension=setup["component"])
     assert comp.value == "layers;model"
 
-    # New people have no usable password and are annotators; existing outsiders became annotators.
+    # New people have no usable password and are annotators; nobody else joined or changed role.
     User = get_user_model()
     for name in ("rater_a", "rater_b"):
         assert not User.objects.get(username=name).has_usable_password()
     roles = dict(Membership.objects.filter(study=study).values_list("user__username", "role"))
-    assert roles["rater_a"] == roles["rater_b"] == roles["mallory"] == Membership.Role.ANNOTATOR
-    assert roles["olivia"] == Membership.Role.OWNER  # untouched
+    assert roles == {
+        "olivia": Membership.Role.OWNER,
+        "alice": Membership.Role.ANNOTATOR,
+        "bob": Membership.Role.ANNOTATOR,
+        "carol": Membership.Role.ANNOTATOR,
+        "victor": Membership.Role.VIEWER,
+        "rater_a": Membership.Role.ANNOTATOR,
+        "rater_b": Membership.Role.ANNOTATOR,
+    }
 
     # Every (item, annotator) in the file has a completed assignment.
     pairs = set(Assignment.objects.filter(study=study, completed_at__isnull=False).values_list(
         "item__report__source_id", "annotator__username"))  # fmt: skip
-    assert pairs == {("gh#1", "alice"), ("gh#1", "bob"), ("gh#2", "rater_a"), ("gh#2", "rater_b"), ("gh#3", "mallory")}
+    assert pairs == {("gh#1", "alice"), ("gh#1", "bob"), ("gh#2", "rater_a"), ("gh#2", "rater_b"), ("gh#3", "carol")}
     assert result.assignments_created == 4  # alice's on gh#1 existed
 
     # Final rows became imported final labels; alice and bob agree on gh#1 -> unanimous (k=2).
@@ -246,10 +279,10 @@ def test_import_writes_annotations_assignments_final_labels_and_accounts(setup):
 
 def test_reimporting_the_same_file_changes_nothing(setup):
     study = setup["study"]
-    run(study, GOOD)
+    run(study, GOOD, create_annotators=True)
     before = snapshot(study)
     updated_at = dict(Annotation.objects.values_list("id", "updated_at"))
-    again = run(study, GOOD)
+    again = run(study, GOOD)  # the accounts exist now, and are annotators
     assert snapshot(study) == before
     assert dict(Annotation.objects.values_list("id", "updated_at")) == updated_at
     assert (again.annotations_created, again.annotations_updated, again.annotations_unchanged) == (0, 0, 6)
@@ -262,10 +295,10 @@ def test_reimporting_the_same_file_changes_nothing(setup):
 def test_dry_run_counts_like_the_real_run_and_writes_nothing(setup):
     study = setup["study"]
     before = snapshot(study)
-    dry = run(study, GOOD, dry_run=True)
+    dry = run(study, GOOD, dry_run=True, create_annotators=True)
     assert snapshot(study) == before
     assert dry.summary.startswith("Dry run: nothing was written")
-    real = run(study, GOOD)
+    real = run(study, GOOD, create_annotators=True)
     for attr in (
         "items_added",
         "annotations_created",
@@ -274,7 +307,8 @@ def test_dry_run_counts_like_the_real_run_and_writes_nothing(setup):
         "assignments_created",
     ):
         assert getattr(dry, attr) == getattr(real, attr), attr
-    assert dry.accounts_created == real.accounts_created
+    assert dry.accounts_created == real.accounts_created == ["rater_a", "rater_b"]
+    assert dry.annotators_added == real.annotators_added
 
 
 def test_an_incomplete_assignment_is_completed(setup):
@@ -291,6 +325,131 @@ def test_a_final_row_replaces_a_unanimous_label_and_keeps_an_equal_adjudicated_o
     assert (result.final_labels_set, result.final_labels_unchanged) == (1, 1)
     assert FinalLabel.objects.get(item=setup["r1"]).method == FinalLabel.Method.IMPORTED
     assert FinalLabel.objects.get(item=setup["r2"]).method == FinalLabel.Method.ADJUDICATED
+
+
+# ---- who may receive labels (issue 10, point 5) ---------------------------------------------
+
+
+def _refused(study, text, **kwargs):
+    before = snapshot(study)
+    with pytest.raises(ApplicationError) as exc:
+        run(study, text, **kwargs)
+    assert "nothing was imported" in exc.value.message
+    assert snapshot(study) == before  # no account, member, label or assignment was written
+    return exc.value.details
+
+
+def test_a_username_without_an_account_is_refused_and_no_account_is_created(setup):
+    details = _refused(setup["study"], HEADER + "gh#1,alice,symptom,crash,\ngh#1,nobody,symptom,crash,\n")
+    assert [(d["line"], d["field"]) for d in details] == [(3, "annotator")]
+    message = details[0]["message"]
+    assert "No account is named 'nobody'" in message and "add it as an annotator first" in message
+    assert "POST /api/studies/small/members/" in message and "--create-annotators" in message
+    assert not get_user_model().objects.filter(username="nobody").exists()
+
+
+@pytest.mark.parametrize("create_annotators", [False, True])
+def test_an_account_that_is_not_a_member_is_refused_and_not_enrolled(setup, create_annotators):
+    details = _refused(setup["study"], HEADER + "gh#1,mallory,symptom,crash,\n", create_annotators=create_annotators)
+    assert [(d["line"], d["field"]) for d in details] == [(2, "annotator")]
+    assert "'mallory' is not a member of this study" in details[0]["message"]
+    assert "Add 'mallory' as an annotator first" in details[0]["message"]
+    if create_annotators:
+        assert "never enrols an existing one" in details[0]["message"]
+    assert not Membership.objects.filter(study=setup["study"], user=setup["outsider"]).exists()
+
+
+@pytest.mark.parametrize("who, fragment", [("owner", "'olivia' is an owner"), ("viewer", "'victor' is a viewer")])
+def test_an_owner_or_viewer_cannot_receive_labels(setup, who, fragment):
+    details = _refused(setup["study"], HEADER + f"gh#1,{setup[who].username},symptom,crash,\n")
+    assert [(d["line"], d["field"]) for d in details] == [(2, "annotator")]
+    assert fragment in details[0]["message"] and "not an annotator" in details[0]["message"]
+    assert Membership.objects.get(study=setup["study"], user=setup[who]).role != Membership.Role.ANNOTATOR
+
+
+def test_a_staff_user_importing_labels_as_themselves_is_not_enrolled(setup):
+    """Staff act as owners of every study without being members: their own name is refused too."""
+    details = _refused(setup["study"], HEADER + "gh#1,root,symptom,crash,\n")
+    assert "'root' is not a member of this study" in details[0]["message"]
+    assert not Membership.objects.filter(user=setup["staff"]).exists()
+
+
+def test_each_refused_username_is_reported_once_on_its_first_line_with_the_others_listed(setup):
+    text = (
+        HEADER
+        + "gh#1,nobody,symptom,crash,\n"  # 2
+        + "gh#2,nobody,symptom,crash,\n"  # 3
+        + "gh#1,mallory,symptom,crash,\n"  # 4
+        + "gh#2,nobody,component,layers,\n"  # 5
+        + "gh#3,ghost,symptom,crash,\n"  # 6
+        + "".join(f"r{i},ghost,symptom,crash,\n" for i in range(7))  # 7..13: unknown reports too
+    )
+    details = _refused(setup["study"], text)
+    by_line = {(d["line"], d["field"]): d["message"] for d in details}
+    assert "No account is named 'nobody' (also on lines 3, 5)" in by_line[(2, "annotator")]
+    assert "'mallory' is not a member" in by_line[(4, "annotator")]
+    assert "No account is named 'ghost' (also on lines 7, 8, 9, 10, 11 and 2 more)" in by_line[(6, "annotator")]
+    assert [line for line, field in by_line if field == "annotator"] == [2, 4, 6]
+    assert [line for line, field in by_line if field == "source_id"] == list(range(7, 14))
+
+
+def test_with_create_annotators_a_new_account_becomes_an_annotator_and_is_reported(setup):
+    result = run(setup["study"], HEADER + "gh#1,newbie,symptom,crash,\n", create_annotators=True)
+    assert result.accounts_created == result.annotators_added == ["newbie"]
+    assert "created 1 account: newbie" in result.summary and "new annotators of the study: newbie" in result.summary
+    user = get_user_model().objects.get(username="newbie")
+    assert not user.has_usable_password() and not user.is_staff
+    assert Membership.objects.get(study=setup["study"], user=user).role == Membership.Role.ANNOTATOR
+
+
+# ---- final labels the file does not replace (issue 10, point 5) -----------------------------
+
+
+def _agreed_item(setup):
+    """gh#1 where alice and bob finished and agree on every dimension: three unanimous final labels."""
+    from labelling.services.annotations import item_labels_save
+
+    r1 = setup["r1"]
+    AssignmentFactory(item=r1, annotator=setup["ann2"])
+    for who in ("ann1", "ann2"):
+        item_labels_save(
+            item=r1, annotator=setup[who], values={"symptom": "crash", "component": "layers", "fix": "pad"}
+        )
+    assert _finals_of(r1) == AGREED
+    return r1
+
+
+AGREED = {"symptom": ("crash", "unanimous"), "component": ("layers", "unanimous"), "fix": ("pad", "unanimous")}
+
+
+def _finals_of(item):
+    return {code: (value, method) for code, value, method in FinalLabel.objects.filter(item=item).values_list(
+        "dimension__code", "value", "method")}  # fmt: skip
+
+
+def test_a_one_row_import_keeps_the_final_labels_of_the_dimensions_it_does_not_label(setup):
+    """Carol's one symptom label makes her a finished annotator of gh#1 without a component or a
+    fix: those unanimous final labels are not the file's business and stay."""
+    r1 = _agreed_item(setup)
+    result = run(setup["study"], HEADER + "gh#1,carol,symptom,crash,\n")
+    assert result.annotations_created == 1 and result.assignments_created == 1
+    assert _finals_of(r1) == AGREED
+    assert result.unanimous_final_labels == 1  # symptom, the pair the file labels
+
+    # A label that breaks the agreement on the dimension the file carries removes that one only.
+    run(setup["study"], HEADER + "gh#1,carol,symptom,hang,\n")
+    assert _finals_of(r1) == {k: v for k, v in AGREED.items() if k != "symptom"}
+
+
+def test_an_import_never_removes_adjudicated_or_imported_final_labels(setup):
+    r1 = _agreed_item(setup)
+    FinalLabel.objects.filter(item=r1, dimension=setup["symptom"]).update(method="adjudicated", value="hang")
+    other = FinalLabelFactory(item=setup["r2"], dimension=setup["symptom"], value="crash", method="imported")
+    run(setup["study"], HEADER + "gh#1,carol,symptom,wrong_output,\ngh#2,carol,symptom,hang,\n")
+    assert _finals_of(r1)["symptom"] == ("hang", "adjudicated")
+    assert _finals_of(setup["r2"]) == {"symptom": ("crash", "imported")}
+    other.refresh_from_db()
+    assert other.method == "imported"
 
 
 BAD_FILES = [
@@ -314,7 +473,7 @@ def test_a_bad_file_is_refused_with_line_numbers_and_writes_nothing(setup, case,
     before = snapshot(study)
     counts = (Annotation.objects.count(), FinalLabel.objects.count(), StudyItem.objects.count())
     with pytest.raises(ApplicationError) as exc:
-        run(study, text)
+        run(study, text, create_annotators=True)
     assert "nothing was imported" in exc.value.message
     got = [(d["line"], d["field"]) for d in exc.value.details]
     assert got == [(line, field) for line, field, _ in expected]
@@ -334,7 +493,7 @@ def test_query_count_does_not_grow_with_the_number_of_lines(setup):
             lines.append(f"q{n_reports}#{i},rater_{n_reports},symptom,crash,\n")
             lines.append(f"q{n_reports}#{i},,component,layers;model,\n")
         with CaptureQueriesContext(connection) as ctx:
-            run(setup["study"], HEADER + "".join(lines))
+            run(setup["study"], HEADER + "".join(lines), create_annotators=True)
         return len(ctx.captured_queries)
 
     assert queries(3) == queries(60)
@@ -352,14 +511,16 @@ def _post(api_client, user, text, **data):
     )
 
 
-@pytest.mark.parametrize("role, status", [("owner", 200), ("ann1", 403), ("viewer", 403), ("outsider", 404)])
+@pytest.mark.parametrize(
+    "role, status", [("owner", 200), ("staff", 200), ("ann1", 403), ("viewer", 403), ("outsider", 404)]
+)
 def test_api_import_per_role(api_client, setup, role, status):
     before = snapshot(setup["study"])
-    response = _post(api_client, setup[role], GOOD)
+    response = _post(api_client, setup[role], MEMBERS_ONLY)
     assert response.status_code == status
     if status == 200:
         body = response.json()
-        assert body["annotations_created"] == 5 and body["accounts_created"] == ["rater_a", "rater_b"]
+        assert body["annotations_created"] == 3 and body["accounts_created"] == body["annotators_added"] == []
         assert "Labels imported" in body["summary"]
     else:
         assert snapshot(setup["study"]) == before
@@ -371,13 +532,13 @@ def test_api_import_anonymous_is_refused(api_client, setup):
 
 def test_api_import_answers_400_with_line_errors(api_client, setup):
     before = snapshot(setup["study"])
-    response = _post(api_client, setup["owner"], GOOD + "gh#404,alice,symptom,crash,\n")
+    response = _post(api_client, setup["owner"], MEMBERS_ONLY + "gh#404,alice,symptom,crash,\n")
     assert response.status_code == 400
     body = response.json()
     assert "nothing was imported" in body["message"]
     assert body["details"] == [
         {
-            "line": 10,
+            "line": 8,
             "field": "source_id",
             "message": "Unknown report 'gh#404': no report has this source_id. Import the report first or "
             "correct the source_id.",
@@ -388,7 +549,7 @@ def test_api_import_answers_400_with_line_errors(api_client, setup):
 
 def test_api_import_dry_run(api_client, setup):
     before = snapshot(setup["study"])
-    response = _post(api_client, setup["owner"], GOOD, dry_run="true")
+    response = _post(api_client, setup["owner"], MEMBERS_ONLY, dry_run="true")
     assert response.status_code == 200 and response.json()["dry_run"] is True
     assert snapshot(setup["study"]) == before
 
@@ -397,3 +558,32 @@ def test_api_import_without_a_file_is_400(api_client, setup):
     api_client.force_authenticate(setup["owner"])
     response = api_client.post(reverse("labelling-api:labels-import", args=["small"]), {}, format="multipart")
     assert response.status_code == 400 and "file" in response.json()["details"]
+
+
+def test_api_create_annotators_is_for_staff_only(api_client, setup):
+    before = snapshot(setup["study"])
+    response = _post(api_client, setup["owner"], GOOD, create_annotators="true")
+    assert response.status_code == 403
+    body = response.json()
+    assert "Only staff can create accounts" in body["message"]
+    assert body["details"] == [{"field": "create_annotators", "message": "Only staff users may set this."}]
+    assert snapshot(setup["study"]) == before
+
+
+def test_api_owner_import_naming_unknown_people_is_400_and_creates_nobody(api_client, setup):
+    before = snapshot(setup["study"])
+    response = _post(api_client, setup["owner"], GOOD)
+    assert response.status_code == 400
+    details = response.json()["details"]
+    assert [(d["line"], d["field"]) for d in details] == [(5, "annotator"), (6, "annotator")]
+    assert "No account is named 'rater_b'" in details[0]["message"]
+    assert snapshot(setup["study"]) == before
+
+
+def test_api_staff_may_create_annotators(api_client, setup):
+    response = _post(api_client, setup["staff"], GOOD, create_annotators="true")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["accounts_created"] == body["annotators_added"] == ["rater_a", "rater_b"]
+    members = set(Membership.objects.filter(study=setup["study"]).values_list("user__username", flat=True))
+    assert {"rater_a", "rater_b"} <= members and "root" not in members

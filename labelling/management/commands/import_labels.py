@@ -15,16 +15,27 @@ class Command(BaseCommand):
         f"Import labels from a UTF-8 CSV with the header {HEADER_HINT}. One line per label: an empty "
         "annotator makes it a FINAL label (method 'imported'); value is a category code or name (case "
         "ignored; several joined by ';' for multiple choice; free text as is). Reports not yet in the study "
-        "are added; unknown annotators get an account without a password. Any wrong line stops the import "
-        "and nothing is written; every problem is listed with its line number."
+        "are added. Every annotator named in the file must already be an annotator of the study (add them "
+        "on the study's Settings page or with POST /api/studies/SLUG/members/); with --create-annotators, "
+        "usernames that have no account get one (no usable password) and become annotators, which the "
+        "summary lists. Only the final labels of the items and dimensions the file labels are recomputed; "
+        "adjudicated and imported final labels are never removed. Any wrong line stops the import and "
+        "nothing is written; every problem is listed with its line number."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="The CSV file to import.")
         parser.add_argument("--study", required=True, help="The study's slug.")
         parser.add_argument("--dry-run", action="store_true", help="Check the file and print the summary only.")
+        parser.add_argument(
+            "--create-annotators",
+            action="store_true",
+            help="Create an account (no usable password) for each annotator username that has none, and make "
+            "it an annotator of the study. Existing accounts that are not annotators of the study are still "
+            "refused: add them as annotators first.",
+        )
 
-    def handle(self, *args, file, study, dry_run=False, **options):
+    def handle(self, *args, file, study, dry_run=False, create_annotators=False, **options):
         target = Study.objects.filter(slug=study).first()
         if target is None:
             raise CommandError(f"No study with slug '{study}'. Check the slug on the study page.")
@@ -32,7 +43,7 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"No file at '{file}'. Give the path of the CSV to import.")
         try:
-            result = labels_import(study=target, source=path, dry_run=dry_run)
+            result = labels_import(study=target, source=path, dry_run=dry_run, create_annotators=create_annotators)
         except ApplicationError as exc:
             lines = [exc.message]
             lines += [f"  line {d['line']} ({d['field']}): {d['message']}" for d in exc.details]

@@ -102,15 +102,15 @@ def test_pointing_a_source_elsewhere_drops_its_token(settings, two_curators, que
 
 
 def test_the_servers_token_never_goes_to_an_enterprise_url(settings, monkeypatch, listener, two_curators):
-    """A source without a token on an (allowed) non-default URL syncs without any Authorization."""
+    """A source without a token on an (allowed) non-default URL is given no token; github.com gets the server's."""
     settings.BUGSIFT_GITHUB_API_URLS = ["https://api.github.com", listener.url]
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_server_secret")
-    source = services.github_source_create(
+    enterprise = services.github_source_create(
         created_by=two_curators[0], repository="pytorch/pytorch", base_url=listener.url
     )
-    run = services.sync_run_start(source=source, created_by=None, queue=False)
-    services.sync_run_execute(run_id=run.pk)
-    assert listener.request_headers and not any("ghp_server_secret" in a for a in _authorizations(listener))
+    public = services.github_source_create(created_by=two_curators[0], repository="keras-team/keras")
+    assert services._token_for(enterprise, None) == ""
+    assert services._token_for(public, None) == "ghp_server_secret"
 
 
 def test_a_url_removed_from_the_allow_list_is_no_longer_contacted(settings, listener, two_curators):

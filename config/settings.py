@@ -215,7 +215,6 @@ if not FIELD_ENCRYPTION_KEY:
             "for local development only, set DJANGO_DEBUG=1."
         )
     FIELD_ENCRYPTION_KEY = ["ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci11c2U="]  # development only
-FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEY if len(FIELD_ENCRYPTION_KEY) > 1 else FIELD_ENCRYPTION_KEY[0]
 
 LOGGING = {
     "version": 1,

@@ -40,16 +40,6 @@ def site_user(username: str, group: str):
 
 
 @pytest.fixture
-def curator(db):
-    return site_user("cora", "curator")
-
-
-@pytest.fixture
-def researcher(db):
-    return site_user("remy", "researcher")
-
-
-@pytest.fixture
 def small_study(db):
     """A study with two dimensions (single choice with 3 categories, multiple choice with 3),
     an owner, two annotators and a viewer; an outsider, a curator and a researcher who are in no

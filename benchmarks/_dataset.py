@@ -178,11 +178,12 @@ def build_labelled_study(*, items: int = 100_000, seed: int = 7, log=print) -> B
         log(f"  {n_reports} reports copied ({time.perf_counter() - started:.1f}s)")
         cur.execute(
             """
-            INSERT INTO labelling_studyitem (study_id, report_id, screening, exclusion_reason, screened_at, added_at)
+            INSERT INTO labelling_studyitem (study_id, report_id, screening, exclusion_reason, screened_at, added_at,
+                                             needs_review, review_reason)
             SELECT %s, id,
                    CASE WHEN id %% 20 = 0 THEN 'excluded' WHEN id %% 20 = 1 THEN 'pending' ELSE 'included' END,
                    CASE WHEN id %% 20 = 0 THEN 'Not a framework bug' ELSE '' END,
-                   %s, %s
+                   %s, %s, false, ''
             FROM triage_report WHERE source_id LIKE 'bench:%%' ORDER BY id
             """,
             [study.id, now, now],

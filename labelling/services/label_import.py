@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -304,7 +304,20 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
         new_users = [User(username=name, password=make_password(None)) for name in result.accounts_created]
         for user in new_users:
             user.full_clean(validate_unique=False)
-        User.objects.bulk_create(new_users, batch_size=BATCH)
+        try:
+            with transaction.atomic():  # a savepoint: the error below leaves the import's transaction usable
+                User.objects.bulk_create(new_users, batch_size=BATCH)
+        except IntegrityError:
+            # Another import (of any study) or an admin created one of these accounts after this
+            # import checked for it. An existing account is never enrolled by an import, so stop.
+            taken = sorted(_users_by_name(result.accounts_created))
+            raise ApplicationError(
+                "An account this import was to create was created elsewhere while it ran: "
+                f"{', '.join(taken) or 'one of ' + ', '.join(result.accounts_created)}. Nothing was imported; "
+                "add the existing accounts to the study as annotators, then import the file again.",
+                status=409,
+                details=[{"field": "annotator", "message": f"{name} now has an account"} for name in taken],
+            ) from None
         user_of.update(_users_by_name(result.accounts_created))
     if result.annotators_added:
         memberships = [

@@ -311,6 +311,30 @@ def test_dry_run_counts_like_the_real_run_and_writes_nothing(setup):
     assert dry.annotators_added == real.annotators_added
 
 
+def test_an_account_created_elsewhere_during_the_import_is_refused_not_a_500(setup, monkeypatch):
+    """Two imports (into any studies) creating the same new username: the one that loses the race
+    on the unique username is refused with what happened, and writes nothing."""
+    import labelling.services.label_import as service
+
+    study = setup["study"]
+    checked = service._check
+
+    def check_then_someone_else_creates_rater_a(**kwargs):
+        found = checked(**kwargs)
+        UserFactory(username="rater_a")  # e.g. an import into another study, committed meanwhile
+        return found
+
+    monkeypatch.setattr(service, "_check", check_then_someone_else_creates_rater_a)
+    before = Annotation.objects.count()
+    with pytest.raises(ApplicationError) as caught:
+        run(study, GOOD, create_annotators=True)
+    assert caught.value.status == 409
+    assert "rater_a" in caught.value.message and "import the file again" in caught.value.message
+    assert Annotation.objects.count() == before
+    assert not get_user_model().objects.filter(username="rater_b").exists()
+    assert not Membership.objects.filter(study=study, user__username="rater_a").exists()
+
+
 def test_an_incomplete_assignment_is_completed(setup):
     AssignmentFactory(item=setup["r2"], annotator=setup["ann2"], completed_at=None)
     result = run(setup["study"], HEADER + "gh#2,bob,symptom,crash,\n")

@@ -60,3 +60,25 @@ def test_template_filter():
         Context({"body": "*hi* <script>x</script>"})
     )
     assert "<em>hi</em>" in out and "<script>" not in out
+
+
+@pytest.mark.parametrize(
+    "text, href, label",
+    [
+        ('![loss curve](https://t.example/p.png?u=1 "curve")', "https://t.example/p.png?u=1", "image: loss curve"),
+        ("![](http://t.example/pixel.gif)", "http://t.example/pixel.gif", "image: http://t.example/pixel.gif"),
+        ('[![badge](https://ci.example/b.svg)](https://ci.example/run)', "https://ci.example/run", "image: badge"),
+    ],
+)
+def test_remote_images_are_links_never_loaded(text, href, label):
+    """A report author must not learn who reads the report (a tracking pixel): no <img>, a link."""
+    html = str(render_markdown(text))
+    assert "<img" not in html and "src=" not in html
+    assert f'href="{href.replace("&", "&amp;")}"' in html
+    assert label in html
+
+
+def test_an_image_with_a_script_url_is_not_a_link():
+    html = str(render_markdown("![x](javascript:alert(1)) ![y](data:text/html,hi)"))
+    assert "<img" not in html
+    assert 'href="javascript' not in html and 'href="data' not in html

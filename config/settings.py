@@ -6,6 +6,7 @@ file-based Celery broker, so ``make demo`` needs no servers. Set ``DATABASE_URL`
 """
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "triage",
     "labelling",
 ]
@@ -55,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into config.lockout's response
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -96,6 +99,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "login"
+# Login throttling (django-axes): a username is locked for one address after
+# BUGSIFT_LOGIN_FAILURE_LIMIT wrong passwords, for BUGSIFT_LOGIN_COOLOFF_MINUTES (each further
+# try restarts the wait), on /accounts/login/, /admin/login/ and /api/auth/token/ alike.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("BUGSIFT_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("BUGSIFT_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+AXES_VERBOSE = False
 LOGIN_REDIRECT_URL = "labelling:study-list"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -3,7 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+
+from config.tokens import obtain_token
 
 
 def healthz(request):
@@ -19,7 +20,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
-    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/auth/token/", obtain_token, name="api-token"),
     path("api/", include(("triage.api_urls", "triage-api"))),
     path("api/", include(("labelling.api.urls", "labelling-api"))),
     path("reports/", include(("triage.urls", "triage"))),

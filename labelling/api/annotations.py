@@ -16,6 +16,7 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.params import id_param
 from labelling.api.annotation_serializers import (
     AnnotationSerializer,
     DisagreementSerializer,
@@ -116,8 +117,8 @@ class AnnotationFilter(django_filters.FilterSet):
         fields = ["item", "dimension", "annotator"]
 
     def filter_annotator(self, queryset, name, value):
-        if value.isdigit():
-            return queryset.filter(annotator_id=int(value))
+        if id_param(value) is not None:
+            return queryset.filter(annotator_id=id_param(value))
         return queryset.filter(annotator__username=value)
 
 

@@ -228,7 +228,14 @@ def validate_label_rows(
     errors: list[LineError] = []
     seen: dict[tuple[str, str, str], LabelRow] = {}
     for row in rows:
-        line_errors: list[LineError] = []
+        line_errors: list[LineError] = [
+            LineError(row.line, name, f"The {name} contains a NUL character (\\0), which cannot be stored; remove it.")
+            for name in ("source_id", "annotator", "dimension", "value", "note")
+            if "\x00" in getattr(row, name)
+        ]
+        if line_errors:
+            errors += line_errors
+            continue
         if not row.source_id:
             line_errors.append(LineError(row.line, "source_id", "The source_id is empty; give the report's source_id."))
         elif row.source_id not in known_source_ids:

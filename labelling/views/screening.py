@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from config.errors import ApplicationError
+from config.params import id_param
 from labelling.forms import ScreeningForm, add_service_error
 from labelling.models import StudyItem
 from labelling.permissions import is_owner, role_in, study_for
@@ -48,9 +49,9 @@ def screening(request, slug):
     study = study_for(request.user, slug, check=is_owner)
     item_id = request.GET.get("item")
     if item_id:
-        if not item_id.isdigit():
+        if id_param(item_id) is None:
             raise Http404("No such item in this study.")
-        item = _item_or_404(study, int(item_id))
+        item = _item_or_404(study, id_param(item_id))
     else:
         item = screening_next(study=study)
     return _page(request, study, item=item)

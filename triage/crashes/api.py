@@ -18,6 +18,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import jsontext
 from config.errors import ApplicationError
 from triage.crashes.intake import MAX_BATCH, MAX_REPORT_BYTES, ORACLES
 from triage.crashes.selectors import CrashGroupFilter, crash_group_signatures, crash_groups_matching
@@ -94,7 +95,7 @@ def _read_reports(request) -> list:
     if len(body) > ceiling:
         raise _too_large(f"The request is over {LIMIT_MB} MB × {MAX_BATCH} reports; send smaller batches.")
     try:
-        data = json.loads(body)
+        data = jsontext.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApplicationError(
             f"The body is not valid JSON ({exc}). Send one crash report object or a list of them, as UTF-8 JSON."

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from config import jsontext
+
 ORACLES = ("crash", "exception", "nan_inf", "cpu_gpu_mismatch", "version_mismatch", "timeout", "memory")
 MAX_REPORT_BYTES = 5 * 1024 * 1024
 MAX_BATCH = 1000
@@ -55,6 +57,17 @@ class CrashInput:
     reproducer: str = ""
     created_at: datetime | None = None
     extra: dict = field(default_factory=dict)
+
+
+def _clean_json(value):
+    """``value`` (decoded JSON) with every string and key made storable by ``_clean_text``."""
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, dict):
+        return {_clean_text(key): _clean_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(item) for item in value]
+    return value
 
 
 def _clean_text(value: str) -> str:
@@ -134,11 +147,15 @@ def crash_parse(data) -> tuple[CrashInput | None, list[dict]]:
         values["extra"] = {}
     elif not isinstance(extra, dict):
         problem("extra", 'Must be a JSON object, e.g. {"seed": 7}.')
+    elif found := jsontext.nul_paths(extra, "extra"):
+        problem("extra", f"Holds a NUL character (\\u0000) at {', '.join(found)}, which cannot be stored; remove it.")
     else:
         try:
-            values["extra"] = json.loads(_clean_text(json.dumps(extra, ensure_ascii=False)))
+            values["extra"] = _clean_json(json.loads(json.dumps(extra, ensure_ascii=False)))
         except ValueError:
             problem("extra", "Must be plain JSON (strings, numbers, lists, objects).")
+        except RecursionError:
+            problem("extra", "Nested too deeply; keep 'extra' to a few levels of objects and lists.")
     if problems:
         return None, problems
     return CrashInput(**values), []
@@ -162,7 +179,7 @@ def crash_records(path) -> Iterator[tuple[str, object]]:
             raise ApplicationError(f"{root} holds no .json files.")
         for file in files:
             try:
-                data = json.loads(file.read_text(encoding="utf-8"))
+                data = jsontext.loads(file.read_text(encoding="utf-8"))
             except (ValueError, UnicodeDecodeError) as exc:
                 yield str(file.name), ApplicationError(f"Not valid UTF-8 JSON: {exc}")
                 continue
@@ -174,6 +191,6 @@ def crash_records(path) -> Iterator[tuple[str, object]]:
             if not line.strip():
                 continue
             try:
-                yield f"line {number}", json.loads(line)
+                yield f"line {number}", jsontext.loads(line)
             except ValueError as exc:
                 yield f"line {number}", ApplicationError(f"Not valid JSON: {exc}")

@@ -34,7 +34,7 @@ from typing import IO, NamedTuple
 
 from django.core.files import File
 
-from config import csvsafe
+from config import csvsafe, jsontext
 from config.errors import ApplicationError
 
 FORMATS = ("jsonl", "csv")
@@ -487,7 +487,7 @@ def _jsonl_records(lines: Iterator[tuple[int, str]]):
         if not text.strip():
             continue
         try:
-            record = json.loads(text)
+            record = jsontext.loads(text)
         except json.JSONDecodeError as exc:
             hint = (
                 " (the file looks like one JSON array: write one JSON object per line instead)"

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import ApplicationError
+from config.params import id_param
 from triage.models import CodeBlock, Device, Report, Reproducer, Reproduction, ReproductionRun
 from triage.permissions import CanRunReproductionsOrReadOnly, can_run_reproductions
 from triage.reproduction import selectors
@@ -185,8 +186,8 @@ def reproducer_new(request, pk: int):
     else:
         initial = {"script": selectors.crash_reproducer_prefill(report)}
         picked = request.GET.get("code_block", "")
-        if picked.isdigit() and CodeBlock.objects.filter(pk=int(picked), report=report).exists():
-            initial["code_block"] = int(picked)
+        if id_param(picked) and CodeBlock.objects.filter(pk=id_param(picked), report=report).exists():
+            initial["code_block"] = id_param(picked)
         form = ReproducerForm(report=report, initial=initial)
     context = {
         "report": report,

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: venv demo test bench lint run worker clean
+.PHONY: venv demo test bench fuzz lint run worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: venv
 # Benchmarks need PostgreSQL (DATABASE_URL, default: the local server) and print a table.
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+# A longer schemathesis run over every API operation (the test suite runs 3 examples each).
+fuzz: venv
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} $(BIN)/python -m pytest -m fuzz tests/test_api_fuzz.py
 
 lint: venv
 	$(BIN)/ruff check .

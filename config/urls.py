@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import include, path
+from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config.tokens import obtain_token
 
 
+@require_safe
 def healthz(request):
     """A trivial view: the baseline that benchmarks compare page latency with."""
     return HttpResponse("ok", content_type="text/plain")

@@ -13,6 +13,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -93,7 +94,11 @@ class ItemAnnotationsView(APIView):
     )
     def put(self, request, slug, item_id):
         study = study_for(request.user, slug, check=can_annotate)
-        item = get_object_or_404(StudyItem, study=study, pk=item_id)
+        # As on the labelling page: only the caller's own assignments exist here.
+        assignment = assignment_for(study=study, annotator=request.user, item_id=item_id, with_previous=False)
+        if assignment is None:
+            raise NotFound("This item is not in your labelling queue: label the items of your own queue.")
+        item = assignment.item
         item.study = study
         payload = ItemLabelsInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from config.errors import ApplicationError
 from labelling.forms import CategoryForm, DimensionForm, add_service_error
@@ -49,6 +49,7 @@ def _page(request, study, *, dimension_form=None, category_forms=None, status=20
 
 
 @login_required
+@require_safe
 def codebook(request, slug):
     study = study_for(request.user, slug, check=can_view_study)
     return _page(request, study)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from labelling.permissions import can_read_results, role_in, study_for
 from labelling.selectors.labelling import category_names, dimensions_of, disagreements_for
@@ -14,6 +15,7 @@ PAGE_SIZE = 50
 
 
 @login_required
+@require_safe
 def disagreement_list(request, slug):
     study = study_for(request.user, slug, check=can_read_results)
     dimension_code = request.GET.get("dimension", "").strip()

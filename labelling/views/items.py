@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from config.errors import ApplicationError
 from labelling.forms import ItemStatusForm, ReportFilterForm, SampleForm, add_service_error
@@ -67,6 +67,7 @@ def _items_page(request, study, *, filter_form=None, sample_form=None, status=20
 
 
 @login_required
+@require_safe
 def items(request, slug):
     study = study_for(request.user, slug, check=can_read_results)
     return _items_page(request, study)

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from config.errors import ApplicationError
 from labelling.models import Dimension
@@ -37,6 +37,7 @@ def _progress_context(study, user) -> dict:
 
 
 @login_required
+@require_safe
 def label_next(request, slug):
     """Send the annotator to their next open item, or say that they are done."""
     study = study_for(request.user, slug, check=can_annotate)

@@ -7,7 +7,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from config.errors import ApplicationError
 from config.params import id_param
@@ -44,6 +44,7 @@ def _page(request, study, *, item, form=None, status=200):
 
 
 @login_required
+@require_safe
 def screening(request, slug):
     """The next pending item, or ``?item=<id>`` to revisit one."""
     study = study_for(request.user, slug, check=is_owner)

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from config.errors import ApplicationError
 from labelling.codebook_templates import list_templates
@@ -24,6 +24,7 @@ def _error_message(exc: Exception) -> str:
 
 
 @login_required
+@require_safe
 def study_list(request):
     rows = studies_with_progress(user=request.user)
     return render(request, "labelling/study_list.html", {"rows": rows, "can_create": can_create_studies(request.user)})
@@ -57,6 +58,7 @@ def study_create_view(request):
 
 
 @login_required
+@require_safe
 def study_detail(request, slug):
     study = study_for(request.user, slug, check=can_view_study)
     role = role_in(request.user, study)

@@ -87,7 +87,7 @@ def test_put_saves_own_labels(api_client, labelling_study):
 
 
 @pytest.mark.parametrize(
-    "who, status", [("owner", 403), ("ann1", 200), ("viewer", 403), ("outsider", 404), ("anonymous", 401)]
+    "who, status", [("owner", 404), ("ann1", 200), ("viewer", 403), ("outsider", 404), ("anonymous", 401)]
 )
 def test_put_per_role(api_client, labelling_study, who, status):
     s = labelling_study
@@ -97,16 +97,19 @@ def test_put_per_role(api_client, labelling_study, who, status):
     assert Annotation.objects.exists() == (status == 200)
 
 
-def test_put_on_an_item_not_assigned_to_the_caller_is_403(api_client, labelling_study):
+def test_put_on_an_item_not_assigned_to_the_caller_is_404_before_its_body_is_read(api_client, labelling_study):
+    """As on the labelling page: another annotator's item is not in the caller's queue, whatever the body."""
     s = labelling_study
     other = StudyItemFactory(study=s["study"])
     AssignmentFactory(item=other, annotator=s["ann2"])
     response = _client(api_client, s, "ann1").put(
         _url("item-annotations", s, other.id), {"values": {"symptom": "crash", "component": "layers"}}, format="json"
     )
-    assert response.status_code == 403
-    assert "not assigned" in response.json()["message"]
+    assert response.status_code == 404
+    assert "not in your labelling queue" in response.json()["message"]
     assert not Annotation.objects.exists()
+    empty = _client(api_client, s, "ann1").put(_url("item-annotations", s, other.id), {}, format="json")
+    assert empty.status_code == 404
 
 
 def test_put_on_an_item_of_another_study_is_404(api_client, labelling_study):

@@ -8,6 +8,7 @@ from django.urls import reverse
 from labelling.selectors.labelling import annotations_visible_to
 from labelling.services.annotations import item_labels_save
 from tests.factories import UserFactory
+from tests.responses import body_text as _body
 
 pytestmark = pytest.mark.django_db
 
@@ -126,15 +127,6 @@ def test_another_annotator_cannot_overwrite_labels_by_item_id(api_client, client
 # others' progress, on any page, API response or error message.
 
 BOB_NOTES = ("okapi-note-only-bob-wrote", "narwhal-note-only-bob-wrote", "axolotl-note-only-bob-wrote")
-_CSRF = re.compile(r'(csrfmiddlewaretoken" value="|"X-CSRFToken": ")[A-Za-z0-9]+')
-
-
-def _body(response) -> str:
-    """The response body with the per-request CSRF masks blanked (they differ on every render)."""
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-    return _CSRF.sub(r"\1-", body.decode())
-
-
 def _put_labels(api_client, s, item, symptom, note=""):
     response = api_client.put(
         reverse("labelling-api:item-annotations", args=[s["study"].slug, item.id]),

@@ -167,6 +167,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "config.renderers.BrowsableAPIRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.JSONParser",  # DRF's, refusing too-deep nesting and NUL with a 400
         "rest_framework.parsers.FormParser",

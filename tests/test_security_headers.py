@@ -132,7 +132,6 @@ class InlineCode(HTMLParser):
     def __init__(self):
         super().__init__()
         self.problems: list[str] = []
-        self._in_script = False
 
     def handle_starttag(self, tag, attrs):
         for name, value in attrs:
@@ -144,7 +143,9 @@ class InlineCode(HTMLParser):
                 self.problems.append(f"<{tag} {name}> htmx inline handler")
             elif value and value.strip().lower().startswith("javascript:"):
                 self.problems.append(f"<{tag} {name}={value!r}> javascript: URL")
-        if tag == "script" and not dict(attrs).get("src"):
+        kind = (dict(attrs).get("type") or "text/javascript").lower()
+        runs = kind in ("text/javascript", "module", "application/javascript")  # JSON data blocks never run
+        if tag == "script" and runs and not dict(attrs).get("src"):
             self.problems.append("<script> without src")
         if tag == "style":
             self.problems.append("<style> element")
@@ -167,9 +168,9 @@ def test_the_parser_finds_every_kind_of_inline_code():
     html = (
         '<script>alert(1)</script><script src="/static/x.js"></script><form onsubmit="return confirm()">'
         '<span style="width:5%"></span><a href=" JavaScript:void(0)">x</a><button hx-on:click="x()">'
-        "<style>p{}</style>"
+        '<style>p{}</style><script type="module">x()</script><script type="application/json">{}</script>'
     )
-    assert len(inline_code(html)) == 6
+    assert len(inline_code(html)) == 7
     assert inline_code('<script src="/static/x.js" defer></script><a href="/x" data-confirm="Sure?">') == []
 
 
@@ -267,3 +268,16 @@ def test_tls_proxy_header_makes_requests_secure_and_redirects_plain_http(client,
     assert client.get("/healthz/").status_code == 200  # a health check over plain HTTP still answers
     proxied = client.get("/accounts/login/", headers={"X-Forwarded-Proto": "https"})
     assert proxied.status_code == 200 and "Strict-Transport-Security" in proxied
+
+
+def test_browsable_api_relaxes_styles_only_and_json_keeps_the_policy(client, site):
+    client.force_login(site["owner"])
+    page = client.get("/api/studies/", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    assert directives(page)["script-src"] == ["'self'"]
+    assert directives(page)["style-src"] == ["'self'", "'unsafe-inline'"]
+    parser = InlineCode()
+    parser.feed(page.content.decode())
+    assert [p for p in parser.problems if "script" in p or "event handler" in p] == []
+    data = client.get("/api/studies/", headers={"Accept": "application/json"})
+    assert data.status_code == 200 and directives(data)["style-src"] == ["'self'"]

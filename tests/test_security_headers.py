@@ -7,7 +7,12 @@ it is listed here), as the study owner and, for the labelling pages, as an annot
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -281,3 +286,41 @@ def test_browsable_api_relaxes_styles_only_and_json_keeps_the_policy(client, sit
     assert [p for p in parser.problems if "script" in p or "event handler" in p] == []
     data = client.get("/api/studies/", headers={"Accept": "application/json"})
     assert data.status_code == 200 and directives(data)["style-src"] == ["'self'"]
+
+
+def _settings_in(env_overrides: dict[str, str]) -> dict:
+    """The HTTPS settings as a fresh process reads them from this environment."""
+    names = ["SECURE_HSTS_SECONDS", "SECURE_SSL_REDIRECT", "SECURE_PROXY_SSL_HEADER", "SESSION_COOKIE_SECURE",
+             "CSRF_COOKIE_SECURE", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update({"DJANGO_SECRET_KEY": "x" * 50, **env_overrides})
+    code = "import json; from django.conf import settings as s; "
+    code += f"print(json.dumps({{n: getattr(s, n) for n in {names}}}))"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_production_defaults_are_secure_and_development_ones_are_off():
+    production = _settings_in({"DJANGO_DEBUG": "0", "DJANGO_BEHIND_TLS_PROXY": "1"})
+    assert production["SECURE_HSTS_SECONDS"] == 31536000
+    assert production["SECURE_SSL_REDIRECT"] is True
+    assert production["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert production["SESSION_COOKIE_SECURE"] is True and production["CSRF_COOKIE_SECURE"] is True
+    assert production["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is False and production["SECURE_HSTS_PRELOAD"] is False
+
+    no_proxy = _settings_in({"DJANGO_DEBUG": "0"})
+    assert no_proxy["SECURE_SSL_REDIRECT"] is False  # without a trusted scheme a redirect would loop
+    assert no_proxy["SECURE_PROXY_SSL_HEADER"] is None
+
+    development = _settings_in({"DJANGO_DEBUG": "1"})
+    assert development["SECURE_HSTS_SECONDS"] == 0 and development["SECURE_SSL_REDIRECT"] is False
+    assert development["SESSION_COOKIE_SECURE"] is False
+
+    chosen = _settings_in({"DJANGO_DEBUG": "0", "DJANGO_HSTS_SECONDS": "3600", "DJANGO_HSTS_INCLUDE_SUBDOMAINS": "1",
+                           "DJANGO_HSTS_PRELOAD": "1", "DJANGO_SECURE_SSL_REDIRECT": "1"})  # fmt: skip
+    assert chosen["SECURE_HSTS_SECONDS"] == 3600 and chosen["SECURE_SSL_REDIRECT"] is True
+    assert chosen["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True and chosen["SECURE_HSTS_PRELOAD"] is True

@@ -1,11 +1,19 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import include, path
 from django.views.decorators.http import require_safe
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from config.renderers import INLINE_STYLES
 from config.tokens import obtain_token
+
+# The API docs pages (Swagger UI, Redoc, from drf-spectacular-sidecar) set styles inline: only
+# they may. Swagger's start-up script is served as a file (the split view), so scripts stay 'self';
+# Redoc runs its search in a worker it builds from a blob: URL.
+swagger_csp = csp_update(INLINE_STYLES)
+redoc_csp = csp_update({**INLINE_STYLES, "worker-src": ["blob:"]})
 
 
 @require_safe
@@ -20,8 +28,12 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/docs/", swagger_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
+    path(
+        "api/redoc/",
+        redoc_csp(SpectacularRedocView.as_view(url_name="api-schema", template_name="api_docs/redoc.html")),
+        name="api-redoc",
+    ),
     path("api/auth/token/", obtain_token, name="api-token"),
     path("api/", include(("triage.api_urls", "triage-api"))),
     path("api/", include(("labelling.api.urls", "labelling-api"))),

@@ -35,13 +35,31 @@ def browser():
         browser.close()
 
 
+# Every page reports what its Content-Security-Policy blocked as a console error (Chromium's own
+# "Refused to ..." log lines do not reach Playwright's console event; the DOM event does).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+                " at " + e.sourceFile + ":" + e.lineNumber);
+});
+"""
+
+
 @pytest.fixture
 def page(browser):
+    """A fresh page; a test fails when any page it opened broke the Content-Security-Policy."""
     context = browser.new_context(accept_downloads=True)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if m.text.startswith("CSP violation") else None)
+    page.csp_violations = violations
+    page.csp_expected = []  # a test may name violations it expects (prefixes of the message)
     yield page
     context.close()
+    unexpected = [v for v in violations if not v.startswith(tuple(page.csp_expected))]
+    assert unexpected == [], unexpected
 
 
 @pytest.fixture

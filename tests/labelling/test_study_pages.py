@@ -109,7 +109,7 @@ def test_study_list_shows_my_studies_with_progress(client, small_study):
     client.force_login(small_study["ann1"])
     html = client.get("/").content.decode()
     assert "Small study" in html and "annotator" in html
-    assert 'style="width:50%"' in html and "1 / 2 assignments" in html
+    assert '<span class="pct-50">' in html and "1 / 2 assignments" in html
     client.force_login(small_study["outsider"])
     html = client.get("/").content.decode()
     assert "Small study" not in html and "not a member of any study" in html
@@ -181,7 +181,7 @@ def test_overview_progress_per_annotator_and_label_link(client, small_study):
     AssignmentFactory(item=items[3], annotator=small_study["ann1"])
     client.force_login(small_study["ann1"])
     html = client.get("/studies/small/").content.decode()
-    assert 'class="progress"' in html and 'style="width:75%"' in html
+    assert 'class="progress"' in html and '<span class="pct-75">' in html
     assert "Label next item (1 left)" in html
     assert "Make assignments" not in html and "Next steps" not in html
 

@@ -1,0 +1,17 @@
+"""DRF's browsable API under our Content-Security-Policy.
+
+Its pages load every script from static files (script-src 'self' holds) but style themselves
+inline (a <style> of Pygments colours, style= attributes): only those responses may.
+"""
+
+from rest_framework.renderers import BrowsableAPIRenderer as DRFBrowsableAPIRenderer
+
+INLINE_STYLES = {"style-src": ["'unsafe-inline'"]}  # django-csp's per-response update
+
+
+class BrowsableAPIRenderer(DRFBrowsableAPIRenderer):
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response._csp_update = INLINE_STYLES  # what csp.decorators.csp_update sets
+        return super().render(data, accepted_media_type, renderer_context)

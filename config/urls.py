@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from config.tokens import obtain_token
 
+handler400 = "config.limits.bad_request"  # RequestDataTooBig is the 413 of config.limits
+
 
 def healthz(request):
     """A trivial view: the baseline that benchmarks compare page latency with."""

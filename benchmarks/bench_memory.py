@@ -145,6 +145,7 @@ def main(argv=None):
     from benchmarks._dataset import build_labelled_study
     from triage.models import CrashOccurrence, FuzzerAccount
 
+    Token.objects.filter(user__username__startswith="bench_").delete()  # the builder may delete those users
     built = build_labelled_study(items=args.label_items)
     owner = get_user_model().objects.get(username="bench_owner")
     owner_token = Token.objects.get_or_create(user=owner)[0].key

@@ -63,7 +63,7 @@ def too_large_message(request, exc: Exception | None = None) -> str:
 
 
 def too_large_response(request, exc: Exception | None = None):
-    """The 413: JSON ``{"message", "details"}`` under /api/, the 413 page elsewhere. Nothing was read."""
+    """The 413: JSON ``{"message", "details"}`` under /api/, the 413 page elsewhere."""
     message = too_large_message(request, exc)
     if request.path.startswith("/api/"):
         return JsonResponse({"message": message, "details": []}, status=413)

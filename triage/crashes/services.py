@@ -115,6 +115,16 @@ def crashes_validate(reports: Iterable) -> tuple[list[CrashInput | None], list[d
     return items, refused
 
 
+INSERT_BYTES = 4 * 1024 * 1024
+
+
+def _insert_batch_size(new) -> int:
+    """Rows per INSERT: 500, fewer for big reports, so one statement's SQL text stays near 4 MB
+    (the driver builds it whole in memory, escaped: a batch of 5 MB reproducers would be GBs)."""
+    text = sum(len(i.message) + len(i.stack_trace) + len(i.reproducer) for _, i, _ in new)
+    return max(1, min(500, INSERT_BYTES * len(new) // max(text, 1)))
+
+
 @transaction.atomic
 def crashes_ingest(*, reports: Iterable, account: FuzzerAccount | None, partial: bool = False) -> IngestResult:
     """Store a batch of crash reports, grouped by signature. All or nothing unless ``partial``.
@@ -186,7 +196,7 @@ def crashes_ingest(*, reports: Iterable, account: FuzzerAccount | None, partial:
         )
         for _, item, signed in new
     ]
-    CrashOccurrence.objects.bulk_create(occurrences, batch_size=500, ignore_conflicts=True)
+    CrashOccurrence.objects.bulk_create(occurrences, batch_size=_insert_batch_size(new), ignore_conflicts=True)
     # Lock the groups last (in id order: no deadlocks) so concurrent batches overlap everywhere else.
     locked = {
         g.id: g for g in CrashGroup.objects.select_for_update().filter(id__in=set(targets.values())).order_by("id")

@@ -22,8 +22,11 @@ def free_port() -> int:
 BENCH_ENCRYPTION_KEY = "bmVuY2htYXJrLW9ubHktZW5jcnlwdGlvbi1rZXktMzI="  # benchmarks only
 
 
-def start_gunicorn(*, port: int, db_url: str, workers: str = "4", extra_env: dict | None = None) -> subprocess.Popen:
-    """gunicorn serving config.wsgi on 127.0.0.1:port against ``db_url``; returns once /healthz/ answers."""
+def start_gunicorn(
+    *, port: int, db_url: str, workers: str = "4", extra_env: dict | None = None, cwd: Path = ROOT
+) -> subprocess.Popen:
+    """gunicorn serving config.wsgi (of the code in ``cwd``) on 127.0.0.1:port against ``db_url``; returns once
+    /healthz/ answers."""
     env = {
         **os.environ,
         "DJANGO_DEBUG": "0",
@@ -38,7 +41,7 @@ def start_gunicorn(*, port: int, db_url: str, workers: str = "4", extra_env: dic
     process = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}",
          "--log-level", "warning", "--timeout", "120"],
-        cwd=ROOT, env=env, start_new_session=True,
+        cwd=cwd, env=env, start_new_session=True,
     )  # fmt: skip
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -1,6 +1,6 @@
 """One JSON shape for every API error: ``{"message": str, "details": ...}``."""
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import ApplicationError
+from config.limits import too_large_message
 
 
 def _django_validation_details(exc: DjangoValidationError):
@@ -22,6 +23,8 @@ def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         details = _django_validation_details(exc)
         return Response({"message": "The request is not valid; see details.", "details": details}, status=400)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"message": too_large_message(context["request"], exc), "details": []}, status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

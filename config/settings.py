@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.limits.RequestLimits",  # before anything reads the body
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "config.middleware.RefuseNulCharacters",
@@ -130,10 +131,16 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 MEDIA_ROOT = VAR_DIR / "media"
-# Uploaded report files are parsed by the worker; keep them on disk, never in memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("BUGSIFT_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
-BUGSIFT_MAX_UPLOAD_BYTES = env.int("BUGSIFT_MAX_UPLOAD_BYTES", default=500 * 1024 * 1024)
+# Request-size limits (config.limits, docs/deploy.md "Request limits"): a body over its limit is
+# a 413 before it is read. Uploaded files always go to a temporary file on disk, never memory.
+for _old in ("BUGSIFT_MAX_REQUEST_BYTES", "BUGSIFT_MAX_UPLOAD_BYTES"):
+    if _old in env.ENVIRON:
+        raise ImproperlyConfigured(f"{_old} is no longer read; set {_old.replace('BYTES', 'MB')} (in MB) instead.")
+BUGSIFT_MAX_REQUEST_BYTES = env.int("BUGSIFT_MAX_REQUEST_MB", default=25) * 1024 * 1024  # pages and API
+BUGSIFT_MAX_UPLOAD_BYTES = env.int("BUGSIFT_MAX_UPLOAD_MB", default=500) * 1024 * 1024  # files, crash batches
+DATA_UPLOAD_MAX_MEMORY_SIZE = BUGSIFT_MAX_REQUEST_BYTES  # form fields (not files) held in memory
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
 
 # Security headers (docs/deploy.md "Security headers"). Production (DJANGO_DEBUG off) assumes HTTPS.
 # A Content-Security-Policy on every response: scripts and styles only from our own static files

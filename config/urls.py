@@ -15,6 +15,9 @@ from config.tokens import obtain_token
 swagger_csp = csp_update(INLINE_STYLES)
 redoc_csp = csp_update({**INLINE_STYLES, "worker-src": ["blob:"]})
 
+handler400 = "config.limits.bad_request"  # RequestDataTooBig is the 413 of config.limits
+
+
 
 @require_safe
 def healthz(request):

@@ -13,6 +13,19 @@ def api_client():
     return APIClient()
 
 
+@pytest.fixture
+def fuzzer(db, api_client):
+    """An API client logged in with the token of a fuzzer account (may POST /api/crashes/)."""
+    from rest_framework.authtoken.models import Token
+
+    from triage.models import FuzzerAccount
+
+    user = UserFactory(username="fuzz-bot")
+    FuzzerAccount.objects.create(user=user, name="fuzz")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return api_client
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Factories hash a password for every user; PBKDF2 makes that ~0.3 s each. MD5 in tests only."""

@@ -9,13 +9,12 @@ import json
 import pytest
 from django.db import connection
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from labelling.dataset.label_import import CodebookLookup, read_label_rows, validate_label_rows
 from labelling.models import Annotation
-from tests.factories import ReportFactory, UserFactory
+from tests.factories import ReportFactory
 from tests.fakes.crash_traces import crash_report
-from triage.models import CrashOccurrence, FuzzerAccount, Report
+from triage.models import CrashOccurrence, Report
 from triage.reports.files import ReportFile
 
 DEEP = 100_000
@@ -23,14 +22,6 @@ DEEP = 100_000
 
 def deep_json(depth=DEEP) -> str:
     return "[" * depth + "]" * depth
-
-
-@pytest.fixture
-def fuzzer(db, api_client):
-    user = UserFactory(username="fuzz-bot")
-    FuzzerAccount.objects.create(user=user, name="fuzz")
-    api_client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return api_client
 
 
 # ---- NUL characters ---------------------------------------------------------------------------

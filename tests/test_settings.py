@@ -28,3 +28,18 @@ def test_debug_mode_starts_without_secret_key():
 def test_production_mode_starts_with_secret_key():
     result = _start({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50})
     assert result.returncode == 0, result.stderr
+
+
+def test_the_old_byte_limit_settings_stop_start_and_name_the_new_one():
+    result = _start({"DJANGO_DEBUG": "1", "BUGSIFT_MAX_UPLOAD_BYTES": "1000"})
+    assert result.returncode != 0
+    assert "set BUGSIFT_MAX_UPLOAD_MB (in MB) instead" in result.stderr
+
+
+def test_request_limits_are_read_in_mb():
+    code = "from django.conf import settings as s; print(s.BUGSIFT_MAX_REQUEST_BYTES, s.BUGSIFT_MAX_UPLOAD_BYTES)"
+    env = {**os.environ, "DJANGO_DEBUG": "1", "BUGSIFT_MAX_REQUEST_MB": "3", "BUGSIFT_MAX_UPLOAD_MB": "7"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.stdout.split()[-2:] == [str(3 * 1024 * 1024), str(7 * 1024 * 1024)], result.stderr

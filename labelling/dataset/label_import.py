@@ -23,6 +23,7 @@ usernames that have no account yet).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ class LineError:
         return f"line {self.line} ({self.field}): {self.message}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawLabelRow:
     """One line of the file as written (fields stripped, except the note)."""
 
@@ -66,7 +67,7 @@ class RawLabelRow:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LabelRow:
     """A checked line: ``dimension`` is the dimension code and ``value`` the canonical value."""
 
@@ -159,13 +160,13 @@ def read_label_rows(source) -> tuple[list[RawLabelRow], list[LineError]]:
                 )
                 continue
             fields = dict(zip(columns, record, strict=True))
-            rows.append(
+            rows.append(  # interned: a large file repeats a few reports, annotators and values many times
                 RawLabelRow(
                     line=line,
-                    source_id=fields["source_id"].strip(),
-                    annotator=fields["annotator"].strip(),
-                    dimension=fields["dimension"].strip(),
-                    value=fields["value"],
+                    source_id=sys.intern(fields["source_id"].strip()),
+                    annotator=sys.intern(fields["annotator"].strip()),
+                    dimension=sys.intern(fields["dimension"].strip()),
+                    value=sys.intern(fields["value"]),
                     note=fields.get("note", ""),
                 )
             )

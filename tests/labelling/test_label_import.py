@@ -611,3 +611,24 @@ def test_api_staff_may_create_annotators(api_client, setup):
     assert body["accounts_created"] == body["annotators_added"] == ["rater_a", "rater_b"]
     members = set(Membership.objects.filter(study=setup["study"]).values_list("user__username", flat=True))
     assert {"rater_a", "rater_b"} <= members and "root" not in members
+
+
+def test_api_import_reads_the_upload_from_a_temporary_file(api_client, setup, monkeypatch):
+    """The label file is never held in the web process's memory: Django writes it to a temp file
+    (FILE_UPLOAD_HANDLERS) and the import reads it from there, line by line."""
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    from labelling.api import dataset
+
+    sources = []
+
+    def recording(**kwargs):
+        sources.append((type(kwargs["source"]), kwargs["source"].temporary_file_path()))
+        return labels_import(**kwargs)
+
+    monkeypatch.setattr(dataset, "labels_import", recording)
+    response = _post(api_client, setup["owner"], MEMBERS_ONLY)
+    assert response.status_code == 200, response.json()
+    assert response.json()["annotations_created"] == 3
+    ((kind, path),) = sources
+    assert kind is TemporaryUploadedFile and path

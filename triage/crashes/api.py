@@ -8,7 +8,10 @@ GET  /api/crash-groups/<id>/  one group with its signature breakdown
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -20,7 +23,7 @@ from rest_framework.views import APIView
 
 from config import jsontext
 from config.errors import ApplicationError
-from triage.crashes.intake import MAX_BATCH, MAX_REPORT_BYTES, ORACLES
+from triage.crashes.intake import MAX_REPORT_BYTES, ORACLES
 from triage.crashes.selectors import CrashGroupFilter, crash_group_signatures, crash_groups_matching
 from triage.crashes.services import crashes_ingest
 from triage.models import CrashGroup, FuzzerAccount
@@ -76,44 +79,44 @@ IngestResultSerializer = inline_serializer(
 )
 
 
+READ_SIZE = 64 * 1024
+
+
 def _too_large(message: str) -> ApplicationError:
     return ApplicationError(message, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 
 
-def _read_reports(request) -> list:
-    """The posted report(s) as a list, refusing bodies over 5 MB per report (413) and bad JSON (400)."""
+def _spooled_body(request):
+    """The request body copied to a temporary file (in memory up to 1 MB), read 64 KB at a time."""
+    spooled = tempfile.SpooledTemporaryFile(max_size=1024 * 1024, dir=settings.FILE_UPLOAD_TEMP_DIR)
+    while chunk := request._request.read(READ_SIZE):  # not request.body: that holds it all in memory
+        spooled.write(chunk)
+    spooled.seek(0)
+    return spooled
+
+
+def _read_reports(body) -> Iterator:
+    """The posted report(s) from a spooled body, one at a time (the batch is never held parsed).
+
+    Bad JSON is a 400 and a report over 5 MB a 413 (raised while the batch is validated, before
+    anything is written); the body's total size is bounded by config.limits (413).
+    """
+    size = body.seek(0, 2)
+    body.seek(0)
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    ceiling = MAX_REPORT_BYTES * MAX_BATCH
-    if declared > ceiling:
-        raise _too_large(
-            f"The request is {declared} bytes; the limit is {LIMIT_MB} MB per report and {MAX_BATCH} reports a batch."
-        )
-    body = request._request.read(ceiling + 1)  # not request.body: DATA_UPLOAD_MAX_MEMORY_SIZE must not decide
-    if len(body) > ceiling:
-        raise _too_large(f"The request is over {LIMIT_MB} MB × {MAX_BATCH} reports; send smaller batches.")
-    try:
-        data = jsontext.loads(body)
+        for index, report in enumerate(jsontext.iter_values(body)):
+            if size > MAX_REPORT_BYTES:  # only then can one report be over the limit
+                report_size = len(json.dumps(report, ensure_ascii=False).encode("utf-8"))
+                if report_size > MAX_REPORT_BYTES:
+                    raise _too_large(
+                        f"Report {index} is {report_size} bytes; the limit is {LIMIT_MB} MB per report. "
+                        "Trim its stack trace or reproducer.",
+                    )
+            yield report
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApplicationError(
             f"The body is not valid JSON ({exc}). Send one crash report object or a list of them, as UTF-8 JSON."
         ) from None
-    reports = data if isinstance(data, list) else [data]
-    if len(body) > MAX_REPORT_BYTES * max(len(reports), 1):
-        raise _too_large(
-            f"The request is {len(body)} bytes for {len(reports)} report(s); the limit is {LIMIT_MB} MB per report."
-        )
-    if len(body) > MAX_REPORT_BYTES:  # only then can one report be over the limit
-        for index, report in enumerate(reports):
-            size = len(json.dumps(report, ensure_ascii=False).encode("utf-8"))
-            if size > MAX_REPORT_BYTES:
-                raise _too_large(
-                    f"Report {index} is {size} bytes; the limit is {LIMIT_MB} MB per report. "
-                    "Trim its stack trace or reproducer.",
-                )
-    return reports
 
 
 class CrashIngestAPI(APIView):
@@ -129,13 +132,13 @@ class CrashIngestAPI(APIView):
             201: IngestResultSerializer,
             200: OpenApiResponse(IngestResultSerializer, description="Nothing new (all already stored)."),
             400: OpenApiResponse(description="{message, details: [{index, field, message}]}"),
-            413: OpenApiResponse(description="Over 5 MB per report."),
+            413: OpenApiResponse(description="A report over 5 MB, or the body over BUGSIFT_MAX_UPLOAD_MB."),
         },
     )
     def post(self, request):
-        reports = _read_reports(request)
         partial = request.query_params.get("partial", "").lower() in ("1", "true", "yes")
-        result = crashes_ingest(reports=reports, account=request.user.fuzzer_account, partial=partial)
+        with _spooled_body(request) as body:
+            result = crashes_ingest(reports=_read_reports(body), account=request.user.fuzzer_account, partial=partial)
         body = {
             "message": result.summary(),
             "created": result.created,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -90,33 +91,52 @@ def _resolve_targets(groups: dict[str, CrashGroup]) -> dict[str, int]:
     return target
 
 
-def crashes_validate(reports: list) -> tuple[list[CrashInput | None], list[dict]]:
-    """Each report parsed; ``refused`` = [{index, problems}] for the bad ones."""
-    if not isinstance(reports, list):
+def crashes_validate(reports: Iterable) -> tuple[list[CrashInput | None], list[dict]]:
+    """Each report parsed; ``refused`` = [{index, problems}] for the bad ones.
+
+    ``reports`` may be a stream (a generator over a request body): each raw report is parsed
+    into a compact CrashInput as it comes and not kept."""
+    if not isinstance(reports, Iterable) or isinstance(reports, (str, bytes, dict)):
         raise ApplicationError("Send one crash report object or a JSON list of them.")
-    if len(reports) > MAX_BATCH:
-        raise ApplicationError(
-            f"A batch holds at most {MAX_BATCH} crash reports (got {len(reports)}); split it into smaller batches."
-        )
     items, refused = [], []
+    count = 0
     for index, data in enumerate(reports):
+        count = index + 1
+        if count > MAX_BATCH:
+            continue  # counted for the message, not parsed
         item, problems = crash_parse(data)
         items.append(item)
         if problems:
             refused.append({"index": index, "problems": problems})
+    if count > MAX_BATCH:
+        raise ApplicationError(
+            f"A batch holds at most {MAX_BATCH} crash reports (got {count}); split it into smaller batches."
+        )
     return items, refused
 
 
+INSERT_BYTES = 4 * 1024 * 1024
+
+
+def _insert_batch_size(new) -> int:
+    """Rows per INSERT: 500, fewer for big reports, so one statement's SQL text stays near 4 MB
+    (the driver builds it whole in memory, escaped: a batch of 5 MB reproducers would be GBs)."""
+    text = sum(len(i.message) + len(i.stack_trace) + len(i.reproducer) for _, i, _ in new)
+    return max(1, min(500, INSERT_BYTES * len(new) // max(text, 1)))
+
+
 @transaction.atomic
-def crashes_ingest(*, reports: list[dict], account: FuzzerAccount | None, partial: bool = False) -> IngestResult:
+def crashes_ingest(*, reports: Iterable, account: FuzzerAccount | None, partial: bool = False) -> IngestResult:
     """Store a batch of crash reports, grouped by signature. All or nothing unless ``partial``.
 
-    Re-sending a (fuzzer, client_id) already stored changes nothing (it is listed as a duplicate)."""
+    ``reports`` is a list or a stream of raw report objects (all are validated before anything
+    is written). Re-sending a (fuzzer, client_id) already stored changes nothing (it is listed
+    as a duplicate)."""
     items, refused = crashes_validate(reports)
     if refused and not partial:
         details = [{"index": r["index"], **p} for r in refused for p in r["problems"]]
         raise ApplicationError(
-            f"{len(refused)} of {len(reports)} crash reports are not valid, so nothing was stored. "
+            f"{len(refused)} of {len(items)} crash reports are not valid, so nothing was stored. "
             "Fix the fields listed in details and send the batch again, or add ?partial=1 to store the valid ones.",
             details=details,
         )
@@ -176,7 +196,7 @@ def crashes_ingest(*, reports: list[dict], account: FuzzerAccount | None, partia
         )
         for _, item, signed in new
     ]
-    CrashOccurrence.objects.bulk_create(occurrences, batch_size=500, ignore_conflicts=True)
+    CrashOccurrence.objects.bulk_create(occurrences, batch_size=_insert_batch_size(new), ignore_conflicts=True)
     # Lock the groups last (in id order: no deadlocks) so concurrent batches overlap everywhere else.
     locked = {
         g.id: g for g in CrashGroup.objects.select_for_update().filter(id__in=set(targets.values())).order_by("id")

@@ -1,3 +1,4 @@
+import io
 import json
 
 import pytest
@@ -113,3 +114,57 @@ def test_crash_group_list_and_detail(fuzzer, api_client):
     assert detail["signatures"][0]["n"] == 3 and detail["smallest_reproducer"]
     api_client.force_authenticate(None)
     assert api_client.get("/api/crash-groups/").status_code == 401
+
+
+# ---- the body is parsed one report at a time (config.jsontext.iter_values) -------------------
+
+
+def test_streamed_batch_keeps_json_types_of_extra(fuzzer):
+    extra = {"seed": 7, "lr": 0.001, "big": 10**30, "flags": [True, None, "x"], "nested": {"a": [1.5, {"b": -2}]}}
+    response = _post(fuzzer, [crash_report("torch_conv2d_weight", 0, extra=extra)])
+    assert response.status_code == 201, response.json()
+    assert CrashOccurrence.objects.get().extra == extra
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"[",
+        b'[{"client_id": "a"}] trailing',
+        b'[{"client_id": "a"},]',
+        b'{"client_id": "\xff"}',
+    ],
+)
+def test_bad_json_anywhere_in_the_stream_is_a_400_and_stores_nothing(fuzzer, body):
+    good = json.dumps(crash_report("jax_conv_dimension", 0)).encode()
+    response = fuzzer.post(URL, data=body.replace(b'{"client_id": "a"}', good), content_type="application/json")
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["message"]
+    assert not CrashOccurrence.objects.exists()
+
+
+def test_a_deeply_nested_report_after_good_ones_is_a_400_and_stores_nothing(fuzzer):
+    good = json.dumps(crash_report("jax_conv_dimension", 0))
+    deep = '{"client_id": "d", "extra": {"x": ' + "[" * 5000 + "]" * 5000 + "}}"
+    response = fuzzer.post(URL, data=f"[{good}, {deep}]", content_type="application/json")
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["message"]
+    assert not CrashOccurrence.objects.exists()
+
+
+def test_nesting_under_the_limit_is_accepted():
+    from config.jsontext import MAX_DEPTH, iter_values
+
+    nested = "[" * (MAX_DEPTH - 2) + "]" * (MAX_DEPTH - 2)
+    (value,) = list(iter_values(io.BytesIO(f"[{nested}]".encode())))
+    assert value == json.loads(nested)
+    assert list(iter_values(io.BytesIO(b'{"a": 1}'))) == [{"a": 1}]
+    assert list(iter_values(io.BytesIO(b'[1, 2.5, "x"]'))) == [1, 2.5, "x"]
+
+
+def test_an_integer_over_64_bits_is_read_without_repeating_or_losing_values():
+    from config.jsontext import iter_values
+
+    body = b'[1, {"a": [2.5, "x"]}, {"seed": 18446744073709551616}, 4]'  # 2**64: too big for ijson's C parser
+    assert list(iter_values(io.BytesIO(body))) == [1, {"a": [2.5, "x"]}, {"seed": 2**64}, 4]

@@ -153,11 +153,12 @@ def test_an_obviously_wrong_upload_is_a_400(api_client, small_study, media, queu
     assert ImportJob.objects.count() == 0
 
 
-def test_a_too_big_upload_is_a_400(api_client, small_study, media, queued, settings):
+def test_a_too_big_upload_is_a_413_before_it_is_read(api_client, small_study, media, queued, settings):
     settings.BUGSIFT_MAX_UPLOAD_BYTES = 50
     api_client.force_authenticate(small_study["curator"])
     response = api_client.post(IMPORT, {"file": _upload()}, format="multipart")
-    assert response.status_code == 400 and "limit" in response.json()["message"]
+    assert response.status_code == 413 and "50 bytes limit for an upload" in response.json()["message"]
+    assert ImportJob.objects.count() == 0
 
 
 def test_import_job_shows_counts_or_problems_to_its_owner_and_staff(api_client, small_study, media, queued):

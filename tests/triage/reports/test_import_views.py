@@ -101,7 +101,7 @@ def test_an_obviously_wrong_upload_shows_the_form_again(client, small_study, med
 def test_a_too_big_upload_is_refused(client, small_study, media, queued, settings):
     settings.BUGSIFT_MAX_UPLOAD_BYTES = 50
     response = _login(client, small_study["curator"]).post(IMPORT_URL, {"file": _upload()})
-    assert response.status_code == 400 and "the limit is" in response.content.decode()
+    assert response.status_code == 413 and "50 bytes limit for an upload" in response.content.decode()
     assert ImportJob.objects.count() == 0
 
 

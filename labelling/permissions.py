@@ -48,6 +48,13 @@ def can_read_results(user, study: Study) -> bool:
     return role_in(user, study) in READ_RESULTS_ROLES
 
 
+def can_view_agreement(user, study: Study) -> bool:
+    """The agreement figures (kappas, alpha, AC1, confusion matrices) are computed from every
+    annotator's labels: owners and viewers (and staff) only, like the other results. An annotator
+    never sees them, blind study or not: the figures are about the annotators themselves."""
+    return can_read_results(user, study)
+
+
 def can_annotate(user, study: Study) -> bool:
     return role_in(user, study) in {Role.OWNER, Role.ANNOTATOR}
 
@@ -137,6 +144,10 @@ class IsStudyOwner(_StudyPermission):
 
 class CanReadResults(_StudyPermission):
     check = staticmethod(can_read_results)
+
+
+class CanViewAgreement(_StudyPermission):
+    check = staticmethod(can_view_agreement)
 
 
 class CanAnnotate(_StudyPermission):

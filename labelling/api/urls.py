@@ -1,5 +1,6 @@
 from django.urls import path  # noqa: F401
 
+from labelling.api import agreement as agreement_api
 from labelling.api import annotations as annotation_api
 from labelling.api import codebook as codebook_api
 from labelling.api import dataset as dataset_api
@@ -54,4 +55,10 @@ urlpatterns = [
     path("annotations/<int:pk>/", annotation_api.AnnotationDetailView.as_view(), name="annotation-detail"),
     path("studies/<slug:slug>/final-labels/", annotation_api.FinalLabelListView.as_view(), name="final-label-list"),
     path("studies/<slug:slug>/disagreements/", annotation_api.DisagreementListView.as_view(), name="disagreement-list"),
+    path("studies/<slug:slug>/agreement/", agreement_api.StudyAgreementApi.as_view(), name="agreement"),
+    path(
+        "studies/<slug:slug>/agreement/confusion/",
+        agreement_api.PairConfusionApi.as_view(),
+        name="agreement-confusion",
+    ),
 ]

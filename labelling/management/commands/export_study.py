@@ -1,10 +1,13 @@
 """Export a study's dataset as CSV or JSONL, streamed to stdout or a file."""
 
+import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from labelling.agreement.render import agreement_json
+from labelling.agreement.selectors import study_agreement
 from labelling.dataset.export import FORMATS, export_chunks
 from labelling.models import Study, StudyItem
 
@@ -18,7 +21,9 @@ class Command(BaseCommand):
         "Spreadsheet safety: in the CSV, every text cell (source_id, title, framework, labels, ...) starting "
         "with =, +, -, @, a tab or a carriage return is prefixed with a single quote (') so spreadsheets show "
         "it as text instead of running it as a formula; numbers are left alone. The CSV is for spreadsheets: "
-        "programs should read the JSONL, whose values are exactly as stored."
+        "programs should read the JSONL, whose values are exactly as stored. "
+        "With --output, the study's agreement figures (the JSON of `manage.py agreement SLUG --format json`) "
+        "are written beside the export file, to <output>.agreement.json."
     )
 
     def add_arguments(self, parser):
@@ -43,5 +48,14 @@ class Command(BaseCommand):
         with fh, tqdm(total=total, unit="rows", file=sys.stderr, disable=None, desc=f"{slug}.{format}") as bar:
             for chunk in export_chunks(study=study, fmt=format, progress=bar.update):
                 fh.write(chunk)
+        wrote = f"Wrote {total} rows of study '{slug}' to {output}"
+        if os.path.isfile(output):  # not /dev/null or a pipe, where there is no "beside"
+            agreement_path = f"{output}.agreement.json"
+            try:
+                with open(agreement_path, "w", encoding="utf-8") as fh:
+                    fh.write(agreement_json(study_agreement(study=study)))
+            except OSError as exc:
+                raise CommandError(f"Cannot write '{agreement_path}': {exc.strerror}.") from exc
+            wrote += f", its agreement figures to {agreement_path}"
         if options["verbosity"] >= 1:
-            self.stderr.write(f"Wrote {total} rows of study '{slug}' to {output}.")
+            self.stderr.write(wrote + ".")

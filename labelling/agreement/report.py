@@ -102,7 +102,10 @@ def _figures(
     # Per category: "this category vs. the rest" (Fleiss 1971), on the items Fleiss' kappa uses.
     membership = ratings.membership()
     category_table = table @ membership  # items x categories: labels holding the category
-    per_category = st.category_kappas(category_table) if table.shape[0] else np.full(len(ratings.categories), np.nan)
+    if table.shape[0]:
+        per_category = st.category_kappas(category_table, per_item)
+    else:
+        per_category = np.full(len(ratings.categories), np.nan)
     label_counts = (counts @ membership).sum(axis=0)
     categories = [
         {

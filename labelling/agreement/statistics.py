@@ -121,10 +121,11 @@ def fleiss_kappa_weighted(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return (p_bar - p_e) / (1 - p_e)
 
 
-def category_kappas(table: np.ndarray) -> np.ndarray:
+def category_kappas(table: np.ndarray, labels_per_item: int) -> np.ndarray:
     """Fleiss' (1971) kappa of each category against the rest: Fleiss' kappa of the two-column
-    table [n_ij, m - n_ij] (statsmodels), one per column of ``table``."""
-    m = table.sum(axis=1, keepdims=True)
+    table [n_ij, m - n_ij] (statsmodels), one per column of ``table`` (n_ij: the item's labels that
+    hold category j; m: its number of labels, the same for every item)."""
+    m = np.full((table.shape[0], 1), labels_per_item)
     return np.array([fleiss_kappa(np.hstack([table[:, [j]], m - table[:, [j]]])) for j in range(table.shape[1])])
 
 

@@ -114,6 +114,7 @@ _expect(
     STUDY_RESULTS,
     "GET labelling:items",
     "GET labelling:disagreements",
+    "GET labelling:agreement",
     "GET labelling:export",
 )
 _expect(
@@ -141,6 +142,7 @@ _expect(
     NO_SUCH_METHOD_LOGIN,
     "POST labelling:items",
     "POST labelling:disagreements",
+    "POST labelling:agreement",
     "POST labelling:export",
     "GET labelling:assignments",
     "GET labelling:study-member-add",
@@ -239,6 +241,8 @@ _expect(
     STUDY_RESULTS,
     "GET /api/studies/{slug}/items/",
     "GET /api/studies/{slug}/disagreements/",
+    "GET /api/studies/{slug}/agreement/",
+    "GET /api/studies/{slug}/agreement/confusion/",  # 400 without its parameters: past the access check
     "GET /api/studies/{slug}/final-labels/",
     "GET /api/studies/{slug}/draws/",
     "GET /api/studies/{slug}/export/",

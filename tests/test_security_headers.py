@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from labelling.models import Membership
 from tests.factories import (
+    AnnotationFactory,
     AssignmentFactory,
     CategoryFactory,
     DimensionFactory,
@@ -77,6 +78,8 @@ def site(db):
     StudyItemFactory(study=study, screening="pending")
     AssignmentFactory(item=item, annotator=annotator)
     AssignmentFactory(item=item, annotator=owner)
+    AnnotationFactory(item=item, annotator=annotator, dimension=dimension, value="crash")  # agreement figures
+    AnnotationFactory(item=item, annotator=owner, dimension=dimension, value="crash")
 
     crash_report = ReportFactory(kind=Report.Kind.CRASH, source_id="crash:abc")
     group = CrashGroup.objects.create(
@@ -106,6 +109,7 @@ def site(db):
         "labelling:dimension-edit": f"/studies/{s}/codebook/dimensions/{dimension.pk}/",
         "labelling:category-edit": f"/studies/{s}/codebook/categories/{category.pk}/",
         "labelling:disagreements": f"/studies/{s}/disagreements/",
+        "labelling:agreement": f"/studies/{s}/agreement/?dimension=symptom&rater_a=annie&rater_b=owner",
         "labelling:items": f"/studies/{s}/items/",
         "labelling:screening": f"/studies/{s}/screening/",
         "labelling:label-next": f"/studies/{s}/label/",

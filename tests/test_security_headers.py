@@ -107,6 +107,7 @@ def site(db):
         "labelling:category-edit": f"/studies/{s}/codebook/categories/{category.pk}/",
         "labelling:disagreements": f"/studies/{s}/disagreements/",
         "labelling:items": f"/studies/{s}/items/",
+        "labelling:item-detail": f"/studies/{s}/items/{item.pk}/",
         "labelling:screening": f"/studies/{s}/screening/",
         "labelling:label-next": f"/studies/{s}/label/",
         "labelling:label-item": f"/studies/{s}/label/{item.pk}/",

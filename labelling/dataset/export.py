@@ -170,7 +170,7 @@ class _Chunk:
     assigned: dict[int, int]
     complete: dict[int, int]
     given: dict[int, tuple]  # item id -> non-empty values by finished annotators, per column
-    annotations: dict[int, list[dict]]  # item id -> the long-format fields of each label
+    annotations: dict[int, list[tuple]]  # item id -> the long-format fields of each label
     source_labels: dict[int, list[str]]
 
 
@@ -197,8 +197,13 @@ def _given_pivot(columns: list[ExportColumn], *, after: int, last: int) -> dict[
     """Per item of the chunk, per column: non-empty annotations by annotators who finished the item."""
     if not columns:
         return {}
+    # The chunk's bounds inside the subquery too: PostgreSQL then reads only the chunk's assignments.
     finished = Assignment.objects.filter(
-        item_id=OuterRef("item_id"), annotator_id=OuterRef("annotator_id"), completed_at__isnull=False
+        item_id=OuterRef("item_id"),
+        annotator_id=OuterRef("annotator_id"),
+        completed_at__isnull=False,
+        item_id__gt=after,
+        item_id__lte=last,
     )
     aggregates = {f"n{c.id}": Count("id", filter=Q(dimension_id=c.id)) for c in columns}
     rows = (
@@ -214,36 +219,36 @@ def _given_pivot(columns: list[ExportColumn], *, after: int, last: int) -> dict[
 
 
 def _iso(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).isoformat() if moment else ""
+    if moment is None:
+        return ""
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
 
 
-def _annotations(columns: list[ExportColumn], *, after: int, last: int, as_lists: bool) -> dict[int, list[dict]]:
-    """Every label of the chunk's items on ``columns``, ordered by item, annotator, codebook order.
-
-    Values are canonical strings, or lists of codes for multiple choice with ``as_lists``.
-    """
+def _annotations(columns: list[ExportColumn], *, after: int, last: int) -> dict[int, list[tuple]]:
+    """Every label of the chunk's items on ``columns``, ordered by item, annotator and codebook order:
+    {item id: [(annotator, dimension code, value, note, time_spent_ms, created_at, updated_at)]},
+    values canonical strings, timestamps ISO 8601 strings in UTC. One query."""
     if not columns:
         return {}
-    order = {c.id: i for i, c in enumerate(columns)}
-    by_id = {c.id: c for c in columns}
-    rows = Annotation.objects.filter(dimension_id__in=list(by_id), item_id__gt=after, item_id__lte=last).values_list(
-        "item_id", "annotator__username", "dimension_id", "value", "note", "time_spent_ms", "created_at", "updated_at"
+    code = {c.id: c.code for c in columns}
+    rows = (
+        Annotation.objects.filter(dimension_id__in=list(code), item_id__gt=after, item_id__lte=last)
+        .order_by("item_id", "annotator__username", "dimension__order", "dimension_id")
+        .values_list(
+            "item_id",
+            "annotator__username",
+            "dimension_id",
+            "value",
+            "note",
+            "time_spent_ms",
+            "created_at",
+            "updated_at",
+        )
     )
-    result: dict[int, list[dict]] = {}
-    for item_id, username, dim_id, value, note, spent, created, updated in sorted(
-        rows.order_by(), key=lambda r: (r[0], r[1], order[r[2]])
-    ):
-        col = by_id[dim_id]
+    result: dict[int, list[tuple]] = {}
+    for item_id, username, dim_id, value, note, spent, created, updated in rows:
         result.setdefault(item_id, []).append(
-            {
-                "annotator": username,
-                "dimension": col.code,
-                "value": value_codes(value) if as_lists and col.is_multi else value,
-                "note": note,
-                "time_spent_ms": spent,
-                "created_at": _iso(created),
-                "updated_at": _iso(updated),
-            }
+            (username, code[dim_id], value, note, spent, _iso(created), _iso(updated))
         )
     return result
 
@@ -251,7 +256,10 @@ def _annotations(columns: list[ExportColumn], *, after: int, last: int, as_lists
 def _chunks(
     study: Study, columns: list[ExportColumn], *, chunk_size: int, finals: bool = True, detailed: bool
 ) -> Iterator[_Chunk]:
-    """Read the study chunk by chunk: 4 queries per chunk (6 with ``detailed``, 2 without ``finals``)."""
+    """Read the study chunk by chunk: at most 4 queries per chunk (6 with ``detailed``, 2 without ``finals``).
+
+    The fourth (``_given_pivot``) runs only when the chunk has items finished by k annotators that
+    lack a final label on some dimension."""
     fields = _ITEM_FIELDS + (_ITEM_DETAIL_FIELDS if detailed else ())
     after = 0
     while True:
@@ -279,12 +287,21 @@ def _chunks(
                 assigned[item_id] = n_assigned
                 if n_complete:
                     complete[item_id] = n_complete
-            given = _given_pivot(columns, after=after, last=last)
+            # Only the items finished by k annotators with a dimension lacking a final label need
+            # it: their status is disagreement or empty, by whether anyone gave a value.
+            k = max(study.overlap_k, 1)
+            n = len(columns)
+            undecided = any(
+                n_complete >= k and (item_id not in final_rows or None in final_rows[item_id][n:])
+                for item_id, n_complete in complete.items()
+            )
+            if undecided:
+                given = _given_pivot(columns, after=after, last=last)
 
-        annotations: dict[int, list[dict]] = {}
+        annotations: dict[int, list[tuple]] = {}
         source_labels: dict[int, list[str]] = {}
         if detailed or not finals:
-            annotations = _annotations(columns, after=after, last=last, as_lists=detailed)
+            annotations = _annotations(columns, after=after, last=last)
         if detailed:
             through = Report.source_labels.through
             rows = through.objects.filter(
@@ -357,19 +374,9 @@ def long_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callabl
     yield out.getvalue()
     for chunk in _chunks(study, columns, chunk_size=chunk_size, finals=False, detailed=False):
         rows = [
-            (
-                source_id,
-                item_id,  # numbers are never quoted
-                a["annotator"],
-                a["dimension"],
-                a["value"],
-                a["note"],
-                a["time_spent_ms"],
-                a["created_at"],
-                a["updated_at"],
-            )
+            (source_id, item_id, *label)  # item_id and time_spent_ms are numbers: never quoted
             for item_id, source_id, *_ in chunk.items
-            for a in chunk.annotations.get(item_id, ())
+            for label in chunk.annotations.get(item_id, ())
         ]
         out = io.StringIO()
         csvsafe.writer(out).writerows(rows)
@@ -388,6 +395,7 @@ def jsonl_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callab
     n = len(columns)
     no_finals = (None,) * (2 * n)
     k = study.overlap_k
+    multi = {c.code for c in columns if c.is_multi}
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
     for chunk in _chunks(study, columns, chunk_size=chunk_size, detailed=True):
         lines = []
@@ -425,7 +433,18 @@ def jsonl_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callab
                 for i, col in enumerate(columns)
                 if finals[n + i] is not None
             }
-            obj["annotations"] = chunk.annotations.get(item_id, [])
+            obj["annotations"] = [
+                {
+                    "annotator": annotator,
+                    "dimension": code,
+                    "value": value_codes(value) if code in multi else value,
+                    "note": note,
+                    "time_spent_ms": spent,
+                    "created_at": created,
+                    "updated_at": updated,
+                }
+                for annotator, code, value, note, spent, created, updated in chunk.annotations.get(item_id, ())
+            ]
             obj["report"] = {
                 "created_at": created_at.isoformat() if created_at else None,
                 "closed_at": closed_at.isoformat() if closed_at else None,

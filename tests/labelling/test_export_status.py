@@ -125,6 +125,18 @@ def test_the_disagreement_status_is_what_the_disagreements_list_shows(cases):
     assert exported == listed == {("gh#differ", "symptom"), ("gh#differ", "component")}
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_status_costs_a_fixed_number_of_queries_per_chunk(cases, fmt):
+    study = cases["study"]
+    with CaptureQueriesContext(connection) as whole:
+        everything = text(study, fmt)
+    with CaptureQueriesContext(connection) as chunked:
+        assert text(study, fmt, chunk_size=1) == everything
+    per_chunk = 4 if fmt == "csv" else 6  # items, finals, assignment counts, labels given (+ labels, source labels)
+    assert len(whole.captured_queries) == 1 + per_chunk
+    assert len(chunked.captured_queries) <= 1 + 6 * per_chunk  # 6 items, one chunk each
+
+
 def test_method_columns_say_how_each_final_label_was_made(cases):
     by_id = {r["source_id"]: r for r in rows(cases["study"])}
     assert (by_id["gh#agreed"]["method_symptom"], by_id["gh#agreed"]["method_component"]) == (

@@ -114,6 +114,15 @@ def studies_visible_to(user):
     return Study.objects.filter(memberships__user=user).distinct()
 
 
+def studies_with_results_visible_to(user):
+    """The studies whose results (every label, the item pages) ``user`` may read: ``can_read_results``, in bulk."""
+    if not user or not user.is_authenticated:
+        return Study.objects.none()
+    if user.is_staff:
+        return Study.objects.all()
+    return Study.objects.filter(memberships__user=user, memberships__role__in=READ_RESULTS_ROLES).distinct()
+
+
 class _StudyPermission(BasePermission):
     """DRF permission for views that have ``self.study`` (set in ``initial``) or a study object."""
 

@@ -4,6 +4,7 @@ from labelling.views import agreement as agreement_views
 from labelling.views import codebook as codebook_views
 from labelling.views import disagreements as disagreement_views
 from labelling.views import export as export_views
+from labelling.views import item_detail as item_detail_views
 from labelling.views import items as item_views
 from labelling.views import label as label_views
 from labelling.views import screening as screening_views
@@ -40,6 +41,7 @@ urlpatterns = [
     path("studies/<slug:slug>/items/", item_views.items, name="items"),
     path("studies/<slug:slug>/items/add/", item_views.items_add_all, name="items-add-all"),
     path("studies/<slug:slug>/items/sample/", item_views.items_add_sample, name="items-sample"),
+    path("studies/<slug:slug>/items/<int:item_id>/", item_detail_views.item_detail, name="item-detail"),
     path("studies/<slug:slug>/items/<int:item_id>/reviewed/", item_views.item_reviewed, name="item-reviewed"),
     path("studies/<slug:slug>/screening/", screening_views.screening, name="screening"),
     path("studies/<slug:slug>/screening/<int:item_id>/", screening_views.screening_decide, name="screening-decide"),

@@ -113,6 +113,7 @@ _expect(NO_SUCH_METHOD_LOGIN, "POST labelling:label-next")
 _expect(
     STUDY_RESULTS,
     "GET labelling:items",
+    "GET labelling:item-detail",  # every annotator's labels and notes of one item
     "GET labelling:disagreements",
     "GET labelling:agreement",
     "GET labelling:export",
@@ -141,6 +142,7 @@ _expect(
 _expect(
     NO_SUCH_METHOD_LOGIN,
     "POST labelling:items",
+    "POST labelling:item-detail",
     "POST labelling:disagreements",
     "POST labelling:agreement",
     "POST labelling:export",

@@ -111,6 +111,7 @@ def site(db):
         "labelling:disagreements": f"/studies/{s}/disagreements/",
         "labelling:agreement": f"/studies/{s}/agreement/?dimension=symptom&rater_a=annie&rater_b=owner",
         "labelling:items": f"/studies/{s}/items/",
+        "labelling:item-detail": f"/studies/{s}/items/{item.pk}/",
         "labelling:screening": f"/studies/{s}/screening/",
         "labelling:label-next": f"/studies/{s}/label/",
         "labelling:label-item": f"/studies/{s}/label/{item.pk}/",

@@ -31,7 +31,7 @@ _ERROR = inline_serializer(
 
 
 class StudyExportApi(APIView):
-    """Stream the whole study as CSV or JSONL (owners and viewers; annotators work blind)."""
+    """Stream the whole study as wide CSV, long CSV or JSONL (owners and viewers; annotators work blind)."""
 
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _JSONErrorsNegotiation
@@ -45,14 +45,19 @@ class StudyExportApi(APIView):
                 OpenApiParameter.QUERY,
                 enum=list(FORMATS),
                 default="csv",
-                description="csv (for spreadsheets): one row per item with final labels in columns; a text "
-                "cell starting with =, +, -, @, a tab or a carriage return gets a leading single quote so that "
-                "spreadsheets do not run it. jsonl (for programs): one object per item with final labels, "
-                "per-annotator labels and report facts, every value as stored.",
+                description="csv (for spreadsheets): one row per item with final labels in columns, then "
+                "n_annotations_complete, status_<dimension> (final, disagreement, pending or empty: what an empty "
+                "final cell means) and method_<dimension> (how the final label was decided). long (CSV): one row "
+                "per item, annotator and dimension with value, note, time_spent_ms, created_at and updated_at "
+                "(ISO 8601, UTC). In both CSVs a text cell starting with =, +, -, @, a tab or a carriage return "
+                "gets a leading single quote so that spreadsheets do not run it. jsonl (for programs): one object "
+                "per item with final labels, their status and method, every annotator's labels (an annotations "
+                "list with the long format's fields) and report facts, every value as stored. "
+                "See docs/dataset.md for the data dictionary.",
             )
         ],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file, streamed."),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file (wide or long), streamed."),
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="JSON lines, streamed."),
             (400, "application/json"): _ERROR,
             (403, "application/json"): _ERROR,
@@ -64,7 +69,7 @@ class StudyExportApi(APIView):
         fmt = request.query_params.get("format", "csv").strip().lower()
         if fmt not in FORMATS:
             raise ApplicationError(
-                f"Unknown export format '{fmt}'. Use ?format=csv or ?format=jsonl.",
+                f"Unknown export format '{fmt}'. Use ?format=csv, ?format=long or ?format=jsonl.",
                 details=[{"field": "format", "message": f"Choose one of: {', '.join(FORMATS)}."}],
             )
         return streaming_export_response(study=study, fmt=fmt)

@@ -1,29 +1,39 @@
-"""Export a study as CSV or JSONL, streaming.
+"""Export a study as CSV, long CSV or JSONL, streaming.
 
-One row per study item (every item; ``screening`` tells which are in), ordered by item id.
+The data dictionary (every column and key, and what an empty cell means) is docs/dataset.md;
+this docstring is its short form.
 
-CSV columns: ``source_id, title, url, framework, kind, screening, exclusion_reason``, then one
-column per codebook dimension (in codebook order, headed by the dimension code) holding the
-FINAL label in its canonical form (a code; codes joined by ``;`` for multiple choice; the text
-for free text; empty when there is no final label), then ``n_annotations_complete`` (completed
-assignments). A dimension whose code clashes with one of those column names is headed
-``final_<code>`` instead.
+``csv`` (wide, for spreadsheets): one row per study item (every item; ``screening`` tells
+which are in), ordered by item id. Columns: ``source_id, title, url, framework, kind,
+screening, exclusion_reason``, then one column per codebook dimension (in codebook order,
+headed by the dimension code) holding the FINAL label in its canonical form (a code; codes
+joined by ``;`` for multiple choice; the text for free text; empty when there is none), then
+``n_annotations_complete`` (completed assignments), then ``status_<code>`` for each dimension
+(what the final cell means, see :func:`label_status`), then ``method_<code>`` for each
+dimension (how the final label was decided: ``FinalLabel.method``, e.g. unanimous, majority,
+adjudicated, imported; empty when there is no final label). A dimension whose code clashes
+with another column name is headed ``final_<code>`` instead.
 
-JSONL: one object per line with the same fields, plus ``final_labels`` ({code: {value, method}},
-multiple choice as a list of codes), ``annotations`` ({annotator: {code: {value, note}}}) and
-``report`` ({created_at, closed_at, state, labels}).
+``long`` (CSV, one row per individual label): ``source_id, item_id, annotator, dimension,
+value, note, time_spent_ms, created_at, updated_at``, every annotation of the study's items on
+the codebook's dimensions, ordered by item id, annotator username and codebook order;
+timestamps in ISO 8601, UTC.
 
-Spreadsheet safety (CSV only): every text cell (source_id, title, url, framework, ..., every
-label) that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
-``'`` so that Excel or LibreOffice show it as text instead of running it as a formula; the
-counts are numbers and are left alone. This is done by ``config.csvsafe.writer``, the one CSV
-writer of the app (see there). JSONL is left exactly as stored: it is the format for programs.
+``jsonl`` (for programs): one object per item with the wide fields (and ``item_id``), plus
+``status`` ({code: status}), ``final_labels`` ({code: {value, method}}, multiple choice as a
+list of codes), ``annotations`` (a list of {annotator, dimension, value, note, time_spent_ms,
+created_at, updated_at}, the long format's fields) and ``report`` ({created_at, closed_at,
+state, labels}).
+
+Spreadsheet safety (both CSVs): every text cell that starts with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return gets a leading ``'`` so that Excel or LibreOffice show it as text
+instead of running it as a formula; numbers are left alone. This is done by
+``config.csvsafe.writer``, the one CSV writer of the app. JSONL is left exactly as stored.
 
 Memory stays flat however large the study: items are read in keyset-paginated chunks
 (``CHUNK_SIZE`` ids at a time, ``id > last`` ordered by id) with a fixed number of queries per
-chunk (items with their reports, final labels, completed-assignment counts; for JSONL also
-annotations and source labels), and each chunk is turned into text and yielded before the
-next one is read. Rows are read as tuples (``values_list``), never as model instances.
+chunk, and each chunk is turned into text and yielded before the next one is read. Rows are
+read as tuples (``values_list``), never as model instances.
 """
 
 from __future__ import annotations
@@ -32,8 +42,9 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 
 from config import csvsafe
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study, StudyItem
@@ -41,14 +52,34 @@ from labelling.values import value_codes
 from triage.models import Report
 
 CHUNK_SIZE = 2000
-FORMATS = ("csv", "jsonl")
+FORMATS = ("csv", "long", "jsonl")
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
+    "long": "text/csv; charset=utf-8",
     "jsonl": "application/x-ndjson; charset=utf-8",
 }
+EXTENSIONS = {"csv": "csv", "long": "long.csv", "jsonl": "jsonl"}
 BASE_COLUMNS = ("source_id", "title", "url", "framework", "kind", "screening", "exclusion_reason")
 COUNT_COLUMN = "n_annotations_complete"
-JSONL_KEYS = (*BASE_COLUMNS, COUNT_COLUMN, "final_labels", "annotations", "report")
+JSONL_KEYS = ("item_id", *BASE_COLUMNS, COUNT_COLUMN, "status", "final_labels", "annotations", "report")
+LONG_COLUMNS = (
+    "source_id",
+    "item_id",
+    "annotator",
+    "dimension",
+    "value",
+    "note",
+    "time_spent_ms",
+    "created_at",
+    "updated_at",
+)
+
+# What an empty (or full) final cell means: the status_<dimension> column.
+STATUS_FINAL = "final"  # a final label with a value
+STATUS_DISAGREEMENT = "disagreement"  # k annotators finished, one of them gave a value, no final label
+STATUS_PENDING = "pending"  # assigned, fewer than k annotators finished, no final label
+STATUS_EMPTY = "empty"  # a final label with an empty value, nobody assigned, or k finished and all left it empty
+STATUSES = (STATUS_FINAL, STATUS_DISAGREEMENT, STATUS_PENDING, STATUS_EMPTY)
 
 _ITEM_FIELDS = (
     "id",
@@ -61,7 +92,6 @@ _ITEM_FIELDS = (
     "exclusion_reason",
 )
 _ITEM_DETAIL_FIELDS = ("report_id", "report__created_at", "report__closed_at", "report__state")
-_EMPTY: dict = {}
 
 
 @dataclass(frozen=True)
@@ -73,11 +103,21 @@ class ExportColumn:
     header: str
     is_multi: bool
 
+    @property
+    def status_header(self) -> str:
+        return f"status_{self.code}"
+
+    @property
+    def method_header(self) -> str:
+        return f"method_{self.code}"
+
 
 def export_columns(study: Study) -> list[ExportColumn]:
     """The study's dimensions in codebook order, with their column headers."""
-    dims = Dimension.objects.filter(codebook__study=study).order_by("order", "id").values_list("id", "code", "kind")
-    taken = set(JSONL_KEYS)
+    dims = list(
+        Dimension.objects.filter(codebook__study=study).order_by("order", "id").values_list("id", "code", "kind")
+    )
+    taken = set(JSONL_KEYS) | {f"{p}_{code}" for _, code, _ in dims for p in ("status", "method")}
     return [
         ExportColumn(
             id=pk,
@@ -90,28 +130,59 @@ def export_columns(study: Study) -> list[ExportColumn]:
 
 
 def csv_header(columns: list[ExportColumn]) -> list[str]:
-    return [*BASE_COLUMNS, *(c.header for c in columns), COUNT_COLUMN]
+    return [
+        *BASE_COLUMNS,
+        *(c.header for c in columns),
+        COUNT_COLUMN,
+        *(c.status_header for c in columns),
+        *(c.method_header for c in columns),
+    ]
+
+
+def label_status(*, final_value: str | None, assigned: int, complete: int, k: int, given: int) -> str:
+    """What the final cell of one item and dimension means (the ``status_<dimension>`` column).
+
+    ``final_value``: the final label's value, None when there is none; ``assigned`` and
+    ``complete``: the item's assignments and completed assignments; ``k``: the study's overlap;
+    ``given``: how many annotators who finished the item gave this dimension a non-empty value.
+
+    * ``final``: a final label with a value;
+    * ``empty``: a final label whose value is empty, or no final label because nobody was asked
+      (the item has no assignment: not screened, excluded or not assigned yet), or because k
+      annotators finished and all of them left the dimension empty;
+    * ``disagreement``: at least k annotators finished, at least one of them gave a value, and there
+      is no final label: the item waits for adjudication (normally because their values differ);
+    * ``pending``: the item is assigned but fewer than k annotators finished it.
+    """
+    if final_value is not None:
+        return STATUS_FINAL if final_value != "" else STATUS_EMPTY
+    if assigned == 0:
+        return STATUS_EMPTY
+    if complete < max(k, 1):
+        return STATUS_PENDING
+    return STATUS_DISAGREEMENT if given else STATUS_EMPTY
 
 
 @dataclass
 class _Chunk:
     items: list[tuple]
-    finals: dict[int, tuple]  # item id -> (value of each column, [then method of each column])
+    finals: dict[int, tuple]  # item id -> (value of each column, then method of each column)
+    assigned: dict[int, int]
     complete: dict[int, int]
-    annotations: dict[int, dict[str, dict[int, dict]]]  # item -> annotator -> dimension -> {value, note}
+    given: dict[int, tuple]  # item id -> non-empty values by finished annotators, per column
+    annotations: dict[int, list[tuple]]  # item id -> the long-format fields of each label
     source_labels: dict[int, list[str]]
 
 
-def _final_labels_pivot(columns: list[ExportColumn], *, with_method: bool, after: int, last: int) -> dict[int, tuple]:
-    """One row per item of the chunk with one value (and method) per column: a single grouped query.
+def _final_labels_pivot(columns: list[ExportColumn], *, after: int, last: int) -> dict[int, tuple]:
+    """One row per item of the chunk with one value, then one method, per column: a single grouped query.
 
     ``(item, dimension)`` is unique, so ``MAX(... FILTER (WHERE dimension_id = d))`` is that label.
     """
     if not columns:
         return {}
     aggregates = {f"v{c.id}": Max("value", filter=Q(dimension_id=c.id)) for c in columns}
-    if with_method:
-        aggregates |= {f"m{c.id}": Max("method", filter=Q(dimension_id=c.id)) for c in columns}
+    aggregates |= {f"m{c.id}": Max("method", filter=Q(dimension_id=c.id)) for c in columns}
     rows = (
         FinalLabel.objects.filter(dimension_id__in=[c.id for c in columns], item_id__gt=after, item_id__lte=last)
         .order_by()
@@ -122,10 +193,73 @@ def _final_labels_pivot(columns: list[ExportColumn], *, with_method: bool, after
     return {row[0]: row[1:] for row in rows}
 
 
-def _chunks(study: Study, columns: list[ExportColumn], *, chunk_size: int, detailed: bool) -> Iterator[_Chunk]:
-    """Read the study chunk by chunk: 3 queries per chunk (5 with ``detailed``)."""
-    dim_ids = [c.id for c in columns]
-    multi = {c.id for c in columns if c.is_multi}
+def _given_pivot(columns: list[ExportColumn], *, after: int, last: int) -> dict[int, tuple]:
+    """Per item of the chunk, per column: non-empty annotations by annotators who finished the item."""
+    if not columns:
+        return {}
+    # The chunk's bounds inside the subquery too: PostgreSQL then reads only the chunk's assignments.
+    finished = Assignment.objects.filter(
+        item_id=OuterRef("item_id"),
+        annotator_id=OuterRef("annotator_id"),
+        completed_at__isnull=False,
+        item_id__gt=after,
+        item_id__lte=last,
+    )
+    aggregates = {f"n{c.id}": Count("id", filter=Q(dimension_id=c.id)) for c in columns}
+    rows = (
+        Annotation.objects.filter(dimension_id__in=[c.id for c in columns], item_id__gt=after, item_id__lte=last)
+        .exclude(value="")
+        .filter(Exists(finished))
+        .order_by()
+        .values("item_id")
+        .annotate(**aggregates)
+        .values_list("item_id", *aggregates)
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def _iso(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
+
+
+def _annotations(columns: list[ExportColumn], *, after: int, last: int) -> dict[int, list[tuple]]:
+    """Every label of the chunk's items on ``columns``, ordered by item, annotator and codebook order:
+    {item id: [(annotator, dimension code, value, note, time_spent_ms, created_at, updated_at)]},
+    values canonical strings, timestamps ISO 8601 strings in UTC. One query."""
+    if not columns:
+        return {}
+    code = {c.id: c.code for c in columns}
+    rows = (
+        Annotation.objects.filter(dimension_id__in=list(code), item_id__gt=after, item_id__lte=last)
+        .order_by("item_id", "annotator__username", "dimension__order", "dimension_id")
+        .values_list(
+            "item_id",
+            "annotator__username",
+            "dimension_id",
+            "value",
+            "note",
+            "time_spent_ms",
+            "created_at",
+            "updated_at",
+        )
+    )
+    result: dict[int, list[tuple]] = {}
+    for item_id, username, dim_id, value, note, spent, created, updated in rows:
+        result.setdefault(item_id, []).append(
+            (username, code[dim_id], value, note, spent, _iso(created), _iso(updated))
+        )
+    return result
+
+
+def _chunks(
+    study: Study, columns: list[ExportColumn], *, chunk_size: int, finals: bool = True, detailed: bool
+) -> Iterator[_Chunk]:
+    """Read the study chunk by chunk: at most 4 queries per chunk (6 with ``detailed``, 2 without ``finals``).
+
+    The fourth (``_given_pivot``) runs only when the chunk has items finished by k annotators that
+    lack a final label on some dimension."""
     fields = _ITEM_FIELDS + (_ITEM_DETAIL_FIELDS if detailed else ())
     after = 0
     while True:
@@ -137,28 +271,38 @@ def _chunks(study: Study, columns: list[ExportColumn], *, chunk_size: int, detai
         last = items[-1][0]
         in_chunk = {"item_id__gt": after, "item_id__lte": last}
 
-        finals = _final_labels_pivot(columns, with_method=detailed, after=after, last=last)
-        complete = dict(
-            Assignment.objects.filter(study_id=study.pk, completed_at__isnull=False, **in_chunk)
-            .order_by()
-            .values_list("item_id")
-            .annotate(n=Count("id"))
-        )
+        final_rows: dict[int, tuple] = {}
+        assigned: dict[int, int] = {}
+        complete: dict[int, int] = {}
+        given: dict[int, tuple] = {}
+        if finals:
+            final_rows = _final_labels_pivot(columns, after=after, last=last)
+            for item_id, n_assigned, n_complete in (
+                Assignment.objects.filter(study_id=study.pk, **in_chunk)
+                .order_by()
+                .values("item_id")
+                .annotate(n=Count("id"), done=Count("id", filter=Q(completed_at__isnull=False)))
+                .values_list("item_id", "n", "done")
+            ):
+                assigned[item_id] = n_assigned
+                if n_complete:
+                    complete[item_id] = n_complete
+            # Only the items finished by k annotators with a dimension lacking a final label need
+            # it: their status is disagreement or empty, by whether anyone gave a value.
+            k = max(study.overlap_k, 1)
+            n = len(columns)
+            undecided = any(
+                n_complete >= k and (item_id not in final_rows or None in final_rows[item_id][n:])
+                for item_id, n_complete in complete.items()
+            )
+            if undecided:
+                given = _given_pivot(columns, after=after, last=last)
 
-        annotations: dict[int, dict[str, dict[int, dict]]] = {}
+        annotations: dict[int, list[tuple]] = {}
         source_labels: dict[int, list[str]] = {}
+        if detailed or not finals:
+            annotations = _annotations(columns, after=after, last=last)
         if detailed:
-            if dim_ids:
-                rows = Annotation.objects.filter(dimension_id__in=dim_ids, **in_chunk).values_list(
-                    "item_id", "annotator__username", "dimension_id", "value", "note"
-                )
-                for item_id, username, dim_id, value, note in rows.order_by():
-                    if dim_id in multi:
-                        value = value_codes(value)
-                    annotations.setdefault(item_id, {}).setdefault(username, {})[dim_id] = {
-                        "value": value,
-                        "note": note,
-                    }
             through = Report.source_labels.through
             rows = through.objects.filter(
                 report__study_items__study_id=study.pk,
@@ -168,28 +312,71 @@ def _chunks(study: Study, columns: list[ExportColumn], *, chunk_size: int, detai
             for report_id, name in rows.order_by():
                 source_labels.setdefault(report_id, []).append(name)
 
-        yield _Chunk(items, finals, complete, annotations, source_labels)
+        yield _Chunk(items, final_rows, assigned, complete, given, annotations, source_labels)
         if len(items) < chunk_size:
             return
         after = last
 
 
+def _statuses(chunk: _Chunk, item_id: int, finals: tuple, n: int, k: int) -> list[str]:
+    assigned = chunk.assigned.get(item_id, 0)
+    complete = chunk.complete.get(item_id, 0)
+    given = chunk.given.get(item_id)
+    return [
+        label_status(
+            final_value=finals[i] if finals[n + i] is not None else None,
+            assigned=assigned,
+            complete=complete,
+            k=k,
+            given=given[i] if given else 0,
+        )
+        for i in range(n)
+    ]
+
+
 def csv_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None):
-    """The CSV export as text chunks: the header line, then one chunk of lines per item chunk."""
+    """The wide CSV export as text chunks: the header line, then one chunk of lines per item chunk."""
     columns = export_columns(study)
-    no_finals = (None,) * len(columns)
+    n = len(columns)
+    no_finals = (None,) * (2 * n)
+    k = study.overlap_k
     out = io.StringIO()
     csvsafe.writer(out).writerow(csv_header(columns))
     yield out.getvalue()
     for chunk in _chunks(study, columns, chunk_size=chunk_size, detailed=False):
-        finals, complete = chunk.finals, chunk.complete
-        rows = [
-            (
-                *fields,  # source_id, title, url, framework, kind, screening, exclusion_reason
-                *finals.get(item_id, no_finals),  # None (no final label) is written as an empty cell
-                complete.get(item_id, 0),  # a number: never quoted
+        rows = []
+        for item_id, *fields in chunk.items:
+            finals = chunk.finals.get(item_id, no_finals)
+            rows.append(
+                (
+                    *fields,  # source_id, title, url, framework, kind, screening, exclusion_reason
+                    *finals[:n],  # None (no final label) is written as an empty cell
+                    chunk.complete.get(item_id, 0),  # a number: never quoted
+                    *_statuses(chunk, item_id, finals, n, k),
+                    *finals[n:],  # the methods, as stored
+                )
             )
-            for item_id, *fields in chunk.items
+        out = io.StringIO()
+        csvsafe.writer(out).writerows(rows)
+        yield out.getvalue()
+        if progress:
+            progress(len(chunk.items))
+
+
+def long_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None):
+    """The long CSV export: the header line, then the labels of each item chunk.
+
+    ``progress`` counts items (not lines), like the other formats.
+    """
+    columns = export_columns(study)
+    out = io.StringIO()
+    csvsafe.writer(out).writerow(LONG_COLUMNS)
+    yield out.getvalue()
+    for chunk in _chunks(study, columns, chunk_size=chunk_size, finals=False, detailed=False):
+        rows = [
+            (source_id, item_id, *label)  # item_id and time_spent_ms are numbers: never quoted
+            for item_id, source_id, *_ in chunk.items
+            for label in chunk.annotations.get(item_id, ())
         ]
         out = io.StringIO()
         csvsafe.writer(out).writerows(rows)
@@ -207,6 +394,8 @@ def jsonl_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callab
     columns = export_columns(study)
     n = len(columns)
     no_finals = (None,) * (2 * n)
+    k = study.overlap_k
+    multi = {c.code for c in columns if c.is_multi}
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
     for chunk in _chunks(study, columns, chunk_size=chunk_size, detailed=True):
         lines = []
@@ -226,6 +415,7 @@ def jsonl_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callab
         ) in chunk.items:
             finals = chunk.finals.get(item_id, no_finals)
             obj = {
+                "item_id": item_id,
                 "source_id": source_id,
                 "title": title,
                 "url": url,
@@ -237,16 +427,24 @@ def jsonl_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callab
             for i, col in enumerate(columns):
                 obj[col.header] = finals[i] if finals[n + i] is not None else ""
             obj[COUNT_COLUMN] = chunk.complete.get(item_id, 0)
+            obj["status"] = dict(zip((c.code for c in columns), _statuses(chunk, item_id, finals, n, k), strict=True))
             obj["final_labels"] = {
                 col.code: {"value": _json_value(col, finals[i]), "method": finals[n + i]}
                 for i, col in enumerate(columns)
                 if finals[n + i] is not None
             }
-            per_annotator = chunk.annotations.get(item_id, _EMPTY)
-            obj["annotations"] = {
-                username: {col.code: given[col.id] for col in columns if col.id in given}
-                for username, given in sorted(per_annotator.items())
-            }
+            obj["annotations"] = [
+                {
+                    "annotator": annotator,
+                    "dimension": code,
+                    "value": value_codes(value) if code in multi else value,
+                    "note": note,
+                    "time_spent_ms": spent,
+                    "created_at": created,
+                    "updated_at": updated,
+                }
+                for annotator, code, value, note, spent, created, updated in chunk.annotations.get(item_id, ())
+            ]
             obj["report"] = {
                 "created_at": created_at.isoformat() if created_at else None,
                 "closed_at": closed_at.isoformat() if closed_at else None,
@@ -260,20 +458,21 @@ def jsonl_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callab
             progress(len(chunk.items))
 
 
+_WRITERS = {"csv": csv_chunks, "long": long_chunks, "jsonl": jsonl_chunks}
+
+
 def export_chunks(
     *, study: Study, fmt: str, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None
 ) -> Iterator[str]:
-    """The whole export of ``study`` in ``fmt`` ("csv" or "jsonl") as a stream of text chunks.
+    """The whole export of ``study`` in ``fmt`` (one of ``FORMATS``) as a stream of text chunks.
 
-    ``progress`` (optional) is called with the number of rows written after each chunk.
+    ``progress`` (optional) is called with the number of items written after each chunk.
     """
-    if fmt == "csv":
-        return csv_chunks(study, chunk_size=chunk_size, progress=progress)
-    if fmt == "jsonl":
-        return jsonl_chunks(study, chunk_size=chunk_size, progress=progress)
-    raise ValueError(f"Unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}.")
+    if fmt not in _WRITERS:
+        raise ValueError(f"Unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}.")
+    return _WRITERS[fmt](study, chunk_size=chunk_size, progress=progress)
 
 
 def export_filename(*, study: Study, fmt: str, date) -> str:
-    """``<slug>-<YYYY-MM-DD>.<fmt>``: the name a download is saved under."""
-    return f"{study.slug}-{date.isoformat()}.{fmt}"
+    """``<slug>-<YYYY-MM-DD>.<ext>`` (``.long.csv`` for the long format): the name a download is saved under."""
+    return f"{study.slug}-{date.isoformat()}.{EXTENSIONS[fmt]}"

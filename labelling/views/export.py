@@ -1,4 +1,4 @@
-"""Download a study's dataset (CSV or JSONL) from the study page, streamed."""
+"""Download a study's dataset (wide CSV, long CSV or JSONL) from the study page, streamed."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
@@ -23,5 +23,5 @@ def streaming_export_response(*, study, fmt: str) -> StreamingHttpResponse:
 def study_export(request, slug: str, fmt: str):
     study = study_for(request.user, slug, check=can_read_results)
     if fmt not in FORMATS:
-        raise Http404(f"No export format '{fmt}'; use csv or jsonl.")
+        raise Http404(f"No export format '{fmt}'; use one of: {', '.join(FORMATS)}.")
     return streaming_export_response(study=study, fmt=fmt)

@@ -73,9 +73,10 @@ def test_every_text_cell_of_the_csv_export_is_neutralised(api_client, hostile):
     assert row["n_annotations_complete"] == "1"  # a number, never quoted
 
 
-def test_no_cell_of_the_csv_starts_with_a_formula_character(client, hostile):
+@pytest.mark.parametrize("fmt", ["csv", "long"])
+def test_no_cell_of_the_csv_starts_with_a_formula_character(client, hostile, fmt):
     client.force_login(hostile["viewer"])
-    response = client.get(reverse("labelling:export", args=["small", "csv"]))
+    response = client.get(reverse("labelling:export", args=["small", fmt]))
     body = b"".join(response.streaming_content).decode("utf-8")
     cells = [cell for row in csv.reader(io.StringIO(body, newline="")) for cell in row]
     assert cells and not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
@@ -87,7 +88,16 @@ def test_the_jsonl_export_keeps_every_value_as_stored(api_client, hostile):
         assert obj[column] == value, column
     assert obj["fix"] == FIX_TEXT
     assert obj["final_labels"]["symptom"] == {"value": "-odd", "method": "adjudicated"}
-    assert obj["annotations"]["alice"]["symptom"] == {"value": "-odd", "note": NOTE}
+    (label,) = obj["annotations"]
+    assert (label["annotator"], label["dimension"], label["value"], label["note"]) == ("alice", "symptom", "-odd", NOTE)
+    assert obj["status"]["fix"] == "final" and obj["final_labels"]["fix"]["method"] == "adjudicated"
+
+
+def test_every_text_cell_of_the_long_export_is_neutralised(api_client, hostile):
+    (row,) = csv.DictReader(io.StringIO(_download(api_client, hostile["owner"], "long"), newline=""))
+    assert row["source_id"] == "'" + SOURCE_ID
+    assert (row["annotator"], row["dimension"], row["value"], row["note"]) == ("alice", "symptom", "'-odd", "'" + NOTE)
+    assert row["item_id"] == str(hostile["item"].id) and row["time_spent_ms"] == "0"  # numbers, never quoted
 
 
 def _label_file(source_id: str) -> io.BytesIO:

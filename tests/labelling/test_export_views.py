@@ -30,23 +30,29 @@ def _body(response) -> str:
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("fmt", ["csv", "long", "jsonl"])
 def test_page_export_per_role(client, study, role, fmt):
     client.force_login(study[role])
     response = client.get(reverse("labelling:export", args=["small", fmt]))
     assert response.status_code == EXPECTED[role]
     if response.status_code == 200:
         today = timezone.localdate().isoformat()
-        assert response["Content-Disposition"] == f'attachment; filename="small-{today}.{fmt}"'
+        ext = {"long": "long.csv"}.get(fmt, fmt)
+        assert response["Content-Disposition"] == f'attachment; filename="small-{today}.{ext}"'
         body = _body(response)
-        if fmt == "csv":
+        if fmt == "long":
+            assert response["Content-Type"] == "text/csv; charset=utf-8"
+            (row,) = csv.DictReader(io.StringIO(body, newline=""))
+            assert (row["annotator"], row["dimension"], row["value"]) == ("alice", "symptom", "crash")
+        elif fmt == "csv":
             assert response["Content-Type"] == "text/csv; charset=utf-8"
             (row,) = csv.DictReader(io.StringIO(body, newline=""))
             assert (row["title"], row["component"], row["symptom"]) == ('Ünï, "x"', "layers;model", "")
         else:
             assert response["Content-Type"].startswith("application/x-ndjson")
             (obj,) = [json.loads(line) for line in body.splitlines()]
-            assert obj["annotations"] == {"alice": {"symptom": {"value": "crash", "note": ""}}}
+            (label,) = obj["annotations"]
+            assert (label["annotator"], label["dimension"], label["value"]) == ("alice", "symptom", "crash")
 
 
 def test_page_export_anonymous_goes_to_login(client, study):
@@ -65,7 +71,7 @@ def test_page_export_unknown_study_is_404(client, study):
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("fmt", ["csv", "long", "jsonl"])
 def test_api_export_per_role(api_client, study, role, fmt):
     api_client.force_authenticate(study[role])
     response = api_client.get(reverse("labelling-api:study-export", args=["small"]), {"format": fmt})
@@ -73,7 +79,7 @@ def test_api_export_per_role(api_client, study, role, fmt):
     if response.status_code == 200:
         body = _body(response)
         assert 'attachment; filename="small-' in response["Content-Disposition"]
-        if fmt == "csv":
+        if fmt in ("csv", "long"):
             assert next(csv.DictReader(io.StringIO(body, newline="")))["source_id"] == "github:a/b#7"
         else:
             assert json.loads(body.splitlines()[0])["final_labels"]["component"]["value"] == ["layers", "model"]
@@ -92,7 +98,7 @@ def test_api_export_defaults_to_csv_and_refuses_unknown_formats(api_client, stud
     assert _body(api_client.get(url)).startswith("source_id,title,")
     response = api_client.get(url, {"format": "xlsx"})
     assert response.status_code == 400
-    assert "?format=csv or ?format=jsonl" in response.json()["message"]
+    assert "?format=csv, ?format=long or ?format=jsonl" in response.json()["message"]
 
 
 def test_api_export_with_a_token(api_client, study):

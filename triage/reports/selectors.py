@@ -65,15 +65,43 @@ def report_detail(*, pk: int) -> Report:
 
 
 def report_study_items_for(*, report: Report, user):
-    """The study items of ``report`` in the studies ``user`` may see (others are not named)."""
-    from labelling.models import StudyItem
-    from labelling.permissions import studies_visible_to
+    """The study items of ``report`` in the studies ``user`` may see (others are not named).
 
-    return (
+    Each has ``results_readable``: may ``user`` open its item page (``can_read_results``)?
+    """
+    from labelling.models import StudyItem
+    from labelling.permissions import studies_visible_to, studies_with_results_visible_to
+
+    items = list(
         StudyItem.objects.filter(report=report, study__in=studies_visible_to(user))
         .select_related("study")
         .order_by("study__name")
     )
+    if items:
+        readable = set(
+            studies_with_results_visible_to(user)
+            .filter(pk__in={i.study_id for i in items})
+            .values_list("pk", flat=True)
+        )
+        for item in items:
+            item.results_readable = item.study_id in readable
+    return items
+
+
+def with_readable_study_items(reports: QuerySet[Report], *, user) -> QuerySet[Report]:
+    """``reports`` with ``readable_study_items``: their items in the studies whose results ``user``
+    may read (the item pages they can open), study joined, in one more query for the page."""
+    from django.db.models import Prefetch
+
+    from labelling.models import StudyItem
+    from labelling.permissions import studies_with_results_visible_to
+
+    items = (
+        StudyItem.objects.filter(study__in=studies_with_results_visible_to(user))
+        .select_related("study")
+        .order_by("study__name", "id")
+    )
+    return reports.prefetch_related(Prefetch("study_items", queryset=items, to_attr="readable_study_items"))
 
 
 def import_jobs_visible_to(user):

@@ -15,7 +15,12 @@ from triage.models import Report
 from triage.permissions import CanCurateReports, can_curate_reports
 from triage.reports import selectors, services
 from triage.reports.files import EXAMPLE_CSV_HEADER, EXAMPLE_JSONL
-from triage.reports.selectors import import_jobs_visible_to, report_framework_counts, report_study_items_for
+from triage.reports.selectors import (
+    import_jobs_visible_to,
+    report_framework_counts,
+    report_study_items_for,
+    with_readable_study_items,
+)
 from triage.reports.serializers import ReportFilterSet
 
 PAGE_SIZE = 50
@@ -26,6 +31,7 @@ PAGE_SIZE = 50
 def report_list(request):
     filterset = ReportFilterSet(request.GET, queryset=Report.objects.none())
     reports = filterset.qs if filterset.is_valid() else Report.objects.none()
+    reports = with_readable_study_items(reports, user=request.user)
     page = Paginator(reports, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "filterset": filterset,

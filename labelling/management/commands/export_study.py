@@ -1,4 +1,4 @@
-"""Export a study's dataset as CSV or JSONL, streamed to stdout or a file."""
+"""Export a study's dataset as wide CSV, long CSV or JSONL, streamed to stdout or a file."""
 
 import os
 import sys
@@ -14,21 +14,30 @@ from labelling.models import Study, StudyItem
 
 class Command(BaseCommand):
     help = (
-        "Export every item of a study with its final labels: CSV (one column per dimension, the final "
-        "label as a code; codes joined by ';' for multiple choice; then n_annotations_complete) or JSONL "
-        "(adds final_labels with their method, every annotator's labels and notes, and report facts). "
+        "Export every item of a study. csv (default): one row per item, one column per dimension holding "
+        "the final label as a code (codes joined by ';' for multiple choice), then n_annotations_complete, "
+        "status_<dimension> (final, disagreement, pending or empty: what an empty final cell means) and "
+        "method_<dimension> (how the final label was decided). long: one row per item, annotator and "
+        "dimension with value, note, time_spent_ms, created_at and updated_at (ISO 8601, UTC). jsonl: adds "
+        "final_labels with their method and status, every annotator's labels with notes, time and "
+        "timestamps, and report facts. See docs/dataset.md for every column. "
         "Written as it is read, so memory stays flat for any study size. "
-        "Spreadsheet safety: in the CSV, every text cell (source_id, title, framework, labels, ...) starting "
+        "Spreadsheet safety: in both CSVs, every text cell (source_id, title, labels, notes, ...) starting "
         "with =, +, -, @, a tab or a carriage return is prefixed with a single quote (') so spreadsheets show "
-        "it as text instead of running it as a formula; numbers are left alone. The CSV is for spreadsheets: "
-        "programs should read the JSONL, whose values are exactly as stored. "
+        "it as text instead of running it as a formula; numbers are left alone. The CSVs are for "
+        "spreadsheets: programs should read the JSONL, whose values are exactly as stored. "
         "With --output, the study's agreement figures (the JSON of `manage.py agreement SLUG --format json`) "
         "are written beside the export file, to <output>.agreement.json."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="The study's slug (as in /studies/<slug>/).")
-        parser.add_argument("--format", choices=FORMATS, default="csv", help="csv (default) or jsonl.")
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            default="csv",
+            help="csv (default, one row per item), long (one row per label) or jsonl.",
+        )
         parser.add_argument("--output", "-o", help="File to write; stdout when not given.")
 
     def handle(self, *args, slug, format, output=None, **options):
@@ -45,10 +54,10 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot write '{output}': {exc.strerror}. Give a writable path with --output.") from exc
         total = StudyItem.objects.filter(study=study).count()
-        with fh, tqdm(total=total, unit="rows", file=sys.stderr, disable=None, desc=f"{slug}.{format}") as bar:
+        with fh, tqdm(total=total, unit="items", file=sys.stderr, disable=None, desc=f"{slug}.{format}") as bar:
             for chunk in export_chunks(study=study, fmt=format, progress=bar.update):
                 fh.write(chunk)
-        wrote = f"Wrote {total} rows of study '{slug}' to {output}"
+        wrote = f"Wrote the {total} items of study '{slug}' to {output}"
         if os.path.isfile(output):  # not /dev/null or a pipe, where there is no "beside"
             agreement_path = f"{output}.agreement.json"
             try:

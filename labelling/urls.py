@@ -14,6 +14,9 @@ urlpatterns = [
     path("studies/new/", studies.study_create_view, name="study-create"),
     path("studies/<slug:slug>/", studies.study_detail, name="study-detail"),
     path("studies/<slug:slug>/settings/", studies.study_settings, name="study-settings"),
+    path(
+        "studies/<slug:slug>/settings/decision-rules/", studies.study_decision_rule, name="study-decision-rule"
+    ),
     path("studies/<slug:slug>/settings/members/", studies.study_member_add, name="study-member-add"),
     path("studies/<slug:slug>/settings/members/<int:user_id>/", studies.study_member_change, name="study-member"),
     path("studies/<slug:slug>/assignments/", studies.assignments_make_view, name="assignments"),

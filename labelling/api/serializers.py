@@ -184,7 +184,19 @@ class DimensionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Dimension
-        fields = ["id", "code", "name", "kind", "description", "required", "max_choices", "order", "categories"]
+        fields = [
+            "id",
+            "code",
+            "name",
+            "kind",
+            "description",
+            "required",
+            "max_choices",
+            "order",
+            "decision_rule",
+            "majority_threshold",
+            "categories",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(CategoryTreeSerializer(many=True))
@@ -216,6 +228,20 @@ class DimensionInputSerializer(serializers.Serializer):
     required = serializers.BooleanField(required=False)
     max_choices = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     order = serializers.IntegerField(min_value=0, required=False)
+
+    def validate(self, attrs):
+        given = [f for f in ("decision_rule", "majority_threshold") if f in (self.initial_data or {})]
+        if given:
+            raise serializers.ValidationError(
+                {
+                    f: [
+                        "The decision rule is set with POST /api/studies/<slug>/decision-rules/ "
+                        '{"rule": ..., "threshold": ..., "dimensions": [code]}, which also recomputes the final labels.'
+                    ]
+                    for f in given
+                }
+            )
+        return attrs
 
 
 class CategoryInputSerializer(serializers.Serializer):

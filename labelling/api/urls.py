@@ -3,6 +3,7 @@ from django.urls import path  # noqa: F401
 from labelling.api import annotations as annotation_api
 from labelling.api import codebook as codebook_api
 from labelling.api import dataset as dataset_api
+from labelling.api import decision_rules as decision_rules_api
 from labelling.api import items as items_api
 from labelling.api import studies as studies_api
 
@@ -29,6 +30,11 @@ urlpatterns = [
         "studies/<slug:slug>/codebook/categories/<int:pk>/",
         codebook_api.CategoryDetailView.as_view(),
         name="category-detail",
+    ),
+    path(
+        "studies/<slug:slug>/decision-rules/",
+        decision_rules_api.DecisionRulesView.as_view(),
+        name="decision-rules",
     ),
     path("studies/<slug:slug>/items/", items_api.ItemListView.as_view(), name="item-list"),
     path(

@@ -92,6 +92,7 @@ class StudySettingsForm(_StudySettingsFields):
         min_value=1,
         max_value=50,
         initial=1,
+        required=False,
         help_text="1: one vote decides (the owner screens). More: that many independent, blind screeners "
         "(owners and annotators) vote on each item and the screening rule decides.",
     )
@@ -99,8 +100,17 @@ class StudySettingsForm(_StudySettingsFields):
         label="Screening rule",
         choices=[("unanimous", "Unanimous: all screeners agree"), ("majority", "Majority: more than half agree")],
         initial="unanimous",
+        required=False,
         help_text="With several screeners: votes that decide nothing under the rule go to the owner as a conflict.",
     )
+
+    def service_data(self) -> dict:
+        """The settings to change: the screening fields only when given (left out, they stay)."""
+        data = dict(self.cleaned_data)
+        for name in ("screening_overlap", "screening_rule"):
+            if data.get(name) in (None, ""):
+                data.pop(name, None)
+        return data
 
 
 class DecisionRuleForm(forms.Form):

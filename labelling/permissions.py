@@ -52,6 +52,13 @@ def can_annotate(user, study: Study) -> bool:
     return role_in(user, study) in {Role.OWNER, Role.ANNOTATOR}
 
 
+def can_screen(user, study: Study) -> bool:
+    """Owners screen every study; with several screeners per item (``screening_overlap`` > 1)
+    annotators vote too, each blind to the others' votes while the study is blind."""
+    role = role_in(user, study)
+    return role == Role.OWNER or (role == Role.ANNOTATOR and study.screening_overlap > 1)
+
+
 def sees_others_labels(user, study: Study) -> bool:
     """May ``user`` read what is computed from other annotators' labels in ``study``?
 
@@ -137,6 +144,10 @@ class IsStudyOwner(_StudyPermission):
 
 class CanReadResults(_StudyPermission):
     check = staticmethod(can_read_results)
+
+
+class CanScreen(_StudyPermission):
+    check = staticmethod(can_screen)
 
 
 class CanAnnotate(_StudyPermission):

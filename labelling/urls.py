@@ -45,6 +45,11 @@ urlpatterns = [
     path("studies/<slug:slug>/items/<int:item_id>/reviewed/", item_views.item_reviewed, name="item-reviewed"),
     path("studies/<slug:slug>/screening/", screening_views.screening, name="screening"),
     path("studies/<slug:slug>/screening/<int:item_id>/", screening_views.screening_decide, name="screening-decide"),
+    path(
+        "studies/<slug:slug>/screening/<int:item_id>/owner-decision/",
+        screening_views.screening_resolve,
+        name="screening-resolve",
+    ),
     path("studies/<slug:slug>/export/<str:fmt>/", export_views.study_export, name="export"),
     path("studies/<slug:slug>/label/", label_views.label_next, name="label-next"),
     path("studies/<slug:slug>/label/<int:item_id>/", label_views.label_item, name="label-item"),

@@ -143,7 +143,7 @@ def study_settings(request, slug):
         form = StudySettingsForm(request.POST)
         if form.is_valid():
             try:
-                study_update(study=study, data=form.cleaned_data)
+                study_update(study=study, data=form.service_data())
             except (ValidationError, ApplicationError) as exc:
                 add_service_error(form, exc)
             else:

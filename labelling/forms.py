@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -86,7 +87,45 @@ class StudyCreateForm(_StudySettingsFields):
 
 
 class StudySettingsForm(_StudySettingsFields):
-    pass
+    screening_overlap = forms.IntegerField(
+        label="Screeners per item",
+        min_value=1,
+        max_value=50,
+        initial=1,
+        required=False,
+        help_text="1: one vote decides (the owner screens). More: that many independent, blind screeners "
+        "(owners and annotators) vote on each item and the screening rule decides.",
+    )
+    screening_rule = forms.ChoiceField(
+        label="Screening rule",
+        choices=[("unanimous", "Unanimous: all screeners agree"), ("majority", "Majority: more than half agree")],
+        initial="unanimous",
+        required=False,
+        help_text="With several screeners: votes that decide nothing under the rule go to the owner as a conflict.",
+    )
+
+    def service_data(self) -> dict:
+        """The settings to change: the screening fields only when given (left out, they stay)."""
+        data = dict(self.cleaned_data)
+        for name in ("screening_overlap", "screening_rule"):
+            if data.get(name) in (None, ""):
+                data.pop(name, None)
+        return data
+
+
+class DecisionRuleForm(forms.Form):
+    """The decision rule of one dimension (the study settings page has one per dimension)."""
+
+    dimension = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    rule = forms.ChoiceField(choices=Dimension.Rule.choices)
+    threshold = forms.DecimalField(
+        label="Majority threshold",
+        min_value=Decimal("0.5"),
+        max_value=Decimal("0.999"),
+        decimal_places=3,
+        required=False,
+        help_text="A value wins when more than threshold x the annotators who finished the item chose it.",
+    )
 
 
 class MemberAddForm(forms.Form):

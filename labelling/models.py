@@ -6,8 +6,10 @@ text itself for free-text dimensions. Equal strings mean equal labels, so agreem
 plain comparison in SQL and in Python (see ``labelling.values``).
 """
 
+from decimal import Decimal
+
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 code_validator = RegexValidator(
@@ -26,6 +28,17 @@ class Study(models.Model):
     blind = models.BooleanField(default=True, help_text="Annotators never see each other's labels.")
     exclusion_reasons = models.JSONField(
         default=list, blank=True, help_text="Reasons a screener can pick when excluding an item."
+    )
+    screening_overlap = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Independent screeners per item; 1 = one vote decides.",
+    )
+    screening_rule = models.CharField(
+        max_length=16,
+        choices=[("unanimous", "Unanimous"), ("majority", "Majority")],
+        default="unanimous",
+        help_text="How the screeners' votes decide an item when there are several (labelling.decision_rules).",
     )
     template_slug = models.CharField(max_length=80, blank=True, help_text="Codebook template it started from.")
     codebook_version = models.PositiveIntegerField(
@@ -76,6 +89,11 @@ class Dimension(models.Model):
         ORDINAL = "ordinal", "Ordinal scale"
         TEXT = "text", "Free text"
 
+    class Rule(models.TextChoices):
+        UNANIMOUS = "unanimous", "Unanimous"
+        MAJORITY = "majority", "Majority"
+        ADJUDICATION = "adjudication", "Adjudication only"
+
     codebook = models.ForeignKey(Codebook, on_delete=models.CASCADE, related_name="dimensions")
     code = models.CharField(max_length=64, validators=[code_validator])
     name = models.CharField(max_length=200)
@@ -86,6 +104,20 @@ class Dimension(models.Model):
         null=True, blank=True, help_text="Multiple choice only: the most categories one label may hold."
     )
     order = models.PositiveIntegerField(default=0)
+    decision_rule = models.CharField(
+        max_length=16,
+        choices=Rule.choices,
+        default=Rule.UNANIMOUS,
+        help_text="How automatic final labels are made (labelling.decision_rules).",
+    )
+    majority_threshold = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.5"),
+        validators=[MinValueValidator(Decimal("0.5")), MaxValueValidator(Decimal("0.999"))],
+        help_text="Majority rule: a value wins when more than threshold x the annotators who finished the item "
+        "chose it.",
+    )
 
     class Meta:
         ordering = ["order", "id"]
@@ -126,6 +158,14 @@ class StudyItem(models.Model):
         INCLUDED = "included", "Included"
         EXCLUDED = "excluded", "Excluded"
 
+    class ScreeningMethod(models.TextChoices):
+        NONE = "", "Not decided"
+        SINGLE = "single", "One screener"
+        UNANIMOUS = "unanimous", "Unanimous screeners"
+        MAJORITY = "majority", "Majority of screeners"
+        OWNER = "owner", "Owner's decision"
+        IMPORTED = "imported", "Imported"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
     report = models.ForeignKey("triage.Report", on_delete=models.PROTECT, related_name="study_items")
     screening = models.CharField(max_length=16, choices=Screening.choices, default=Screening.PENDING)
@@ -134,6 +174,12 @@ class StudyItem(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     screened_at = models.DateTimeField(null=True, blank=True)
+    screening_method = models.CharField(
+        max_length=16, choices=ScreeningMethod.choices, blank=True, default="", help_text="What made the decision."
+    )
+    screening_conflict = models.BooleanField(
+        default=False, help_text="Its k screeners' votes decide nothing under the rule: the owner decides."
+    )
     added_at = models.DateTimeField(auto_now_add=True)
     needs_review = models.BooleanField(default=False, help_text="Its report changed after it joined the study.")
     review_reason = models.TextField(blank=True, help_text="What changed, for the re-review.")
@@ -145,6 +191,30 @@ class StudyItem(models.Model):
 
     def __str__(self):
         return f"{self.study.slug}: {self.report.source_id}"
+
+
+class ScreeningVote(models.Model):
+    """One screener's include/exclude vote on an item (labelling.services.screening)."""
+
+    class Decision(models.TextChoices):
+        INCLUDE = "include", "Include"
+        EXCLUDE = "exclude", "Exclude"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="screening_votes")
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="screening_votes")
+    screener = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="screening_votes")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["item", "screener"], name="one_screening_vote_per_screener")]
+        indexes = [models.Index(fields=["study", "screener"], name="screening_vote_screener_idx")]
+
+    def __str__(self):
+        return f"{self.decision} by {self.screener_id} on item {self.item_id}"
 
 
 class SampleDraw(models.Model):

@@ -59,6 +59,13 @@ def can_annotate(user, study: Study) -> bool:
     return role_in(user, study) in {Role.OWNER, Role.ANNOTATOR}
 
 
+def can_screen(user, study: Study) -> bool:
+    """Owners screen every study; with several screeners per item (``screening_overlap`` > 1)
+    annotators vote too, each blind to the others' votes while the study is blind."""
+    role = role_in(user, study)
+    return role == Role.OWNER or (role == Role.ANNOTATOR and study.screening_overlap > 1)
+
+
 def sees_others_labels(user, study: Study) -> bool:
     """May ``user`` read what is computed from other annotators' labels in ``study``?
 
@@ -157,6 +164,10 @@ class CanReadResults(_StudyPermission):
 
 class CanViewAgreement(_StudyPermission):
     check = staticmethod(can_view_agreement)
+
+
+class CanScreen(_StudyPermission):
+    check = staticmethod(can_screen)
 
 
 class CanAnnotate(_StudyPermission):

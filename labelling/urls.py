@@ -16,6 +16,9 @@ urlpatterns = [
     path("studies/new/", studies.study_create_view, name="study-create"),
     path("studies/<slug:slug>/", studies.study_detail, name="study-detail"),
     path("studies/<slug:slug>/settings/", studies.study_settings, name="study-settings"),
+    path(
+        "studies/<slug:slug>/settings/decision-rules/", studies.study_decision_rule, name="study-decision-rule"
+    ),
     path("studies/<slug:slug>/settings/members/", studies.study_member_add, name="study-member-add"),
     path("studies/<slug:slug>/settings/members/<int:user_id>/", studies.study_member_change, name="study-member"),
     path("studies/<slug:slug>/assignments/", studies.assignments_make_view, name="assignments"),
@@ -45,6 +48,11 @@ urlpatterns = [
     path("studies/<slug:slug>/items/<int:item_id>/reviewed/", item_views.item_reviewed, name="item-reviewed"),
     path("studies/<slug:slug>/screening/", screening_views.screening, name="screening"),
     path("studies/<slug:slug>/screening/<int:item_id>/", screening_views.screening_decide, name="screening-decide"),
+    path(
+        "studies/<slug:slug>/screening/<int:item_id>/owner-decision/",
+        screening_views.screening_resolve,
+        name="screening-resolve",
+    ),
     path("studies/<slug:slug>/export/<str:fmt>/", export_views.study_export, name="export"),
     path("studies/<slug:slug>/label/", label_views.label_next, name="label-next"),
     path("studies/<slug:slug>/label/<int:item_id>/", label_views.label_item, name="label-item"),

@@ -23,10 +23,10 @@ from labelling.api.serializers import (
     StudyItemSerializer,
 )
 from labelling.models import SampleDraw, StudyItem
-from labelling.permissions import can_read_results, is_owner, study_for
+from labelling.permissions import can_read_results, can_screen, is_owner, sees_others_labels, study_for
 from labelling.selectors.studies import draws_for_study, items_for_study
 from labelling.services.items import items_add, items_add_by_filter, items_sample
-from labelling.services.screening import item_review_done, item_screen
+from labelling.services.screening import item_review_done, screening_vote
 
 SLUG = OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The study's slug.")
 ITEM_ID = OpenApiParameter("item_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The study item's id.")
@@ -119,22 +119,28 @@ class DrawListView(generics.ListAPIView):
 
 
 class ItemScreenView(APIView):
-    """POST (owner): include or exclude an item (``{"decision": "exclude", "reason": ...}``, the
-    reason one of the study's exclusion reasons)."""
+    """POST: your screening vote on an item (``{"decision": "exclude", "reason": ...}``, the reason one
+    of the study's exclusion reasons). With one screener per item (the study's ``screening_overlap``
+    1) only owners screen and the vote decides. With several, owners and annotators vote; the study's
+    ``screening_rule`` decides once k have voted, and the answer shows the item's decision only to
+    those who may see the others' votes (an annotator of a blind study gets nulls)."""
 
     @extend_schema(parameters=[SLUG, ITEM_ID], request=ScreenInputSerializer, responses=ScreenedItemSerializer)
     def post(self, request, slug, item_id):
-        study = study_for(request.user, slug, check=is_owner)
+        study = study_for(request.user, slug, check=can_screen)
         item = get_object_or_404(StudyItem, study=study, pk=item_id)
         data = ScreenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        item = item_screen(
+        item = screening_vote(
             item=item,
+            screener=request.user,
             decision=data.validated_data["decision"],
             reason=data.validated_data["reason"],
-            screened_by=request.user,
         )
-        return Response(ScreenedItemSerializer(item).data)
+        out = ScreenedItemSerializer(item).data
+        if not sees_others_labels(request.user, study):  # blind: the decision comes from others' votes
+            out = {**{name: None for name in out}, "id": item.pk}
+        return Response(out)
 
 
 class ItemReviewedView(APIView):

@@ -29,6 +29,8 @@ class StudySerializer(serializers.ModelSerializer):
             "overlap_k",
             "blind",
             "exclusion_reasons",
+            "screening_overlap",
+            "screening_rule",
             "template_slug",
             "created_by",
             "created_at",
@@ -50,10 +52,34 @@ class AnnotatorProgressSerializer(serializers.Serializer):
     total = serializers.IntegerField()
 
 
+SCREENING_NULL = (
+    " Null for an annotator of a blind study with several screeners per item: it comes from the other "
+    "screeners' votes."
+)
+
+
 class ScreeningCountsSerializer(serializers.Serializer):
+    pending = serializers.IntegerField(allow_null=True, help_text="Items not decided yet." + SCREENING_NULL)
+    included = serializers.IntegerField(allow_null=True, help_text=SCREENING_NULL.strip())
+    excluded = serializers.IntegerField(allow_null=True, help_text=SCREENING_NULL.strip())
+
+
+class ExcludedReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class ScreeningFunnelSerializer(serializers.Serializer):
+    screened = serializers.IntegerField(help_text="Items included or excluded.")
     pending = serializers.IntegerField()
+    conflicts = serializers.IntegerField(help_text="Pending items whose k votes decide nothing: the owner decides.")
     included = serializers.IntegerField()
+    included_by = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Included items by what decided them (one screener, rule, owner)."
+    )
     excluded = serializers.IntegerField()
+    excluded_by_reason = ExcludedReasonSerializer(many=True)
+    votes = serializers.IntegerField(help_text="Screening votes cast.")
 
 
 BLIND_NULL = " Null for an annotator of a blind study: it is computed from the other annotators' labels."
@@ -64,6 +90,12 @@ class StudyProgressSerializer(serializers.Serializer):
 
     items_total = serializers.IntegerField()
     screening = ScreeningCountsSerializer()
+    screening_funnel = ScreeningFunnelSerializer(
+        allow_null=True, help_text="Null for an annotator of a blind study (computed from the others' decisions)."
+    )
+    own_screening_votes = serializers.IntegerField(
+        allow_null=True, help_text="With several screeners per item: how many items you voted on; else null."
+    )
     assignments_total = serializers.IntegerField(
         allow_null=True, help_text="Assignments of every annotator." + BLIND_NULL
     )
@@ -119,6 +151,14 @@ class StudyUpdateInputSerializer(serializers.Serializer):
     overlap_k = serializers.IntegerField(min_value=1, required=False)
     blind = serializers.BooleanField(required=False)
     exclusion_reasons = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    screening_overlap = serializers.IntegerField(
+        min_value=1, required=False, help_text="Independent screeners per item; 1 = one vote decides."
+    )
+    screening_rule = serializers.ChoiceField(
+        choices=[("unanimous", "unanimous"), ("majority", "majority")],
+        required=False,
+        help_text="How several screeners' votes decide: unanimous, or majority (more than half of the votes).",
+    )
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -184,7 +224,19 @@ class DimensionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Dimension
-        fields = ["id", "code", "name", "kind", "description", "required", "max_choices", "order", "categories"]
+        fields = [
+            "id",
+            "code",
+            "name",
+            "kind",
+            "description",
+            "required",
+            "max_choices",
+            "order",
+            "decision_rule",
+            "majority_threshold",
+            "categories",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(CategoryTreeSerializer(many=True))
@@ -216,6 +268,20 @@ class DimensionInputSerializer(serializers.Serializer):
     required = serializers.BooleanField(required=False)
     max_choices = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     order = serializers.IntegerField(min_value=0, required=False)
+
+    def validate(self, attrs):
+        given = [f for f in ("decision_rule", "majority_threshold") if f in (self.initial_data or {})]
+        if given:
+            raise serializers.ValidationError(
+                {
+                    f: [
+                        "The decision rule is set with POST /api/studies/<slug>/decision-rules/ "
+                        '{"rule": ..., "threshold": ..., "dimensions": [code]}, which also recomputes the final labels.'
+                    ]
+                    for f in given
+                }
+            )
+        return attrs
 
 
 class CategoryInputSerializer(serializers.Serializer):
@@ -285,7 +351,15 @@ class ScreenedItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = StudyItem
-        fields = ["id", "screening", "exclusion_reason", "screened_by", "screened_at"]
+        fields = [
+            "id",
+            "screening",
+            "exclusion_reason",
+            "screened_by",
+            "screened_at",
+            "screening_method",
+            "screening_conflict",
+        ]
         read_only_fields = fields
 
 

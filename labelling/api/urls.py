@@ -4,7 +4,9 @@ from labelling.api import agreement as agreement_api
 from labelling.api import annotations as annotation_api
 from labelling.api import codebook as codebook_api
 from labelling.api import dataset as dataset_api
+from labelling.api import decision_rules as decision_rules_api
 from labelling.api import items as items_api
+from labelling.api import screening as screening_api
 from labelling.api import studies as studies_api
 
 urlpatterns = [
@@ -31,6 +33,11 @@ urlpatterns = [
         codebook_api.CategoryDetailView.as_view(),
         name="category-detail",
     ),
+    path(
+        "studies/<slug:slug>/decision-rules/",
+        decision_rules_api.DecisionRulesView.as_view(),
+        name="decision-rules",
+    ),
     path("studies/<slug:slug>/items/", items_api.ItemListView.as_view(), name="item-list"),
     path(
         "studies/<slug:slug>/items/add-by-filter/",
@@ -39,6 +46,12 @@ urlpatterns = [
     ),
     path("studies/<slug:slug>/items/sample/", items_api.ItemsSampleView.as_view(), name="items-sample"),
     path("studies/<slug:slug>/items/<int:item_id>/screen/", items_api.ItemScreenView.as_view(), name="item-screen"),
+    path(
+        "studies/<slug:slug>/items/<int:item_id>/screening-decision/",
+        screening_api.ItemScreeningDecisionView.as_view(),
+        name="item-screening-decision",
+    ),
+    path("studies/<slug:slug>/screening-votes/", screening_api.ScreeningVoteListView.as_view(), name="screening-votes"),
     path(
         "studies/<slug:slug>/items/<int:item_id>/reviewed/", items_api.ItemReviewedView.as_view(), name="item-reviewed"
     ),

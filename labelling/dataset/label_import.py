@@ -361,3 +361,102 @@ def annotator_errors(
             )
         errors.append(LineError(lines[name][0], "annotator", message))
     return errors
+
+
+# --- screening votes -------------------------------------------------------------------------
+
+SCREENING_DIMENSION = "screening"
+_SCREENING_VALUES = {"include": "include", "included": "include", "exclude": "exclude", "excluded": "exclude"}
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningRow:
+    """A checked screening line: an annotator's vote, or (empty annotator) a final decision."""
+
+    line: int
+    source_id: str
+    annotator: str  # "" = the final decision
+    decision: str  # "include" or "exclude"
+    reason: str = ""
+
+    @property
+    def is_final(self) -> bool:
+        return not self.annotator
+
+
+def is_screening_row(row: RawLabelRow) -> bool:
+    return row.dimension.strip().lower() == SCREENING_DIMENSION
+
+
+def validate_screening_rows(
+    rows: Iterable[RawLabelRow], *, known_source_ids: Container[str], exclusion_reasons: list[str]
+) -> tuple[list[ScreeningRow], list[LineError]]:
+    """Check the lines of dimension ``screening`` (a study whose codebook has no dimension of that
+    code): value include or exclude, the note the reason, which an exclusion needs and which must be
+    one of the study's ``exclusion_reasons``. Returns the rows (an identical repeat dropped) and problems."""
+    checked: list[ScreeningRow] = []
+    errors: list[LineError] = []
+    seen: dict[tuple[str, str], ScreeningRow] = {}
+    listed = "; ".join(exclusion_reasons)
+    for row in rows:
+        line_errors: list[LineError] = [
+            LineError(row.line, name, f"The {name} contains a NUL character (\\0), which cannot be stored; remove it.")
+            for name in ("source_id", "annotator", "value", "note")
+            if "\x00" in getattr(row, name)
+        ]
+        if line_errors:
+            errors += line_errors
+            continue
+        if not row.source_id:
+            line_errors.append(LineError(row.line, "source_id", "The source_id is empty; give the report's source_id."))
+        elif row.source_id not in known_source_ids:
+            line_errors.append(LineError(row.line, "source_id", _unknown_source_id(row.source_id)))
+        if row.annotator:
+            problem = _username_error(row.annotator)
+            if problem:
+                line_errors.append(LineError(row.line, "annotator", problem))
+        decision = _SCREENING_VALUES.get(row.value.strip().lower())
+        reason = row.note.strip() if decision == "exclude" else ""
+        if decision is None:
+            line_errors.append(
+                LineError(
+                    row.line,
+                    "value",
+                    f"A screening vote is 'include' or 'exclude', not '{row.value.strip()}'; "
+                    "put the reason for excluding in the note column.",
+                )
+            )
+        elif decision == "exclude":
+            if not exclusion_reasons:
+                line_errors.append(
+                    LineError(
+                        row.line,
+                        "note",
+                        "This study has no exclusion reasons yet; the owner adds them in the study settings.",
+                    )
+                )
+            elif reason not in exclusion_reasons:
+                what = (
+                    f"'{reason}' is not one of this study's exclusion reasons" if reason else "Excluding needs a reason"
+                )
+                line_errors.append(LineError(row.line, "note", f"{what}; put one of these in the note: {listed}."))
+        if line_errors:
+            errors += line_errors
+            continue
+        vote = ScreeningRow(row.line, row.source_id, row.annotator, decision, reason)
+        key = (vote.source_id, vote.annotator)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = vote
+            checked.append(vote)
+        elif (first.decision, first.reason) != (vote.decision, vote.reason):
+            who = f"annotator '{vote.annotator}'" if vote.annotator else "the final decision"
+            errors.append(
+                LineError(
+                    row.line,
+                    "value",
+                    f"Conflicts with line {first.line}: {who} on screening '{vote.source_id}' is "
+                    f"'{first.decision}' there and '{vote.decision}' here. Keep one of the two lines.",
+                )
+            )
+    return checked, errors

@@ -18,7 +18,15 @@ from labelling.models import (
     Study,
     StudyItem,
 )
-from labelling.permissions import can_read_results, role_in, roles_in, sees_others_labels, studies_visible_to
+from labelling.permissions import (
+    can_read_results,
+    can_screen,
+    role_in,
+    roles_in,
+    sees_others_labels,
+    studies_visible_to,
+)
+from labelling.selectors.screening import ScreeningFunnel, own_screening_count, screening_funnel
 
 Screening = StudyItem.Screening
 
@@ -50,27 +58,34 @@ class StudyProgress:
     ``others_hidden`` is True for an annotator of a blind study: the study-wide labelling
     figures (assignments, finished items, final labels) are None, because they are computed
     from the other annotators' labels, and ``annotators`` holds only the annotator's own row.
-    Screening counts come from the owners' decisions, not from labels, and are always there.
+    Screening counts come from the owners' decisions, not from labels, and are there for every
+    member, except in a study with several screeners per item, where the decisions come from the
+    screeners' votes: an annotator of a blind study then gets None for them (``screening_hidden``)
+    and only their own number of votes (``own_votes``). ``funnel`` (screened, included by what
+    decided them, excluded by reason, conflicts) is for whoever ``sees_others_labels``, else None.
     """
 
     items_total: int = 0
-    pending: int = 0
-    included: int = 0
-    excluded: int = 0
+    pending: int | None = 0
+    included: int | None = 0
+    excluded: int | None = 0
     assignments_total: int | None = 0
     assignments_done: int | None = 0
     items_complete: int | None = 0
     final_labels: int | None = 0
     annotators: list[AnnotatorProgress] = field(default_factory=list)
     others_hidden: bool = False
+    screening_hidden: bool = False
+    own_votes: int | None = None
+    funnel: ScreeningFunnel | None = None
 
     @property
-    def screened(self) -> int:
-        return self.included + self.excluded
+    def screened(self) -> int | None:
+        return None if self.screening_hidden else self.included + self.excluded
 
     @property
     def screened_percent(self) -> int:
-        return _percent(self.screened, self.items_total)
+        return _percent(self.screened or 0, self.items_total)
 
     @property
     def assignments_percent(self) -> int:
@@ -78,7 +93,7 @@ class StudyProgress:
 
     @property
     def complete_percent(self) -> int:
-        return _percent(self.items_complete or 0, self.included)
+        return _percent(self.items_complete or 0, self.included or 0)
 
     def for_annotator(self, user_id: int) -> AnnotatorProgress | None:
         return next((a for a in self.annotators if a.user_id == user_id), None)
@@ -87,6 +102,8 @@ class StudyProgress:
         return {
             "items_total": self.items_total,
             "screening": {"pending": self.pending, "included": self.included, "excluded": self.excluded},
+            "screening_funnel": self.funnel.as_dict() if self.funnel is not None else None,
+            "own_screening_votes": self.own_votes,
             "assignments_total": self.assignments_total,
             "assignments_done": self.assignments_done,
             "items_complete": self.items_complete,
@@ -107,8 +124,13 @@ def study_progress(*, study: Study, user) -> StudyProgress:
         if row["screening"] in Screening.values:
             setattr(progress, row["screening"], row["n"])
     progress.items_total = progress.pending + progress.included + progress.excluded
+    if study.screening_overlap > 1 and can_screen(user, study):
+        progress.own_votes = own_screening_count(study=study, user=user)
 
     if not sees_others_labels(user, study):
+        if study.screening_overlap > 1:  # the decisions come from the other screeners' votes
+            progress.screening_hidden = True
+            progress.pending = progress.included = progress.excluded = None
         progress.others_hidden = True
         progress.assignments_total = progress.assignments_done = None
         progress.items_complete = progress.final_labels = None
@@ -152,6 +174,7 @@ def study_progress(*, study: Study, user) -> StudyProgress:
         .count()
     )
     progress.final_labels = FinalLabel.objects.filter(item__study=study).count()
+    progress.funnel = screening_funnel(study=study)
     return progress
 
 

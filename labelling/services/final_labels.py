@@ -1,7 +1,14 @@
-"""Automatic final labels: where every annotator who finished an item agrees, that is the label.
+"""Automatic final labels: each dimension's decision rule (``Dimension.decision_rule``,
+``labelling.decision_rules``) applied to the labels of the annotators who finished an item.
 
-``final_labels_refresh`` is called after each save on the labelling page and after label
-imports; adjudicated and imported final labels are never touched here.
+``unanimous`` (the default): every annotator who finished the item gave the same value.
+``majority``: one value was chosen by more than ``majority_threshold`` x the annotators who
+finished the item. ``adjudication``: no automatic labels. A final label made here records the
+rule in ``method`` (unanimous or majority) and, for a majority, the count in ``rationale``.
+
+``final_labels_refresh`` is called after each save on the labelling page, after label imports
+and when a rule changes (``labelling.services.decision_rules``); adjudicated and imported final
+labels are never touched here.
 
 Concurrency: a refresh reads every annotator's labels of an item, so two saves of one item at
 the same instant must not both compute from the state before the other's save (both would miss
@@ -13,17 +20,21 @@ refresh reads what the writers before it committed.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
 
+from labelling import decision_rules
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study, StudyItem
 from labelling.values import SEPARATOR
 
 CHUNK = 1000
 PROTECTED_METHODS = {FinalLabel.Method.ADJUDICATED, FinalLabel.Method.IMPORTED}
+AUTOMATIC_METHODS = {FinalLabel.Method.UNANIMOUS, FinalLabel.Method.MAJORITY}
 
 
 def items_lock(*, item_ids: Iterable[int]) -> None:
@@ -50,15 +61,33 @@ def _normalised(dimension: Dimension, value: str) -> str:
     return value
 
 
-def _agreed_value(dimension: Dimension, annotators: set[int], values: dict[int, str], k: int) -> str | None:
-    """The value every finished annotator gave, if at least ``k`` finished and it is non-empty."""
+def _decided(dimension: Dimension, annotators: set[int], values: dict[int, str], k: int) -> tuple[str, str, str] | None:
+    """(value, method, rationale) of the automatic final label under the dimension's rule, or
+    None: at least ``k`` annotators must have finished the item, and the rule must pick a value."""
     if len(annotators) < max(k, 1):
         return None
-    distinct = {_normalised(dimension, values.get(a, "")) for a in annotators}
-    if len(distinct) != 1:
+    rule = dimension.decision_rule
+    threshold = dimension.majority_threshold
+    given = [_normalised(dimension, values.get(a, "")) for a in sorted(annotators)]
+    outcome = decision_rules.decide(given, rule=rule, threshold=threshold)
+    if outcome.value is None:
         return None
-    (value,) = distinct
-    return value or None
+    if rule == decision_rules.MAJORITY:
+        rationale = f"Majority: {outcome.votes} of {outcome.of} annotators (more than {threshold} of them)."
+        return outcome.value, FinalLabel.Method.MAJORITY, rationale
+    return outcome.value, FinalLabel.Method.UNANIMOUS, ""
+
+
+@dataclass
+class RefreshCounts:
+    """What a refresh did, in total and per dimension id: {id: {"created", "changed", "removed"}}."""
+
+    automatic: int = 0
+    per_dimension: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, dimension_id: int, what: str) -> None:
+        row = self.per_dimension.setdefault(dimension_id, {"created": 0, "changed": 0, "removed": 0, "protected": 0})
+        row[what] += 1
 
 
 @transaction.atomic(savepoint=False)  # inside a caller's transaction it joins it: one outcome for both
@@ -69,13 +98,27 @@ def final_labels_refresh(
     dimensions: list[Dimension] | None = None,
     only: Collection[tuple[int, int]] | None = None,
 ) -> int:
-    """Recompute the unanimous final labels of ``item_ids`` in ``study``.
+    """Recompute the automatic final labels of ``item_ids`` in ``study``; returns how many
+    automatic (unanimous or majority) final labels those items now have. See ``final_labels_recompute``."""
+    return final_labels_recompute(study=study, item_ids=item_ids, dimensions=dimensions, only=only).automatic
+
+
+@transaction.atomic(savepoint=False)
+def final_labels_recompute(
+    *,
+    study: Study,
+    item_ids: Iterable[int],
+    dimensions: list[Dimension] | None = None,
+    only: Collection[tuple[int, int]] | None = None,
+) -> RefreshCounts:
+    """Recompute the automatic final labels of ``item_ids`` in ``study``.
 
     For each item and each dimension of the codebook: F = the annotators whose assignment for
-    the item is completed. If ``len(F) >= study.overlap_k`` and all of F gave the same non-empty
-    value (a missing annotation counts as ""), the FinalLabel becomes (unanimous, value);
-    otherwise an existing unanimous FinalLabel is deleted. Adjudicated and imported final
-    labels are left as they are. Returns how many unanimous final labels those items now have.
+    the item is completed (a missing annotation counts as ""). If ``len(F) >= study.overlap_k``
+    and the dimension's rule picks a value from F's values (``labelling.decision_rules``), the
+    FinalLabel becomes (rule, value); otherwise an existing automatic FinalLabel (unanimous or
+    majority, whatever rule made it) is deleted. Adjudicated and imported final labels are left
+    as they are. Returns the counts of automatic labels now there, created, changed and removed.
     ``dimensions`` (the study's codebook dimensions) may be passed by a caller that has them already.
     ``only``, a set of (item id, dimension id) pairs, limits the refresh to those pairs: the final
     labels of the other dimensions of the items are not touched (and not counted).
@@ -85,11 +128,25 @@ def final_labels_refresh(
     ids = sorted({int(i) for i in item_ids})
     if dimensions is None:
         dimensions = list(Dimension.objects.filter(codebook__study=study))
+    counts = RefreshCounts()
     if not ids or not dimensions:
-        return 0
-    by_id = {d.id: d for d in dimensions}
+        return counts
+    # The rules as committed now, not as the caller's (maybe cached) copy of the codebook has
+    # them: a rule change holds every item's lock while it writes, so after items_lock this
+    # read sees it (one small query).
+    rules = {
+        pk: (rule, threshold)
+        for pk, rule, threshold in Dimension.objects.filter(id__in=[d.id for d in dimensions]).values_list(
+            "id", "decision_rule", "majority_threshold"
+        )
+    }
+    by_id = {}
+    for d in dimensions:
+        if d.id in rules and rules[d.id] != (d.decision_rule, d.majority_threshold):
+            d = copy.copy(d)
+            d.decision_rule, d.majority_threshold = rules[d.id]
+        by_id[d.id] = d
     now = timezone.now()
-    unanimous_now = 0
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         finished: dict[int, set[int]] = defaultdict(set)
@@ -105,10 +162,10 @@ def final_labels_refresh(
             values[(item_id, dimension_id)][annotator_id] = value
 
         existing = {
-            (item_id, dimension_id): (pk, value, method)
-            for pk, item_id, dimension_id, value, method in FinalLabel.objects.filter(
+            (item_id, dimension_id): (pk, value, method, rationale)
+            for pk, item_id, dimension_id, value, method, rationale in FinalLabel.objects.filter(
                 item_id__in=chunk, dimension__in=dimensions
-            ).values_list("id", "item_id", "dimension_id", "value", "method")
+            ).values_list("id", "item_id", "dimension_id", "value", "method", "rationale")
         }
 
         to_write, to_delete = [], []
@@ -119,28 +176,32 @@ def final_labels_refresh(
                     continue
                 current = existing.get((item_id, dimension_id))
                 if current is not None and current[2] in PROTECTED_METHODS:
+                    counts.add(dimension_id, "protected")
                     continue
-                agreed = _agreed_value(dimension, annotators, values.get((item_id, dimension_id), {}), study.overlap_k)
-                if agreed is None:
-                    if current is not None and current[2] == FinalLabel.Method.UNANIMOUS:
+                decided = _decided(dimension, annotators, values.get((item_id, dimension_id), {}), study.overlap_k)
+                if decided is None:
+                    if current is not None and current[2] in AUTOMATIC_METHODS:
                         to_delete.append(current[0])
+                        counts.add(dimension_id, "removed")
                     continue
-                unanimous_now += 1
-                if current is None or current[1:] != (agreed, FinalLabel.Method.UNANIMOUS):
+                counts.automatic += 1
+                if current is None or current[1:] != decided:
+                    counts.add(dimension_id, "created" if current is None else "changed")
+                    value, method, rationale = decided
                     to_write.append(
                         FinalLabel(
                             item_id=item_id,
                             dimension_id=dimension_id,
-                            value=agreed,
-                            method=FinalLabel.Method.UNANIMOUS,
+                            value=value,
+                            method=method,
                             decided_by=None,
-                            rationale="",
+                            rationale=rationale,
                             decided_at=now,
                         )
                     )
 
         if to_delete:
-            FinalLabel.objects.filter(id__in=to_delete, method=FinalLabel.Method.UNANIMOUS).delete()
+            FinalLabel.objects.filter(id__in=to_delete, method__in=AUTOMATIC_METHODS).delete()
         if to_write:
             # New and changed labels in one upsert; the item locks make sure that no other
             # writer created a label of these items since it was read above.
@@ -151,4 +212,4 @@ def final_labels_refresh(
                 unique_fields=["item", "dimension"],
                 update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
             )
-    return unanimous_now
+    return counts

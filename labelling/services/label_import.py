@@ -14,8 +14,15 @@ never one per row):
 * annotator lines upsert the Annotation (value, note) and make sure the (item, annotator)
   Assignment exists and is completed, so progress and automatic final labels see them;
 * final lines (empty annotator) upsert the FinalLabel with method ``imported``;
-* the unanimous final labels of the (item, dimension) pairs that got annotator lines are
-  recomputed; no other final label is touched, and adjudicated or imported ones never are.
+* the automatic final labels of the (item, dimension) pairs that got annotator lines are
+  recomputed under each dimension's decision rule; no other final label is touched, and
+  adjudicated or imported ones never are;
+* lines of dimension ``screening`` (when the codebook has no dimension of that code) are
+  screening votes: value ``include`` or ``exclude``, the note the exclusion reason. An annotator
+  line is that annotator's vote and goes through ``screening.screening_votes_apply`` like a vote on
+  the screening page (the study's screening rule decides); a final line (empty annotator) is the
+  item's decision, recorded as imported. Reports with screening lines that are not yet in the
+  study are added pending, and their votes decide them.
 
 The study and the items are locked while the import writes (final_labels.items_lock), so saves
 on the labelling page and other imports wait for it. Importing the same file twice changes
@@ -34,17 +41,22 @@ from django.utils import timezone
 
 from config.errors import ApplicationError
 from labelling.dataset.label_import import (
+    SCREENING_DIMENSION,
     CodebookLookup,
     LabelRow,
+    ScreeningRow,
     annotator_errors,
     annotator_lines,
+    is_screening_row,
     read_label_rows,
     validate_label_rows,
+    validate_screening_rows,
 )
-from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Membership, Study, StudyItem
+from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Membership, ScreeningVote, Study, StudyItem
 from labelling.selectors.labelling import progress_forget
 from labelling.services.final_labels import final_labels_refresh
 from labelling.services.items import items_add
+from labelling.services.screening import VoteIn, screening_final_apply, screening_votes_apply
 from triage.models import Report
 
 BATCH = 1000
@@ -66,7 +78,11 @@ class LabelImportResult:
     assignments_completed: int = 0
     accounts_created: list[str] = field(default_factory=list)
     annotators_added: list[str] = field(default_factory=list)
-    unanimous_final_labels: int = 0
+    unanimous_final_labels: int = 0  # the automatic (unanimous or majority) final labels, by each dimension's rule
+    screening_votes_created: int = 0
+    screening_votes_updated: int = 0
+    screening_votes_unchanged: int = 0
+    screening_decisions_set: int = 0
 
     @property
     def changed_anything(self) -> bool:
@@ -79,6 +95,9 @@ class LabelImportResult:
             or self.assignments_completed
             or self.accounts_created
             or self.annotators_added
+            or self.screening_votes_created
+            or self.screening_votes_updated
+            or self.screening_decisions_set
         )
 
     def summary_lines(self) -> list[str]:
@@ -91,9 +110,16 @@ class LabelImportResult:
         )
         lines.append(f"  assignments: {self.assignments_created} created, {self.assignments_completed} marked complete")
         lines.append(f"  final labels: {self.final_labels_set} set, {self.final_labels_unchanged} unchanged")
+        if self.screening_votes_created or self.screening_votes_updated or self.screening_votes_unchanged:
+            lines.append(
+                f"  screening votes: {self.screening_votes_created} created, {self.screening_votes_updated} updated, "
+                f"{self.screening_votes_unchanged} unchanged"
+            )
+        if self.screening_decisions_set:
+            lines.append(f"  screening decisions imported: {self.screening_decisions_set}")
         if not self.dry_run:
             lines.append(
-                f"  unanimous final labels of the labelled items and dimensions: {self.unanimous_final_labels}"
+                f"  automatic final labels of the labelled items and dimensions: {self.unanimous_final_labels}"
             )
         if self.accounts_created:
             n = len(self.accounts_created)
@@ -139,6 +165,7 @@ class _Checked:
     report_ids: dict[str, int]  # by source_id
     user_ids: dict[str, int]  # the annotators in the file who have an account, by username
     to_create: list[str]  # usernames in the file without an account (only with create_annotators)
+    screening: list[ScreeningRow] = field(default_factory=list)
 
 
 def _check(*, study: Study, source, create_annotators: bool, lock: bool) -> _Checked:
@@ -156,8 +183,17 @@ def _check(*, study: Study, source, create_annotators: bool, lock: bool) -> _Che
     report_ids: dict[str, int] = {}
     for chunk in _chunks({r.source_id for r in raw_rows if r.source_id}):
         report_ids.update(Report.objects.filter(source_id__in=chunk).values_list("source_id", "id"))
-    rows, row_errors = validate_label_rows(raw_rows, codebook=codebook, known_source_ids=report_ids)
+    screening_raw = []
+    label_raw = raw_rows
+    if codebook.find(SCREENING_DIMENSION) is None:  # else "screening" is a dimension of the codebook
+        screening_raw = [r for r in raw_rows if is_screening_row(r)]
+        label_raw = [r for r in raw_rows if not is_screening_row(r)]
+    rows, row_errors = validate_label_rows(label_raw, codebook=codebook, known_source_ids=report_ids)
     errors += row_errors
+    screening, screening_errors = validate_screening_rows(
+        screening_raw, known_source_ids=report_ids, exclusion_reasons=list(study.exclusion_reasons or [])
+    )
+    errors += screening_errors
 
     lines = annotator_lines(raw_rows)
     user_ids = _users_by_name(lines)
@@ -182,6 +218,7 @@ def _check(*, study: Study, source, create_annotators: bool, lock: bool) -> _Che
         report_ids=report_ids,
         user_ids=user_ids,
         to_create=sorted(name for name in lines if name not in user_ids),
+        screening=screening,
     )
 
 
@@ -218,12 +255,14 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
     """
     checked = _check(study=study, source=source, create_annotators=create_annotators, lock=not dry_run)
     rows, dims, report_id_of, user_of = checked.rows, checked.dimensions, checked.report_ids, checked.user_ids
-    result = LabelImportResult(dry_run=dry_run, rows=len(rows))
+    screening_rows = checked.screening
+    result = LabelImportResult(dry_run=dry_run, rows=len(rows) + len(screening_rows))
     now = timezone.now()
     dim_ids = [d.id for d in dims.values()]
 
     # Items: which reports are already in the study.
-    needed_reports = {report_id_of[r.source_id] for r in rows}
+    screened_reports = {report_id_of[r.source_id] for r in screening_rows}
+    needed_reports = {report_id_of[r.source_id] for r in rows} | screened_reports
     item_of = _items_by_report(study, needed_reports, lock=not dry_run)
     missing_reports = sorted(needed_reports - item_of.keys())
     result.items_added = len(missing_reports)
@@ -292,12 +331,40 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
     result.assignments_created = len(pairs_to_create)
     result.assignments_completed = len(assignments_to_complete)
 
+    # Screening votes: what the study holds for these items and screeners.
+    votes_now: dict[tuple[int, int], tuple[str, str]] = {}
+    if screening_rows and user_ids:
+        screened_items = [item_of[r] for r in screened_reports if r in item_of]
+        for chunk in _chunks(screened_items):
+            for item_id, user_id, decision, reason in ScreeningVote.objects.filter(
+                item_id__in=chunk, screener_id__in=user_ids
+            ).values_list("item_id", "screener_id", "decision", "reason"):
+                votes_now[(item_id, user_id)] = (decision, reason)
+    vote_rows = [r for r in screening_rows if not r.is_final]
+    final_screening_rows = [r for r in screening_rows if r.is_final]
+    for r in vote_rows:
+        item_id = item_of.get(report_id_of[r.source_id])
+        user_id = user_of.get(r.annotator)
+        current = votes_now.get((item_id, user_id)) if item_id and user_id else None
+        if current is None:
+            result.screening_votes_created += 1
+        elif current != (r.decision, r.reason):
+            result.screening_votes_updated += 1
+        else:
+            result.screening_votes_unchanged += 1
+    result.screening_decisions_set = len(final_screening_rows)
+
     if dry_run:
         return result
 
     # Write, in dependency order.
     if missing_reports:
-        items_add(study=study, report_ids=missing_reports, screening=StudyItem.Screening.INCLUDED)
+        labelled_only = [r for r in missing_reports if r not in screened_reports]
+        to_screen = [r for r in missing_reports if r in screened_reports]
+        if labelled_only:
+            items_add(study=study, report_ids=labelled_only, screening=StudyItem.Screening.INCLUDED)
+        if to_screen:  # their screening lines decide them
+            items_add(study=study, report_ids=to_screen, screening=StudyItem.Screening.PENDING)
         item_of.update(_items_by_report(study, missing_reports))
     if result.accounts_created:
         User = get_user_model()
@@ -376,6 +443,23 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
             update_conflicts=True,
             unique_fields=["item", "dimension"],
             update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
+        )
+
+    if vote_rows:
+        # The same path as a vote on the screening page: the study's screening rule decides. The
+        # existing items are locked above; the new ones are this transaction's own.
+        screening_votes_apply(
+            study=study,
+            votes=[
+                VoteIn(item_of[report_id_of[r.source_id]], user_of[r.annotator], r.decision, r.reason)
+                for r in vote_rows
+            ],
+            locked=True,
+        )
+    if final_screening_rows:
+        screening_final_apply(
+            study=study,
+            decisions=[(item_of[report_id_of[r.source_id]], r.decision, r.reason) for r in final_screening_rows],
         )
 
     if annotated:

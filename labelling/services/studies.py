@@ -7,13 +7,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from config.errors import ApplicationError
+from labelling import decision_rules
 from labelling.codebook_templates import load_template
 from labelling.models import Assignment, Codebook, Membership, Study
 from labelling.selectors.labelling import progress_forget
 from labelling.services.codebooks import codebook_fill_from_template
+from labelling.services.screening import screening_settings_changed
 
 Role = Membership.Role
-STUDY_FIELDS = {"name", "description", "overlap_k", "blind", "exclusion_reasons"}
+STUDY_FIELDS = {"name", "description", "overlap_k", "blind", "exclusion_reasons", "screening_overlap", "screening_rule"}
 
 
 def exclusion_reasons_clean(reasons) -> list[str]:
@@ -32,6 +34,15 @@ def exclusion_reasons_clean(reasons) -> list[str]:
         if reason and reason not in out:
             out.append(reason)
     return out
+
+
+def _check_screening(field: str, value) -> None:
+    if field == "screening_overlap" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValidationError({"screening_overlap": ["Screeners per item must be a whole number of at least 1."]})
+    if field == "screening_rule" and value not in decision_rules.SCREENING_RULES:
+        raise ValidationError(
+            {"screening_rule": [decision_rules.rule_error(value, allowed=decision_rules.SCREENING_RULES)]}
+        )
 
 
 def _check_k(overlap_k) -> None:
@@ -92,7 +103,11 @@ def study_create(
 
 @transaction.atomic
 def study_update(*, study: Study, data: dict) -> Study:
-    """Change the settings in ``data`` (a subset of name, description, overlap_k, blind, exclusion_reasons).
+    """Change the settings in ``data`` (a subset of name, description, overlap_k, blind,
+    exclusion_reasons, screening_overlap, screening_rule).
+
+    Changing the screening overlap or rule decides the pending items (conflicts included) again
+    under the new settings; decided items keep their decision.
 
     Lowering k keeps the assignments already made; raising it takes effect at the next
     "Make assignments".
@@ -107,6 +122,8 @@ def study_update(*, study: Study, data: dict) -> Study:
             value = exclusion_reasons_clean(value)
         elif field == "overlap_k":
             _check_k(value)
+        elif field in {"screening_overlap", "screening_rule"}:
+            _check_screening(field, value)
         elif field == "name":
             value = (value or "").strip()
         if getattr(study, field) != value:
@@ -115,6 +132,8 @@ def study_update(*, study: Study, data: dict) -> Study:
     if changed:
         study.full_clean(exclude=["created_by"])  # may be empty on old rows (its user was deleted)
         study.save(update_fields=changed)
+    if {"screening_overlap", "screening_rule"} & set(changed):
+        screening_settings_changed(study=study)
     return study
 
 

@@ -8,11 +8,19 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from config.errors import ApplicationError
 from labelling.codebook_templates import list_templates
-from labelling.forms import MemberAddForm, MemberRoleForm, StudyCreateForm, StudySettingsForm, add_service_error
-from labelling.models import Membership
+from labelling.forms import (
+    DecisionRuleForm,
+    MemberAddForm,
+    MemberRoleForm,
+    StudyCreateForm,
+    StudySettingsForm,
+    add_service_error,
+)
+from labelling.models import Dimension, Membership
 from labelling.permissions import can_view_study, is_owner, role_in, study_for
 from labelling.selectors.studies import members_of, studies_with_progress, study_progress
 from labelling.services.assignments import assignments_make
+from labelling.services.decision_rules import decision_rule_set
 from labelling.services.studies import membership_remove, membership_set, study_create, study_update
 from triage.permissions import CanCreateStudiesOrReadOnly, can_create_studies
 
@@ -93,14 +101,28 @@ def assignments_make_view(request, slug):
     return redirect("labelling:study-detail", slug=study.slug)
 
 
-def _settings_context(study, settings_form=None, member_form=None):
+def _settings_context(study, settings_form=None, member_form=None, rule_form=None):
     initial = {
         "name": study.name,
         "description": study.description,
         "overlap_k": study.overlap_k,
         "blind": study.blind,
         "exclusion_reasons": "\n".join(study.exclusion_reasons or []),
+        "screening_overlap": study.screening_overlap,
+        "screening_rule": study.screening_rule,
     }
+    rule_forms = []
+    for dimension in Dimension.objects.filter(codebook__study=study).order_by("order", "id"):
+        form = rule_form if rule_form is not None and rule_form.data.get("dimension") == dimension.code else None
+        form = form or DecisionRuleForm(
+            initial={
+                "dimension": dimension.code,
+                "rule": dimension.decision_rule,
+                "threshold": dimension.majority_threshold,
+            },
+            auto_id=f"id_rule_{dimension.pk}_%s",
+        )
+        rule_forms.append((dimension, form))
     return {
         "study": study,
         "role": Membership.Role.OWNER,
@@ -108,6 +130,7 @@ def _settings_context(study, settings_form=None, member_form=None):
         "member_form": member_form or MemberAddForm(),
         "members": members_of(study=study),
         "roles": Membership.Role.choices,
+        "rule_forms": rule_forms,
     }
 
 
@@ -120,13 +143,33 @@ def study_settings(request, slug):
         form = StudySettingsForm(request.POST)
         if form.is_valid():
             try:
-                study_update(study=study, data=form.cleaned_data)
+                study_update(study=study, data=form.service_data())
             except (ValidationError, ApplicationError) as exc:
                 add_service_error(form, exc)
             else:
                 messages.success(request, "Settings saved.")
                 return redirect("labelling:study-settings", slug=study.slug)
     return render(request, "labelling/study_settings.html", _settings_context(study, settings_form=form))
+
+
+@login_required
+@require_POST
+def study_decision_rule(request, slug):
+    """Set one dimension's decision rule and recompute its automatic final labels."""
+    study = study_for(request.user, slug, check=is_owner)
+    form = DecisionRuleForm(request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            (change,) = decision_rule_set(
+                study=study, rule=d["rule"], threshold=d["threshold"], dimension_codes=[d["dimension"]]
+            )
+        except (ValidationError, ApplicationError) as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"Decision rule saved. {change.summary()}.")
+            return redirect("labelling:study-settings", slug=study.slug)
+    return render(request, "labelling/study_settings.html", _settings_context(study, rule_form=form), status=400)
 
 
 @login_required

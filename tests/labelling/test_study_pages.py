@@ -364,7 +364,7 @@ def test_screening_shows_the_next_item_with_markdown_and_keys(client, small_stud
     assert "<strong>NaN</strong>" in html and "<script>alert(1)</script>" not in html
     assert "<kbd>i</kbd>" in html and "<kbd>x</kbd>" in html
     assert "1. Not a framework bug" in html
-    assert "owner for now" in html
+    assert "Screening is done by the study owner: one vote decides" in html
 
 
 def test_screening_include_exclude_and_revisit(client, small_study):

@@ -86,7 +86,13 @@ class StudyCreateForm(_StudySettingsFields):
 
 
 class StudySettingsForm(_StudySettingsFields):
-    pass
+    reproduction_suggestions = forms.BooleanField(
+        label="Reproduction suggestions on label pages",
+        required=False,
+        help_text="Show annotators the labels a reproduction suggests (only verdicts that matched the expected "
+        "failure; conflicting ones side by side). Off by default in blind studies: a suggestion can anchor a "
+        "blind annotator.",
+    )
 
 
 class MemberAddForm(forms.Form):

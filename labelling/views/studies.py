@@ -99,6 +99,7 @@ def _settings_context(study, settings_form=None, member_form=None):
         "description": study.description,
         "overlap_k": study.overlap_k,
         "blind": study.blind,
+        "reproduction_suggestions": study.reproduction_suggestions,
         "exclusion_reasons": "\n".join(study.exclusion_reasons or []),
     }
     return {

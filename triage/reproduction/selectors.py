@@ -12,6 +12,7 @@ from django.db.models import Exists, JSONField, OuterRef, Prefetch, Q, QuerySet,
 from django.utils import timezone
 
 from triage.models import CodeBlock, Report, Reproducer, Reproduction, ReproductionRun, Runner
+from triage.reproduction.expectations import Expectation, signal_name
 from triage.reproduction.services import runner_alive
 
 Verdict = ReproductionRun.Verdict
@@ -161,6 +162,27 @@ def run_view(run: ReproductionRun) -> RunView:
         notes=notes,
         comparison_items=list(comparison.get("items", [])) if run.side == ReproductionRun.Side.A else [],
     )
+
+
+def expectation_text(expectation: dict) -> str:
+    """A stored expectation in the ``--expect`` syntax, for a form's initial value ("" when none or a signature)."""
+    found = Expectation.from_dict(expectation)
+    if found.empty or (found.signature and not found.exception_type):
+        return ""
+    if found.exception_type:
+        return found.exception_type + (f": {found.message_pattern}" if found.message_pattern else "")
+    if found.exit_code is not None:
+        return f"exit {found.exit_code}"
+    return signal_name(found.signal) if found.signal else ""
+
+
+def verdict_history(run: ReproductionRun) -> list[dict]:
+    """The run's verdicts, newest first, each with its expectation in words."""
+    entries = [dict(e) for e in (run.verdict_history or []) if isinstance(e, dict)]
+    for entry in entries:
+        entry["expectation_text"] = Expectation.from_dict(entry.get("expectation") or {}).describe()
+        entry["verdict_label"] = Verdict(entry["verdict"]).label if entry.get("verdict") in Verdict.values else ""
+    return list(reversed(entries))
 
 
 def run_detail(*, pk: int) -> ReproductionRun:

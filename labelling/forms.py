@@ -87,6 +87,13 @@ class StudyCreateForm(_StudySettingsFields):
 
 
 class StudySettingsForm(_StudySettingsFields):
+    reproduction_suggestions = forms.BooleanField(
+        label="Reproduction suggestions on label pages",
+        required=False,
+        help_text="Show annotators the labels a reproduction suggests (only verdicts that matched the expected "
+        "failure; conflicting ones side by side). Off by default in blind studies: a suggestion can anchor a "
+        "blind annotator.",
+    )
     screening_overlap = forms.IntegerField(
         label="Screeners per item",
         min_value=1,

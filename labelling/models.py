@@ -26,6 +26,10 @@ class Study(models.Model):
         default=2, validators=[MinValueValidator(1)], help_text="Distinct annotators per included item."
     )
     blind = models.BooleanField(default=True, help_text="Annotators never see each other's labels.")
+    reproduction_suggestions = models.BooleanField(
+        default=False,
+        help_text="Label pages show what matched reproductions suggest (off by default in blind studies).",
+    )
     exclusion_reasons = models.JSONField(
         default=list, blank=True, help_text="Reasons a screener can pick when excluding an item."
     )

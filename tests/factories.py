@@ -147,6 +147,7 @@ class ReproducerFactory(factory.django.DjangoModelFactory):
     device = "cpu"
     timeout_seconds = 60
     memory_mb = 1024
+    expectation = factory.LazyFunction(lambda: {"exit_code": 1, "source": "given"})
 
 
 class ReproductionFactory(factory.django.DjangoModelFactory):

@@ -384,6 +384,12 @@ class Reproducer(models.Model):
     compare_requirements = models.TextField(blank=True)
     rtol = models.FloatField(default=1e-5)
     atol = models.FloatField(default=1e-8)
+    expectation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The failure that shows the bug: exception_type, message_pattern, exit_code, signal, signature, "
+        "source (taken from the report or given when attaching).",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -481,6 +487,7 @@ class ReproductionRun(models.Model):
     class Verdict(models.TextChoices):
         REPRODUCED = "reproduced", "Reproduced"
         NOT_REPRODUCED = "not_reproduced", "Not reproduced"
+        CRASHED_DIFFERENTLY = "crashed_differently", "Crashed differently"
         INCONCLUSIVE = "inconclusive", "Inconclusive"
         LIMIT_EXCEEDED = "limit_exceeded", "Stopped by a sandbox limit"
         BUILD_FAILED = "build_failed", "Environment build failed"
@@ -502,8 +509,21 @@ class ReproductionRun(models.Model):
     queue = models.CharField(max_length=32, default="repro.cpu")
     environment = models.ForeignKey(Environment, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
-    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    verdict = models.CharField(max_length=24, choices=Verdict.choices, blank=True)
     verdict_detail = models.TextField(blank=True)
+    verdict_reason = models.CharField(
+        max_length=32, blank=True, help_text="matched, different_failure, missing_module, script_syntax, ..."
+    )
+    verdict_hint = models.TextField(blank=True, help_text="What to change so the run can show the bug.")
+    expectation = models.JSONField(default=dict, blank=True, help_text="The expectation this verdict compared.")
+    expectation_matched = models.BooleanField(
+        default=False, help_text="Reproduced by matching an expectation: only such runs suggest labels."
+    )
+    verdict_history = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Every verdict given: [{at, verdict, reason, detail, expectation, by, rules}].",
+    )
     attempt = models.PositiveSmallIntegerField(default=0, help_text="How many times a runner started it.")
     runner = models.ForeignKey(Runner, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     worker_pid = models.IntegerField(null=True, blank=True)

@@ -28,6 +28,7 @@ class StudySerializer(serializers.ModelSerializer):
             "description",
             "overlap_k",
             "blind",
+            "reproduction_suggestions",
             "exclusion_reasons",
             "screening_overlap",
             "screening_rule",
@@ -142,6 +143,12 @@ class StudyCreateInputSerializer(serializers.Serializer):
     )
     overlap_k = serializers.IntegerField(min_value=1, default=2)
     blind = serializers.BooleanField(default=True)
+    reproduction_suggestions = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Label pages show what matched reproductions suggest. Default: off when blind, on otherwise.",
+    )
     exclusion_reasons = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
 
 
@@ -150,6 +157,7 @@ class StudyUpdateInputSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     overlap_k = serializers.IntegerField(min_value=1, required=False)
     blind = serializers.BooleanField(required=False)
+    reproduction_suggestions = serializers.BooleanField(required=False)
     exclusion_reasons = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
     screening_overlap = serializers.IntegerField(
         min_value=1, required=False, help_text="Independent screeners per item; 1 = one vote decides."

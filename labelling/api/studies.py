@@ -63,6 +63,7 @@ class StudyListCreateView(generics.ListAPIView):
             description=d["description"],
             overlap_k=d["overlap_k"],
             blind=d["blind"],
+            reproduction_suggestions=d.get("reproduction_suggestions"),
             exclusion_reasons=d["exclusion_reasons"],
         )
         context = {"request": request, "progress": study_progress(study=study, user=request.user)}

@@ -15,7 +15,16 @@ from labelling.services.codebooks import codebook_fill_from_template
 from labelling.services.screening import screening_settings_changed
 
 Role = Membership.Role
-STUDY_FIELDS = {"name", "description", "overlap_k", "blind", "exclusion_reasons", "screening_overlap", "screening_rule"}
+STUDY_FIELDS = {
+    "name",
+    "description",
+    "overlap_k",
+    "blind",
+    "exclusion_reasons",
+    "screening_overlap",
+    "screening_rule",
+    "reproduction_suggestions",
+}
 
 
 def exclusion_reasons_clean(reasons) -> list[str]:
@@ -61,8 +70,12 @@ def study_create(
     overlap_k: int = 2,
     blind: bool = True,
     exclusion_reasons: list[str] | None = None,
+    reproduction_suggestions: bool | None = None,
 ) -> Study:
-    """Create a study, its codebook (a copy of ``template_slug``, or empty) and the owner's membership."""
+    """Create a study, its codebook (a copy of ``template_slug``, or empty) and the owner's membership.
+
+    ``reproduction_suggestions`` (label pages show what matched reproductions suggest) defaults to off
+    in a blind study and on otherwise; the choice is the study's setting, changed by its owner."""
     template = load_template(template_slug) if template_slug else None
     slug = (slug or "").strip()
     _check_k(overlap_k)
@@ -74,6 +87,7 @@ def study_create(
         description=description or "",
         overlap_k=overlap_k,
         blind=blind,
+        reproduction_suggestions=(not blind) if reproduction_suggestions is None else bool(reproduction_suggestions),
         exclusion_reasons=exclusion_reasons_clean(exclusion_reasons),
         template_slug=template_slug or "",
         created_by=owner,
@@ -104,7 +118,7 @@ def study_create(
 @transaction.atomic
 def study_update(*, study: Study, data: dict) -> Study:
     """Change the settings in ``data`` (a subset of name, description, overlap_k, blind,
-    exclusion_reasons, screening_overlap, screening_rule).
+    exclusion_reasons, screening_overlap, screening_rule, reproduction_suggestions).
 
     Changing the screening overlap or rule decides the pending items (conflicts included) again
     under the new settings; decided items keep their decision.

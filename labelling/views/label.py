@@ -108,20 +108,23 @@ def _dimension_rows(codebook, values: dict, notes: dict, errors: dict) -> list[d
 def _attach_suggestions(rows: list[dict], suggestions: list[dict]) -> list[dict]:
     """Give each dimension row the reproduction suggestions whose category is in the study's codebook.
 
-    Shown with an Accept button only: nothing is preselected, the annotator decides and saves.
+    Shown with an Accept button only: nothing is preselected, the annotator decides and saves. Two or
+    more categories suggested for one single-choice dimension are conflicting evidence: the row says so
+    and lists them together, each with the runs behind it.
     """
     for row in rows:
         code = row["dimension"].code
         categories = {entry["category"].code: entry["category"] for entry in row["categories"]}
         row["suggestions"] = [
-            {"category": categories[s["category_code"]], "reason": s["reason"]}
+            {"category": categories[s["category_code"]], "reason": s["reason"], "runs": s.get("runs", [])}
             for s in suggestions
             if s["dimension_code"] == code and s.get("category_code") in categories
         ] + [
-            {"text": s["text"], "reason": s["reason"]}
+            {"text": s["text"], "reason": s["reason"], "runs": s.get("runs", [])}
             for s in suggestions
             if s["dimension_code"] == code and "text" in s and row["input_type"] == "text"
         ]
+        row["conflicting"] = row["input_type"] == "radio" and len(row["suggestions"]) > 1
     return rows
 
 
@@ -184,8 +187,10 @@ def label_item(request, slug, item_id):
         "report": report,
         "source_url": web_url(report.url),
         "source_labels": [label.name for label in report.source_labels.all()],
+        # The study's switch (off by default while blind) decides whether suggestions are read at all.
         "dimensions": _attach_suggestions(
-            _dimension_rows(codebook, values, notes, errors), label_suggestions_for(report)
+            _dimension_rows(codebook, values, notes, errors),
+            label_suggestions_for(report) if study.reproduction_suggestions else [],
         ),
         "unknown_errors": [
             m for code, ms in errors.items() if code not in {e.dimension.code for e in codebook} for m in ms

@@ -107,6 +107,7 @@ def _settings_context(study, settings_form=None, member_form=None, rule_form=Non
         "description": study.description,
         "overlap_k": study.overlap_k,
         "blind": study.blind,
+        "reproduction_suggestions": study.reproduction_suggestions,
         "exclusion_reasons": "\n".join(study.exclusion_reasons or []),
         "screening_overlap": study.screening_overlap,
         "screening_rule": study.screening_rule,

@@ -2,6 +2,7 @@ from django.core.management import call_command
 
 from labelling.models import Assignment, FinalLabel, Membership, Study, StudyItem
 from labelling.selectors.labelling import disagreements_for
+from triage.models import CodeBlock, CrashGroup, CrashOccurrence, Report
 
 
 def test_load_demo_builds_a_study_ready_to_label_and_is_idempotent(db, capsys):
@@ -23,6 +24,22 @@ def test_load_demo_builds_a_study_ready_to_label_and_is_idempotent(db, capsys):
     assert FinalLabel.objects.filter(item__study=study, dimension__code="root_cause").count() == 2
     assert len(list(disagreements_for(study=study))) == 2
 
+    # Real crash groups, made by the crash intake from fuzzer-shaped reports: the Crashes page has them.
+    groups = CrashGroup.objects.select_related("report")
+    assert groups.count() == 4 and CrashOccurrence.objects.count() == 12
+    assert {g.report.kind for g in groups} == {"crash"} and all(g.occurrence_count == 3 for g in groups)
+    assert all(g.smallest_reproducer for g in groups)
+    assert not Report.objects.filter(kind="crash", crash_group__isnull=True).exists()
+    assert StudyItem.objects.filter(study=study, report__kind="crash").count() == 4
+    # Every demo issue whose body shows a code block has it extracted (the GitHub sync's extractor).
+    fenced = Report.objects.filter(kind="issue", body__contains="```")
+    assert fenced.count() > 20
+    assert not fenced.filter(code_blocks__isnull=True).exists()
+    assert CodeBlock.objects.filter(report__in=fenced, is_python=True).exists()
+    assert not study.reproduction_suggestions  # a blind study: suggestions off by default
+
+    blocks = CodeBlock.objects.count()
     call_command("load_demo")
     assert Study.objects.filter(slug="dl-bugs-demo").count() == 1
     assert StudyItem.objects.filter(study=study).count() == 40
+    assert CrashGroup.objects.count() == 4 and CodeBlock.objects.count() == blocks

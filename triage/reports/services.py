@@ -19,7 +19,8 @@ from django.utils.text import get_valid_filename
 
 from config.errors import ApplicationError
 from labelling.services.items import study_items_flag_for_review
-from triage.models import ImportJob, Report, SourceLabel
+from triage.codeblocks import extract_code_blocks
+from triage.models import CodeBlock, Comment, ImportJob, Report, SourceLabel
 from triage.reports.files import ReportFile, ReportRow, format_for
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> 
     report_source_labels_replace(
         labels_by_report={ids[r.source_id]: r.labels for r in to_write}, label_ids=label_ids, clear_ids=changed_ids
     )
+    report_code_blocks_refresh(report_ids=list(ids.values()))
     reasons = {}
     for r in to_write:
         old = before.get(existing.get(r.source_id, (None,))[0])
@@ -161,6 +163,50 @@ def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> 
 
 
 REVIEWED_FIELDS = ["title", "body", "state", "framework", "url"]
+
+
+def report_code_blocks_refresh(*, report_ids: list[int]) -> int:
+    """Extract again the fenced and indented code blocks of these reports' bodies and comments (the
+    extractor the GitHub sync uses), replacing the stored ones; returns how many there are now. A
+    reproducer keeps its script when its block is replaced (its link to the block is cleared)."""
+    if not report_ids:
+        return 0
+    CodeBlock.objects.filter(report_id__in=report_ids).delete()
+    blocks = [
+        CodeBlock(report_id=pk, language=b.language, code=b.code, position=b.position, is_python=b.is_python)
+        for pk, body in Report.objects.filter(pk__in=report_ids).values_list("pk", "body").iterator(chunk_size=500)
+        for b in extract_code_blocks(body)
+    ]
+    blocks += [
+        CodeBlock(
+            report_id=report_id,
+            comment_id=comment_id,
+            language=b.language,
+            code=b.code,
+            position=b.position,
+            is_python=b.is_python,
+        )
+        for comment_id, report_id, body in Comment.objects.filter(report_id__in=report_ids)
+        .values_list("id", "report_id", "body")
+        .iterator(chunk_size=500)
+        for b in extract_code_blocks(body)
+    ]
+    CodeBlock.objects.bulk_create(blocks, batch_size=1000)
+    return len(blocks)
+
+
+@transaction.atomic
+def code_blocks_extract_all(*, batch_size: int = 500, only_missing: bool = False) -> tuple[int, int]:
+    """``manage.py extract_code_blocks``: (reports, code blocks) after extracting every report's blocks
+    again (``only_missing``: only reports that have none)."""
+    reports = Report.objects.order_by("pk")
+    if only_missing:
+        reports = reports.filter(code_blocks__isnull=True)
+    ids = list(reports.values_list("pk", flat=True).distinct())
+    total = 0
+    for start in range(0, len(ids), batch_size):
+        total += report_code_blocks_refresh(report_ids=ids[start : start + batch_size])
+    return len(ids), total
 
 
 def report_change_reasons(*, before: dict, after) -> list[str]:

@@ -5,6 +5,7 @@ GET      /api/reproducers/<pk>/                  one reproducer
 POST     /api/reproducers/<pk>/reproductions/    run it N times -> 202 with the reproduction to follow
 POST     /api/reproducers/<pk>/bisections/       bisect it over versions of a package -> 202
 GET      /api/reproductions/<pk>/                a reproduction with every run (without the raw captures)
+POST     /api/runs/<pk>/rejudge/                 judge a stored run again (optionally a corrected expectation)
 GET      /api/runners/                           runners with their alive flag
 
 Errors are ``{message, details}``; a service's problems come with the field they concern.
@@ -30,6 +31,7 @@ from triage.reproduction.services import (
     bisection_start,
     reproducer_create,
     reproduction_start,
+    run_rejudge,
     runner_alive,
 )
 
@@ -66,6 +68,7 @@ class ReproducerSerializer(serializers.ModelSerializer):
             "compare_requirements",
             "rtol",
             "atol",
+            "expectation",
             "created_by",
             "created_at",
         ]
@@ -90,6 +93,29 @@ class ReproducerInputSerializer(serializers.Serializer):
     compare_requirements = serializers.CharField(required=False, allow_blank=True, default="")
     rtol = serializers.FloatField(default=1e-5)
     atol = serializers.FloatField(default=1e-8)
+    expect = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=500,
+        help_text="The failure that shows the bug: an exception type with an optional message pattern after a "
+        "colon (IndexError: index out of range), an exit code (exit 3) or a signal (SIGSEGV). Empty: taken from "
+        "the report (its crash group's signature, else the last traceback of its body or comments); a crash "
+        "reproducer needs one.",
+    )
+
+
+class RejudgeInputSerializer(serializers.Serializer):
+    expect = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=500,
+        help_text="A corrected expectation (same syntax as when attaching); empty: the reproducer's own.",
+    )
+    signature = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=64, help_text="A crash group's signature to match."
+    )
 
 
 class RunnerSerializer(serializers.ModelSerializer):
@@ -157,6 +183,11 @@ class ReproductionRunSerializer(serializers.ModelSerializer):
             "status",
             "verdict",
             "verdict_detail",
+            "verdict_reason",
+            "verdict_hint",
+            "expectation",
+            "expectation_matched",
+            "verdict_history",
             "attempt",
             "runner",
             "environment",
@@ -349,6 +380,23 @@ class ReproductionDetailAPI(generics.RetrieveAPIView):
     queryset = Reproduction.objects.select_related("requested_by")
     filterset_class = None
     filter_backends = []
+
+
+class RunRejudgeAPI(APIView):
+    """Judge a stored run again from its raw result (nothing runs); the new verdict joins its history."""
+
+    permission_classes = [IsAuthenticated, CanRunReproductionsOrReadOnly]
+
+    @extend_schema(request=RejudgeInputSerializer, responses={200: ReproductionRunSerializer, 400: ERRORS})
+    def post(self, request, pk: int):
+        run = get_object_or_404(ReproductionRun.objects.only("pk"), pk=pk)
+        data = RejudgeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = run_rejudge(
+            run=run, expect=data.validated_data["expect"], signature=data.validated_data["signature"], by=request.user
+        )
+        run = selectors.run_detail(pk=run.pk)
+        return Response(ReproductionRunSerializer(run, context={"request": request}).data)
 
 
 class RunnerListAPI(generics.ListAPIView):

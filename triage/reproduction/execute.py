@@ -10,12 +10,14 @@ Shared by the Celery runner (``triage.reproduction.services.run_execute``) and
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from triage.reproduction.environments import BuildResult, environment_ensure
+from triage.reproduction.expectations import Expectation
 from triage.reproduction.oracles import (
     Judgement,
     compare_captures,
@@ -99,6 +101,25 @@ def _last_line(log: str) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
+_NO_DISTRIBUTION = re.compile(
+    r"(?:No matching distribution found for|Because there are no versions of) (?P<req>[^\s(]+)"
+)
+
+
+def build_failed_judgement(log: str) -> Judgement:
+    """An environment that did not build: the bug could not show, so the run is inconclusive."""
+    if m := _NO_DISTRIBUTION.search(log or ""):
+        hint = f"check the name and version of `{m['req']}` in the requirements (is it on the package index?)"
+    else:
+        hint = "read the build log below and correct the requirements"
+    return Judgement(
+        "inconclusive",
+        f"The environment could not be built: {_last_line(log)}. Hint: {hint}.",
+        reason="build_failed",
+        hint=hint,
+    )
+
+
 def execute_side(
     *,
     script: str,
@@ -107,6 +128,7 @@ def execute_side(
     limits: Limits,
     config: RunnerConfig,
     expected_signature: str = "",
+    expectation: Expectation | None = None,
     framework: str = "",
 ) -> SideOutcome:
     """Build (or reuse) the side's environment, run the script in the sandbox, judge it.
@@ -124,8 +146,7 @@ def execute_side(
         timeout=config.build_timeout,
     )
     if not build.ok:
-        detail = f"The environment could not be built: {_last_line(build.log)}"
-        return SideOutcome(build=build, result=None, judgement=Judgement("build_failed", detail))
+        return SideOutcome(build=build, result=None, judgement=build_failed_judgement(build.log))
 
     scratch_root = config.root / "scratch"
     scratch_root.mkdir(parents=True, exist_ok=True)
@@ -148,7 +169,13 @@ def execute_side(
         shutil.rmtree(scratch, ignore_errors=True)
     judgement = None
     if oracle != DIFFERENTIAL:
-        judgement = judge(oracle=oracle, result=result, expected_signature=expected_signature, framework=framework)
+        judgement = judge(
+            oracle=oracle,
+            result=result,
+            expectation=expectation,
+            expected_signature=expected_signature,
+            framework=framework,
+        )
     return SideOutcome(build=build, result=result, arrays=arrays, capture_errors=capture_errors, judgement=judgement)
 
 

@@ -1,6 +1,7 @@
 """Oracles: decide from a sandboxed run whether the bug showed.
 
-    judge(oracle=, result=, expected_signature=, framework=) -> Judgement     crash | assertion | hang
+    judge(oracle=, result=, expectation=, framework=) -> Judgement     crash | assertion | hang
+    setup_failure(result, observed) -> SetupFailure | None                 the run failed before the bug could show
     load_captures(dir) / pack_captures / unpack_captures / summarise_captures
     compare_captures(a, b, rtol=, atol=) -> dict
     judge_differential(a=, b=, comparison=) -> Judgement
@@ -10,8 +11,25 @@ script saves arrays with ``bugsift_capture.save``; the worker loads both, compar
 judges. Captures come from hostile scripts: they are read with ``allow_pickle=False`` and JSON
 only, size-capped, and a bad file becomes a message, never an exception or code execution.
 
-No Django here (only the signature function), so the management command and tests can use it
-without a database.
+Verdict rules of the single-run oracles (README "Reproduction verdicts" says the same):
+
+* a run stopped by a sandbox limit is ``limit_exceeded`` (the hang oracle: a time limit is the bug);
+* a run that failed before the bug could show -- a module the script imports is not installed
+  (ImportError / ModuleNotFoundError), the script is not valid Python (SyntaxError in main.py), no
+  CUDA device, a download the sandbox's empty network blocked -- is ``inconclusive`` with the reason
+  and a hint, whatever the expectation (unless the expectation names that very failure, message
+  included); an environment that does not build is ``inconclusive`` too (``execute_side``);
+* crash: ``reproduced`` only when the failure matches the expectation (the crash group's signature,
+  or the exception type and message pattern, or the exit code or signal); another failure is
+  ``crashed_differently``, with both; no failure is ``not_reproduced``. With no expectation at all a
+  crash that is not a set-up failure is ``reproduced`` with ``compared=False``: nothing was compared,
+  and such a verdict never becomes a label suggestion;
+* assertion: only an ``AssertionError`` (or the declared exit code) is ``reproduced``; another
+  exception is ``crashed_differently`` (it crashed before its check); a bare non-zero exit without a
+  declared exit code is ``inconclusive``.
+
+No Django here (only the signature and expectation functions), so the management command and tests
+can use it without a database.
 """
 
 from __future__ import annotations
@@ -19,16 +37,30 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import signal as signals
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from triage.crashes.signatures import sign
+from triage.reproduction.expectations import Expectation, Observed, compare, observed_failure
 
-VERDICTS = ("reproduced", "not_reproduced", "inconclusive", "limit_exceeded", "build_failed", "refused", "lost")
+VERDICTS = (
+    "reproduced",
+    "not_reproduced",
+    "crashed_differently",
+    "inconclusive",
+    "limit_exceeded",
+    "build_failed",
+    "refused",
+    "lost",
+)
+# The verdict rules' version, kept in each run's verdict history (1 was "any non-zero exit reproduces").
+RULES_VERSION = 2
+ASSERTION = Expectation(exception_type="AssertionError", source="assertion oracle")
 ORACLES = ("crash", "assertion", "differential", "hang")
 LIMIT_WORDS = {
     "wall_time": "the wall-clock time limit",
@@ -47,6 +79,68 @@ class Judgement:
     verdict: str
     detail: str
     signature: str = ""
+    reason: str = ""  # a short code: matched, different_failure, missing_module, script_syntax, ...
+    hint: str = ""  # what to change so the run can show the bug
+    expectation: dict = field(default_factory=dict)  # the expectation compared (Expectation.as_dict)
+    compared: bool = False  # an expectation was compared with the run's failure
+    matched: bool = False  # ... and the failure was the expected one
+    observed: str = ""  # the run's failure in one line
+
+
+@dataclass(frozen=True, slots=True)
+class SetupFailure:
+    reason: str
+    detail: str
+    hint: str
+
+
+# Python module -> the package to install, where they differ.
+PACKAGE_OF_MODULE = {
+    "cv2": "opencv-python",
+    "sklearn": "scikit-learn",
+    "PIL": "pillow",
+    "yaml": "pyyaml",
+    "skimage": "scikit-image",
+    "tf_keras": "tf-keras",
+    "google": "protobuf",
+    "bs4": "beautifulsoup4",
+    "jaxlib": "jaxlib",
+    "mx": "mxnet",
+}
+NO_GPU_MARKERS = (
+    "found no nvidia driver",
+    "no cuda gpus are available",
+    "torch not compiled with cuda enabled",
+    "cuda driver version is insufficient",
+    "cuda_error_no_device",
+    "no cuda-capable device is detected",
+    "cuinit: cuda_error",
+    "could not load dynamic library 'libcuda",
+    "failed call to cuinit",
+    "unknown backend: 'gpu' requested",
+    "unknown backend gpu",
+    "no visible gpu devices",
+    "cannot access gpu",
+)
+NETWORK_MARKERS = (
+    "temporary failure in name resolution",
+    "name or service not known",
+    "nodename nor servname provided",
+    "network is unreachable",
+    "urlopen error",
+    "failed to establish a new connection",
+    "max retries exceeded with url",
+    "url fetch failure",
+    "couldn't connect to 'https://huggingface.co'",
+    "we couldn't connect to",
+    "connection refused",
+    "getaddrinfo failed",
+)
+NETWORK_TYPES = ("URLError", "gaierror", "ConnectionError", "ConnectTimeout", "LocalEntryNotFoundError")
+SETUP_TYPES = ("ModuleNotFoundError", "ImportError", "SyntaxError", "IndentationError", "TabError")
+_NO_MODULE = re.compile(r"No module named '?(?P<name>[\w.]+)'?")
+_CANNOT_IMPORT = re.compile(r"cannot import name '?(?P<name>[\w.]+)'? from '?(?P<module>[\w.]+)'?")
+_SCRIPT_LINE = re.compile(r'File "(?:/scratch/)?main\.py", line (?P<line>\d+)')
 
 
 # --------------------------------------------------------------------------- single-run oracles
@@ -78,52 +172,193 @@ def _last_line(text: str) -> str:
     return ""
 
 
-def _judge_hang(result) -> Judgement:
+def setup_failure(result, observed: Observed) -> SetupFailure | None:
+    """Why a failed run ended before the bug could show, with a hint; None when it did not."""
+    text = (result.stderr_tail or "").lower()
+    kind = observed.exception_type
+    if kind in ("ModuleNotFoundError", "ImportError"):
+        if m := _NO_MODULE.search(observed.message):
+            module = m["name"].split(".")[0]
+            package = PACKAGE_OF_MODULE.get(module, module)
+            return SetupFailure(
+                "missing_module",
+                f"the script stopped at an import: {observed.describe()}",
+                f"add `{package}` to the requirements (with the version the report used)",
+            )
+        if m := _CANNOT_IMPORT.search(observed.message):
+            top = m["module"].split(".")[0]
+            return SetupFailure(
+                "missing_module",
+                f"the script stopped at an import: {observed.describe()}",
+                f"the installed `{top}` has no `{m['name']}`: pin the version of `{top}` the report used",
+            )
+        return SetupFailure(
+            "missing_module",
+            f"the script stopped at an import: {observed.describe()}",
+            "check the requirements: a package the script imports is missing or could not load",
+        )
+    if kind in ("SyntaxError", "IndentationError", "TabError"):
+        where = _SCRIPT_LINE.search(result.stderr_tail or "")
+        if where:
+            return SetupFailure(
+                "script_syntax",
+                f"the script is not valid Python (line {where['line']}): {observed.describe()}",
+                f"fix line {where['line']} of the script (pasted output or >>> prompts left in it?)",
+            )
+    if any(marker in text for marker in NO_GPU_MARKERS):
+        return SetupFailure(
+            "no_gpu",
+            f"the script needs a CUDA device that this run did not have: {observed.describe()}",
+            "run it with device gpu on a GPU runner, or remove the .cuda() / device='cuda' calls to try it on CPU",
+        )
+    if kind in NETWORK_TYPES or any(marker in text for marker in NETWORK_MARKERS):
+        return SetupFailure(
+            "download_blocked",
+            f"the script tried to download something and the sandbox has no network: {observed.describe()}",
+            "make the script self-contained: random inputs instead of a dataset, no pretrained weights",
+        )
+    return None
+
+
+def _judge_hang(result, observed: Observed) -> Judgement:
     if result.limit_hit in ("wall_time", "cpu_time"):
-        return Judgement("reproduced", f"the run hung: it ran past {_limit_words(result.limit_hit)} and was killed")
+        return Judgement(
+            "reproduced",
+            f"the run hung: it ran past {_limit_words(result.limit_hit)} and was killed",
+            reason="matched",
+            compared=True,
+            matched=True,
+            expectation={"source": "hang oracle", "limit": "time"},
+        )
     if result.limit_hit:
-        return Judgement("limit_exceeded", f"the run hit {_limit_words(result.limit_hit)} before it could hang")
-    return Judgement("not_reproduced", f"the run finished within its time limit ({_how_it_ended(result)})")
+        return Judgement(
+            "limit_exceeded", f"the run hit {_limit_words(result.limit_hit)} before it could hang", reason="limit"
+        )
+    if _failed(result) and (setup := setup_failure(result, observed)):
+        return _inconclusive(setup, observed)
+    return Judgement(
+        "not_reproduced", f"the run finished within its time limit ({_how_it_ended(result)})", reason="no_failure"
+    )
 
 
-def _judge_crash(result, expected_signature: str, framework: str) -> Judgement:
+def _inconclusive(setup: SetupFailure, observed: Observed, expectation: Expectation | None = None) -> Judgement:
+    return Judgement(
+        "inconclusive",
+        f"{setup.detail}: the bug could not show. Hint: {setup.hint}.",
+        reason=setup.reason,
+        hint=setup.hint,
+        expectation=expectation.as_dict() if expectation else {},
+        observed=observed.describe(),
+    )
+
+
+def _setup_overrides(setup: SetupFailure | None, expectation: Expectation, observed: Observed, matched: bool) -> bool:
+    """A set-up failure decides unless the expectation names that very failure (its type, with a message
+    pattern that matched, or a set-up exception type itself): "RuntimeError" alone must not turn a
+    missing CUDA device into a reproduction."""
+    if setup is None:
+        return False
+    if matched and expectation.exception_type and expectation.exception_type == observed.exception_type:
+        return not (expectation.message_pattern or expectation.exception_type in SETUP_TYPES)
+    return True
+
+
+def _judge_against(result, expectation: Expectation, framework: str, *, oracle: str) -> Judgement:
+    """Crash and assertion runs: set-up failures first, then the run's failure against the expectation."""
+    how = _how_it_ended(result)
     if not _failed(result):
-        return Judgement("not_reproduced", "the script ran to the end with exit code 0: no crash")
+        words = "no crash" if oracle == "crash" else "the script's checks passed: the bug does not show"
+        return Judgement(
+            "not_reproduced",
+            f"the script ran to the end with exit code 0: {words}",
+            reason="no_failure",
+            expectation=expectation.as_dict(),
+            compared=not expectation.empty,
+        )
+    observed = observed_failure(result.stderr_tail, exit_code=result.exit_code, signal=result.signal)
     signed = sign(
         framework=framework, oracle="crash", message=_last_line(result.stderr_tail), stack_trace=result.stderr_tail
     )
-    how = _how_it_ended(result)
-    if not expected_signature:
-        return Judgement("reproduced", f"the run crashed ({how})", signed.signature)
-    if signed.signature == expected_signature:
-        return Judgement("reproduced", f"the run crashed ({how}) with the report's signature", signed.signature)
+    matched, why = (False, "") if expectation.empty else compare(expectation, observed, run_signature=signed.signature)
+    setup = setup_failure(result, observed)
+    if _setup_overrides(setup, expectation, observed, matched):
+        judgement = _inconclusive(setup, observed, expectation)
+        judgement.signature = signed.signature
+        judgement.compared = not expectation.empty
+        return judgement
+    common = dict(signature=signed.signature, expectation=expectation.as_dict(), observed=observed.describe())
+    if expectation.empty:
+        return Judgement(
+            "reproduced",
+            f"the run crashed ({how}: {observed.describe()}); nothing was compared: no expected failure was given, "
+            "so this verdict is not evidence of the reported bug",
+            reason="no_expectation",
+            hint="give the expected failure (e.g. IndexError: index out of range) and judge the run again",
+            compared=False,
+            **common,
+        )
+    if matched:
+        return Judgement(
+            "reproduced",
+            f"the run failed as expected ({expectation.describe()}; {how}: {observed.describe()})",
+            reason="matched",
+            compared=True,
+            matched=True,
+            **common,
+        )
+    if oracle == "assertion" and not observed.exception_type and not result.signal and expectation.exit_code is None:
+        return Judgement(
+            "inconclusive",
+            f"the script exited with {how} and no traceback, and no exit code was declared for its check",
+            reason="undeclared_exit",
+            hint=f"declare the exit code the script's check uses (exit {result.exit_code}) or raise AssertionError",
+            compared=True,
+            **common,
+        )
+    before = " before its check" if oracle == "assertion" else ""
     return Judgement(
-        "not_reproduced",
-        f"the run crashed ({how}) but failed differently: its signature {signed.signature[:12]} is not the "
-        f"report's {expected_signature[:12]}",
-        signed.signature,
+        "crashed_differently",
+        f"the run failed, but not as expected{before}: expected {expectation.describe()}, got {observed.describe()} "
+        f"({how}); {why}",
+        reason="different_failure",
+        hint="if this failure is the reported bug, correct the expectation and judge the run again",
+        compared=True,
+        **common,
     )
 
 
-def _judge_assertion(result) -> Judgement:
-    if _failed(result):
-        return Judgement("reproduced", f"the script's check failed ({_how_it_ended(result)}): the bug shows")
-    return Judgement("not_reproduced", "the script's checks passed (exit code 0): the bug does not show")
-
-
-def judge(*, oracle: str, result, expected_signature: str = "", framework: str = "") -> Judgement:
+def judge(
+    *,
+    oracle: str,
+    result,
+    expectation: Expectation | None = None,
+    expected_signature: str = "",
+    framework: str = "",
+) -> Judgement:
     """The verdict of one run under a single-run oracle (differential needs both sides: see
-    judge_differential)."""
+    judge_differential). ``expected_signature`` is shorthand for ``Expectation(signature=...)``."""
     if oracle not in ORACLES:
         raise ValueError(f"unknown oracle {oracle!r}; use one of: {', '.join(ORACLES)}")
+    expectation = expectation or Expectation()
+    if expected_signature and not expectation.signature:
+        expectation = Expectation(**{**expectation.as_dict(), "signature": expected_signature})
     if oracle == "hang":
-        return _judge_hang(result)
+        observed = observed_failure(result.stderr_tail, exit_code=result.exit_code, signal=result.signal)
+        return _judge_hang(result, observed)
     if result.limit_hit:
-        return Judgement("limit_exceeded", f"the run was stopped: it hit {_limit_words(result.limit_hit)}")
+        return Judgement(
+            "limit_exceeded",
+            f"the run was stopped: it hit {_limit_words(result.limit_hit)}",
+            reason="limit",
+            hint="raise the limit if the script needs more, or make the script smaller",
+            expectation=expectation.as_dict(),
+        )
     if oracle == "crash":
-        return _judge_crash(result, expected_signature, framework)
+        return _judge_against(result, expectation, framework, oracle="crash")
     if oracle == "assertion":
-        return _judge_assertion(result)
+        if not (expectation.exception_type or expectation.exit_code or expectation.signal):
+            expectation = Expectation(**{**ASSERTION.as_dict(), "signature": expectation.signature})
+        return _judge_against(result, expectation, framework, oracle="assertion")
     return Judgement("inconclusive", "a differential run needs both sides; judge it with judge_differential")
 
 

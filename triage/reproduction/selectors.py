@@ -12,6 +12,7 @@ from django.db.models import Exists, JSONField, OuterRef, Prefetch, Q, QuerySet,
 from django.utils import timezone
 
 from triage.models import CodeBlock, Report, Reproducer, Reproduction, ReproductionRun, Runner
+from triage.reproduction.expectations import Expectation, signal_name
 from triage.reproduction.services import runner_alive
 
 Verdict = ReproductionRun.Verdict
@@ -163,6 +164,27 @@ def run_view(run: ReproductionRun) -> RunView:
     )
 
 
+def expectation_text(expectation: dict) -> str:
+    """A stored expectation in the ``--expect`` syntax, for a form's initial value ("" when none or a signature)."""
+    found = Expectation.from_dict(expectation)
+    if found.empty or (found.signature and not found.exception_type):
+        return ""
+    if found.exception_type:
+        return found.exception_type + (f": {found.message_pattern}" if found.message_pattern else "")
+    if found.exit_code is not None:
+        return f"exit {found.exit_code}"
+    return signal_name(found.signal) if found.signal else ""
+
+
+def verdict_history(run: ReproductionRun) -> list[dict]:
+    """The run's verdicts, newest first, each with its expectation in words."""
+    entries = [dict(e) for e in (run.verdict_history or []) if isinstance(e, dict)]
+    for entry in entries:
+        entry["expectation_text"] = Expectation.from_dict(entry.get("expectation") or {}).describe()
+        entry["verdict_label"] = Verdict(entry["verdict"]).label if entry.get("verdict") in Verdict.values else ""
+    return list(reversed(entries))
+
+
 def run_detail(*, pk: int) -> ReproductionRun:
     """One run with its reproduction, reproducer and report; DoesNotExist when there is none."""
     return runs_queryset().select_related("reproduction", "reproducer", "reproducer__report").get(pk=pk)
@@ -184,51 +206,73 @@ def runners_list(*, now=None) -> list[tuple[Runner, bool]]:
 def label_suggestions_for(report: Report) -> list[dict]:
     """What the reproductions of ``report`` suggest for the annotator to accept (one query).
 
-    * a confirmed run (verdict "reproduced") suggests a symptom by its oracle (codebook dimension
+    * a trustworthy run -- verdict "reproduced" *and* it matched an expectation (the crash group's
+      signature, the expected exception and message, the declared exit code; a differential run's sides
+      differed; a hang ran past its time limit) -- suggests a symptom by its oracle (codebook dimension
       ``symptom``); a confirmed differential run also suggests the silent-bug ``effect``: a wrong shape
-      when a compared result's shape differed, else a wrong calculation;
+      when a compared result's shape differed, else a wrong calculation. A crash judged with nothing to
+      compare, or by the old any-non-zero-exit rule, suggests nothing;
     * a finished bisection suggests the text answers ``buggy_version`` (and ``fixed_version`` for a fix),
       which the silent-bug codebook records for every bug.
 
-    The newest reproduction names the reason. Suggestions come from runs, never from other annotators'
-    labels, so blind labelling is unaffected; the label page shows only those its codebook can take.
+    Each suggestion lists its evidence (``runs``: reproduction, first matched run, summary), newest first;
+    two reproductions suggesting the same category share one suggestion. Two categories of one dimension
+    are both returned: the label page shows them together as conflicting evidence. Suggestions come from
+    runs, never from other annotators' labels; whether a study shows them is its own setting.
     """
-    confirmed_runs = ReproductionRun.objects.filter(reproduction=OuterRef("pk"), verdict=Verdict.REPRODUCED)
+    matched_runs = ReproductionRun.objects.filter(
+        reproduction=OuterRef("pk"), verdict=Verdict.REPRODUCED, expectation_matched=True
+    ).order_by("index", "side")
     rows = (
         Reproduction.objects.filter(reproducer__report=report)
         .annotate(
-            confirmed=Exists(confirmed_runs),
-            comparison=Subquery(
-                confirmed_runs.exclude(comparison={}).values("comparison")[:1], output_field=JSONField()
-            ),
+            confirmed=Exists(matched_runs),
+            first_run=Subquery(matched_runs.values("pk")[:1]),
+            comparison=Subquery(matched_runs.exclude(comparison={}).values("comparison")[:1], output_field=JSONField()),
         )
         .filter(Q(confirmed=True) | Q(kind=Reproduction.Kind.BISECT, status=Reproduction.Status.DONE))
-        .values_list("pk", "kind", "package", "bisect_result", "reproducer__oracle", "confirmed", "comparison")
+        .values_list(
+            "pk",
+            "kind",
+            "package",
+            "bisect_result",
+            "reproducer__oracle",
+            "confirmed",
+            "comparison",
+            "first_run",
+            "summary",
+        )
         .order_by("-pk")
     )
     suggestions: dict[tuple[str, str], dict] = {}
 
-    def suggest(dimension: str, reason: str, *, category: str = "", text: str = "") -> None:
+    def suggest(dimension: str, reason: str, evidence: dict, *, category: str = "", text: str = "") -> None:
         key = (dimension, category or text)
-        if key not in suggestions and not any(d == dimension for d, _ in suggestions if text):
-            entry = {"dimension_code": dimension, "reason": reason}
+        if text and key not in suggestions and any(d == dimension for d, _ in suggestions):
+            return  # one text answer per dimension: the newest bisection's
+        entry = suggestions.get(key)
+        if entry is None:
+            entry = {"dimension_code": dimension, "reason": reason, "runs": []}
             entry.update({"category_code": category} if category else {"text": text})
             suggestions[key] = entry
+        entry["runs"].append(evidence)
 
-    for pk, kind, package, result, oracle, confirmed, comparison in rows:
+    for pk, kind, package, result, oracle, confirmed, comparison, first_run, summary in rows:
+        evidence = {"reproduction": pk, "run": first_run, "summary": summary, "oracle": oracle}
         if confirmed:
-            reason = f"confirmed by reproduction #{pk} ({oracle} oracle)"
+            reason = f"confirmed by reproduction #{pk} ({oracle} oracle, {summary or 'done'})"
             if oracle in SUGGESTED_SYMPTOM:
-                suggest(SUGGESTED_DIMENSION, reason, category=SUGGESTED_SYMPTOM[oracle])
+                suggest(SUGGESTED_DIMENSION, reason, evidence, category=SUGGESTED_SYMPTOM[oracle])
             if oracle == Reproducer.Oracle.DIFFERENTIAL:
                 statuses = {item.get("status") for item in (comparison or {}).get("items", [])}
-                suggest("effect", reason, category="wrong_shape" if "shape" in statuses else "wrong_calculation")
+                category = "wrong_shape" if "shape" in statuses else "wrong_calculation"
+                suggest("effect", reason, evidence, category=category)
         if kind == Reproduction.Kind.BISECT and result:
             mode, reason = result.get("mode"), f"found by bisection #{pk} over {package} versions"
             if mode == "introduced" and result.get("first_bad"):
-                suggest("buggy_version", reason, text=f"{package}=={result['first_bad']}")
+                suggest("buggy_version", reason, evidence, text=f"{package}=={result['first_bad']}")
             elif mode == "fixed" and result.get("first_good"):
-                suggest("fixed_version", reason, text=f"{package}=={result['first_good']}")
+                suggest("fixed_version", reason, evidence, text=f"{package}=={result['first_good']}")
                 if result.get("last_bad"):
-                    suggest("buggy_version", reason, text=f"{package}=={result['last_bad']}")
+                    suggest("buggy_version", reason, evidence, text=f"{package}=={result['last_bad']}")
     return list(suggestions.values())

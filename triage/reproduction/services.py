@@ -1,6 +1,8 @@
 """Reproduction: attach a reproducer to a report, queue runs on runners, execute, judge, bisect.
 
-    reproducer_create(report=, script=, ...)            -> Reproducer
+    reproducer_create(report=, script=, expect=, ...)   -> Reproducer (with its expected failure)
+    report_expectation(report)                          -> Expectation taken from the report, or empty
+    run_rejudge(run=, expect=, signature=, by=)         -> the stored run judged again, history kept
     reproduction_start(reproducer=, repeat=)            -> Reproduction (a check, run N times)
     bisection_start(reproducer=, package=, versions=)   -> Reproduction (one run per step)
     run_execute(run_id=, runner_name=, pid=)            -> the runner's side (Celery task)
@@ -29,6 +31,7 @@ from django.utils import timezone
 from config.errors import ApplicationError
 from triage.models import (
     CodeBlock,
+    Comment,
     Device,
     Environment,
     Report,
@@ -40,9 +43,12 @@ from triage.models import (
 from triage.reproduction.bisect import bisect_next
 from triage.reproduction.environments import RequirementsError, parse_requirements, pin, python_version
 from triage.reproduction.execute import RunnerConfig, Side, SideOutcome, execute_side, result_fields
+from triage.reproduction.expectations import Expectation, ExpectationError, expectation_from_text, parse_expect
 from triage.reproduction.oracles import (
+    RULES_VERSION,
     Judgement,
     compare_captures,
+    judge,
     judge_differential,
     pack_captures,
     summarise_captures,
@@ -81,10 +87,20 @@ def reproducer_create(
     compare_requirements: str = "",
     rtol: float = 1e-5,
     atol: float = 1e-8,
+    expect: str = "",
     created_by=None,
 ) -> Reproducer:
-    """Attach a script to a report. Every problem is reported at once, with the field it concerns."""
+    """Attach a script to a report. Every problem is reported at once, with the field it concerns.
+
+    ``expect`` is the failure that shows the bug (``IndexError: index out of range``, ``exit 3``,
+    ``SIGSEGV``); empty takes it from the report (its crash group's signature, else the last traceback
+    of its body or comments). A crash reproducer must have one: any crash is not evidence of this bug."""
     errors: dict[str, str] = {}
+    expectation = Expectation()
+    try:
+        expectation = parse_expect(expect)
+    except ExpectationError as exc:
+        errors["expect"] = str(exc)
     if code_block is not None and code_block.report_id != report.pk:
         errors["code_block"] = f"Code block {code_block.pk} belongs to another report; pick one of this report's."
     script = script or ""
@@ -127,6 +143,16 @@ def reproducer_create(
             errors["compare_device"] = unused
         if (compare_requirements or "").strip():
             errors["compare_requirements"] = unused
+    if "expect" not in errors and expectation.empty:
+        expectation = report_expectation(report)
+    if oracle in (Reproducer.Oracle.DIFFERENTIAL, Reproducer.Oracle.HANG):
+        expectation = Expectation()  # differential compares the sides, hang the time limit
+    elif oracle == Reproducer.Oracle.CRASH and expectation.empty and "expect" not in errors:
+        errors["expect"] = (
+            "Say which failure shows the bug: an exception type with an optional message "
+            "(IndexError: index out of range), an exit code (exit 3) or a signal (SIGSEGV). "
+            "The report has no traceback or crash signature to take it from."
+        )
     if errors:
         raise ApplicationError("The reproducer was not saved: " + " ".join(errors.values()), details=errors)
     return Reproducer.objects.create(
@@ -143,6 +169,7 @@ def reproducer_create(
         compare_requirements="\n".join(compare_reqs) if (compare_requirements or "").strip() else "",
         rtol=rtol,
         atol=atol,
+        expectation=expectation.as_dict(),
         created_by=created_by,
     )
 
@@ -194,6 +221,33 @@ def expected_signature(report: Report) -> str:
     """The crash signature a crash run must match: the report's crash group's, where it has one."""
     group = getattr(report, "crash_group", None) if report.kind == Report.Kind.CRASH else None
     return group.signature if group is not None else ""
+
+
+def report_expectation(report: Report) -> Expectation:
+    """The failure a report shows: its crash group's signature; else the exception of the last traceback
+    in its body, else in its comments (newest last); else an empty expectation."""
+    signature = expected_signature(report)
+    if signature:
+        return Expectation(signature=signature, source=f"crash group {signature[:12]}")
+    found = expectation_from_text(report.body or "", source="report body")
+    if found is not None:
+        return found
+    comments = Comment.objects.filter(report=report).order_by("created_at", "pk").values_list("author", "body")
+    for number, (author, body) in enumerate(comments, start=1):
+        found = expectation_from_text(body or "", source=f"comment {number}" + (f" by {author}" if author else ""))
+        if found is not None:
+            return found
+    return Expectation()
+
+
+def reproducer_expectation(reproducer: Reproducer) -> Expectation:
+    """What a reproducer's runs are judged against (an old reproducer without one: its report's signature)."""
+    stored = Expectation.from_dict(reproducer.expectation)
+    if stored.empty and reproducer.oracle == Reproducer.Oracle.CRASH:
+        signature = expected_signature(reproducer.report)
+        if signature:
+            return Expectation(signature=signature, source=f"crash group {signature[:12]}")
+    return stored
 
 
 # --------------------------------------------------------------------------- starting runs
@@ -519,7 +573,7 @@ def run_execute(*, run_id: int, runner_name: str, pid: int | None = None) -> Rep
             oracle=reproducer.oracle,
             limits=reproducer_limits(reproducer),
             config=config,
-            expected_signature=expected_signature(report),
+            expectation=reproducer_expectation(reproducer),
             framework=report.framework,
         )
     except Exception as exc:  # noqa: BLE001 - a runner fault must end the run, not leave it RUNNING for ever
@@ -573,12 +627,38 @@ def _outcome_fields(outcome: SideOutcome) -> dict:
         summary["_notes"] = notes
     fields["outputs"] = summary
     if outcome.judgement is not None:
-        fields.update(
-            verdict=outcome.judgement.verdict,
-            verdict_detail=_text(outcome.judgement.detail),
-            signature=outcome.judgement.signature or "",
-        )
+        fields.update(judgement_fields(outcome.judgement))
     return fields
+
+
+def judgement_fields(judgement: Judgement) -> dict:
+    """A judgement as the run's verdict fields (the history entry is added by ``_history_add``)."""
+    return {
+        "verdict": judgement.verdict,
+        "verdict_detail": _text(judgement.detail),
+        "verdict_reason": judgement.reason[:32],
+        "verdict_hint": _text(judgement.hint),
+        "expectation": judgement.expectation or {},
+        "expectation_matched": bool(judgement.matched and judgement.verdict == Verdict.REPRODUCED),
+        "signature": judgement.signature or "",
+    }
+
+
+def history_entry(fields: dict, *, by=None, note: str = "") -> dict:
+    """One verdict in a run's history: when, what, why, against which expectation, by whom, which rules."""
+    entry = {
+        "at": timezone.now().isoformat(),
+        "verdict": fields.get("verdict", ""),
+        "reason": fields.get("verdict_reason", ""),
+        "detail": fields.get("verdict_detail", "")[:2000],
+        "expectation": fields.get("expectation") or {},
+        "matched": bool(fields.get("expectation_matched")),
+        "by": getattr(by, "username", None),
+        "rules": RULES_VERSION,
+    }
+    if note:
+        entry["note"] = note
+    return entry
 
 
 def _run_finish(*, run: ReproductionRun, attempt: int, outcome: SideOutcome, config: RunnerConfig):
@@ -591,6 +671,8 @@ def _run_finish(*, run: ReproductionRun, attempt: int, outcome: SideOutcome, con
         fields.update(
             status=RunStatus.DONE, finished_at=timezone.now(), environment_id=_environment_record(outcome, run, config)
         )
+        if fields.get("verdict"):
+            fields["verdict_history"] = [*(run.verdict_history or []), history_entry(fields)]
         updated = ReproductionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempt=attempt).update(**fields)
         if not updated:
             log.warning("Run %s attempt %s finished after it was taken over; its result is discarded.", run.pk, attempt)
@@ -629,17 +711,30 @@ def _pair_judge(run: ReproductionRun) -> None:
     failed = [(name, r) for name, r in (("A", a), ("B", b)) if r.verdict]
     if failed:  # a side that could not run (build failed, refused, lost) decides the pair
         name, side = failed[0]
-        judgement = Judgement(side.verdict, f"Side {name} ({side.device}): {side.verdict_detail}")
+        judgement = Judgement(
+            side.verdict,
+            f"Side {name} ({side.device}): {side.verdict_detail}",
+            reason=side.verdict_reason,
+            hint=side.verdict_hint,
+        )
     else:
         comparison = compare_captures(
             unpack_captures(a.captures), unpack_captures(b.captures), rtol=a.reproducer.rtol, atol=a.reproducer.atol
         )
         judgement = judge_differential(a=_result_of(a), b=_result_of(b), comparison=comparison)
+    if not failed:
+        judgement.reason = "matched" if judgement.verdict == Verdict.REPRODUCED else judgement.verdict
+        judgement.matched = judgement.verdict == Verdict.REPRODUCED
+        judgement.compared = True
+        judgement.expectation = {"source": "differential oracle", "rtol": a.reproducer.rtol, "atol": a.reproducer.atol}
+    fields = judgement_fields(judgement)
+    fields.pop("signature")
     for side in pair:
         side.comparison = comparison
-        side.verdict = judgement.verdict
-        side.verdict_detail = _text(judgement.detail)
-        side.save(update_fields=["comparison", "verdict", "verdict_detail"])
+        for name, value in fields.items():
+            setattr(side, name, value)
+        side.verdict_history = [*(side.verdict_history or []), history_entry(fields, note="judged as a pair")]
+        side.save(update_fields=["comparison", "verdict_history", *fields])
 
 
 def _after_run_done(run: ReproductionRun, reproduction: Reproduction | None = None) -> None:
@@ -653,6 +748,24 @@ def _after_run_done(run: ReproductionRun, reproduction: Reproduction | None = No
         _bisect_advance(reproduction)
     else:
         _summary_refresh(reproduction)
+
+
+CONCLUSIVE = (Verdict.REPRODUCED, Verdict.NOT_REPRODUCED, Verdict.CRASHED_DIFFERENTLY)
+
+
+def check_summary(verdicts: list[str], *, total: int) -> str:
+    """A finished check in words: ``reproduced k/n`` keeps its fraction; ``flaky`` when some conclusive runs
+    reproduced and others did not; the other verdicts counted (``3 inconclusive``). The rule: reproduced
+    when k >= 1 of the n runs reproduced; flaky when 0 < k < the conclusive runs (reproduced, not
+    reproduced, crashed differently); runs that could not show the bug (inconclusive, stopped, lost)
+    count neither way, so 7/10 with 3 inconclusive is not flaky."""
+    reproduced = sum(1 for v in verdicts if v == Verdict.REPRODUCED)
+    conclusive = sum(1 for v in verdicts if v in CONCLUSIVE)
+    notes = ["flaky"] if 0 < reproduced < conclusive else []
+    others = sorted({v for v in verdicts if v not in (Verdict.REPRODUCED, Verdict.NOT_REPRODUCED)})
+    if others:
+        notes.append(f"{', '.join(Verdict(v).label.lower() for v in others)} in some runs")
+    return f"reproduced {reproduced}/{total}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _progress_summary(*, reproduced: int, finished: int, total: int) -> str:
@@ -674,13 +787,68 @@ def _summary_refresh(reproduction: Reproduction) -> None:
     if finished >= total:
         reproduction.status = Reproduction.Status.DONE
         reproduction.finished_at = reproduction.finished_at or timezone.now()
-        others = sorted({v for v in verdicts.values() if v not in (Verdict.REPRODUCED, Verdict.NOT_REPRODUCED)})
-        reproduction.summary = f"reproduced {reproduced}/{total}" + (
-            f" ({', '.join(Verdict(v).label.lower() for v in others)} in some runs)" if others else ""
-        )
+        reproduction.summary = check_summary(list(verdicts.values()), total=total)
     else:
         reproduction.summary = _progress_summary(reproduced=reproduced, finished=finished, total=total)
     reproduction.save(update_fields=["finished_count", "reproduced_count", "status", "finished_at", "summary"])
+
+
+# --------------------------------------------------------------------------- judging again
+
+
+@transaction.atomic
+def run_rejudge(*, run: ReproductionRun, expect: str | None = None, signature: str = "", by=None) -> ReproductionRun:
+    """Judge a stored run again from its raw result (exit code, signal, output tails), against a corrected
+    expectation (``expect``: the ``--expect`` syntax; ``signature``: a crash signature) or, with
+    neither, against its reproducer's current one. The new verdict is added to the run's history and
+    the check's summary is brought up to date; nothing is run again."""
+    run = (
+        ReproductionRun.objects.select_for_update(of=("self",))
+        .select_related("reproducer__report", "reproduction")
+        .get(pk=run.pk)
+    )
+    reproducer = run.reproducer
+    problems: dict[str, str] = {}
+    if run.status != RunStatus.DONE:
+        problems["run"] = f"Run {run.pk} is {run.status}; a run is judged again once it is done."
+    elif run.exit_code is None and run.signal is None and not run.limit_hit:
+        problems["run"] = (
+            f"Run {run.pk} has no result to judge ({Verdict(run.verdict).label.lower() if run.verdict else 'none'}): "
+            "it did not run the script. Start the reproduction again instead."
+        )
+    if reproducer.oracle == Reproducer.Oracle.DIFFERENTIAL:
+        problems["run"] = "A differential run is judged by comparing its two sides' captures, not by an expectation."
+    if run.reproduction.kind == Reproduction.Kind.BISECT:
+        problems["run"] = "A bisection step is judged as part of its bisection; start the bisection again instead."
+    signature = (signature or "").strip().lower()
+    if signature and not re.fullmatch(r"[0-9a-f]{64}", signature):
+        problems["signature"] = "A signature is the 64 hexadecimal characters shown on a crash group's page."
+    expectation = None
+    try:
+        given = parse_expect(expect or "")
+    except ExpectationError as exc:
+        problems["expect"] = str(exc)
+        given = Expectation()
+    if problems:
+        raise ApplicationError("The run was not judged again: " + " ".join(problems.values()), details=problems)
+    if not given.empty or signature:
+        expectation = Expectation(**{**given.as_dict(), "source": "given when judging again"})
+        if signature:
+            expectation = Expectation(**{**expectation.as_dict(), "signature": signature})
+    else:
+        expectation = reproducer_expectation(reproducer)
+    judgement = judge(
+        oracle=reproducer.oracle, result=_result_of(run), expectation=expectation, framework=reproducer.report.framework
+    )
+    fields = judgement_fields(judgement)
+    fields["verdict_history"] = [*(run.verdict_history or []), history_entry(fields, by=by, note="judged again")]
+    for name, value in fields.items():
+        setattr(run, name, value)
+    run.save(update_fields=list(fields))
+    reproduction = Reproduction.objects.select_for_update().get(pk=run.reproduction_id)
+    if reproduction.status == Reproduction.Status.DONE:
+        _summary_refresh(reproduction)
+    return run
 
 
 # --------------------------------------------------------------------------- sweeping
@@ -756,8 +924,12 @@ __all__ = [
     "RunnerFacts",
     "SweepResult",
     "bisection_start",
+    "check_summary",
     "expected_signature",
+    "report_expectation",
     "reproducer_create",
+    "reproducer_expectation",
+    "run_rejudge",
     "reproducer_limits",
     "reproducer_sides",
     "reproduction_start",

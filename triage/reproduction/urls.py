@@ -15,6 +15,7 @@ urlpatterns = [
     path("reproductions/<int:pk>/", views.reproduction_detail, name="reproduction-detail"),
     path("reproductions/<int:pk>/progress/", views.reproduction_progress, name="reproduction-progress"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
+    path("runs/<int:pk>/rejudge/", views.run_rejudge_view, name="run-rejudge"),
     path("runners/", views.runner_list, name="runner-list"),
 ]
 
@@ -24,5 +25,6 @@ api_urlpatterns = [
     path("reproducers/<int:pk>/reproductions/", api.ReproductionStartAPI.as_view(), name="reproduction-start"),
     path("reproducers/<int:pk>/bisections/", api.BisectionStartAPI.as_view(), name="bisection-start"),
     path("reproductions/<int:pk>/", api.ReproductionDetailAPI.as_view(), name="reproduction-detail"),
+    path("runs/<int:pk>/rejudge/", api.RunRejudgeAPI.as_view(), name="run-rejudge"),
     path("runners/", api.RunnerListAPI.as_view(), name="runner-list"),
 ]

@@ -23,13 +23,21 @@ from config.params import id_param
 from triage.models import CodeBlock, Device, Report, Reproducer, Reproduction, ReproductionRun
 from triage.permissions import CanRunReproductionsOrReadOnly, can_run_reproductions
 from triage.reproduction import selectors
-from triage.reproduction.services import MAX_REPEAT, MAX_SCRIPT_BYTES, bisection_start, reproduction_start
+from triage.reproduction.services import (
+    MAX_REPEAT,
+    MAX_SCRIPT_BYTES,
+    bisection_start,
+    report_expectation,
+    reproduction_start,
+    run_rejudge,
+)
 from triage.reproduction.services import reproducer_create as reproducer_create_service
 
 ORACLE_HELP = {
-    Reproducer.Oracle.CRASH: "the run fails (non-zero exit or a signal); for a crash report its trace must "
-    "normalise to the report's signature.",
-    Reproducer.Oracle.ASSERTION: "the script checks the expected behaviour and exits non-zero when the bug is present.",
+    Reproducer.Oracle.CRASH: "the run fails with the expected failure (exception type and message, exit code or "
+    "signal; for a crash report, the report's signature). Another failure is 'crashed differently'.",
+    Reproducer.Oracle.ASSERTION: "the script checks the expected behaviour and raises AssertionError (or exits with "
+    "the declared exit code) when the bug is present; another exception means it crashed before its check.",
     Reproducer.Oracle.DIFFERENTIAL: "the script saves results with bugsift_capture.save(name, value); two "
     "configurations are run and their results compared with rtol/atol.",
     Reproducer.Oracle.HANG: "the run exceeds its time limit.",
@@ -111,6 +119,15 @@ class ReproducerForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
         help_text="Empty: the same requirements as side A.",
     )
+    expect = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Expected failure",
+        help_text="The failure that shows the bug: an exception type with an optional message after a colon "
+        "(IndexError: index out of range), an exit code (exit 3) or a signal (SIGSEGV). Crash and assertion "
+        "oracles only; an assertion expects AssertionError when this is empty.",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "size": 60}),
+    )
     rtol = forms.FloatField(initial=1e-5, error_messages={"invalid": "Give rtol as a number, e.g. 1e-5."})
     atol = forms.FloatField(initial=1e-8, error_messages={"invalid": "Give atol as a number, e.g. 1e-8."})
 
@@ -157,6 +174,7 @@ def _add_service_errors(form: forms.Form, exc: ApplicationError) -> None:
 def reproducer_new(request, pk: int):
     report = get_object_or_404(Report.objects.select_related("crash_group"), pk=pk)
     _require_owner(request.user)
+    taken = report_expectation(report)
     if request.method == "POST":
         form = ReproducerForm(request.POST, request.FILES, report=report)
         if form.is_valid():
@@ -176,6 +194,7 @@ def reproducer_new(request, pk: int):
                     compare_requirements=data["compare_requirements"],
                     rtol=data["rtol"],
                     atol=data["atol"],
+                    expect=data["expect"],
                     created_by=request.user,
                 )
             except ApplicationError as exc:
@@ -185,6 +204,8 @@ def reproducer_new(request, pk: int):
                 return redirect(f"{report_url(report)}#reproducer-{reproducer.pk}")
     else:
         initial = {"script": selectors.crash_reproducer_prefill(report)}
+        if not taken.signature and not taken.empty:
+            initial["expect"] = taken.describe()
         picked = request.GET.get("code_block", "")
         if id_param(picked) and CodeBlock.objects.filter(pk=id_param(picked), report=report).exists():
             initial["code_block"] = id_param(picked)
@@ -193,6 +214,7 @@ def reproducer_new(request, pk: int):
         "report": report,
         "form": form,
         "code_blocks": selectors.code_blocks_for_form(report),
+        "taken": taken,
         "oracles": [(value, label.split(":")[0], ORACLE_HELP[value]) for value, label in Reproducer.Oracle.choices],
     }
     return render(request, "triage/reproduction/reproducer_form.html", context, status=400 if form.errors else 200)
@@ -305,13 +327,57 @@ def run_detail(request, pk: int):
         run = selectors.run_detail(pk=pk)
     except ReproductionRun.DoesNotExist:
         raise Http404("No such run.") from None
+    return _run_page(request, run)
+
+
+class RejudgeForm(forms.Form):
+    expect = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Corrected expectation",
+        help_text="Empty: the reproducer's own. IndexError: index out of range, exit 3 or SIGSEGV.",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "size": 50}),
+    )
+    signature = forms.CharField(required=False, max_length=64, label="Or a crash signature")
+
+
+def _run_page(request, run: ReproductionRun, *, form: RejudgeForm | None = None, status: int = 200):
+    can_run = can_run_reproductions(request.user)
+    if form is None and can_run:
+        form = RejudgeForm(initial={"expect": selectors.expectation_text(run.expectation)})
     context = {
         "view": selectors.run_view(run),
         "run": run,
         "reproduction": run.reproduction,
         "report": run.reproducer.report,
+        "can_run": can_run,
+        "rejudge_form": form,
+        "history": selectors.verdict_history(run),
     }
-    return render(request, "triage/reproduction/run_detail.html", context)
+    return render(request, "triage/reproduction/run_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def run_rejudge_view(request, pk: int):
+    """Judge a stored run again (whoever may attach and run reproducers)."""
+    _require_owner(request.user)
+    try:
+        run = selectors.run_detail(pk=pk)
+    except ReproductionRun.DoesNotExist:
+        raise Http404("No such run.") from None
+    form = RejudgeForm(request.POST)
+    if form.is_valid():
+        try:
+            run = run_rejudge(
+                run=run, expect=form.cleaned_data["expect"], signature=form.cleaned_data["signature"], by=request.user
+            )
+        except ApplicationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Judged again: {run.get_verdict_display().lower()}.")
+            return redirect("triage:run-detail", pk=run.pk)
+    return _run_page(request, selectors.run_detail(pk=pk), form=form, status=400)
 
 
 # --------------------------------------------------------------------------- runners

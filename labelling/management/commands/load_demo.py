@@ -1,5 +1,7 @@
-"""Load the demo study: ~40 DL-framework bug reports, the "DL framework bugs" codebook,
-an owner and two annotators, some labels already given. Safe to run twice."""
+"""Load the demo study: 36 DL-framework issue reports and 4 crash groups (12 fuzzer findings sent
+through the crash intake), the "DL framework bugs" codebook, an owner and two annotators, some
+labels already given. Every report's code blocks are extracted, so a reproducer can be attached
+from one. Safe to run twice."""
 
 import json
 from pathlib import Path
@@ -15,10 +17,14 @@ from labelling.services.assignments import assignments_make
 from labelling.services.items import items_add
 from labelling.services.screening import item_screen
 from labelling.services.studies import membership_set, study_create
-from triage.models import Report
-from triage.reports.services import reports_import
+from triage.crashes.services import crashes_import
+from triage.models import CrashOccurrence, Report
+from triage.reports.services import report_code_blocks_refresh, reports_import
 
 DEMO_REPORTS = Path(settings.BASE_DIR) / "triage" / "demo" / "reports.jsonl"
+# Fuzzer-shaped crash reports (TensorFlow, PyTorch, ASan), three occurrences of each of four bugs.
+DEMO_CRASHES = Path(settings.BASE_DIR) / "triage" / "demo" / "crashes.jsonl"
+DEMO_FUZZER = "demo-fuzzer"
 DEMO_SLUG = "dl-bugs-demo"
 DEMO_PASSWORD = "bugsift-demo"
 # (username, role, is_staff)
@@ -57,17 +63,31 @@ class Command(BaseCommand):
     def handle(self, *args, url, **options):
         users = self._users()
         result = reports_import(source=DEMO_REPORTS)
+        crashes = crashes_import(path=DEMO_CRASHES, account_name=DEMO_FUZZER)
+        # Reports imported by an older demo had no code blocks: extract them (the same blocks again otherwise).
+        report_code_blocks_refresh(report_ids=self._report_ids())
         if not Study.objects.filter(slug=DEMO_SLUG).exists():
             self._study(users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nBugsift demo is ready: {url}\n"
                 f"  reports: {result.created} new, {result.updated} updated, {result.unchanged} unchanged\n"
+                f"  crash groups: {len(self._crash_report_ids())} ({crashes.summary()})\n"
                 f"  log in as owner / {DEMO_PASSWORD}   (study owner, staff)\n"
                 f"          or alice / {DEMO_PASSWORD}  or bob / {DEMO_PASSWORD}   (annotators)\n"
                 f"  study: {url}studies/{DEMO_SLUG}/\n"
             )
         )
+
+    def _crash_report_ids(self) -> list[int]:
+        ids = CrashOccurrence.objects.filter(account__name=DEMO_FUZZER).values_list("group__report_id", flat=True)
+        return sorted(set(ids))
+
+    def _report_ids(self) -> list[int]:
+        with DEMO_REPORTS.open(encoding="utf-8") as lines:
+            source_ids = [json.loads(line)["source_id"] for line in lines if line.strip()]
+        issues = Report.objects.filter(source_id__in=source_ids).order_by("id").values_list("id", flat=True)
+        return [*issues, *self._crash_report_ids()]
 
     def _users(self):
         User = get_user_model()
@@ -98,10 +118,7 @@ class Command(BaseCommand):
         )
         for username, role, _staff in DEMO_PEOPLE[1:]:
             membership_set(study=study, user=users[username], role=role)
-        with DEMO_REPORTS.open(encoding="utf-8") as lines:
-            source_ids = [json.loads(line)["source_id"] for line in lines if line.strip()]
-        report_ids = list(Report.objects.filter(source_id__in=source_ids).order_by("id").values_list("id", flat=True))
-        items_add(study=study, report_ids=report_ids)
+        items_add(study=study, report_ids=self._report_ids())
         items = list(StudyItem.objects.filter(study=study).order_by("id"))
         for item in items[:-DEMO_UNSCREENED]:
             item_screen(item=item, decision="include", screened_by=users["owner"])

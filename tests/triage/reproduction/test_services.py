@@ -119,6 +119,7 @@ def fake(monkeypatch):
 
 def make(report, **fields) -> Reproducer:
     fields.setdefault("script", "import sys\nsys.exit(1)\n")
+    fields.setdefault("expect", "exit 1")  # the script's failure (differential and hang reproducers ignore it)
     return services.reproducer_create(report=report, **fields)
 
 
@@ -445,7 +446,7 @@ class TestRunExecute:
         execute(runs[2].pk)
         execute(runs[3].pk)
         reproduction.refresh_from_db()
-        assert reproduction.summary == "reproduced 3/4"
+        assert reproduction.summary == "reproduced 3/4 (flaky)"  # 3 of the 4 conclusive runs
         assert (reproduction.reproduced_count, reproduction.finished_count) == (3, 4)
         assert reproduction.status == Reproduction.Status.DONE and reproduction.finished_at is not None
 
@@ -454,11 +455,13 @@ class TestRunExecute:
 
         crash = ReportFactory(kind=Report.Kind.CRASH)
         CrashGroup.objects.create(report=crash, signature="s" * 64)
-        run = start(make(crash)).runs.get()
-        execute(run.pk)
-        assert fake.calls[0]["expected_signature"] == "s" * 64
+        reproducer = make(crash, expect="")  # nothing given: taken from the crash group
+        assert reproducer.expectation == {"signature": "s" * 64, "source": "crash group ssssssssssss"}
+        execute(start(reproducer).runs.get().pk)
+        assert fake.calls[0]["expectation"].signature == "s" * 64
         execute(start(make(report)).runs.get().pk)
-        assert fake.calls[1]["expected_signature"] == ""
+        given = fake.calls[1]["expectation"]
+        assert (given.exit_code, given.signature, given.source) == (1, "", "given")
 
 
 # --------------------------------------------------------------------------- differential pairs

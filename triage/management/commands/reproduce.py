@@ -7,6 +7,7 @@ runners, so a researcher can check a script before queuing it. Nothing is writte
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from triage.reproduction.execute import (
     execute_side,
     result_fields,
 )
+from triage.reproduction.expectations import Expectation, ExpectationError, parse_expect
 from triage.reproduction.oracles import Judgement, summarise_captures
 from triage.reproduction.runners import GPU_QUEUE, check_gpu_queue
 from triage.reproduction.sandbox import Limits
+from triage.reproduction.services import check_summary
 
 ORACLES = Reproducer.Oracle.values
 
@@ -56,6 +59,19 @@ def _side_json(outcome: SideOutcome) -> dict:
     return out
 
 
+def _judgement_json(judgement: Judgement) -> dict:
+    """Why the verdict: its reason and hint, the expectation compared (or that nothing was), what the run showed."""
+    return {
+        "detail": judgement.detail,
+        "reason": judgement.reason,
+        "hint": judgement.hint,
+        "expectation": judgement.expectation or None,
+        "compared": judgement.compared,
+        "matched": judgement.matched,
+        "observed": judgement.observed,
+    }
+
+
 class Command(BaseCommand):
     help = (
         "Run a reproduction script on this machine through the same environment cache, sandbox and "
@@ -74,6 +90,12 @@ class Command(BaseCommand):
         parser.add_argument("--compare-requirements", default="", help="Differential: side B's requirements.")
         parser.add_argument("--rtol", type=float, default=1e-5)
         parser.add_argument("--atol", type=float, default=1e-8)
+        parser.add_argument(
+            "--expect",
+            default="",
+            help="The failure that shows the bug: an exception type, optionally with a message pattern after the "
+            'colon ("IndexError: index out of range"), an exit code ("exit 3") or a signal ("SIGSEGV").',
+        )
         parser.add_argument("--signature", default="", help="Crash oracle: the signature the run's trace must match.")
         parser.add_argument("--framework", default="", help="Crash oracle: the framework, for signature rules.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object instead of text.")
@@ -114,6 +136,15 @@ class Command(BaseCommand):
             except SystemExit as exc:
                 raise CommandError(f"--device gpu: this machine has no usable GPU. {exc}") from None
 
+        try:
+            expectation = parse_expect(opts["expect"])
+        except ExpectationError as exc:
+            raise CommandError(f"--expect: {exc}") from None
+        signature = (opts["signature"] or "").strip().lower()
+        if signature and not re.fullmatch(r"[0-9a-f]{64}", signature):
+            raise CommandError("--signature is the 64 hexadecimal characters of a crash group's signature.")
+        if signature:
+            expectation = Expectation(**{**expectation.as_dict(), "signature": signature, "source": "given"})
         config = RunnerConfig.from_settings()
         limits = Limits(wall_seconds=opts["timeout"], memory_mb=opts["memory_mb"])
         runs = []
@@ -125,11 +156,11 @@ class Command(BaseCommand):
                     oracle=oracle,
                     limits=limits,
                     config=config,
-                    expected_signature=opts["signature"],
+                    expectation=expectation,
                     framework=opts["framework"],
                 )
                 judgement = outcome.judgement or Judgement("inconclusive", "no verdict")
-                run = {"verdict": judgement.verdict, "detail": judgement.detail, "signature": judgement.signature}
+                run = {"verdict": judgement.verdict, **_judgement_json(judgement), "signature": judgement.signature}
                 run.update(_side_json(outcome))
             else:
                 out_a, out_b, comparison, judgement = execute_differential(
@@ -137,7 +168,7 @@ class Command(BaseCommand):
                 )
                 run = {
                     "verdict": judgement.verdict,
-                    "detail": judgement.detail,
+                    **_judgement_json(judgement),
                     "comparison": comparison,
                     "side_a": {"device": a.device, "requirements": list(a.requirements), **_side_json(out_a)},
                     "side_b": {"device": b.device, "requirements": list(b.requirements), **_side_json(out_b)},
@@ -151,7 +182,7 @@ class Command(BaseCommand):
         counts = Counter(run["verdict"] for run in runs)
         reproduced = counts.get("reproduced", 0)
         verdict = "reproduced" if reproduced else counts.most_common(1)[0][0]
-        summary = f"reproduced {reproduced}/{len(runs)}"
+        summary = check_summary([run["verdict"] for run in runs], total=len(runs))
         if opts["json"]:
             body = {"status": "done", "verdict": verdict, "summary": summary, "reproduced": reproduced}
             body.update({k: v for k, v in runs[-1].items() if k != "verdict"})
@@ -162,6 +193,10 @@ class Command(BaseCommand):
         last = runs[-1]
         self.stdout.write(f"Verdict: {verdict} ({summary})")
         self.stdout.write(f"  {last['detail']}")
+        if last.get("hint") and last["hint"] not in last["detail"]:
+            self.stdout.write(f"  Hint: {last['hint']}")
+        if not last.get("compared") and last.get("reason") == "no_expectation":
+            self.stdout.write("  Nothing was compared: give --expect to judge the failure against the bug.")
         for label, data in (("", last), ("side A ", last.get("side_a")), ("side B ", last.get("side_b"))):
             if not data or "exit_code" not in data:
                 continue

@@ -23,7 +23,7 @@ demo: venv
 	$(BIN)/python manage.py load_demo --url http://$(HOST):$(PORT)/
 	@trap 'kill 0' INT TERM EXIT; \
 	$(BIN)/celery -A config --quiet worker --loglevel=error --concurrency=2 --queues=celery,repro.cpu & \
-	(sleep 3; echo; echo "Bugsift demo: http://$(HOST):$(PORT)/  log in as owner, alice or bob, password bugsift-demo. Ctrl-C stops it."; echo) & \
+	(sleep 3; echo; echo "Bugsift demo: http://$(HOST):$(PORT)/  log in as owner, alice, bob or vera, password bugsift-demo. Ctrl-C stops it."; echo) & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
 
 test: venv

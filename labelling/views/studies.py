@@ -8,12 +8,21 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from config.errors import ApplicationError
 from labelling.codebook_templates import list_templates
-from labelling.forms import MemberAddForm, MemberRoleForm, StudyCreateForm, StudySettingsForm, add_service_error
+from labelling.forms import (
+    InvitationCreateForm,
+    MemberAddForm,
+    MemberRoleForm,
+    StudyCreateForm,
+    StudySettingsForm,
+    add_service_error,
+)
 from labelling.models import Membership
 from labelling.permissions import can_view_study, is_owner, role_in, study_for
+from labelling.selectors.invitations import invitations_of
 from labelling.selectors.studies import members_of, studies_with_progress, study_progress
 from labelling.services.assignments import assignments_make
 from labelling.services.studies import membership_remove, membership_set, study_create, study_update
+from labelling.views.invitations import new_links_pop
 from triage.permissions import CanCreateStudiesOrReadOnly, can_create_studies
 
 
@@ -93,7 +102,7 @@ def assignments_make_view(request, slug):
     return redirect("labelling:study-detail", slug=study.slug)
 
 
-def _settings_context(study, settings_form=None, member_form=None):
+def _settings_context(study, settings_form=None, member_form=None, new_links=None):
     initial = {
         "name": study.name,
         "description": study.description,
@@ -108,6 +117,9 @@ def _settings_context(study, settings_form=None, member_form=None):
         "member_form": member_form or MemberAddForm(),
         "members": members_of(study=study),
         "roles": Membership.Role.choices,
+        "invitation_form": InvitationCreateForm(),
+        "invitations": invitations_of(study=study),
+        "new_links": new_links or [],
     }
 
 
@@ -126,7 +138,8 @@ def study_settings(request, slug):
             else:
                 messages.success(request, "Settings saved.")
                 return redirect("labelling:study-settings", slug=study.slug)
-    return render(request, "labelling/study_settings.html", _settings_context(study, settings_form=form))
+    context = _settings_context(study, settings_form=form, new_links=new_links_pop(request, study))
+    return render(request, "labelling/study_settings.html", context)
 
 
 @login_required

@@ -1,5 +1,5 @@
 """Load the demo study: ~40 DL-framework bug reports, the "DL framework bugs" codebook,
-an owner and two annotators, some labels already given. Safe to run twice."""
+an owner (staff), two annotators and a viewer, some labels already given. Safe to run twice."""
 
 import json
 from pathlib import Path
@@ -22,7 +22,12 @@ DEMO_REPORTS = Path(settings.BASE_DIR) / "triage" / "demo" / "reports.jsonl"
 DEMO_SLUG = "dl-bugs-demo"
 DEMO_PASSWORD = "bugsift-demo"
 # (username, role, is_staff)
-DEMO_PEOPLE = [("owner", "owner", True), ("alice", "annotator", False), ("bob", "annotator", False)]
+DEMO_PEOPLE = [
+    ("owner", "owner", True),
+    ("alice", "annotator", False),
+    ("bob", "annotator", False),
+    ("vera", "viewer", False),
+]
 # The last few items are left unscreened, to try screening on.
 DEMO_UNSCREENED = 6
 # Labels already given to the first items: (root_cause, symptom, component, stage) per annotator.
@@ -57,14 +62,21 @@ class Command(BaseCommand):
     def handle(self, *args, url, **options):
         users = self._users()
         result = reports_import(source=DEMO_REPORTS)
-        if not Study.objects.filter(slug=DEMO_SLUG).exists():
+        study = Study.objects.filter(slug=DEMO_SLUG).first()
+        if study is None:
             self._study(users)
+        else:  # a demo loaded before the viewer existed gets them too
+            for username, role, _staff in DEMO_PEOPLE[1:]:
+                if not study.memberships.filter(user=users[username]).exists():
+                    membership_set(study=study, user=users[username], role=role)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nBugsift demo is ready: {url}\n"
                 f"  reports: {result.created} new, {result.updated} updated, {result.unchanged} unchanged\n"
                 f"  log in as owner / {DEMO_PASSWORD}   (study owner, staff)\n"
                 f"          or alice / {DEMO_PASSWORD}  or bob / {DEMO_PASSWORD}   (annotators)\n"
+                f"          or vera / {DEMO_PASSWORD}   (viewer: reads the results)\n"
+                f"  add people: Settings > Invitation links, or `manage.py invite {DEMO_SLUG} annotator`\n"
                 f"  study: {url}studies/{DEMO_SLUG}/\n"
             )
         )

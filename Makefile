@@ -16,15 +16,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-# Demo: SQLite in var/, an embedded file broker, the web app and one worker.
+# Demo: SQLite in var/, an embedded file broker, the web app and one worker. Development mode
+# (embedded defaults) without Django's debug pages, so it shows the site's 403/404/500 pages.
+# Ctrl-C stops the worker and the web server within a few seconds (labelling/.../run_demo.py).
 demo: export DJANGO_DEBUG ?= 1
+demo: export DJANGO_DEBUG_PAGES ?= 0
 demo: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo --url http://$(HOST):$(PORT)/
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/celery -A config --quiet worker --loglevel=error --concurrency=2 --queues=celery,repro.cpu & \
-	(sleep 3; echo; echo "Bugsift demo: http://$(HOST):$(PORT)/  log in as owner, alice or bob, password bugsift-demo. Ctrl-C stops it."; echo) & \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+	@exec $(BIN)/python manage.py run_demo --host $(HOST) --port $(PORT)
 
 test: venv
 	$(BIN)/python -m pytest

@@ -17,10 +17,15 @@ VAR_DIR = Path(environ.Env().str("BUGSIFT_VAR_DIR", default=str(BASE_DIR / "var"
 
 env = environ.Env()
 
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# DJANGO_DEBUG=1 is development mode: the embedded defaults (secret keys, console e-mail, plain
+# HTTP cookies). Django's debug pages (tracebacks, the URL list on a 404) follow it unless
+# DJANGO_DEBUG_PAGES says otherwise: `make demo` runs in development mode with them off, so it
+# shows the site's own 403, 404 and 500 pages.
+DEVELOPMENT = env.bool("DJANGO_DEBUG", default=False)
+DEBUG = env.bool("DJANGO_DEBUG_PAGES", default=DEVELOPMENT)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not DEBUG:
+    if not DEVELOPMENT:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off. Set DJANGO_SECRET_KEY to a "
             "long random string (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(50))'`) "
@@ -29,6 +34,8 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-never-use-in-production"
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+# The site's address, for links made outside a request (`manage.py invite`).
+BUGSIFT_BASE_URL = env.str("BUGSIFT_BASE_URL", default="http://127.0.0.1:8000")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -63,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into config.lockout's response
 ]
+CSRF_FAILURE_VIEW = "config.error_pages.csrf_failure"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -102,8 +110,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # so that every process sees the same cached counts (e.g. an annotator's progress).
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
+# Django's validators, for passwords set on the invitation sign-up, password change and reset pages.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 # Login throttling (django-axes): a username is locked for one address after
@@ -122,6 +134,16 @@ AXES_VERBOSE = False
 LOGIN_REDIRECT_URL = "labelling:study-list"
 LOGOUT_REDIRECT_URL = "login"
 
+# E-mail (password reset links). Development: printed on the console. Production: SMTP from
+# EMAIL_URL (e.g. smtp+tls://user:password@smtp.example.org:587), docs/deploy.md "E-mail".
+if DEVELOPMENT and "EMAIL_URL" not in env.ENVIRON:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+else:
+    globals().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="bugsift@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+PASSWORD_RESET_TIMEOUT = env.int("DJANGO_PASSWORD_RESET_TIMEOUT_HOURS", default=24) * 3600
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
@@ -130,6 +152,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# WhiteNoise serves static/ straight from the source folders in development (the demo runs
+# without Django's debug pages, so runserver does not serve them); production runs collectstatic.
+WHITENOISE_USE_FINDERS = DEVELOPMENT
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # files served at the site's root: /favicon.ico
 MEDIA_ROOT = VAR_DIR / "media"
 # Request-size limits (config.limits, docs/deploy.md "Request limits"): a body over its limit is
 # a 413 before it is read. Uploaded files always go to a temporary file on disk, never memory.
@@ -161,13 +187,13 @@ CONTENT_SECURITY_POLICY = {
 BUGSIFT_BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)  # the proxy sets X-Forwarded-Proto
 if BUGSIFT_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG and BUGSIFT_BEHIND_TLS_PROXY)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEVELOPMENT and BUGSIFT_BEHIND_TLS_PROXY)
 SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]  # a load balancer's plain-HTTP health check
 # Sent on HTTPS responses only (SecurityMiddleware). A year in production; 0 (off) in development.
-SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEVELOPMENT else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEVELOPMENT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -268,7 +294,7 @@ BUGSIFT_GITHUB_API_URLS = [
 # `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`.
 FIELD_ENCRYPTION_KEY = env.list("BUGSIFT_FIELD_ENCRYPTION_KEY", default=[])
 if not FIELD_ENCRYPTION_KEY:
-    if not DEBUG:
+    if not DEVELOPMENT:
         raise ImproperlyConfigured(
             "BUGSIFT_FIELD_ENCRYPTION_KEY is not set and DJANGO_DEBUG is off. It encrypts the GitHub tokens "
             "stored in the database. Make a key with `python -c 'from cryptography.fernet import Fernet; "
@@ -280,7 +306,10 @@ if not FIELD_ENCRYPTION_KEY:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # A refused request (403, 404, 400) is one line on django.request, not a traceback.
+    "filters": {"one_line_client_errors": {"()": "config.logfilters.OneLineClientErrors"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"filters": ["one_line_client_errors"]}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="WARNING")},
 }
 

@@ -143,13 +143,43 @@ class MemberAddForm(forms.Form):
         username = self.cleaned_data["username"].strip()
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise ValidationError(f"There is no user '{username}'. Check the spelling or ask an admin to create it.")
+            raise ValidationError(
+                f"There is no user '{username}'. Check the spelling, or make an invitation link below: "
+                "with it they create their own account."
+            )
         self.user = user
         return username
 
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class InvitationCreateForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+    count = forms.IntegerField(label="Links", min_value=1, max_value=100, initial=1)
+    days = forms.IntegerField(label="Valid for (days)", min_value=1, max_value=90, initial=14)
+
+
+class InvitationSignupForm(forms.Form):
+    """A newcomer's account. The service checks the username and the password (Django's validators)."""
+
+    username = forms.CharField(max_length=150, help_text="Letters, digits and @ . + - _ only.")
+    email = forms.EmailField(
+        label="E-mail (optional)", required=False, help_text="Only used to send you a password reset link."
+    )
+    password = forms.CharField(
+        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password2") and data["password"] != data["password2"]:
+            self.add_error("password2", "The two passwords differ; type the same password twice.")
+        return data
 
 
 class DimensionForm(forms.Form):

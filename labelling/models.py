@@ -297,3 +297,41 @@ class FinalLabel(models.Model):
 
     def __str__(self):
         return f"{self.dimension_id}={self.value!r} ({self.method}) on item {self.item_id}"
+
+
+class StudyInvitation(models.Model):
+    """A one-time link that makes whoever opens it a member of ``study`` with ``role``.
+
+    Only a SHA-256 hash of the token is stored (``labelling.services.invitations``): the link is
+    shown once, to the owner who made it, and a database dump holds no usable links.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Membership.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, help_text="sha256 of the link's token.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"invitation {self.pk} to {self.study_id} as {self.role}"
+
+    def state(self, now) -> str:
+        """open, used, revoked or expired."""
+        if self.used_at is not None:
+            return "used"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "open"

@@ -5,6 +5,7 @@ from labelling.views import codebook as codebook_views
 from labelling.views import disagreements as disagreement_views
 from labelling.views import export as export_views
 from labelling.views import item_detail as item_detail_views
+from labelling.views import invitations as invitation_views
 from labelling.views import items as item_views
 from labelling.views import label as label_views
 from labelling.views import screening as screening_views
@@ -21,6 +22,17 @@ urlpatterns = [
     ),
     path("studies/<slug:slug>/settings/members/", studies.study_member_add, name="study-member-add"),
     path("studies/<slug:slug>/settings/members/<int:user_id>/", studies.study_member_change, name="study-member"),
+    path(
+        "studies/<slug:slug>/settings/invitations/",
+        invitation_views.invitations_create_view,
+        name="study-invitations",
+    ),
+    path(
+        "studies/<slug:slug>/settings/invitations/<int:pk>/revoke/",
+        invitation_views.invitation_revoke_view,
+        name="study-invitation-revoke",
+    ),
+    path("invite/<str:token>/", invitation_views.invite, name="invite"),
     path("studies/<slug:slug>/assignments/", studies.assignments_make_view, name="assignments"),
     path("studies/<slug:slug>/codebook/", codebook_views.codebook, name="codebook"),
     path("studies/<slug:slug>/codebook/dimensions/", codebook_views.dimension_add, name="dimension-add"),

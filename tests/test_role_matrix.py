@@ -29,6 +29,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from labelling.services.annotations import item_labels_save
+from labelling.services.invitations import invitations_create
 from tests.factories import (
     AnnotationFactory,
     ReproducerFactory,
@@ -101,6 +102,22 @@ def _expect(policy: dict[str, str], *keys: str) -> None:
 _expect(PUBLIC, "GET healthz", "GET login", "POST login", "GET api-docs", "GET api-redoc", "GET api-schema")
 _expect(NO_SUCH_METHOD, "POST healthz", "POST api-docs", "POST api-redoc", "POST api-schema")
 _expect(_policy(rest=LOGIN), "POST logout")  # logged out, and sent to the login page
+# Accounts: password change for the logged in; reset and the invitation link for anyone (the
+# invitation: sign-up form for the anonymous, accept for the others, 409 for a member already).
+_expect(LOGGED_IN, "GET password_change", "POST password_change", "GET password_change_done")
+_expect(NO_SUCH_METHOD_LOGIN, "POST password_change_done")
+_expect(
+    PUBLIC,
+    "GET password_reset",
+    "POST password_reset",
+    "GET password_reset_done",
+    "GET password_reset_confirm",
+    "POST password_reset_confirm",
+    "GET password_reset_complete",
+    "GET labelling:invite",
+    "POST labelling:invite",
+)
+_expect(NO_SUCH_METHOD, "POST password_reset_done", "POST password_reset_complete")
 _expect(NO_SUCH_METHOD, "GET logout")
 _expect(LOGGED_IN, "GET labelling:study-list")
 _expect(NO_SUCH_METHOD_LOGIN, "POST labelling:study-list")
@@ -124,6 +141,8 @@ _expect(
     "POST labelling:study-settings",
     "POST labelling:study-member-add",
     "POST labelling:study-member",
+    "POST labelling:study-invitations",
+    "POST labelling:study-invitation-revoke",
     "GET labelling:screening",
     "POST labelling:screening-decide",
     "POST labelling:items-add-all",
@@ -149,6 +168,8 @@ _expect(
     "GET labelling:assignments",
     "GET labelling:study-member-add",
     "GET labelling:study-member",
+    "GET labelling:study-invitations",
+    "GET labelling:study-invitation-revoke",
     "POST labelling:screening",
     "GET labelling:screening-decide",
     "GET labelling:items-add-all",
@@ -260,6 +281,9 @@ _expect(
     "POST /api/studies/{slug}/assignments/",
     "POST /api/studies/{slug}/labels/import/",
     "POST /api/studies/{slug}/members/",
+    "GET /api/studies/{slug}/invitations/",  # only owners see who was invited as what
+    "POST /api/studies/{slug}/invitations/",
+    "DELETE /api/studies/{slug}/invitations/{id}/",
     "PATCH /api/studies/{slug}/members/{user_id}/",
     "DELETE /api/studies/{slug}/members/{user_id}/",
     "POST /api/studies/{slug}/codebook/dimensions/",
@@ -399,6 +423,7 @@ def world(labelling_study) -> World:
     )
     sync_run = SyncRun.objects.create(source=source, created_by=curator)
     job = ImportJob.objects.create(filename="a.jsonl", file="imports/a.jsonl", created_by=curator)
+    invitation = invitations_create(study=study, role="annotator", created_by=owner)[0]
     users = {
         "anonymous": None,
         "nonmember": s["outsider"],
@@ -424,6 +449,9 @@ def world(labelling_study) -> World:
         "source": source.id,
         "sync_run": sync_run.id,
         "job": job.id,
+        "invitation": invitation.invitation.id,
+        "token": invitation.token,
+        "uidb64": "MQ",  # with the invitation's token: a password reset link that does not work
     }
     return World(users=users, objects=objects, bob=s["ann2"], items=[first, second, third], study=study)
 
@@ -435,6 +463,7 @@ PAGE_PK = {
     "labelling:category-edit": "category",
     "labelling:dimension-delete": "dimension",
     "labelling:dimension-edit": "dimension",
+    "labelling:study-invitation-revoke": "invitation",
     "triage:crash-detail": "crash",
     "triage:crash-link-known": "crash",
     "triage:crash-merge": "crash",
@@ -467,6 +496,7 @@ API_ID = {
     "sources": "source",
     "runs": "sync_run",
     "import-jobs": "job",
+    "invitations": "invitation",
 }
 
 

@@ -43,6 +43,7 @@ NOT_PAGES = {
     "labelling:category-add", "labelling:category-delete", "labelling:dimension-add", "labelling:dimension-delete",
     "labelling:item-reviewed", "labelling:items-add-all", "labelling:items-sample", "labelling:screening-decide",
     "labelling:study-member", "labelling:study-member-add", "labelling:export", "labelling:assignments",
+    "labelling:study-invitations", "labelling:study-invitation-revoke",
     "triage:crash-link-known", "triage:crash-merge", "triage:crash-split", "triage:github-run-resume",
     "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run",
 }  # fmt: skip
@@ -98,9 +99,19 @@ def site(db):
     reproduction = ReproductionFactory(reproducer=reproducer, status="running")
     repro_run = ReproductionRunFactory(reproduction=reproduction, runner=RunnerFactory())
 
+    from labelling.services.invitations import invitations_create
+
+    invitation = invitations_create(study=study, role="viewer", created_by=owner)[0]
     s, r = study.slug, item.report_id
     urls = {
         "login": "/accounts/login/",
+        "password_change": "/accounts/password/change/",
+        "password_change_done": "/accounts/password/change/done/",
+        "password_reset": "/accounts/password/reset/",
+        "password_reset_done": "/accounts/password/reset/sent/",
+        "password_reset_confirm": "/accounts/password/reset/MQ/set-password/",
+        "password_reset_complete": "/accounts/password/reset/done/",
+        "labelling:invite": f"/invite/{invitation.token}/",
         "labelling:study-list": "/",
         "labelling:study-create": "/studies/new/",
         "labelling:study-detail": f"/studies/{s}/",

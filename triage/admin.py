@@ -2,10 +2,11 @@
 
 from django.contrib import admin
 
+from config.admin import StaffModelAdmin  # also registers Users and Groups for staff
 from triage.models import ImportJob, Report, SourceLabel
 
 
-class ReadMostlyAdmin(admin.ModelAdmin):
+class ReadMostlyAdmin(StaffModelAdmin):
     def has_add_permission(self, request):
         return False
 
@@ -24,7 +25,7 @@ class ReportAdmin(ReadMostlyAdmin):
 
 
 @admin.register(SourceLabel)
-class SourceLabelAdmin(admin.ModelAdmin):
+class SourceLabelAdmin(StaffModelAdmin):
     list_display = ["name"]
     search_fields = ["name"]
 

@@ -8,7 +8,16 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from labelling.models import Assignment, Category, Dimension, Membership, SampleDraw, Study, StudyItem
+from labelling.models import (
+    Assignment,
+    Category,
+    Dimension,
+    Membership,
+    SampleDraw,
+    Study,
+    StudyInvitation,
+    StudyItem,
+)
 from labelling.permissions import role_in
 from triage.models import Report
 from triage.reports.selectors import ReportFilter
@@ -186,6 +195,38 @@ class MembershipInputSerializer(serializers.Serializer):
 
 class MembershipRoleInputSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    used_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    state = serializers.SerializerMethodField(help_text="open, used, revoked or expired.")
+
+    class Meta:
+        model = StudyInvitation
+        fields = ["id", "role", "state", "created_by", "created_at", "expires_at", "used_by", "used_at", "revoked_at"]
+        read_only_fields = fields
+
+    def get_state(self, obj) -> str:
+        return getattr(obj, "current_state", None) or obj.state(self.context["now"])
+
+
+class NewInvitationSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="invitation.pk")
+    role = serializers.CharField(source="invitation.role")
+    expires_at = serializers.DateTimeField(source="invitation.expires_at")
+    url = serializers.SerializerMethodField(help_text="The link to send; shown this once (only its hash is kept).")
+
+    def get_url(self, obj) -> str:
+        from labelling.views.invitations import invitation_url
+
+        return invitation_url(self.context["request"], obj.token)
+
+
+class InvitationInputSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    count = serializers.IntegerField(min_value=1, max_value=100, default=1)
+    days = serializers.IntegerField(min_value=1, max_value=90, default=14)
 
 
 # --------------------------------------------------------------------------- codebook

@@ -19,22 +19,28 @@ from config.errors import ApplicationError
 from labelling.api.serializers import (
     AssignmentSerializer,
     AssignmentsMadeSerializer,
+    InvitationInputSerializer,
+    InvitationSerializer,
     MembershipInputSerializer,
     MembershipRoleInputSerializer,
     MembershipSerializer,
+    NewInvitationSerializer,
     StudyCreateInputSerializer,
     StudyDetailSerializer,
     StudySerializer,
     StudyUpdateInputSerializer,
 )
-from labelling.models import Assignment, Membership, Study
+from labelling.models import Assignment, Membership, Study, StudyInvitation
 from labelling.permissions import can_view_study, is_owner, study_for
+from labelling.selectors.invitations import invitations_of
 from labelling.selectors.studies import assignments_visible_to, members_of, studies_with_role, study_progress
 from labelling.services.assignments import assignments_make
+from labelling.services.invitations import invitation_revoke, invitations_create
 from labelling.services.studies import membership_remove, membership_set, study_create, study_update
 from triage.permissions import CanCreateStudiesOrReadOnly
 
 SLUG = OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The study's slug.")
+INVITATION_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The invitation's id.")
 USER_ID = OpenApiParameter("user_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The member's user id.")
 
 
@@ -97,7 +103,8 @@ def _user_named(username: str):
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise ApplicationError(
-            f"There is no user '{username}'. Check the spelling or ask an admin to create the account.",
+            f"There is no user '{username}'. Check the spelling, or invite them: POST "
+            "/api/studies/{slug}/invitations/ makes a link with which they create their account.",
             status=400,
             details={"username": [f"No user '{username}'."]},
         )
@@ -142,6 +149,38 @@ class MemberDetailView(APIView):
     def delete(self, request, slug, user_id):
         study, membership = self._membership(request, slug, user_id)
         membership_remove(study=study, user=membership.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationListView(APIView):
+    """GET (owner): the study's invitation links (not the links themselves: only their hashes are
+    kept). POST (owner): make ``count`` one-time links for ``role``; the answer holds each ``url``,
+    shown this once."""
+
+    @extend_schema(parameters=[SLUG], responses=InvitationSerializer(many=True))
+    def get(self, request, slug):
+        study = study_for(request.user, slug, check=is_owner)
+        return Response(InvitationSerializer(invitations_of(study=study), many=True).data)
+
+    @extend_schema(
+        parameters=[SLUG], request=InvitationInputSerializer, responses={201: NewInvitationSerializer(many=True)}
+    )
+    def post(self, request, slug):
+        study = study_for(request.user, slug, check=is_owner)
+        data = InvitationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        made = invitations_create(study=study, created_by=request.user, **data.validated_data)
+        out = NewInvitationSerializer(made, many=True, context={"request": request})
+        return Response(out.data, status=status.HTTP_201_CREATED)
+
+
+class InvitationDetailView(APIView):
+    """DELETE (owner): withdraw an invitation that is not used yet; its link stops working."""
+
+    @extend_schema(parameters=[SLUG, INVITATION_ID], responses={204: OpenApiResponse(description="Withdrawn.")})
+    def delete(self, request, slug, pk):
+        study = study_for(request.user, slug, check=is_owner)
+        invitation_revoke(invitation=get_object_or_404(StudyInvitation, study=study, pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -15,6 +15,12 @@ urlpatterns = [
     path("studies/<slug:slug>/", studies_api.StudyDetailView.as_view(), name="study-detail"),
     path("studies/<slug:slug>/members/", studies_api.MemberListView.as_view(), name="member-list"),
     path("studies/<slug:slug>/members/<int:user_id>/", studies_api.MemberDetailView.as_view(), name="member-detail"),
+    path("studies/<slug:slug>/invitations/", studies_api.InvitationListView.as_view(), name="invitation-list"),
+    path(
+        "studies/<slug:slug>/invitations/<int:pk>/",
+        studies_api.InvitationDetailView.as_view(),
+        name="invitation-detail",
+    ),
     path("studies/<slug:slug>/assignments/", studies_api.AssignmentListView.as_view(), name="assignment-list"),
     path("studies/<slug:slug>/codebook/", codebook_api.CodebookView.as_view(), name="codebook"),
     path("studies/<slug:slug>/codebook/dimensions/", codebook_api.DimensionListView.as_view(), name="dimension-list"),

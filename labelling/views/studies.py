@@ -10,6 +10,7 @@ from config.errors import ApplicationError
 from labelling.codebook_templates import list_templates
 from labelling.forms import (
     DecisionRuleForm,
+    InvitationCreateForm,
     MemberAddForm,
     MemberRoleForm,
     StudyCreateForm,
@@ -18,10 +19,12 @@ from labelling.forms import (
 )
 from labelling.models import Dimension, Membership
 from labelling.permissions import can_view_study, is_owner, role_in, study_for
+from labelling.selectors.invitations import invitations_of
 from labelling.selectors.studies import members_of, studies_with_progress, study_progress
 from labelling.services.assignments import assignments_make
 from labelling.services.decision_rules import decision_rule_set
 from labelling.services.studies import membership_remove, membership_set, study_create, study_update
+from labelling.views.invitations import new_links_pop
 from triage.permissions import CanCreateStudiesOrReadOnly, can_create_studies
 
 
@@ -101,7 +104,7 @@ def assignments_make_view(request, slug):
     return redirect("labelling:study-detail", slug=study.slug)
 
 
-def _settings_context(study, settings_form=None, member_form=None, rule_form=None):
+def _settings_context(study, settings_form=None, member_form=None, rule_form=None, new_links=None):
     initial = {
         "name": study.name,
         "description": study.description,
@@ -132,6 +135,9 @@ def _settings_context(study, settings_form=None, member_form=None, rule_form=Non
         "members": members_of(study=study),
         "roles": Membership.Role.choices,
         "rule_forms": rule_forms,
+        "invitation_form": InvitationCreateForm(),
+        "invitations": invitations_of(study=study),
+        "new_links": new_links or [],
     }
 
 
@@ -150,7 +156,8 @@ def study_settings(request, slug):
             else:
                 messages.success(request, "Settings saved.")
                 return redirect("labelling:study-settings", slug=study.slug)
-    return render(request, "labelling/study_settings.html", _settings_context(study, settings_form=form))
+    context = _settings_context(study, settings_form=form, new_links=new_links_pop(request, study))
+    return render(request, "labelling/study_settings.html", context)
 
 
 @login_required

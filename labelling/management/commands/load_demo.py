@@ -1,5 +1,5 @@
 """Load the demo study: 36 DL-framework issue reports and 4 crash groups (12 fuzzer findings sent
-through the crash intake), the "DL framework bugs" codebook, an owner and two annotators, some
+through the crash intake), the "DL framework bugs" codebook, an owner (staff), two annotators and a viewer, some
 labels already given. Every report's code blocks are extracted, so a reproducer can be attached
 from one. Safe to run twice."""
 
@@ -28,7 +28,12 @@ DEMO_FUZZER = "demo-fuzzer"
 DEMO_SLUG = "dl-bugs-demo"
 DEMO_PASSWORD = "bugsift-demo"
 # (username, role, is_staff)
-DEMO_PEOPLE = [("owner", "owner", True), ("alice", "annotator", False), ("bob", "annotator", False)]
+DEMO_PEOPLE = [
+    ("owner", "owner", True),
+    ("alice", "annotator", False),
+    ("bob", "annotator", False),
+    ("vera", "viewer", False),
+]
 # The last few items are left unscreened, to try screening on.
 DEMO_UNSCREENED = 6
 # Labels already given to the first items: (root_cause, symptom, component, stage) per annotator.
@@ -66,8 +71,13 @@ class Command(BaseCommand):
         crashes = crashes_import(path=DEMO_CRASHES, account_name=DEMO_FUZZER)
         # Reports imported by an older demo had no code blocks: extract them (the same blocks again otherwise).
         report_code_blocks_refresh(report_ids=self._report_ids())
-        if not Study.objects.filter(slug=DEMO_SLUG).exists():
+        study = Study.objects.filter(slug=DEMO_SLUG).first()
+        if study is None:
             self._study(users)
+        else:  # a demo loaded before the viewer existed gets them too
+            for username, role, _staff in DEMO_PEOPLE[1:]:
+                if not study.memberships.filter(user=users[username]).exists():
+                    membership_set(study=study, user=users[username], role=role)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nBugsift demo is ready: {url}\n"
@@ -75,6 +85,8 @@ class Command(BaseCommand):
                 f"  crash groups: {len(self._crash_report_ids())} ({crashes.summary()})\n"
                 f"  log in as owner / {DEMO_PASSWORD}   (study owner, staff)\n"
                 f"          or alice / {DEMO_PASSWORD}  or bob / {DEMO_PASSWORD}   (annotators)\n"
+                f"          or vera / {DEMO_PASSWORD}   (viewer: reads the results)\n"
+                f"  add people: Settings > Invitation links, or `manage.py invite {DEMO_SLUG} annotator`\n"
                 f"  study: {url}studies/{DEMO_SLUG}/\n"
             )
         )

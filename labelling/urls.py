@@ -4,8 +4,8 @@ from labelling.views import agreement as agreement_views
 from labelling.views import codebook as codebook_views
 from labelling.views import disagreements as disagreement_views
 from labelling.views import export as export_views
-from labelling.views import item_detail as item_detail_views
 from labelling.views import invitations as invitation_views
+from labelling.views import item_detail as item_detail_views
 from labelling.views import items as item_views
 from labelling.views import label as label_views
 from labelling.views import screening as screening_views

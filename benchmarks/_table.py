@@ -54,3 +54,15 @@ def print_table(title: str, rows: list[tuple]):
         if i == 0:
             print("|-" + "-|-".join("-" * w for w in widths) + "-|")
     sys.stdout.flush()
+
+
+def print_grid(title: str, header: tuple, rows: list[tuple]):
+    """A table with any columns, in the same Markdown style as print_table."""
+    print(f"\n## {title}")
+    table = [tuple(str(c) for c in header)] + [tuple(str(c) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for i, r in enumerate(table):
+        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) + " |")
+        if i == 0:
+            print("|-" + "-|-".join("-" * w for w in widths) + "-|")
+    sys.stdout.flush()

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: venv demo test bench fuzz lint run worker clean
+.PHONY: venv demo test bench bench-compare fuzz lint run worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: venv
 # Benchmarks need PostgreSQL (DATABASE_URL, default: the local server) and print a table.
 bench: venv
 	$(BIN)/python benchmarks/run.py
+
+# Bugsift next to Label Studio 1.23.2 (installed once into var/bench/labelstudio-venv), both on
+# SQLite with their own dev servers, on the same seeded workload. ITEMS=2000 for a quick run.
+ITEMS ?= 100000
+REQUESTS ?= 50
+bench-compare: venv
+	$(BIN)/python benchmarks/compare.py --items $(ITEMS) --requests $(REQUESTS)
 
 # A longer schemathesis run over every API operation (the test suite runs 3 examples each).
 fuzz: venv

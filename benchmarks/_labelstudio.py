@@ -136,7 +136,7 @@ def add_members(*, data_dir: Path, usernames) -> dict[str, int]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def wait_ready(port: int, process: subprocess.Popen, log_path: Path, timeout: float = 600) -> None:
+def wait_ready(port: int, process: subprocess.Popen, log_path: Path, timeout: float = 1800) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:

@@ -666,8 +666,8 @@ def main(argv=None):
                 )
             )
 
-        res = block("disagreements page", bugsift, bugsift, lambda app: app.disagreements(n))
-        bv, bl = res[bugsift.name]
+        print("  disagreements page: Bugsift ...", flush=True)
+        bv, bl = bugsift.disagreements(n), load()
         rows.append(
             (f"disagreements page p50 / p99 (n={len(bv)})", "not in the open-source edition", p50_p99(bv), "-", "-", bl)
         )

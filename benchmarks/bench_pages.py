@@ -1,0 +1,189 @@
+"""Page benchmark: every page and call of the Label Studio comparison (`make bench-compare`), on gunicorn.
+
+Reuses bench_labelling's study (100,000 items, 3 annotators, 4 choice dimensions, 1.2 million
+annotations, an open slice for every annotator; built or reused in PostgreSQL by
+``bench_labelling.build``), starts ``gunicorn config.wsgi -w 4`` (DJANGO_DEBUG=0) and, as
+``make bench-compare`` does, sends ``--requests`` sequential requests a measure, each on a new
+connection:
+
+* GET /healthz/ (the trivial view: the baseline);
+* GET /api/studies/<slug>/next-item/ (token);
+* PUT /api/studies/<slug>/items/<id>/annotations/ with 4 choices (token);
+* POST /studies/<slug>/label/<id>/ (the labelling form, session and CSRF; 302 to the next);
+* GET /studies/<slug>/items/ (list page 1), GET /studies/<slug>/ (overview),
+  GET /studies/<slug>/disagreements/;
+* GET /api/studies/<slug>/export/?format=csv once: time, size and the serving worker's peak RSS.
+
+Prints p50 / p99 and the p50 as a multiple of the trivial view's. No targets are asserted here;
+the comparison with Label Studio is `make bench-compare`.
+
+Usage: .venv/bin/python benchmarks/bench_pages.py [--scale 0.1] [--requests 50]
+Database: BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/bugsift_bench_lab (shared
+with bench_labelling, which it leaves as that script expects: the open slice is reset first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import bench_labelling as lab  # noqa: E402
+from _server import free_port, stop_gunicorn  # noqa: E402
+from _table import print_table, setup_django  # noqa: E402
+from compare import Http, RssSampler, csrf_from, expect  # noqa: E402
+
+CHOICES = {code: categories for code, _, _, categories in lab.DIMENSIONS}
+
+
+def values(i: int) -> dict:
+    return {
+        "symptom": CHOICES["symptom"][i % 5],
+        "root_cause": CHOICES["root_cause"][(i * 3) % 5],
+        "component": [CHOICES["component"][i % 5]],
+        "stage": CHOICES["stage"][(i + 1) % 5],
+    }
+
+
+def token_client(port: int, username: str) -> Http:
+    answer = expect(
+        Http(port).post_form("/api/auth/token/", {"username": username, "password": lab.PASSWORD}), 200, "token"
+    )
+    return Http(port, headers={"Authorization": f"Token {answer.json()['token']}"})
+
+
+def browser(port: int, username: str) -> Http:
+    client = Http(port)
+    token = csrf_from(client.get("/accounts/login/").body)
+    form = {"username": username, "password": lab.PASSWORD, "csrfmiddlewaretoken": token}
+    if client.post_form("/accounts/login/", form).status != 302:
+        raise SystemExit(f"could not log {username} in")
+    return client
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 100,000 items (default 1)")
+    parser.add_argument("--requests", type=int, default=50, help="sequential requests a measure (default 50)")
+    args = parser.parse_args(argv)
+    n = args.requests
+    items = max(100, int(100_000 * args.scale))
+    open_items = min(items, max(int(items * 0.05), 2 * n + 10))
+
+    if lab._existing_size() != items:
+        lab._drop_database()
+        setup_django(lab.DB_URL)
+        print(f"building the study: {items:,} items, {open_items:,} open ...", flush=True)
+        lab.build(items=items, open_items=open_items)
+    else:
+        setup_django(lab.DB_URL)
+        lab.reset_open_slice(items=items, open_items=open_items)
+    sizes = lab.counts()
+    from django.db import connections
+
+    connections.close_all()
+
+    port = free_port()
+    server = lab.start_gunicorn(port)
+    slug, results, export = lab.SLUG, {}, {}
+    try:
+        api = token_client(port, lab.ANNOTATORS[0])
+        form_user = browser(port, lab.ANNOTATORS[1])
+        owner = browser(port, lab.OWNER)
+        owner_api = token_client(port, lab.OWNER)
+        for _ in range(8):  # warm every worker
+            api.get(f"/api/studies/{slug}/next-item/")
+            owner.get(f"/studies/{slug}/items/")
+
+        def measure(name, call):
+            results[name] = [call(i) for i in range(n)]
+
+        measure("GET /healthz/ (trivial view)", lambda i: expect(Http(port).get("/healthz/"), 200, "healthz").ms)
+        measure(
+            "next task: GET /api/.../next-item/",
+            lambda i: expect(api.get(f"/api/studies/{slug}/next-item/"), 200, "next-item").ms,
+        )
+
+        def save_api(i):
+            item = expect(api.get(f"/api/studies/{slug}/next-item/"), 200, "next-item").json()["item"]
+            put = api.send_json(
+                "PUT",
+                f"/api/studies/{slug}/items/{item}/annotations/",
+                {"values": values(i), "time_spent_ms": 15000 + i},
+            )
+            return expect(put, 200, "save (API)").ms
+
+        def save_form(i):
+            start = expect(form_user.get(f"/studies/{slug}/label/"), 302, "label redirect")
+            path = urllib.parse.urlsplit(start.headers["Location"]).path
+            page = expect(form_user.get(path), 200, "labelling page")
+            form = {"csrfmiddlewaretoken": csrf_from(page.body), "time_spent_ms": str(15000 + i)}
+            form.update({f"value-{code}": value for code, value in values(i + 1).items()})
+            form.update({f"note-{code}": "" for code in CHOICES})
+            return expect(form_user.post_form(path, form), 302, "save (form)").ms
+
+        measure("save 4 choices: PUT /api/.../annotations/", save_api)
+        measure("save 4 choices: POST /label/<item>/ (form)", save_form)
+        for name, path in (
+            ("list page 1: GET /studies/<slug>/items/", f"/studies/{slug}/items/"),
+            ("study overview: GET /studies/<slug>/", f"/studies/{slug}/"),
+            ("disagreements: GET /studies/<slug>/disagreements/", f"/studies/{slug}/disagreements/"),
+        ):
+            measure(name, lambda i, path=path: expect(owner.get(path), 200, path).ms)
+
+        size = [0]
+        samplers = [RssSampler(pid) for pid in worker_pids(server.pid)]
+        for s in samplers:
+            s.__enter__()
+        started = time.perf_counter()
+        answer = owner_api.get(
+            f"/api/studies/{slug}/export/?format=csv", sink=lambda chunk: size.__setitem__(0, size[0] + len(chunk))
+        )
+        export["seconds"] = time.perf_counter() - started
+        for s in samplers:
+            s.__exit__(None, None, None)
+        expect(answer, 200, "export")
+        export["bytes"] = size[0]
+        growth = max(samplers, key=lambda s: s.peak - s.baseline) if samplers else None
+        export["peak"] = (growth.peak, growth.baseline) if growth else (float("nan"), float("nan"))
+    finally:
+        stop_gunicorn(server)
+
+    base = lab.percentile(results["GET /healthz/ (trivial view)"], 50)
+    rows = []
+    for name, timings in results.items():
+        p50, p99 = lab.percentile(timings, 50), lab.percentile(timings, 99)
+        note = "baseline" if name.startswith("GET /healthz/") else f"p50 {p50 / base:.1f}x trivial"
+        rows.append((f"{name} p50 / p99 (n={len(timings)})", f"{p50:.1f} / {p99:.1f} ms", "-", note, None))
+    peak, baseline = export["peak"]
+    rows.append(
+        (
+            "export CSV: GET /api/.../export/?format=csv",
+            f"{export['seconds']:.2f} s",
+            "-",
+            f"{sizes['items'] / export['seconds']:,.0f} items/s, {export['bytes'] / 1e6:.1f} MB",
+            None,
+        )
+    )
+    rows.append(("  export: serving worker's peak RSS", f"{peak:.0f} MB", "-", f"{baseline:.0f} MB before", None))
+    print_table(
+        f"Pages of the comparison on gunicorn -w 4, {n} sequential requests a measure, a new connection each "
+        f"({sizes['items']:,} items, {sizes['annotations']:,} annotations)",
+        rows,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

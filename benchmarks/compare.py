@@ -99,7 +99,7 @@ class Http:
         *,
         body: bytes | str | None = None,
         headers: dict | None = None,
-        timeout: float = 3600,
+        timeout: float = 14400,
         sink=None,
     ) -> Answer:
         all_headers = {"Host": f"127.0.0.1:{self.port}", "Connection": "close", **self.headers, **(headers or {})}

@@ -72,6 +72,7 @@ def start(*, port: int, data_dir: Path, log_file) -> subprocess.Popen:
         "LABEL_STUDIO_USER_TOKEN": TOKEN,
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
         "SECRET_KEY": "benchmark-only-secret-" + "y" * 40,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),  # also for the settings read before --data-dir applies
     }
     data_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(

@@ -71,7 +71,7 @@ BODY = (
 # --- data -----------------------------------------------------------------------------------------
 
 
-def _existing_size() -> int | None:
+def existing_size() -> int | None:
     """Items of the benchmark study in the benchmark database, or None when there is none."""
     import psycopg2
 
@@ -93,7 +93,7 @@ def _existing_size() -> int | None:
         conn.close()
 
 
-def _drop_database():
+def drop_database():
     import psycopg2
     from psycopg2 import sql
 
@@ -151,8 +151,9 @@ def build(*, items: int, open_items: int) -> dict:
         )
         cur.execute(
             """
-            INSERT INTO labelling_studyitem (study_id, report_id, screening, exclusion_reason, added_at)
-            SELECT %s, r.id, 'included', '', now()
+            INSERT INTO labelling_studyitem (study_id, report_id, screening, exclusion_reason, added_at,
+                                             needs_review, review_reason)
+            SELECT %s, r.id, 'included', '', now(), false, ''
             FROM triage_report r WHERE r.source_id LIKE 'bench-lab:%%' ORDER BY r.id
             """,
             [study_id],
@@ -415,9 +416,9 @@ def main(argv=None):
     # Two clients share annotator a: it needs 2 * per_client open items; keep 5% open at least.
     open_items = min(items, max(int(items * 0.05), 2 * per_client + 10))
 
-    size = _existing_size()
+    size = existing_size()
     if args.rebuild or size != items:
-        _drop_database()
+        drop_database()
         setup_django(DB_URL)
         print(f"building the study: {items:,} items, {open_items:,} open ...", flush=True)
         built = build(items=items, open_items=open_items)

@@ -81,8 +81,8 @@ def main(argv=None):
     items = max(100, int(100_000 * args.scale))
     open_items = min(items, max(int(items * 0.05), 2 * n + 10))
 
-    if lab._existing_size() != items:
-        lab._drop_database()
+    if lab.existing_size() != items:
+        lab.drop_database()
         setup_django(lab.DB_URL)
         print(f"building the study: {items:,} items, {open_items:,} open ...", flush=True)
         lab.build(items=items, open_items=open_items)

@@ -99,7 +99,7 @@ class Http:
         *,
         body: bytes | str | None = None,
         headers: dict | None = None,
-        timeout: float = 3600,
+        timeout: float = 14400,
         sink=None,
     ) -> Answer:
         all_headers = {"Host": f"127.0.0.1:{self.port}", "Connection": "close", **self.headers, **(headers or {})}
@@ -725,7 +725,12 @@ def main(argv=None):
     )
     print(
         f"  load: 1-minute load average at the end of each block ({os.cpu_count()} CPUs); "
-        f"p50 ratio above 1 means Bugsift is faster"
+        "a ratio above 1 means Bugsift is faster or smaller (for latencies: of the p50s)"
+    )
+    print(
+        "  import: Label Studio's time is its import requests; Bugsift's is two whole commands (import_reports,\n"
+        "  import_labels), Django start-up included. Export: each tool's own CSV (Label Studio: every task with\n"
+        "  its data and annotations; Bugsift: one row per item with its final labels), hence the sizes differ."
     )
     return 0
 

@@ -31,9 +31,9 @@ instead of running it as a formula; numbers are left alone. This is done by
 ``config.csvsafe.writer``, the one CSV writer of the app. JSONL is left exactly as stored.
 
 Memory stays flat however large the study: items are read in keyset-paginated chunks
-(``CHUNK_SIZE`` ids at a time, ``id > last`` ordered by id) with a fixed number of queries per
-chunk, and each chunk is turned into text and yielded before the next one is read. Rows are
-read as tuples (``values_list``), never as model instances.
+(``CHUNK_SIZE`` ids at a time, ``JSONL_CHUNK_SIZE`` for JSONL; ``id > last`` ordered by id)
+with a fixed number of queries per chunk, and each chunk is turned into text and yielded
+before the next one is read. Rows are read as tuples (``values_list``), never as model instances.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ from labelling.values import value_codes
 from triage.models import Report
 
 CHUNK_SIZE = 2000
+# The JSONL holds every label of a chunk's items in memory at once: half the items per chunk.
+JSONL_CHUNK_SIZE = 1000
 FORMATS = ("csv", "long", "jsonl")
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -193,9 +195,14 @@ def _final_labels_pivot(columns: list[ExportColumn], *, after: int, last: int) -
     return {row[0]: row[1:] for row in rows}
 
 
-def _given_pivot(columns: list[ExportColumn], *, after: int, last: int) -> dict[int, tuple]:
-    """Per item of the chunk, per column: non-empty annotations by annotators who finished the item."""
-    if not columns:
+def _given_pivot(columns: list[ExportColumn], undecided: list[list[int]], *, after: int, last: int) -> dict[int, tuple]:
+    """Per item, per column: the non-empty labels given by annotators who finished the item, counted
+    only for ``undecided[i]``, the chunk's items whose column ``i`` needs it (0 elsewhere). One query."""
+    wanted = Q()
+    for col, item_ids in zip(columns, undecided, strict=True):
+        if item_ids:
+            wanted |= Q(dimension_id=col.id, item_id__in=item_ids)
+    if not wanted:
         return {}
     # The chunk's bounds inside the subquery too: PostgreSQL then reads only the chunk's assignments.
     finished = Assignment.objects.filter(
@@ -207,7 +214,7 @@ def _given_pivot(columns: list[ExportColumn], *, after: int, last: int) -> dict[
     )
     aggregates = {f"n{c.id}": Count("id", filter=Q(dimension_id=c.id)) for c in columns}
     rows = (
-        Annotation.objects.filter(dimension_id__in=[c.id for c in columns], item_id__gt=after, item_id__lte=last)
+        Annotation.objects.filter(wanted, item_id__gt=after, item_id__lte=last)
         .exclude(value="")
         .filter(Exists(finished))
         .order_by()
@@ -287,16 +294,17 @@ def _chunks(
                 assigned[item_id] = n_assigned
                 if n_complete:
                     complete[item_id] = n_complete
-            # Only the items finished by k annotators with a dimension lacking a final label need
-            # it: their status is disagreement or empty, by whether anyone gave a value.
+            # Only an item finished by k annotators with no final label on a dimension needs the
+            # labels given there: its status is disagreement or empty, by whether anyone gave one.
             k = max(study.overlap_k, 1)
             n = len(columns)
-            undecided = any(
-                n_complete >= k and (item_id not in final_rows or None in final_rows[item_id][n:])
-                for item_id, n_complete in complete.items()
-            )
-            if undecided:
-                given = _given_pivot(columns, after=after, last=last)
+            no_final = (None,) * (2 * n)
+            finished_items = [item_id for item_id, n_complete in complete.items() if n_complete >= k]
+            undecided = [
+                [item_id for item_id in finished_items if final_rows.get(item_id, no_final)[n + i] is None]
+                for i in range(n)
+            ]
+            given = _given_pivot(columns, undecided, after=after, last=last)
 
         annotations: dict[int, list[tuple]] = {}
         source_labels: dict[int, list[str]] = {}
@@ -319,19 +327,24 @@ def _chunks(
 
 
 def _statuses(chunk: _Chunk, item_id: int, finals: tuple, n: int, k: int) -> list[str]:
-    assigned = chunk.assigned.get(item_id, 0)
-    complete = chunk.complete.get(item_id, 0)
-    given = chunk.given.get(item_id)
-    return [
-        label_status(
-            final_value=finals[i] if finals[n + i] is not None else None,
-            assigned=assigned,
-            complete=complete,
-            k=k,
-            given=given[i] if given else 0,
+    """``label_status`` of each column of one item (a dimension with a final label is decided
+    here without the call: the common case, millions of cells in a large export)."""
+    statuses = []
+    for i in range(n):
+        if finals[n + i] is not None:  # a method: the final label exists
+            statuses.append(STATUS_FINAL if finals[i] != "" else STATUS_EMPTY)
+            continue
+        given = chunk.given.get(item_id)
+        statuses.append(
+            label_status(
+                final_value=None,
+                assigned=chunk.assigned.get(item_id, 0),
+                complete=chunk.complete.get(item_id, 0),
+                k=k,
+                given=given[i] if given else 0,
+            )
         )
-        for i in range(n)
-    ]
+    return statuses
 
 
 def csv_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None):
@@ -389,7 +402,7 @@ def _json_value(col: ExportColumn, value: str):
     return value_codes(value) if col.is_multi else value
 
 
-def jsonl_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None):
+def jsonl_chunks(study: Study, *, chunk_size: int = JSONL_CHUNK_SIZE, progress: Callable[[int], None] | None = None):
     """The JSONL export as text chunks, one chunk of lines per item chunk."""
     columns = export_columns(study)
     n = len(columns)
@@ -462,14 +475,17 @@ _WRITERS = {"csv": csv_chunks, "long": long_chunks, "jsonl": jsonl_chunks}
 
 
 def export_chunks(
-    *, study: Study, fmt: str, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None
+    *, study: Study, fmt: str, chunk_size: int | None = None, progress: Callable[[int], None] | None = None
 ) -> Iterator[str]:
     """The whole export of ``study`` in ``fmt`` (one of ``FORMATS``) as a stream of text chunks.
 
+    ``chunk_size``: items read at a time (default ``CHUNK_SIZE``, ``JSONL_CHUNK_SIZE`` for JSONL).
     ``progress`` (optional) is called with the number of items written after each chunk.
     """
     if fmt not in _WRITERS:
         raise ValueError(f"Unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}.")
+    if chunk_size is None:
+        chunk_size = JSONL_CHUNK_SIZE if fmt == "jsonl" else CHUNK_SIZE
     return _WRITERS[fmt](study, chunk_size=chunk_size, progress=progress)
 
 

@@ -103,9 +103,10 @@ def _flag_events(item: StudyItem) -> list[HistoryEvent]:
 def item_detail_for(*, study: Study, item_id: int, user) -> ItemDetail | None:
     """Everything the item page shows about item ``item_id`` of ``study``; None if the study has no such item.
 
-    Nine queries, whatever the number of annotators, labels, reproducers or runs: the item (with
+    Eight queries, whatever the number of annotators, labels, reproducers or runs: the item (with
     its report and screener), assignments, annotations, final labels, dimensions, categories,
-    reproducers, runs.
+    reproducers, runs (with reproducer, reproduction, environment and runner); one more for the
+    user's role when ``study_for`` has not read it already.
     """
     item = StudyItem.objects.filter(study=study, pk=item_id).select_related("report", "screened_by", "study").first()
     if item is None:

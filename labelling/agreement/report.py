@@ -70,9 +70,10 @@ def _figures(
     fleiss_mask, per_item = st.fleiss_subset(counts)
     table = counts[fleiss_mask]
     fleiss = st.fleiss_kappa(table)
-    fleiss_ci = bs.fleiss_interval(table, resamples=resamples, seed=seed) if table.shape[0] else None
     alpha = st.krippendorff_alpha(counts, distance=alpha_distance)
-    alpha_ci = bs.alpha_interval(counts, distance=alpha_distance, resamples=resamples, seed=seed)
+    fleiss_ci, alpha_ci = bs.intervals(
+        counts, labels_per_item=per_item, distance=alpha_distance, resamples=resamples, seed=seed
+    )
 
     ordinal = ratings.level == "ordinal"
     pairs = []
@@ -82,20 +83,17 @@ def _figures(
         if not n_both:
             continue
         y1, y2 = matrix[a][both], matrix[b][both]
-        kappa = st.cohen_kappa(y1, y2, n_values=ratings.n_values)
+        pair_table = st.contingency(y1, y2, n_values=ratings.n_values)
+        kappa = st.cohen_kappa(pair_table)
         pairs.append(
             {
                 "raters": [ratings.raters[a], ratings.raters[b]],
                 "items": n_both,
                 "value": _num(kappa),
                 "band": bands.band(_num(kappa)),
-                "percent_agreement": _num(float(np.mean(y1 == y2))),
-                "linear_weighted": _num(st.cohen_kappa(y1, y2, n_values=ratings.n_values, weights="linear"))
-                if ordinal
-                else None,
-                "quadratic_weighted": _num(st.cohen_kappa(y1, y2, n_values=ratings.n_values, weights="quadratic"))
-                if ordinal
-                else None,
+                "percent_agreement": _num(np.trace(pair_table) / n_both),
+                "linear_weighted": _num(st.cohen_kappa(pair_table, weights="linear")) if ordinal else None,
+                "quadratic_weighted": _num(st.cohen_kappa(pair_table, weights="quadratic")) if ordinal else None,
             }
         )
 
@@ -125,7 +123,7 @@ def _figures(
         "percent_agreement": _num(st.percent_agreement(counts)),
         "fleiss_kappa": _coefficient(
             fleiss,
-            ci95=_interval(fleiss_ci) if fleiss_ci else None,
+            ci95=_interval(fleiss_ci),
             items=int(fleiss_mask.sum()),
             labels_per_item=per_item or None,
             resamples=resamples,

@@ -5,8 +5,9 @@ item i, the "value counts" of Krippendorff and the "table" of Fleiss) and, for t
 figures, the two annotators' value indices on the items both labelled.
 
 Where a vetted library computes the figure we call it: Fleiss' kappa (statsmodels
-``fleiss_kappa``), Cohen's kappa and its weighted forms and the confusion matrix (scikit-learn
-``cohen_kappa_score``, ``confusion_matrix``). Krippendorff's alpha follows the coincidence-matrix
+``fleiss_kappa``), Cohen's kappa and its weighted forms (statsmodels ``cohens_kappa`` on the
+pair's contingency table, checked against scikit-learn's ``cohen_kappa_score`` in the tests),
+the confusion matrix (scikit-learn ``confusion_matrix``). Krippendorff's alpha follows the coincidence-matrix
 computation of the ``krippendorff`` package (Krippendorff 2011, "Computing Krippendorff's
 alpha-reliability") but on *patterns* (distinct rows of ``counts``) with weights, so that a
 study of 100,000 items and every bootstrap resample cost a few small matrix products; the tests
@@ -24,7 +25,8 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, confusion_matrix
+from sklearn.metrics import confusion_matrix
+from statsmodels.stats.inter_rater import cohens_kappa as _statsmodels_cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as _statsmodels_fleiss_kappa
 
 NAN = float("nan")
@@ -245,13 +247,19 @@ def gwet_ac1(counts: np.ndarray, *, n_categories: int | None = None) -> float:
 # --- pairs of annotators ---------------------------------------------------------------------------
 
 
-def cohen_kappa(y1: np.ndarray, y2: np.ndarray, *, n_values: int, weights: str | None = None) -> float:
-    """Cohen's kappa (scikit-learn) of two annotators' value indices on the items both labelled;
-    ``weights`` "linear" or "quadratic" for an ordinal scale (value indices in scale order)."""
-    if len(y1) == 0:
+def contingency(y1: np.ndarray, y2: np.ndarray, *, n_values: int) -> np.ndarray:
+    """n_values x n_values table of two annotators' value indices (rows the first's)."""
+    return np.bincount(y1 * n_values + y2, minlength=n_values * n_values).reshape(n_values, n_values)
+
+
+def cohen_kappa(table: np.ndarray, *, weights: str | None = None) -> float:
+    """Cohen's kappa (statsmodels ``cohens_kappa``) of a two-annotator contingency table; ``weights``
+    "linear" or "quadratic" (Cohen 1968) for an ordinal scale, rows and columns in scale order.
+    The tests check it against scikit-learn's ``cohen_kappa_score`` on the raw labels."""
+    if table.sum() == 0:
         return NAN
     with _quiet():
-        value = float(cohen_kappa_score(y1, y2, labels=np.arange(n_values), weights=weights))
+        value = float(_statsmodels_cohens_kappa(table, wt=weights, return_results=False))
     return value if np.isfinite(value) else NAN
 
 

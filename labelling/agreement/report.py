@@ -47,6 +47,11 @@ def _coefficient(value, **extra) -> dict:
     return {"value": value, "band": bands.band(value), **extra}
 
 
+def _pair(bounds: tuple[float, float]) -> list[float] | None:
+    low, high = _num(bounds[0]), _num(bounds[1])
+    return None if low is None or high is None else [low, high]
+
+
 def _interval(interval: bs.Interval) -> list[float] | None:
     return [_num(interval.low), _num(interval.high)] if interval.used else None
 
@@ -91,6 +96,7 @@ def _figures(
                 "items": n_both,
                 "value": _num(kappa),
                 "band": bands.band(_num(kappa)),
+                "ci95": _pair(st.cohen_kappa_interval(pair_table)),
                 "percent_agreement": _num(np.trace(pair_table) / n_both),
                 "linear_weighted": _num(st.cohen_kappa(pair_table, weights="linear")) if ordinal else None,
                 "quadratic_weighted": _num(st.cohen_kappa(pair_table, weights="quadratic")) if ordinal else None,

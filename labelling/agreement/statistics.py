@@ -73,13 +73,15 @@ def labels_per_item(counts: np.ndarray) -> np.ndarray:
 
 def percent_agreement(counts: np.ndarray) -> float:
     """Observed agreement: over items with >= 2 labels, the share of pairs of labels that are equal
-    (Fleiss' P-bar; for two annotators, the share of items they label alike)."""
-    m = counts.sum(axis=1)
+    (Fleiss' P-bar; for two annotators, the share of items they label alike). Computed on the
+    distinct rows of ``counts`` weighted by their frequency (the same mean, fewer rows)."""
+    rows, freq = patterns(counts)
+    m = rows.sum(axis=1)
     keep = m >= 2
     if not keep.any():
         return NAN
-    c, m = counts[keep].astype(float), m[keep].astype(float)
-    return float(np.mean(((c * (c - 1)).sum(axis=1)) / (m * (m - 1))))
+    c, m, w = rows[keep].astype(float), m[keep].astype(float), freq[keep]
+    return float(np.average(((c * (c - 1)).sum(axis=1)) / (m * (m - 1)), weights=w))
 
 
 # --- Fleiss' kappa ---------------------------------------------------------------------------------
@@ -125,10 +127,16 @@ def fleiss_kappa_weighted(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def category_kappas(table: np.ndarray, labels_per_item: int) -> np.ndarray:
     """Fleiss' (1971) kappa of each category against the rest: Fleiss' kappa of the two-column
-    table [n_ij, m - n_ij] (statsmodels), one per column of ``table`` (n_ij: the item's labels that
-    hold category j; m: its number of labels, the same for every item)."""
-    m = np.full((table.shape[0], 1), labels_per_item)
-    return np.array([fleiss_kappa(np.hstack([table[:, [j]], m - table[:, [j]]])) for j in range(table.shape[1])])
+    table [n_ij, m - n_ij], one per column of ``table`` (n_ij: the item's labels that hold category
+    j; m: its number of labels, the same for every item). On the distinct rows with their
+    frequencies (``fleiss_kappa_weighted``; the tests check it against statsmodels)."""
+    rows, freq = patterns(table)
+    kappas = []
+    for j in range(table.shape[1]):
+        binary = np.stack([rows[:, j], labels_per_item - rows[:, j]], axis=1)
+        with _quiet():
+            kappas.append(float(fleiss_kappa_weighted(binary, freq)[0]))
+    return np.array([k if np.isfinite(k) else NAN for k in kappas])
 
 
 # --- Krippendorff's alpha --------------------------------------------------------------------------
@@ -232,12 +240,13 @@ def gwet_ac1(counts: np.ndarray, *, n_categories: int | None = None) -> float:
     pe = sum_k pi_k (1 - pi_k) / (q - 1), with pi_k the mean over the items with >= 1 label of the
     share of the item's labels in category k, and q the number of categories (the codebook's)."""
     q = n_categories or counts.shape[1]
-    m = counts.sum(axis=1)
+    rows, freq = patterns(counts)
+    m = rows.sum(axis=1)
     rated, paired = m >= 1, m >= 2
     if not paired.any() or q < 2:
         return NAN
     pa = percent_agreement(counts)
-    pi = (counts[rated] / m[rated][:, None]).mean(axis=0)
+    pi = np.average(rows[rated] / m[rated][:, None], axis=0, weights=freq[rated])
     pe = float((pi * (1 - pi)).sum() / (q - 1))
     if pe >= 1:
         return NAN
@@ -261,6 +270,19 @@ def cohen_kappa(table: np.ndarray, *, weights: str | None = None) -> float:
     with _quiet():
         value = float(_statsmodels_cohens_kappa(table, wt=weights, return_results=False))
     return value if np.isfinite(value) else NAN
+
+
+def cohen_kappa_interval(table: np.ndarray) -> tuple[float, float]:
+    """Analytic 95% interval of the unweighted Cohen's kappa (statsmodels: asymptotic standard
+    error, Fleiss, Cohen & Everitt 1969); nan where undefined."""
+    if table.sum() == 0:
+        return NAN, NAN
+    with _quiet():
+        result = _statsmodels_cohens_kappa(table)
+        low, high = float(result.kappa_low), float(result.kappa_upp)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return NAN, NAN
+    return low, high
 
 
 def confusion(y1: np.ndarray, y2: np.ndarray, *, n_values: int) -> np.ndarray:

@@ -66,6 +66,8 @@ def test_cohen_worked_example_gives_kappa_0_4():
     assert pair["value"] == pytest.approx(ex.COHEN_KAPPA)
     assert pair["percent_agreement"] == pytest.approx(0.7)
     assert pair["linear_weighted"] is None and pair["quadratic_weighted"] is None  # nominal
+    low, high = pair["ci95"]  # analytic (statsmodels): around the estimate
+    assert low < 0.4 < high and high - low == pytest.approx(2 * (0.4 - low))
 
 
 # --- against independent computations ------------------------------------------------------------
@@ -134,6 +136,14 @@ def test_fleiss_on_the_same_items_equals_statsmodels_and_uses_the_commonest_labe
     assert result["fleiss_kappa"]["labels_per_item"] == commonest
     assert result["fleiss_kappa"]["items"] == int((m == commonest).sum())
     assert result["fleiss_kappa"]["value"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_category_kappas_equal_statsmodels_on_the_binary_tables():
+    rng = np.random.default_rng(4)
+    ratings = rng.integers(0, 4, (150, 5))
+    table = np.stack([(ratings == k).sum(axis=1) for k in range(4)], axis=1)
+    expected = [statsmodels_fleiss_kappa(np.stack([table[:, j], 5 - table[:, j]], axis=1)) for j in range(4)]
+    assert st.category_kappas(table, 5) == pytest.approx(expected, abs=1e-12)
 
 
 def _ac1_by_the_formula(data: np.ndarray, q: int) -> float:

@@ -43,10 +43,10 @@ def _percentile_interval(values: np.ndarray, resamples: int) -> Interval:
     return Interval(float(low), float(high), resamples, int(finite.size))
 
 
-def resample_weights(counts: np.ndarray, *, resamples: int, seed: int):
+def resample_weights(counts: st.Counts, *, resamples: int, seed: int):
     """(distinct rows of ``counts``, a (resamples, rows) matrix of their frequencies in each item
     resample). Deterministic for a seed; drawn in batches of ``BATCH`` resamples."""
-    rows, freq = st.patterns(counts)
+    rows, freq = st.rows_and_freq(counts)
     n_items = int(freq.sum())
     rng = np.random.default_rng(seed)
     shares = freq / n_items
@@ -57,7 +57,7 @@ def resample_weights(counts: np.ndarray, *, resamples: int, seed: int):
 
 
 def intervals(
-    counts: np.ndarray,
+    counts: st.Counts,
     *,
     labels_per_item: int,
     distance="nominal",
@@ -72,11 +72,12 @@ def intervals(
     is the bootstrap of the estimator as it is defined. The same ``seed`` and data give the same
     intervals.
     """
-    pairable = counts[counts.sum(axis=1) >= 2]
-    if resamples <= 0 or pairable.shape[0] == 0:
+    rows, freq = st.rows_and_freq(counts)
+    pairable = rows.sum(axis=1) >= 2
+    if resamples <= 0 or not pairable.any():
         empty = Interval(st.NAN, st.NAN, max(resamples, 0), 0)
         return empty, empty
-    rows, weights = resample_weights(pairable, resamples=resamples, seed=seed)
+    rows, weights = resample_weights((rows[pairable], freq[pairable]), resamples=resamples, seed=seed)
     alphas = st.krippendorff_alpha_weighted(rows, weights, distance=distance)
     same = rows.sum(axis=1) == labels_per_item
     if same.any():

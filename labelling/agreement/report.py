@@ -67,6 +67,7 @@ def _figures(
     seed: int,
 ) -> dict:
     counts = ratings.counts()
+    compressed = st.patterns(counts)  # every figure but Fleiss' kappa reads the distinct rows only
     m = counts.sum(axis=1)
     paired = m >= 2
     matrix = ratings.matrix()
@@ -75,9 +76,9 @@ def _figures(
     fleiss_mask, per_item = st.fleiss_subset(counts)
     table = counts[fleiss_mask]
     fleiss = st.fleiss_kappa(table)
-    alpha = st.krippendorff_alpha(counts, distance=alpha_distance)
+    alpha = st.krippendorff_alpha(compressed, distance=alpha_distance)
     fleiss_ci, alpha_ci = bs.intervals(
-        counts, labels_per_item=per_item, distance=alpha_distance, resamples=resamples, seed=seed
+        compressed, labels_per_item=per_item, distance=alpha_distance, resamples=resamples, seed=seed
     )
 
     ordinal = ratings.level == "ordinal"
@@ -110,7 +111,7 @@ def _figures(
         per_category = st.category_kappas(category_table, per_item)
     else:
         per_category = np.full(len(ratings.categories), np.nan)
-    label_counts = (counts @ membership).sum(axis=0)
+    label_counts = counts.sum(axis=0) @ membership
     categories = [
         {
             "code": code,
@@ -126,7 +127,7 @@ def _figures(
         "raters": int(raters_paired.size),
         "labels": int(m[paired].sum()),
         "items_with_one_label": int((m == 1).sum()),
-        "percent_agreement": _num(st.percent_agreement(counts)),
+        "percent_agreement": _num(st.percent_agreement(compressed)),
         "fleiss_kappa": _coefficient(
             fleiss,
             ci95=_interval(fleiss_ci),
@@ -137,7 +138,7 @@ def _figures(
         "krippendorff_alpha": _coefficient(
             alpha, ci95=_interval(alpha_ci), items=int(paired.sum()), distance=distance_name, resamples=resamples
         ),
-        "gwet_ac1": _coefficient(st.gwet_ac1(counts, n_categories=n_categories_ac1), categories=n_categories_ac1),
+        "gwet_ac1": _coefficient(st.gwet_ac1(compressed, n_categories=n_categories_ac1), categories=n_categories_ac1),
         "cohen_kappa": pairs,
         "categories": categories,
     }

@@ -64,18 +64,23 @@ def patterns(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, freq
 
 
-def labels_per_item(counts: np.ndarray) -> np.ndarray:
-    return counts.sum(axis=1)
+Counts = np.ndarray | tuple[np.ndarray, np.ndarray]
+
+
+def rows_and_freq(counts: Counts) -> tuple[np.ndarray, np.ndarray]:
+    """``patterns(counts)``, or ``counts`` itself when it is already a (rows, frequencies) pair:
+    the functions below take either, so a caller compresses a large matrix once."""
+    return counts if isinstance(counts, tuple) else patterns(counts)
 
 
 # --- percent agreement -----------------------------------------------------------------------------
 
 
-def percent_agreement(counts: np.ndarray) -> float:
+def percent_agreement(counts: Counts) -> float:
     """Observed agreement: over items with >= 2 labels, the share of pairs of labels that are equal
     (Fleiss' P-bar; for two annotators, the share of items they label alike). Computed on the
     distinct rows of ``counts`` weighted by their frequency (the same mean, fewer rows)."""
-    rows, freq = patterns(counts)
+    rows, freq = rows_and_freq(counts)
     m = rows.sum(axis=1)
     keep = m >= 2
     if not keep.any():
@@ -191,9 +196,9 @@ def krippendorff_alpha_weighted(
         return 1 - (o * d).sum(axis=(1, 2)) / (e * d).sum(axis=(1, 2))
 
 
-def krippendorff_alpha(counts: np.ndarray, *, distance: str | np.ndarray = "nominal") -> float:
+def krippendorff_alpha(counts: Counts, *, distance: str | np.ndarray = "nominal") -> float:
     """Krippendorff's alpha of the value counts ``counts`` (items x values) at ``distance``."""
-    rows, freq = patterns(counts)
+    rows, freq = rows_and_freq(counts)
     if rows.shape[0] == 0 or not (rows.sum(axis=1) >= 2).any():
         return NAN
     value = float(krippendorff_alpha_weighted(rows, freq, distance=distance)[0])
@@ -234,18 +239,18 @@ def hierarchy_distances(roots: np.ndarray) -> np.ndarray:
 # --- Gwet's AC1 ------------------------------------------------------------------------------------
 
 
-def gwet_ac1(counts: np.ndarray, *, n_categories: int | None = None) -> float:
+def gwet_ac1(counts: Counts, *, n_categories: int | None) -> float:
     """Gwet's (2008) AC1 for any number of annotators and missing labels (Gwet 2014, ch. 2):
     agreement pa over the items with >= 2 labels as in Fleiss; chance agreement
     pe = sum_k pi_k (1 - pi_k) / (q - 1), with pi_k the mean over the items with >= 1 label of the
     share of the item's labels in category k, and q the number of categories (the codebook's)."""
-    q = n_categories or counts.shape[1]
-    rows, freq = patterns(counts)
+    rows, freq = rows_and_freq(counts)
+    q = n_categories or rows.shape[1]
     m = rows.sum(axis=1)
     rated, paired = m >= 1, m >= 2
     if not paired.any() or q < 2:
         return NAN
-    pa = percent_agreement(counts)
+    pa = percent_agreement((rows, freq))
     pi = np.average(rows[rated] / m[rated][:, None], axis=0, weights=freq[rated])
     pe = float((pi * (1 - pi)).sum() / (q - 1))
     if pe >= 1:

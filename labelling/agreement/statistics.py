@@ -294,4 +294,5 @@ def confusion(y1: np.ndarray, y2: np.ndarray, *, n_values: int) -> np.ndarray:
     """Confusion matrix (scikit-learn): rows the first annotator's values, columns the second's."""
     if len(y1) == 0:
         return np.zeros((n_values, n_values), dtype=int)
-    return confusion_matrix(y1, y2, labels=np.arange(n_values))
+    with _quiet():  # one category only: scikit-learn warns, the matrix is still right
+        return confusion_matrix(y1, y2, labels=np.arange(n_values))

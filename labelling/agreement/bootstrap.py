@@ -11,7 +11,6 @@ of the resampled coefficients; resamples where the coefficient is undefined are 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,42 +43,50 @@ def _percentile_interval(values: np.ndarray, resamples: int) -> Interval:
     return Interval(float(low), float(high), resamples, int(finite.size))
 
 
-def bootstrap(
-    counts: np.ndarray,
-    statistic: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    *,
-    resamples: int = RESAMPLES,
-    seed: int = SEED,
-) -> Interval:
-    """Percentile 95% interval of ``statistic(rows, weights)`` over ``resamples`` item resamples.
-
-    ``statistic`` takes the distinct rows of ``counts`` and a (B, P) matrix of pattern frequencies
-    and returns B values (``fleiss_kappa_weighted``, ``krippendorff_alpha_weighted``). The same
-    ``seed`` and data give the same interval.
-    """
-    if resamples <= 0 or counts.shape[0] == 0:
-        return Interval(st.NAN, st.NAN, max(resamples, 0), 0)
-    rows, freq = st.patterns(counts)
+def resample_weights(counts: st.Counts, *, resamples: int, seed: int):
+    """(distinct rows of ``counts``, a (resamples, rows) matrix of their frequencies in each item
+    resample). Deterministic for a seed; drawn in batches of ``BATCH`` resamples."""
+    rows, freq = st.rows_and_freq(counts)
     n_items = int(freq.sum())
     rng = np.random.default_rng(seed)
     shares = freq / n_items
-    values = []
-    for start in range(0, resamples, BATCH):
-        size = min(BATCH, resamples - start)
-        weights = rng.multinomial(n_items, shares, size=size)
-        values.append(np.asarray(statistic(rows, weights), dtype=float))
-    return _percentile_interval(np.concatenate(values), resamples)
+    batches = [
+        rng.multinomial(n_items, shares, size=min(BATCH, resamples - start)) for start in range(0, resamples, BATCH)
+    ]
+    return rows, np.concatenate(batches) if batches else np.zeros((0, len(rows)), dtype=np.int64)
 
 
-def fleiss_interval(table: np.ndarray, *, resamples: int = RESAMPLES, seed: int = SEED) -> Interval:
-    return bootstrap(table, st.fleiss_kappa_weighted, resamples=resamples, seed=seed)
+def intervals(
+    counts: st.Counts,
+    *,
+    labels_per_item: int,
+    distance="nominal",
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> tuple[Interval, Interval]:
+    """95% intervals of (Fleiss' kappa, Krippendorff's alpha) from the same ``resamples`` resamples
+    of the items with >= 2 labels.
+
+    In each resample Krippendorff's alpha uses every item drawn and Fleiss' kappa the items drawn
+    that have ``labels_per_item`` labels (the number the estimate itself uses), so each interval
+    is the bootstrap of the estimator as it is defined. The same ``seed`` and data give the same
+    intervals.
+    """
+    rows, freq = st.rows_and_freq(counts)
+    pairable = rows.sum(axis=1) >= 2
+    if resamples <= 0 or not pairable.any():
+        empty = Interval(st.NAN, st.NAN, max(resamples, 0), 0)
+        return empty, empty
+    rows, weights = resample_weights((rows[pairable], freq[pairable]), resamples=resamples, seed=seed)
+    alphas = st.krippendorff_alpha_weighted(rows, weights, distance=distance)
+    same = rows.sum(axis=1) == labels_per_item
+    if same.any():
+        kappas = st.fleiss_kappa_weighted(rows[same], weights[:, same])
+    else:
+        kappas = np.full(resamples, np.nan)
+    return _percentile_interval(kappas, resamples), _percentile_interval(alphas, resamples)
 
 
 def alpha_interval(counts: np.ndarray, *, distance="nominal", resamples: int = RESAMPLES, seed: int = SEED) -> Interval:
-    pairable = counts[counts.sum(axis=1) >= 2]
-    return bootstrap(
-        pairable,
-        lambda rows, w: st.krippendorff_alpha_weighted(rows, w, distance=distance),
-        resamples=resamples,
-        seed=seed,
-    )
+    """95% interval of Krippendorff's alpha alone (e.g. with another distance on the same items)."""
+    return intervals(counts, labels_per_item=0, distance=distance, resamples=resamples, seed=seed)[1]

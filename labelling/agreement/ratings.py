@@ -30,6 +30,20 @@ def parse_set(value) -> frozenset:
     return frozenset(c.strip() for c in str(value).split(SEPARATOR) if c.strip())
 
 
+def _dense_index(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct ids ascending, each id's position among them): np.unique(return_inverse=True),
+    in linear time when the ids lie in a range not much wider than their number (item ids do)."""
+    if ids.size == 0:
+        return ids, ids
+    low, high = int(ids.min()), int(ids.max())
+    if high - low > 8 * ids.size + 1024:
+        return np.unique(ids, return_inverse=True)
+    present = np.zeros(high - low + 1, dtype=bool)
+    present[ids - low] = True
+    position = np.cumsum(present) - 1
+    return np.flatnonzero(present) + low, position[ids - low]
+
+
 @dataclass
 class Ratings:
     level: str
@@ -119,9 +133,9 @@ class Ratings:
         raw_items = np.concatenate([items for _, _, items in parsed]) if parsed else np.zeros(0, dtype=np.int64)
         rater_idx = np.repeat(np.array([rater_index[r] for r, _, _ in parsed], dtype=np.int64), sizes)
         value_idx = np.repeat(np.array([value_index[v] for _, v, _ in parsed], dtype=np.int64), sizes)
-        item_ids, item_idx = np.unique(raw_items, return_inverse=True)
+        item_ids, item_idx = _dense_index(raw_items)
         keys = rater_idx * max(len(item_ids), 1) + item_idx
-        if np.unique(keys).size != keys.size:
+        if keys.size and np.bincount(keys).max() > 1:
             raise ValueError(
                 "A rater labelled the same item twice on one dimension; give one value per rater and item."
             )
@@ -149,22 +163,46 @@ class Ratings:
         return Ratings.from_groups(groups, level=self.level, categories=categories)
 
 
-def dimension_ratings(*, dimension, level: str, categories: list[str]) -> Ratings:
-    """The labels of ``dimension`` from the database, in one query aggregated by (annotator, value).
+def dimensions_ratings(specs: list[tuple[object, str, list[str]]]) -> dict[int, Ratings]:
+    """{dimension id: Ratings} for (dimension, level, categories) specs, in ONE aggregated query.
 
-    On PostgreSQL each row is an annotator, a value and the array of item ids (``array_agg``), so
-    300,000 labels come back as a few dozen rows; elsewhere (SQLite) as plain rows.
+    On PostgreSQL each row is a dimension, an annotator, a value and the array of item ids
+    (``array_agg``), so 900,000 labels come back as a few hundred rows, and the annotation table
+    is scanned once for all dimensions (their rows share pages: an item's labels are saved
+    together). Grouped by annotator id (a hash aggregate), the names are read apart. Elsewhere
+    (SQLite), plain rows grouped in Python.
     """
+    from django.contrib.auth import get_user_model
     from django.db import connection
 
     from labelling.models import Annotation
 
-    labels = Annotation.objects.filter(dimension=dimension).exclude(value="").order_by()
+    if not specs:
+        return {}
+    ids = [d.pk for d, _, _ in specs]
+    labels = Annotation.objects.filter(dimension_id__in=ids).exclude(value="").order_by()
+    groups: dict[int, list] = defaultdict(list)
     if connection.vendor == "postgresql":
         from django.contrib.postgres.aggregates import ArrayAgg
 
-        rows = labels.values("annotator__username", "value").annotate(items=ArrayAgg("item_id"))
-        groups = [(r["annotator__username"], r["value"], r["items"]) for r in rows]
-        return Ratings.from_groups(groups, level=level, categories=categories)
-    triples = labels.values_list("item_id", "annotator__username", "value")
-    return Ratings.from_triples(triples, level=level, categories=categories)
+        rows = list(labels.values_list("dimension_id", "annotator_id", "value").annotate(items=ArrayAgg("item_id")))
+        names = dict(get_user_model().objects.filter(id__in={r[1] for r in rows}).values_list("id", "username"))
+        for dimension_id, annotator_id, value, items in rows:
+            groups[dimension_id].append((names[annotator_id], value, items))
+    else:
+        by_key: dict[tuple, list[int]] = defaultdict(list)
+        for dimension_id, item_id, username, value in labels.values_list(
+            "dimension_id", "item_id", "annotator__username", "value"
+        ):
+            by_key[(dimension_id, username, value)].append(item_id)
+        for (dimension_id, username, value), items in by_key.items():
+            groups[dimension_id].append((username, value, items))
+    return {
+        d.pk: Ratings.from_groups(groups.get(d.pk, []), level=level, categories=categories)
+        for d, level, categories in specs
+    }
+
+
+def dimension_ratings(*, dimension, level: str, categories: list[str]) -> Ratings:
+    """The labels of one dimension from the database (see ``dimensions_ratings``)."""
+    return dimensions_ratings([(dimension, level, categories)])[dimension.pk]

@@ -47,6 +47,11 @@ def _coefficient(value, **extra) -> dict:
     return {"value": value, "band": bands.band(value), **extra}
 
 
+def _pair(bounds: tuple[float, float]) -> list[float] | None:
+    low, high = _num(bounds[0]), _num(bounds[1])
+    return None if low is None or high is None else [low, high]
+
+
 def _interval(interval: bs.Interval) -> list[float] | None:
     return [_num(interval.low), _num(interval.high)] if interval.used else None
 
@@ -62,6 +67,7 @@ def _figures(
     seed: int,
 ) -> dict:
     counts = ratings.counts()
+    compressed = st.patterns(counts)  # every figure but Fleiss' kappa reads the distinct rows only
     m = counts.sum(axis=1)
     paired = m >= 2
     matrix = ratings.matrix()
@@ -70,9 +76,10 @@ def _figures(
     fleiss_mask, per_item = st.fleiss_subset(counts)
     table = counts[fleiss_mask]
     fleiss = st.fleiss_kappa(table)
-    fleiss_ci = bs.fleiss_interval(table, resamples=resamples, seed=seed) if table.shape[0] else None
-    alpha = st.krippendorff_alpha(counts, distance=alpha_distance)
-    alpha_ci = bs.alpha_interval(counts, distance=alpha_distance, resamples=resamples, seed=seed)
+    alpha = st.krippendorff_alpha(compressed, distance=alpha_distance)
+    fleiss_ci, alpha_ci = bs.intervals(
+        compressed, labels_per_item=per_item, distance=alpha_distance, resamples=resamples, seed=seed
+    )
 
     ordinal = ratings.level == "ordinal"
     pairs = []
@@ -82,20 +89,18 @@ def _figures(
         if not n_both:
             continue
         y1, y2 = matrix[a][both], matrix[b][both]
-        kappa = st.cohen_kappa(y1, y2, n_values=ratings.n_values)
+        pair_table = st.contingency(y1, y2, n_values=ratings.n_values)
+        kappa = st.cohen_kappa(pair_table)
         pairs.append(
             {
                 "raters": [ratings.raters[a], ratings.raters[b]],
                 "items": n_both,
                 "value": _num(kappa),
                 "band": bands.band(_num(kappa)),
-                "percent_agreement": _num(float(np.mean(y1 == y2))),
-                "linear_weighted": _num(st.cohen_kappa(y1, y2, n_values=ratings.n_values, weights="linear"))
-                if ordinal
-                else None,
-                "quadratic_weighted": _num(st.cohen_kappa(y1, y2, n_values=ratings.n_values, weights="quadratic"))
-                if ordinal
-                else None,
+                "ci95": _pair(st.cohen_kappa_interval(pair_table)),
+                "percent_agreement": _num(np.trace(pair_table) / n_both),
+                "linear_weighted": _num(st.cohen_kappa(pair_table, weights="linear")) if ordinal else None,
+                "quadratic_weighted": _num(st.cohen_kappa(pair_table, weights="quadratic")) if ordinal else None,
             }
         )
 
@@ -106,7 +111,7 @@ def _figures(
         per_category = st.category_kappas(category_table, per_item)
     else:
         per_category = np.full(len(ratings.categories), np.nan)
-    label_counts = (counts @ membership).sum(axis=0)
+    label_counts = counts.sum(axis=0) @ membership
     categories = [
         {
             "code": code,
@@ -122,10 +127,10 @@ def _figures(
         "raters": int(raters_paired.size),
         "labels": int(m[paired].sum()),
         "items_with_one_label": int((m == 1).sum()),
-        "percent_agreement": _num(st.percent_agreement(counts)),
+        "percent_agreement": _num(st.percent_agreement(compressed)),
         "fleiss_kappa": _coefficient(
             fleiss,
-            ci95=_interval(fleiss_ci) if fleiss_ci else None,
+            ci95=_interval(fleiss_ci),
             items=int(fleiss_mask.sum()),
             labels_per_item=per_item or None,
             resamples=resamples,
@@ -133,7 +138,7 @@ def _figures(
         "krippendorff_alpha": _coefficient(
             alpha, ci95=_interval(alpha_ci), items=int(paired.sum()), distance=distance_name, resamples=resamples
         ),
-        "gwet_ac1": _coefficient(st.gwet_ac1(counts, n_categories=n_categories_ac1), categories=n_categories_ac1),
+        "gwet_ac1": _coefficient(st.gwet_ac1(compressed, n_categories=n_categories_ac1), categories=n_categories_ac1),
         "cohen_kappa": pairs,
         "categories": categories,
     }

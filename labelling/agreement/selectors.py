@@ -7,7 +7,7 @@ from config.errors import ApplicationError
 from labelling.agreement import bands
 from labelling.agreement import bootstrap as bs
 from labelling.agreement import statistics as st
-from labelling.agreement.ratings import dimension_ratings
+from labelling.agreement.ratings import dimension_ratings, dimensions_ratings
 from labelling.agreement.report import ratings_agreement
 from labelling.models import Dimension, Study
 from labelling.selectors.labelling import CodebookDimension, codebook_for_labelling
@@ -31,15 +31,22 @@ def _dimensions(study: Study, dimension_codes: list[str] | None) -> list[Codeboo
     return [known[c] for c in dict.fromkeys(dimension_codes)]
 
 
-def dimension_agreement(*, entry: CodebookDimension, resamples: int = bs.RESAMPLES, seed: int = bs.SEED) -> dict:
+def _spec(entry: CodebookDimension):
+    return (entry.dimension, LEVELS[entry.dimension.kind], [c.code for c in entry.categories])
+
+
+def dimension_agreement(
+    *, entry: CodebookDimension, ratings=None, resamples: int = bs.RESAMPLES, seed: int = bs.SEED
+) -> dict:
+    """One dimension's figures (``ratings``: its labels, read here when not given)."""
     dimension = entry.dimension
     if dimension.kind == Dimension.Kind.TEXT:
         return {"code": dimension.code, "name": dimension.name, "level": "text", "skipped": TEXT_SKIPPED}
     categories = entry.categories
-    codes = [c.code for c in categories]
     by_id = {c.id: c.code for c in categories}
     parents = {c.code: by_id.get(c.parent_id) for c in categories}
-    ratings = dimension_ratings(dimension=dimension, level=LEVELS[dimension.kind], categories=codes)
+    if ratings is None:
+        ratings = dimensions_ratings([_spec(entry)])[dimension.pk]
     return ratings_agreement(
         ratings,
         code=dimension.code,
@@ -57,6 +64,7 @@ def study_agreement(
     """The study's agreement JSON: every dimension (or those of ``dimension_codes``; an unknown code
     is an ApplicationError naming the valid ones), the bootstrap settings and the bands' citation."""
     entries = _dimensions(study, dimension_codes)
+    ratings = dimensions_ratings([_spec(e) for e in entries if e.dimension.kind in LEVELS])
     return {
         "study": study.slug,
         "bootstrap": {
@@ -65,7 +73,10 @@ def study_agreement(
             "method": "percentile interval; items resampled with replacement",
         },
         "bands": {"citation": bands.CITATION, "legend": bands.legend(), "alpha_advice": bands.KRIPPENDORFF_ADVICE},
-        "dimensions": [dimension_agreement(entry=e, resamples=resamples, seed=seed) for e in entries],
+        "dimensions": [
+            dimension_agreement(entry=e, ratings=ratings.get(e.dimension.pk), resamples=resamples, seed=seed)
+            for e in entries
+        ],
     }
 
 

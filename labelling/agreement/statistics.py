@@ -5,8 +5,9 @@ item i, the "value counts" of Krippendorff and the "table" of Fleiss) and, for t
 figures, the two annotators' value indices on the items both labelled.
 
 Where a vetted library computes the figure we call it: Fleiss' kappa (statsmodels
-``fleiss_kappa``), Cohen's kappa and its weighted forms and the confusion matrix (scikit-learn
-``cohen_kappa_score``, ``confusion_matrix``). Krippendorff's alpha follows the coincidence-matrix
+``fleiss_kappa``), Cohen's kappa and its weighted forms (statsmodels ``cohens_kappa`` on the
+pair's contingency table, checked against scikit-learn's ``cohen_kappa_score`` in the tests),
+the confusion matrix (scikit-learn ``confusion_matrix``). Krippendorff's alpha follows the coincidence-matrix
 computation of the ``krippendorff`` package (Krippendorff 2011, "Computing Krippendorff's
 alpha-reliability") but on *patterns* (distinct rows of ``counts``) with weights, so that a
 study of 100,000 items and every bootstrap resample cost a few small matrix products; the tests
@@ -24,7 +25,8 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, confusion_matrix
+from sklearn.metrics import confusion_matrix
+from statsmodels.stats.inter_rater import cohens_kappa as _statsmodels_cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as _statsmodels_fleiss_kappa
 
 NAN = float("nan")
@@ -62,22 +64,29 @@ def patterns(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, freq
 
 
-def labels_per_item(counts: np.ndarray) -> np.ndarray:
-    return counts.sum(axis=1)
+Counts = np.ndarray | tuple[np.ndarray, np.ndarray]
+
+
+def rows_and_freq(counts: Counts) -> tuple[np.ndarray, np.ndarray]:
+    """``patterns(counts)``, or ``counts`` itself when it is already a (rows, frequencies) pair:
+    the functions below take either, so a caller compresses a large matrix once."""
+    return counts if isinstance(counts, tuple) else patterns(counts)
 
 
 # --- percent agreement -----------------------------------------------------------------------------
 
 
-def percent_agreement(counts: np.ndarray) -> float:
+def percent_agreement(counts: Counts) -> float:
     """Observed agreement: over items with >= 2 labels, the share of pairs of labels that are equal
-    (Fleiss' P-bar; for two annotators, the share of items they label alike)."""
-    m = counts.sum(axis=1)
+    (Fleiss' P-bar; for two annotators, the share of items they label alike). Computed on the
+    distinct rows of ``counts`` weighted by their frequency (the same mean, fewer rows)."""
+    rows, freq = rows_and_freq(counts)
+    m = rows.sum(axis=1)
     keep = m >= 2
     if not keep.any():
         return NAN
-    c, m = counts[keep].astype(float), m[keep].astype(float)
-    return float(np.mean(((c * (c - 1)).sum(axis=1)) / (m * (m - 1))))
+    c, m, w = rows[keep].astype(float), m[keep].astype(float), freq[keep]
+    return float(np.average(((c * (c - 1)).sum(axis=1)) / (m * (m - 1)), weights=w))
 
 
 # --- Fleiss' kappa ---------------------------------------------------------------------------------
@@ -123,10 +132,16 @@ def fleiss_kappa_weighted(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def category_kappas(table: np.ndarray, labels_per_item: int) -> np.ndarray:
     """Fleiss' (1971) kappa of each category against the rest: Fleiss' kappa of the two-column
-    table [n_ij, m - n_ij] (statsmodels), one per column of ``table`` (n_ij: the item's labels that
-    hold category j; m: its number of labels, the same for every item)."""
-    m = np.full((table.shape[0], 1), labels_per_item)
-    return np.array([fleiss_kappa(np.hstack([table[:, [j]], m - table[:, [j]]])) for j in range(table.shape[1])])
+    table [n_ij, m - n_ij], one per column of ``table`` (n_ij: the item's labels that hold category
+    j; m: its number of labels, the same for every item). On the distinct rows with their
+    frequencies (``fleiss_kappa_weighted``; the tests check it against statsmodels)."""
+    rows, freq = patterns(table)
+    kappas = []
+    for j in range(table.shape[1]):
+        binary = np.stack([rows[:, j], labels_per_item - rows[:, j]], axis=1)
+        with _quiet():
+            kappas.append(float(fleiss_kappa_weighted(binary, freq)[0]))
+    return np.array([k if np.isfinite(k) else NAN for k in kappas])
 
 
 # --- Krippendorff's alpha --------------------------------------------------------------------------
@@ -181,9 +196,9 @@ def krippendorff_alpha_weighted(
         return 1 - (o * d).sum(axis=(1, 2)) / (e * d).sum(axis=(1, 2))
 
 
-def krippendorff_alpha(counts: np.ndarray, *, distance: str | np.ndarray = "nominal") -> float:
+def krippendorff_alpha(counts: Counts, *, distance: str | np.ndarray = "nominal") -> float:
     """Krippendorff's alpha of the value counts ``counts`` (items x values) at ``distance``."""
-    rows, freq = patterns(counts)
+    rows, freq = rows_and_freq(counts)
     if rows.shape[0] == 0 or not (rows.sum(axis=1) >= 2).any():
         return NAN
     value = float(krippendorff_alpha_weighted(rows, freq, distance=distance)[0])
@@ -224,18 +239,19 @@ def hierarchy_distances(roots: np.ndarray) -> np.ndarray:
 # --- Gwet's AC1 ------------------------------------------------------------------------------------
 
 
-def gwet_ac1(counts: np.ndarray, *, n_categories: int | None = None) -> float:
+def gwet_ac1(counts: Counts, *, n_categories: int | None) -> float:
     """Gwet's (2008) AC1 for any number of annotators and missing labels (Gwet 2014, ch. 2):
     agreement pa over the items with >= 2 labels as in Fleiss; chance agreement
     pe = sum_k pi_k (1 - pi_k) / (q - 1), with pi_k the mean over the items with >= 1 label of the
     share of the item's labels in category k, and q the number of categories (the codebook's)."""
-    q = n_categories or counts.shape[1]
-    m = counts.sum(axis=1)
+    rows, freq = rows_and_freq(counts)
+    q = n_categories or rows.shape[1]
+    m = rows.sum(axis=1)
     rated, paired = m >= 1, m >= 2
     if not paired.any() or q < 2:
         return NAN
-    pa = percent_agreement(counts)
-    pi = (counts[rated] / m[rated][:, None]).mean(axis=0)
+    pa = percent_agreement((rows, freq))
+    pi = np.average(rows[rated] / m[rated][:, None], axis=0, weights=freq[rated])
     pe = float((pi * (1 - pi)).sum() / (q - 1))
     if pe >= 1:
         return NAN
@@ -245,18 +261,38 @@ def gwet_ac1(counts: np.ndarray, *, n_categories: int | None = None) -> float:
 # --- pairs of annotators ---------------------------------------------------------------------------
 
 
-def cohen_kappa(y1: np.ndarray, y2: np.ndarray, *, n_values: int, weights: str | None = None) -> float:
-    """Cohen's kappa (scikit-learn) of two annotators' value indices on the items both labelled;
-    ``weights`` "linear" or "quadratic" for an ordinal scale (value indices in scale order)."""
-    if len(y1) == 0:
+def contingency(y1: np.ndarray, y2: np.ndarray, *, n_values: int) -> np.ndarray:
+    """n_values x n_values table of two annotators' value indices (rows the first's)."""
+    return np.bincount(y1 * n_values + y2, minlength=n_values * n_values).reshape(n_values, n_values)
+
+
+def cohen_kappa(table: np.ndarray, *, weights: str | None = None) -> float:
+    """Cohen's kappa (statsmodels ``cohens_kappa``) of a two-annotator contingency table; ``weights``
+    "linear" or "quadratic" (Cohen 1968) for an ordinal scale, rows and columns in scale order.
+    The tests check it against scikit-learn's ``cohen_kappa_score`` on the raw labels."""
+    if table.sum() == 0:
         return NAN
     with _quiet():
-        value = float(cohen_kappa_score(y1, y2, labels=np.arange(n_values), weights=weights))
+        value = float(_statsmodels_cohens_kappa(table, wt=weights, return_results=False))
     return value if np.isfinite(value) else NAN
+
+
+def cohen_kappa_interval(table: np.ndarray) -> tuple[float, float]:
+    """Analytic 95% interval of the unweighted Cohen's kappa (statsmodels: asymptotic standard
+    error, Fleiss, Cohen & Everitt 1969); nan where undefined."""
+    if table.sum() == 0:
+        return NAN, NAN
+    with _quiet():
+        result = _statsmodels_cohens_kappa(table)
+        low, high = float(result.kappa_low), float(result.kappa_upp)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return NAN, NAN
+    return low, high
 
 
 def confusion(y1: np.ndarray, y2: np.ndarray, *, n_values: int) -> np.ndarray:
     """Confusion matrix (scikit-learn): rows the first annotator's values, columns the second's."""
     if len(y1) == 0:
         return np.zeros((n_values, n_values), dtype=int)
-    return confusion_matrix(y1, y2, labels=np.arange(n_values))
+    with _quiet():  # one category only: scikit-learn warns, the matrix is still right
+        return confusion_matrix(y1, y2, labels=np.arange(n_values))

@@ -54,6 +54,9 @@ class CohenPairSerializer(serializers.Serializer):
     items = serializers.IntegerField(help_text="Items both annotators labelled.")
     value = serializers.FloatField(allow_null=True)
     band = serializers.CharField(allow_null=True)
+    ci95 = serializers.ListField(
+        child=serializers.FloatField(), allow_null=True, help_text="Analytic 95% interval (asymptotic SE)."
+    )
     percent_agreement = serializers.FloatField(allow_null=True)
     linear_weighted = serializers.FloatField(allow_null=True, help_text="Ordinal dimensions only.")
     quadratic_weighted = serializers.FloatField(allow_null=True, help_text="Ordinal dimensions only.")

@@ -51,6 +51,8 @@ def agreement(request, slug):
         if not d.get("skipped"):
             entry["rows"] = coefficient_rows(d)
             entry["parent_rows"] = coefficient_rows(d["parent_level"]) if d.get("parent_level") else None
+            entry["used_categories"] = [c for c in d["categories"] if c["labels"]]
+            entry["unused_categories"] = len(d["categories"]) - len(entry["used_categories"])
             for pair in d["cohen_kappa"]:
                 raters.update(pair["raters"])
         dimensions.append(entry)

@@ -8,7 +8,7 @@ import itertools
 import krippendorff
 import numpy as np
 import pytest
-from statsmodels.stats.inter_rater import cohens_kappa as statsmodels_cohens_kappa
+from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss_kappa
 
 from labelling.agreement import bands
@@ -66,6 +66,8 @@ def test_cohen_worked_example_gives_kappa_0_4():
     assert pair["value"] == pytest.approx(ex.COHEN_KAPPA)
     assert pair["percent_agreement"] == pytest.approx(0.7)
     assert pair["linear_weighted"] is None and pair["quadratic_weighted"] is None  # nominal
+    low, high = pair["ci95"]  # analytic (statsmodels): around the estimate
+    assert low < 0.4 < high and high - low == pytest.approx(2 * (0.4 - low))
 
 
 # --- against independent computations ------------------------------------------------------------
@@ -136,6 +138,14 @@ def test_fleiss_on_the_same_items_equals_statsmodels_and_uses_the_commonest_labe
     assert result["fleiss_kappa"]["value"] == pytest.approx(expected, abs=1e-12)
 
 
+def test_category_kappas_equal_statsmodels_on_the_binary_tables():
+    rng = np.random.default_rng(4)
+    ratings = rng.integers(0, 4, (150, 5))
+    table = np.stack([(ratings == k).sum(axis=1) for k in range(4)], axis=1)
+    expected = [statsmodels_fleiss_kappa(np.stack([table[:, j], 5 - table[:, j]], axis=1)) for j in range(4)]
+    assert st.category_kappas(table, 5) == pytest.approx(expected, abs=1e-12)
+
+
 def _ac1_by_the_formula(data: np.ndarray, q: int) -> float:
     """Gwet (2014, eq. 2.5.x) written out with loops: pa over units with >= 2 ratings, pi over units
     with >= 1 rating, pe = sum pi_k (1 - pi_k) / (q - 1)."""
@@ -168,7 +178,7 @@ def test_ac1_stays_high_where_kappa_collapses_when_one_category_dominates():
     assert result["gwet_ac1"]["value"] > 0.9
 
 
-def test_weighted_cohen_kappa_equals_statsmodels_on_an_ordinal_scale():
+def test_cohen_kappa_and_its_weighted_forms_equal_scikit_learn_on_an_ordinal_scale():
     rng = np.random.default_rng(11)
     levels = ["none", "low", "medium", "high", "critical"]
     truth = rng.integers(0, 5, 120)
@@ -178,11 +188,12 @@ def test_weighted_cohen_kappa_equals_statsmodels_on_an_ordinal_scale():
     ]
     result = agreement_from_triples(triples, level="ordinal", categories=levels, resamples=0)
     (pair,) = result["cohen_kappa"]
-    table = np.zeros((5, 5))
-    np.add.at(table, (truth, other), 1)
-    assert pair["value"] == pytest.approx(statsmodels_cohens_kappa(table).kappa)
-    assert pair["linear_weighted"] == pytest.approx(statsmodels_cohens_kappa(table, wt="linear").kappa)
-    assert pair["quadratic_weighted"] == pytest.approx(statsmodels_cohens_kappa(table, wt="quadratic").kappa)
+    labels = list(range(5))
+    assert pair["value"] == pytest.approx(cohen_kappa_score(truth, other, labels=labels))
+    assert pair["linear_weighted"] == pytest.approx(cohen_kappa_score(truth, other, labels=labels, weights="linear"))
+    assert pair["quadratic_weighted"] == pytest.approx(
+        cohen_kappa_score(truth, other, labels=labels, weights="quadratic")
+    )
     assert pair["quadratic_weighted"] > pair["value"]  # near misses get credit
 
 
@@ -287,7 +298,7 @@ def test_a_resample_of_pattern_frequencies_is_the_statistic_of_those_items():
 def test_bootstrap_interval_is_close_to_a_plain_item_bootstrap():
     """Same distribution as resampling item indices (a slow, obvious bootstrap), up to Monte Carlo error."""
     counts = np.array([np.bincount(np.array(row) - 1, minlength=5) for row in ex.FLEISS_1971])
-    ours = bs.fleiss_interval(counts, resamples=2000, seed=1)
+    ours, _ = bs.intervals(counts, labels_per_item=6, resamples=2000, seed=1)
     rng = np.random.default_rng(2)
     plain = [statsmodels_fleiss_kappa(counts[rng.integers(0, 30, 30)]) for _ in range(2000)]
     lo, hi = np.percentile(plain, [2.5, 97.5])

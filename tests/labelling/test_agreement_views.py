@@ -225,3 +225,38 @@ def test_labels_saved_on_the_labelling_page_count_and_an_empty_optional_value_do
     assert symptom["cohen_kappa"][0]["raters"] == ["alice", "bob"]
     assert component["level"] == "multi" and component["krippendorff_alpha"]["distance"] == "masi"
     assert (component["items"], component["labels"], component["items_with_one_label"]) == (1, 2, 1)
+
+
+def test_ordinal_and_hierarchical_dimensions_from_the_database(small_study):
+    from tests.factories import AssignmentFactory, StudyItemFactory
+
+    s = small_study
+    study = s["study"]
+    threat = DimensionFactory(codebook=study.codebook, code="threat", kind=Dimension.Kind.ORDINAL, order=3)
+    for i, code in enumerate(["low", "medium", "high"]):
+        CategoryFactory(dimension=threat, code=code, order=i)
+    crash = study.codebook.dimensions.get(code="symptom").categories.get(code="crash")
+    CategoryFactory(dimension=crash.dimension, code="segfault", parent=crash, order=9)
+    pairs = [
+        ("crash", "segfault", "low", "medium"),
+        ("hang", "hang", "high", "high"),
+        ("segfault", "crash", "low", "low"),
+    ]
+    for symptom_a, symptom_b, threat_a, threat_b in pairs:
+        item = StudyItemFactory(study=study)
+        for user, symptom, level in ((s["ann1"], symptom_a, threat_a), (s["ann2"], symptom_b, threat_b)):
+            AssignmentFactory(item=item, annotator=user)
+            item_labels_save(
+                item=item, annotator=user, values={"symptom": symptom, "component": ["layers"], "threat": level}
+            )
+    out = io.StringIO()
+    call_command(
+        "agreement", study.slug, "--format", "json", "--dimension", "symptom", "--dimension", "threat", stdout=out
+    )
+    symptom, threat_json = json.loads(out.getvalue())["dimensions"]
+    assert symptom["percent_agreement"] == pytest.approx(1 / 3)
+    assert symptom["parent_level"]["percent_agreement"] == 1.0  # segfault is a crash
+    assert symptom["parent_level"]["krippendorff_alpha"]["distance"].startswith("hierarchical")
+    (pair,) = threat_json["cohen_kappa"]
+    assert threat_json["level"] == "ordinal" and threat_json["krippendorff_alpha"]["distance"] == "ordinal"
+    assert pair["linear_weighted"] is not None and pair["quadratic_weighted"] is not None

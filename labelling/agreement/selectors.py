@@ -7,28 +7,62 @@ from config.errors import ApplicationError
 from labelling.agreement import bands
 from labelling.agreement import bootstrap as bs
 from labelling.agreement import statistics as st
-from labelling.agreement.ratings import dimension_ratings, dimensions_ratings
+from labelling.agreement.ratings import Ratings, dimension_ratings, dimensions_ratings
 from labelling.agreement.report import ratings_agreement
 from labelling.models import Dimension, Study
 from labelling.selectors.labelling import CodebookDimension, codebook_for_labelling
+from labelling.selectors.screening import screening_ratings
 
 LEVELS = {Dimension.Kind.SINGLE: "nominal", Dimension.Kind.ORDINAL: "ordinal", Dimension.Kind.MULTI: "multi"}
+# Screening by several screeners is agreed on like a dimension: its include/exclude votes.
+SCREENING = "screening"
+SCREENING_VALUES = ["include", "exclude"]
+SCREENING_NAMES = {"include": "Include", "exclude": "Exclude"}
 TEXT_SKIPPED = "Free-text dimension: there are no categories to agree on, so no agreement figure is computed."
 
 
+def screens_by_several(study: Study) -> bool:
+    """Whether the study's screening has agreement figures: several screeners per item (its
+    votes are then agreed on like a dimension coded ``screening``), and no codebook dimension
+    already uses that code."""
+    return study.screening_overlap > 1 and not Dimension.objects.filter(codebook__study=study, code=SCREENING).exists()
+
+
 def _dimensions(study: Study, dimension_codes: list[str] | None) -> list[CodebookDimension]:
+    """The codebook dimensions named by ``dimension_codes`` (all when none is named); ``screening``
+    is accepted too when the study screens by several screeners (it is not a codebook dimension)."""
     codebook = codebook_for_labelling(study=study)
     if not dimension_codes:
         return codebook
     known = {d.dimension.code: d for d in codebook}
-    unknown = [c for c in dimension_codes if c not in known]
+    screening = screens_by_several(study)
+    unknown = [c for c in dimension_codes if c not in known and not (screening and c == SCREENING)]
     if unknown:
-        valid = ", ".join(known) or "(the codebook has no dimensions yet)"
+        valid = ", ".join([*known, *([SCREENING] if screening else [])]) or "(the codebook has no dimensions yet)"
         raise ApplicationError(
             f"Unknown dimension {', '.join(repr(c) for c in unknown)}: use one of {valid}.",
             details=[{"field": "dimension", "message": f"Choose from: {valid}."}],
         )
-    return [known[c] for c in dict.fromkeys(dimension_codes)]
+    return [known[c] for c in dict.fromkeys(dimension_codes) if c in known]
+
+
+def _screening_ratings(study: Study) -> Ratings:
+    return Ratings.from_triples(screening_ratings(study=study), level="nominal", categories=SCREENING_VALUES)
+
+
+def screening_agreement(*, study: Study, resamples: int = bs.RESAMPLES, seed: int = bs.SEED) -> dict:
+    """The screeners' agreement on include/exclude, one entry like a dimension's (code ``screening``)."""
+    return {
+        **ratings_agreement(
+            _screening_ratings(study),
+            code=SCREENING,
+            name="Screening (include or exclude)",
+            names=SCREENING_NAMES,
+            resamples=resamples,
+            seed=seed,
+        ),
+        "source": "screening votes",
+    }
 
 
 def _spec(entry: CodebookDimension):
@@ -65,6 +99,8 @@ def study_agreement(
     is an ApplicationError naming the valid ones), the bootstrap settings and the bands' citation."""
     entries = _dimensions(study, dimension_codes)
     ratings = dimensions_ratings([_spec(e) for e in entries if e.dimension.kind in LEVELS])
+    with_screening = screens_by_several(study) and (not dimension_codes or SCREENING in dimension_codes)
+    screening = [screening_agreement(study=study, resamples=resamples, seed=seed)] if with_screening else []
     return {
         "study": study.slug,
         "bootstrap": {
@@ -76,7 +112,8 @@ def study_agreement(
         "dimensions": [
             dimension_agreement(entry=e, ratings=ratings.get(e.dimension.pk), resamples=resamples, seed=seed)
             for e in entries
-        ],
+        ]
+        + screening,
     }
 
 
@@ -85,17 +122,25 @@ def pair_confusion(*, study: Study, dimension_code: str, rater_a: str, rater_b: 
 
     ApplicationError (naming the valid choices) for an unknown or free-text dimension or an
     annotator who gave no label on it."""
-    (entry,) = _dimensions(study, [dimension_code])
-    dimension = entry.dimension
-    if dimension.kind == Dimension.Kind.TEXT:
-        raise ApplicationError(f"'{dimension.code}' is free text: it has no confusion matrix. Pick another dimension.")
-    codes = [c.code for c in entry.categories]
-    ratings = dimension_ratings(dimension=dimension, level=LEVELS[dimension.kind], categories=codes)
+    entries = _dimensions(study, [dimension_code])
+    if entries:
+        (entry,) = entries
+        dimension = entry.dimension
+        if dimension.kind == Dimension.Kind.TEXT:
+            raise ApplicationError(
+                f"'{dimension.code}' is free text: it has no confusion matrix. Pick another dimension."
+            )
+        code = dimension.code
+        codes = [c.code for c in entry.categories]
+        ratings = dimension_ratings(dimension=dimension, level=LEVELS[dimension.kind], categories=codes)
+        names = {c.code: c.name for c in entry.categories}
+    else:  # the screening votes (``_dimensions`` accepted the code)
+        code, ratings, names = SCREENING, _screening_ratings(study), SCREENING_NAMES
     for field, rater in (("rater_a", rater_a), ("rater_b", rater_b)):
         if rater not in ratings.raters:
             valid = ", ".join(ratings.raters) or "(nobody has labelled it yet)"
             raise ApplicationError(
-                f"'{rater}' gave no label on '{dimension.code}'. Pick one of: {valid}.",
+                f"'{rater}' gave no label on '{code}'. Pick one of: {valid}.",
                 details=[{"field": field, "message": f"Choose from: {valid}."}],
             )
     if rater_a == rater_b:
@@ -104,10 +149,9 @@ def pair_confusion(*, study: Study, dimension_code: str, rater_a: str, rater_b: 
     a, b = ratings.raters.index(rater_a), ratings.raters.index(rater_b)
     both = (matrix[a] >= 0) & (matrix[b] >= 0)
     table = st.confusion(matrix[a][both], matrix[b][both], n_values=ratings.n_values)
-    names = {c.code: c.name for c in entry.categories}
     labels = [";".join(sorted(v)) if ratings.level == "multi" else v for v in ratings.values]
     return {
-        "dimension": dimension.code,
+        "dimension": code,
         "raters": [rater_a, rater_b],
         "items": int(both.sum()),
         "values": labels,

@@ -112,7 +112,11 @@ def _settings_context(study, settings_form=None, member_form=None, rule_form=Non
         "screening_rule": study.screening_rule,
     }
     rule_forms = []
-    for dimension in Dimension.objects.filter(codebook__study=study).order_by("order", "id"):
+    dimensions = list(Dimension.objects.filter(codebook__study=study).order_by("order", "id"))
+    rule_errors = []  # a posted rule form that matches no dimension shows its errors above the table
+    if rule_form is not None and rule_form.data.get("dimension") not in {d.code for d in dimensions}:
+        rule_errors = [m for errors in rule_form.errors.values() for m in errors]
+    for dimension in dimensions:
         form = rule_form if rule_form is not None and rule_form.data.get("dimension") == dimension.code else None
         form = form or DecisionRuleForm(
             initial={
@@ -131,6 +135,7 @@ def _settings_context(study, settings_form=None, member_form=None, rule_form=Non
         "members": members_of(study=study),
         "roles": Membership.Role.choices,
         "rule_forms": rule_forms,
+        "rule_errors": rule_errors,
     }
 
 

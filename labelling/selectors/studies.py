@@ -186,7 +186,7 @@ class StudyRow:
     study: Study
     role: str
     items: int
-    included: int
+    included: int | None
     assignments_total: int
     assignments_done: int
     own_only: bool = False
@@ -243,7 +243,8 @@ def studies_with_progress(*, user) -> list[StudyRow]:
                 study=s,
                 role=roles[s.pk] or "",
                 items=items.get(s.pk, {}).get("n", 0),
-                included=items.get(s.pk, {}).get("inc", 0),
+                # With several screeners the decisions come from the others' votes: hidden when blind.
+                included=None if own_only and s.screening_overlap > 1 else items.get(s.pk, {}).get("inc", 0),
                 assignments_total=counts.get("own_n" if own_only else "n", 0),
                 assignments_done=counts.get("own_done" if own_only else "done", 0),
                 own_only=own_only,

@@ -477,3 +477,52 @@ def test_two_screeners_racing_for_the_last_slot_only_one_gets_it(small_study):
 def test_members_list_roles_unchanged(small_study):
     """Screening votes need no new role: screeners are the owners and annotators."""
     assert set(Membership.Role.values) == {"owner", "annotator", "viewer"}
+
+
+def test_the_study_list_hides_included_counts_from_blind_screeners(small_study):
+    from django.test import Client
+
+    s = small_study
+    _screening(s, 2)
+    item = _pending(s)
+    _vote(s, "owner", item, "include")
+    _vote(s, "ann2", item, "include")
+    alice, owner = Client(), Client()
+    alice.force_login(s["ann1"])
+    owner.force_login(s["owner"])
+    assert "<td>—</td>" in alice.get("/").content.decode()
+    assert "<td>1</td>" in owner.get("/").content.decode()
+
+
+def test_with_several_screeners_votes_keep_decisions_the_rule_did_not_make(small_study):
+    s = small_study
+    single = _pending(s)
+    _vote(s, "owner", single, "include")  # k = 1: one vote decided
+    _screening(s, 2)
+    _vote(s, "ann1", single, "exclude", DUPLICATE)
+    assert _state(single) == ("included", "", "single", False)
+    imported = StudyItemFactory(study=s["study"], screening="included", screening_method="imported")
+    _vote(s, "ann1", imported, "exclude", DUPLICATE)
+    _vote(s, "ann2", imported, "exclude", DUPLICATE)
+    assert _state(imported) == ("included", "", "imported", False)
+
+
+def test_the_migration_records_earlier_decisions_as_votes(small_study):
+    """labelling 0004: items screened before votes existed get their owner's vote and a method."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("labelling.migrations.0004_decision_rules_screening_votes")
+    s = small_study
+    by_owner = StudyItemFactory(
+        study=s["study"], screening="excluded", exclusion_reason=DUPLICATE, screened_by=s["owner"]
+    )
+    by_import = StudyItemFactory(study=s["study"], screening="included")
+    pending = _pending(s)
+    migration.screened_items_to_votes(apps, None)
+    assert _state(by_owner) == ("excluded", DUPLICATE, "single", False)
+    assert _state(by_import)[2] == "imported" and _state(pending)[2] == ""
+    assert list(ScreeningVote.objects.values_list("item_id", "screener__username", "decision", "reason")) == [
+        (by_owner.pk, "olivia", "exclude", DUPLICATE)
+    ]

@@ -115,10 +115,12 @@ class StudyProgress:
         }
 
 
-def study_progress(*, study: Study, user) -> StudyProgress:
+def study_progress(*, study: Study, user, with_funnel: bool = False) -> StudyProgress:
     """Counts for the overview of ``study`` as ``user`` may see them, in a few aggregate queries
     whatever the size of the study: five for whoever ``sees_others_labels``, two for an
-    annotator of a blind study, who gets the screening counts and their own progress only."""
+    annotator of a blind study, who gets the screening counts and their own progress only.
+    ``with_funnel`` adds the screening funnel (three more) for whoever ``sees_others_labels``;
+    with several screeners per item, a screener's own vote count is one more."""
     progress = StudyProgress()
     for row in StudyItem.objects.filter(study=study).order_by().values("screening").annotate(n=Count("id")):
         if row["screening"] in Screening.values:
@@ -174,7 +176,8 @@ def study_progress(*, study: Study, user) -> StudyProgress:
         .count()
     )
     progress.final_labels = FinalLabel.objects.filter(item__study=study).count()
-    progress.funnel = screening_funnel(study=study)
+    if with_funnel:
+        progress.funnel = screening_funnel(study=study)
     return progress
 
 

@@ -70,7 +70,7 @@ def study_create_view(request):
 def study_detail(request, slug):
     study = study_for(request.user, slug, check=can_view_study)
     role = role_in(request.user, study)
-    progress = study_progress(study=study, user=request.user)
+    progress = study_progress(study=study, user=request.user, with_funnel=True)
     return render(
         request,
         "labelling/study_detail.html",

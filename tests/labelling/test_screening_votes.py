@@ -526,3 +526,39 @@ def test_the_migration_records_earlier_decisions_as_votes(small_study):
     assert list(ScreeningVote.objects.values_list("item_id", "screener__username", "decision", "reason")) == [
         (by_owner.pk, "olivia", "exclude", DUPLICATE)
     ]
+
+
+def test_the_settings_page_turns_on_several_screeners(small_study):
+    from django.test import Client
+
+    s = small_study
+    owner = Client()
+    owner.force_login(s["owner"])
+    data = {
+        "name": "Small study",
+        "overlap_k": 2,
+        "blind": "on",
+        "exclusion_reasons": "\n".join([NOT_A_BUG, DUPLICATE, NOT_REPRODUCIBLE]),
+        "screening_overlap": 3,
+        "screening_rule": "majority",
+    }
+    assert owner.post("/studies/small/settings/", data).status_code == 302
+    s["study"].refresh_from_db()
+    assert (s["study"].screening_overlap, s["study"].screening_rule) == (3, "majority")
+    bad = owner.post("/studies/small/settings/", {**data, "screening_overlap": 0})
+    assert bad.status_code == 200 and "greater than or equal to 1" in bad.content.decode()
+    # Left out (an older form), the screening settings stay as they are.
+    older = {k: v for k, v in data.items() if "screening" not in k}
+    assert owner.post("/studies/small/settings/", older).status_code == 302
+    s["study"].refresh_from_db()
+    assert s["study"].screening_overlap == 3
+    # Annotators now have the Screening tab; a full item is not open to a new screener's vote.
+    _screening(s, 2)
+    item = _pending(s)
+    _vote(s, "owner", item, "include")
+    _vote(s, "ann2", item, "exclude", DUPLICATE)
+    alice = Client()
+    alice.force_login(s["ann1"])
+    assert 'href="/studies/small/screening/"' in alice.get("/studies/small/").content.decode()
+    html = alice.get(f"/studies/small/screening/?item={item.pk}").content.decode()
+    assert "This item is not open for your vote." in html and 'id="include-form"' not in html

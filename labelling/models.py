@@ -19,6 +19,10 @@ code_validator = RegexValidator(
 
 
 class Study(models.Model):
+    class ScreeningRule(models.TextChoices):
+        UNANIMOUS = "unanimous", "Unanimous"
+        MAJORITY = "majority", "Majority"
+
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -40,8 +44,8 @@ class Study(models.Model):
     )
     screening_rule = models.CharField(
         max_length=16,
-        choices=[("unanimous", "Unanimous"), ("majority", "Majority")],
-        default="unanimous",
+        choices=ScreeningRule.choices,
+        default=ScreeningRule.UNANIMOUS,
         help_text="How the screeners' votes decide an item when there are several (labelling.decision_rules).",
     )
     template_slug = models.CharField(max_length=80, blank=True, help_text="Codebook template it started from.")

@@ -143,8 +143,10 @@ _expect(
     "POST labelling:study-member",
     "POST labelling:study-invitations",
     "POST labelling:study-invitation-revoke",
-    "GET labelling:screening",
+    "GET labelling:screening",  # annotators too when several screeners vote on each item (not this study)
     "POST labelling:screening-decide",
+    "POST labelling:screening-resolve",
+    "POST labelling:study-decision-rule",
     "POST labelling:items-add-all",
     "POST labelling:items-sample",
     "POST labelling:item-reviewed",
@@ -172,6 +174,8 @@ _expect(
     "GET labelling:study-invitation-revoke",
     "POST labelling:screening",
     "GET labelling:screening-decide",
+    "GET labelling:screening-resolve",
+    "GET labelling:study-decision-rule",
     "GET labelling:items-add-all",
     "GET labelling:items-sample",
     "GET labelling:item-reviewed",
@@ -254,6 +258,7 @@ _expect(
     "GET /api/studies/{slug}/items/{item_id}/annotations/",
     "GET /api/studies/{slug}/assignments/",  # an annotator's own
     "GET /api/studies/{slug}/members/",  # who is in the study, not what they did
+    "GET /api/studies/{slug}/screening-votes/",  # a blind annotator's own only
 )
 _expect(
     STUDY_ANNOTATE,
@@ -277,7 +282,9 @@ _expect(
     "POST /api/studies/{slug}/items/add-by-filter/",
     "POST /api/studies/{slug}/items/sample/",
     "POST /api/studies/{slug}/items/{item_id}/reviewed/",
-    "POST /api/studies/{slug}/items/{item_id}/screen/",
+    "POST /api/studies/{slug}/items/{item_id}/screen/",  # annotators too with several screeners per item
+    "POST /api/studies/{slug}/items/{item_id}/screening-decision/",
+    "POST /api/studies/{slug}/decision-rules/",
     "POST /api/studies/{slug}/assignments/",
     "POST /api/studies/{slug}/labels/import/",
     "POST /api/studies/{slug}/members/",

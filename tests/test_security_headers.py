@@ -44,6 +44,7 @@ NOT_PAGES = {
     "labelling:item-reviewed", "labelling:items-add-all", "labelling:items-sample", "labelling:screening-decide",
     "labelling:study-member", "labelling:study-member-add", "labelling:export", "labelling:assignments",
     "labelling:study-invitations", "labelling:study-invitation-revoke",
+    "labelling:screening-resolve", "labelling:study-decision-rule",
     "triage:crash-link-known", "triage:crash-merge", "triage:crash-split", "triage:github-run-resume",
     "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run",
 }  # fmt: skip

@@ -172,7 +172,7 @@ class StudyUpdateInputSerializer(serializers.Serializer):
         min_value=1, required=False, help_text="Independent screeners per item; 1 = one vote decides."
     )
     screening_rule = serializers.ChoiceField(
-        choices=[("unanimous", "unanimous"), ("majority", "majority")],
+        choices=Study.ScreeningRule.choices,
         required=False,
         help_text="How several screeners' votes decide: unanimous, or majority (more than half of the votes).",
     )

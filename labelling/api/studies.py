@@ -72,7 +72,7 @@ class StudyListCreateView(generics.ListAPIView):
             reproduction_suggestions=d.get("reproduction_suggestions"),
             exclusion_reasons=d["exclusion_reasons"],
         )
-        context = {"request": request, "progress": study_progress(study=study, user=request.user)}
+        context = {"request": request, "progress": study_progress(study=study, user=request.user, with_funnel=True)}
         out = StudyDetailSerializer(study, context=context)
         return Response(out.data, status=status.HTTP_201_CREATED)
 
@@ -86,7 +86,7 @@ class StudyDetailView(APIView):
     @extend_schema(parameters=[SLUG], responses=StudyDetailSerializer)
     def get(self, request, slug):
         study = study_for(request.user, slug, check=can_view_study)
-        context = {"request": request, "progress": study_progress(study=study, user=request.user)}
+        context = {"request": request, "progress": study_progress(study=study, user=request.user, with_funnel=True)}
         return Response(StudyDetailSerializer(study, context=context).data)
 
     @extend_schema(parameters=[SLUG], request=StudyUpdateInputSerializer, responses=StudyDetailSerializer)
@@ -95,7 +95,7 @@ class StudyDetailView(APIView):
         data = StudyUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         study = study_update(study=study, data=dict(data.validated_data))
-        context = {"request": request, "progress": study_progress(study=study, user=request.user)}
+        context = {"request": request, "progress": study_progress(study=study, user=request.user, with_funnel=True)}
         return Response(StudyDetailSerializer(study, context=context).data)
 
 

@@ -9,11 +9,13 @@ from django.db import migrations, models
 
 def screened_items_to_votes(apps, schema_editor):
     """Items screened before votes existed were decided by one owner: record that as their
-    method ("single") and their decision as that owner's vote, so the history is uniform."""
+    method ("single") and their decision as that owner's vote, so the history is uniform. Items
+    included with no screener were added by a label import: method "imported"."""
     StudyItem = apps.get_model("labelling", "StudyItem")
     ScreeningVote = apps.get_model("labelling", "ScreeningVote")
     screened = StudyItem.objects.exclude(screening="pending")
-    screened.update(screening_method="single")
+    screened.filter(screened_by__isnull=False).update(screening_method="single")
+    screened.filter(screened_by__isnull=True).update(screening_method="imported")  # screened in by a label import
     votes = []
     for item in screened.filter(screened_by__isnull=False).iterator(chunk_size=1000):
         votes.append(

@@ -50,6 +50,12 @@ def votes_of_item(*, item: StudyItem, user) -> list[ScreeningVote]:
     return list(qs)
 
 
+def item_vote_count(*, item: StudyItem) -> int:
+    """How many screeners voted on ``item``: for deciding whether one more may vote (the page
+    shows no count to a blind screener, only whether the vote buttons are there)."""
+    return ScreeningVote.objects.filter(item=item).count()
+
+
 def own_vote(*, item: StudyItem, user) -> ScreeningVote | None:
     return ScreeningVote.objects.filter(item=item, screener=user).first()
 

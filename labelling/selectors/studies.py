@@ -115,10 +115,12 @@ class StudyProgress:
         }
 
 
-def study_progress(*, study: Study, user) -> StudyProgress:
+def study_progress(*, study: Study, user, with_funnel: bool = False) -> StudyProgress:
     """Counts for the overview of ``study`` as ``user`` may see them, in a few aggregate queries
     whatever the size of the study: five for whoever ``sees_others_labels``, two for an
-    annotator of a blind study, who gets the screening counts and their own progress only."""
+    annotator of a blind study, who gets the screening counts and their own progress only.
+    ``with_funnel`` adds the screening funnel (three more) for whoever ``sees_others_labels``;
+    with several screeners per item, a screener's own vote count is one more."""
     progress = StudyProgress()
     for row in StudyItem.objects.filter(study=study).order_by().values("screening").annotate(n=Count("id")):
         if row["screening"] in Screening.values:
@@ -174,7 +176,8 @@ def study_progress(*, study: Study, user) -> StudyProgress:
         .count()
     )
     progress.final_labels = FinalLabel.objects.filter(item__study=study).count()
-    progress.funnel = screening_funnel(study=study)
+    if with_funnel:
+        progress.funnel = screening_funnel(study=study)
     return progress
 
 
@@ -186,7 +189,7 @@ class StudyRow:
     study: Study
     role: str
     items: int
-    included: int
+    included: int | None
     assignments_total: int
     assignments_done: int
     own_only: bool = False
@@ -243,7 +246,8 @@ def studies_with_progress(*, user) -> list[StudyRow]:
                 study=s,
                 role=roles[s.pk] or "",
                 items=items.get(s.pk, {}).get("n", 0),
-                included=items.get(s.pk, {}).get("inc", 0),
+                # With several screeners the decisions come from the others' votes: hidden when blind.
+                included=None if own_only and s.screening_overlap > 1 else items.get(s.pk, {}).get("inc", 0),
                 assignments_total=counts.get("own_n" if own_only else "n", 0),
                 assignments_done=counts.get("own_done" if own_only else "done", 0),
                 own_only=own_only,

@@ -363,6 +363,10 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
         to_screen = [r for r in missing_reports if r in screened_reports]
         if labelled_only:
             items_add(study=study, report_ids=labelled_only, screening=StudyItem.Screening.INCLUDED)
+            for chunk in _chunks(labelled_only):  # screened in by the import
+                StudyItem.objects.filter(study=study, report_id__in=chunk).update(
+                    screening_method=StudyItem.ScreeningMethod.IMPORTED
+                )
         if to_screen:  # their screening lines decide them
             items_add(study=study, report_ids=to_screen, screening=StudyItem.Screening.PENDING)
         item_of.update(_items_by_report(study, missing_reports))

@@ -13,8 +13,9 @@ rule decide (``screening_decide``):
   the excluding votes gave (a tie between reasons: the one listed first in the study's
   exclusion reasons). Votes that decide nothing under the rule (a split, a tie) make the item a
   conflict (``screening_conflict``): it stays pending until an owner decides
-  (``screening_owner_decide``, method ``owner``). An owner's or an imported final decision is
-  kept when more votes arrive.
+  (``screening_owner_decide``, method ``owner``). Only decisions the rule made are decided again
+  when votes change; an owner's or an imported decision, or one made while one screener decided,
+  is kept when more votes arrive.
 
 Excluding an item removes its open (not completed) assignments. Concurrency: every writer locks
 the item rows first (``final_labels.items_lock``), so two screeners voting on one item at the
@@ -43,7 +44,7 @@ Method = StudyItem.ScreeningMethod
 INCLUDE, EXCLUDE = ScreeningVote.Decision.INCLUDE, ScreeningVote.Decision.EXCLUDE
 DECISIONS = {"include": INCLUDE, "included": INCLUDE, "exclude": EXCLUDE, "excluded": EXCLUDE}
 STATUS = {INCLUDE: Screening.INCLUDED, EXCLUDE: Screening.EXCLUDED}
-KEPT_METHODS = {Method.OWNER, Method.IMPORTED}  # with k > 1, more votes never undo these
+RULE_METHODS = {Method.UNANIMOUS, Method.MAJORITY}  # with k > 1 only these decisions are re-decided by votes
 CHUNK = 1000
 DECISION_FIELDS = [
     "screening",
@@ -157,8 +158,12 @@ def _redecide(study: Study, item_ids: Sequence[int], *, only_pending: bool = Fal
         for item in StudyItem.objects.filter(id__in=chunk).only("id", *DECISION_FIELDS):
             if only_pending and item.screening != Screening.PENDING:
                 continue
-            if study.screening_overlap > 1 and item.screening_method in KEPT_METHODS:
-                continue
+            if (
+                study.screening_overlap > 1
+                and item.screening != Screening.PENDING
+                and item.screening_method not in RULE_METHODS
+            ):
+                continue  # the owner's, an import's or a one-screener decision: more votes keep it
             status, reason, method, conflict = screening_decide(study, votes.get(item.id, []))
             if (item.screening, item.exclusion_reason, item.screening_method, item.screening_conflict) == (
                 status,

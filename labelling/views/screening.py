@@ -20,6 +20,7 @@ from labelling.forms import ScreeningForm, add_service_error
 from labelling.models import StudyItem
 from labelling.permissions import can_screen, is_owner, role_in, sees_others_labels, study_for
 from labelling.selectors.screening import (
+    item_vote_count,
     own_screening_count,
     own_vote,
     screening_conflicts,
@@ -40,7 +41,8 @@ def _item_or_404(study, item_id):
 
 def _page(request, study, *, item, form=None, resolve_form=None, status=200):
     owner = is_owner(request.user, study)
-    several = study.screening_overlap > 1
+    k = study.screening_overlap
+    several = k > 1
     sees_all = sees_others_labels(request.user, study)
     if owner or not several:
         listing = screened_items(study=study)
@@ -48,6 +50,8 @@ def _page(request, study, *, item, form=None, resolve_form=None, status=200):
         listing = votes_visible_to(study=study, user=request.user).filter(screener=request.user)
     page = Paginator(listing, 25).get_page(request.GET.get("page"))
     mine = own_vote(item=item, user=request.user) if item is not None else None
+    # A new screener cannot vote on an item that has its k votes (the service says 409).
+    can_vote = item is not None and (not several or mine is not None or item_vote_count(item=item) < k)
     initial_reason = mine.reason if mine else (item.exclusion_reason if item and owner else "")
     return render(
         request,
@@ -60,6 +64,7 @@ def _page(request, study, *, item, form=None, resolve_form=None, status=200):
             "sees_all": sees_all,
             "item": item,
             "mine": mine,
+            "can_vote": can_vote,
             "votes": votes_of_item(item=item, user=request.user) if item is not None and several else [],
             "form": form or ScreeningForm(initial={"reason": initial_reason}),
             "resolve_form": resolve_form or ScreeningForm(initial={"reason": item.exclusion_reason if item else ""}),

@@ -73,7 +73,7 @@ def study_create_view(request):
 def study_detail(request, slug):
     study = study_for(request.user, slug, check=can_view_study)
     role = role_in(request.user, study)
-    progress = study_progress(study=study, user=request.user)
+    progress = study_progress(study=study, user=request.user, with_funnel=True)
     return render(
         request,
         "labelling/study_detail.html",
@@ -116,7 +116,11 @@ def _settings_context(study, settings_form=None, member_form=None, rule_form=Non
         "screening_rule": study.screening_rule,
     }
     rule_forms = []
-    for dimension in Dimension.objects.filter(codebook__study=study).order_by("order", "id"):
+    dimensions = list(Dimension.objects.filter(codebook__study=study).order_by("order", "id"))
+    rule_errors = []  # a posted rule form that matches no dimension shows its errors above the table
+    if rule_form is not None and rule_form.data.get("dimension") not in {d.code for d in dimensions}:
+        rule_errors = [m for errors in rule_form.errors.values() for m in errors]
+    for dimension in dimensions:
         form = rule_form if rule_form is not None and rule_form.data.get("dimension") == dimension.code else None
         form = form or DecisionRuleForm(
             initial={
@@ -138,6 +142,7 @@ def _settings_context(study, settings_form=None, member_form=None, rule_form=Non
         "invitation_form": InvitationCreateForm(),
         "invitations": invitations_of(study=study),
         "new_links": new_links or [],
+        "rule_errors": rule_errors,
     }
 
 

@@ -43,3 +43,25 @@ def test_load_demo_builds_a_study_ready_to_label_and_is_idempotent(db, capsys):
     assert Study.objects.filter(slug="dl-bugs-demo").count() == 1
     assert StudyItem.objects.filter(study=study).count() == 40
     assert CrashGroup.objects.count() == 4 and CodeBlock.objects.count() == blocks
+
+
+def test_load_demo_builds_a_two_screener_study_with_a_conflict_and_a_majority_dimension(db, capsys):
+    call_command("load_demo")
+    assert "two blind screeners per item" in capsys.readouterr().out
+    study = Study.objects.get(slug="dl-bugs-two-screeners-demo")
+    assert study.screening_overlap == 2
+    states = list(
+        StudyItem.objects.filter(study=study)
+        .order_by("id")
+        .values_list("screening", "screening_method", "screening_conflict")[:5]
+    )
+    assert states == [
+        ("included", "unanimous", False),
+        ("included", "unanimous", False),
+        ("excluded", "unanimous", False),
+        ("pending", "", True),
+        ("pending", "", False),
+    ]
+    assert study.codebook.dimensions.get(code="symptom").decision_rule == "majority"
+    call_command("load_demo")
+    assert Study.objects.filter(slug="dl-bugs-two-screeners-demo").count() == 1

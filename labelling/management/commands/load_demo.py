@@ -1,7 +1,8 @@
-"""Load the demo study: 36 DL-framework issue reports and 4 crash groups (12 fuzzer findings sent
-through the crash intake), the "DL framework bugs" codebook, an owner (staff), two annotators and a viewer, some
-labels already given. Every report's code blocks are extracted, so a reproducer can be attached
-from one. Safe to run twice."""
+"""Load the demo studies: 36 DL-framework issue reports and 4 crash groups (12 fuzzer findings
+sent through the crash intake), the "DL framework bugs" codebook, an owner (staff), two annotators
+and a viewer, some labels already given; and a second study screened by two blind reviewers, with
+a dimension decided by majority. Every report's code blocks are extracted, so a reproducer can be
+attached from one. Safe to run twice."""
 
 import json
 from pathlib import Path
@@ -14,8 +15,9 @@ from django.db import transaction
 from labelling.models import Study, StudyItem
 from labelling.services.annotations import item_labels_save
 from labelling.services.assignments import assignments_make
+from labelling.services.decision_rules import decision_rule_set
 from labelling.services.items import items_add
-from labelling.services.screening import item_screen
+from labelling.services.screening import item_screen, screening_vote
 from labelling.services.studies import membership_set, study_create
 from triage.crashes.services import crashes_import
 from triage.models import CrashOccurrence, Report
@@ -26,6 +28,16 @@ DEMO_REPORTS = Path(settings.BASE_DIR) / "triage" / "demo" / "reports.jsonl"
 DEMO_CRASHES = Path(settings.BASE_DIR) / "triage" / "demo" / "crashes.jsonl"
 DEMO_FUZZER = "demo-fuzzer"
 DEMO_SLUG = "dl-bugs-demo"
+SCREENING_DEMO_SLUG = "dl-bugs-two-screeners-demo"
+SCREENING_DEMO_ITEMS = 12
+# Votes already cast in the two-screener study, on its first items: (alice, bob); the last one is a
+# conflict for the owner.
+SCREENING_DEMO_VOTES = [
+    (("include", ""), ("include", "")),
+    (("include", ""), ("include", "")),
+    (("exclude", "Not a framework bug"), ("exclude", "Not a framework bug")),
+    (("include", ""), ("exclude", "Duplicate of another report")),
+]
 DEMO_PASSWORD = "bugsift-demo"
 # (username, role, is_staff)
 DEMO_PEOPLE = [
@@ -78,6 +90,8 @@ class Command(BaseCommand):
             for username, role, _staff in DEMO_PEOPLE[1:]:
                 if not study.memberships.filter(user=users[username]).exists():
                     membership_set(study=study, user=users[username], role=role)
+        if not Study.objects.filter(slug=SCREENING_DEMO_SLUG).exists():
+            self._screening_study(users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nBugsift demo is ready: {url}\n"
@@ -88,6 +102,7 @@ class Command(BaseCommand):
                 f"          or vera / {DEMO_PASSWORD}   (viewer: reads the results)\n"
                 f"  add people: Settings > Invitation links, or `manage.py invite {DEMO_SLUG} annotator`\n"
                 f"  study: {url}studies/{DEMO_SLUG}/\n"
+                f"  two blind screeners per item: {url}studies/{SCREENING_DEMO_SLUG}/screening/\n"
             )
         )
 
@@ -111,6 +126,41 @@ class Command(BaseCommand):
                 user.save(update_fields=["password"])
             users[username] = user
         return users
+
+    @transaction.atomic
+    def _screening_study(self, users):
+        """Screening by two blind reviewers (alice and bob) under the unanimous rule, a conflict
+        left for the owner, and the symptom dimension decided by majority."""
+        study = study_create(
+            slug=SCREENING_DEMO_SLUG,
+            name="DL framework bugs, two screeners (demo)",
+            description="Each report is screened by two blind reviewers; a split goes to the owner.",
+            owner=users["owner"],
+            template_slug="dl-framework-bugs",
+            overlap_k=2,
+            exclusion_reasons=["Not a framework bug", "Duplicate of another report", "Not enough information"],
+        )
+        study.screening_overlap = 2
+        study.save(update_fields=["screening_overlap"])
+        for username, role, _staff in DEMO_PEOPLE[1:]:
+            membership_set(study=study, user=users[username], role=role)
+        report_ids = list(
+            Report.objects.filter(source_id__in=self._demo_source_ids())
+            .order_by("id")
+            .values_list("id", flat=True)[:SCREENING_DEMO_ITEMS]
+        )
+        items_add(study=study, report_ids=report_ids)
+        items = list(StudyItem.objects.filter(study=study).order_by("id"))
+        for item, votes in zip(items, SCREENING_DEMO_VOTES, strict=False):
+            for username, (decision, reason) in zip(("alice", "bob"), votes, strict=True):
+                screening_vote(item=item, screener=users[username], decision=decision, reason=reason)
+        decision_rule_set(study=study, rule="majority", dimension_codes=["symptom"])
+        return study
+
+    @staticmethod
+    def _demo_source_ids() -> list[str]:
+        with DEMO_REPORTS.open(encoding="utf-8") as lines:
+            return [json.loads(line)["source_id"] for line in lines if line.strip()]
 
     @transaction.atomic
     def _study(self, users):

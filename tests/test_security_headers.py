@@ -43,7 +43,7 @@ NOT_PAGES = {
     "labelling:item-reviewed", "labelling:items-add-all", "labelling:items-sample", "labelling:screening-decide",
     "labelling:study-member", "labelling:study-member-add", "labelling:export", "labelling:assignments",
     "triage:crash-link-known", "triage:crash-merge", "triage:crash-split", "triage:github-run-resume",
-    "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run",
+    "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run", "triage:run-rejudge",
 }  # fmt: skip
 
 

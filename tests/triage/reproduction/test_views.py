@@ -624,3 +624,87 @@ class _AnyReason(str):
 
 
 ANY_REASON = _AnyReason("any reason")
+
+
+# --------------------------------------------------------------------------- expectations and re-judging
+
+
+def test_attach_form_shows_the_expectation_taken_from_the_report_and_takes_a_correction(client, small_study):
+    report = ReportFactory(
+        body="<details><summary>trace</summary>\n\n```\nTraceback (most recent call last):\n"
+        '  File "r.py", line 1, in <module>\n    torch.zeros(2)[5]\n'
+        "IndexError: index 5 is out of bounds for dimension 0 with size 2\n```\n</details>\n"
+    )
+    client.force_login(small_study["researcher"])
+    url = reverse("triage:reproducer-new", args=[report.pk])
+    page = client.get(url).text
+    assert "Taken from the report body" in page
+    assert 'value="IndexError: index 5 is out of bounds for dimension 0 with size 2"' in page
+    response = client.post(url, _form(script="import torch", expect="RuntimeError: expected a long tensor"))
+    assert response.status_code == 302
+    reproducer = Reproducer.objects.get(report=report)
+    assert reproducer.expectation == {
+        "exception_type": "RuntimeError",
+        "message_pattern": "expected a long tensor",
+        "source": "given",
+    }
+    bad = client.post(url, _form(script="import torch", expect="?? not a failure"))
+    assert bad.status_code == 400 and 'id="err-expect"' in bad.text
+
+
+def test_attach_form_without_a_traceback_asks_for_the_failure(client, small_study, report):
+    client.force_login(small_study["researcher"])
+    url = reverse("triage:reproducer-new", args=[report.pk])
+    assert "The report has no traceback or crash signature" in client.get(url).text
+    response = client.post(url, _form(script="import torch", expect=""))
+    assert response.status_code == 400 and "Say which failure shows the bug" in response.text
+
+
+def _stored_crash(report, **fields):
+    reproducer = ReproducerFactory(report=report, oracle="crash", expectation={"exception_type": "IndexError"})
+    reproduction = ReproductionFactory(reproducer=reproducer, status="done", repeat=1, summary="reproduced 0/1")
+    trace = "Traceback (most recent call last):\n  File \"/scratch/main.py\", line 1, in <module>\nKeyError: 'w'\n"
+    defaults = dict(
+        verdict="crashed_differently", stderr_tail=trace, verdict_history=[{"verdict": "crashed_differently"}]
+    )
+    return _done(reproduction, **{**defaults, **fields})
+
+
+def test_run_page_shows_the_expectation_and_judges_again_for_researchers_only(client, small_study, report):
+    run = _stored_crash(report)
+    client.force_login(small_study["viewer"])
+    page = client.get(reverse("triage:run-detail", args=[run.pk])).text
+    assert "Verdict history" in page and "Judge again" not in page
+    assert client.post(reverse("triage:run-rejudge", args=[run.pk]), {"expect": "KeyError"}).status_code == 403
+    client.force_login(small_study["researcher"])
+    page = client.get(reverse("triage:run-detail", args=[run.pk])).text
+    assert f'action="/reports/runs/{run.pk}/rejudge/"' in page and 'value="IndexError"' in page
+    response = client.post(reverse("triage:run-rejudge", args=[run.pk]), {"expect": "KeyError: 'w'"})
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.verdict == "reproduced" and run.expectation_matched
+    assert [h["verdict"] for h in run.verdict_history] == ["crashed_differently", "reproduced"]
+    assert run.verdict_history[-1]["by"] == small_study["researcher"].username
+    assert run.reproduction.__class__.objects.get(pk=run.reproduction_id).summary == "reproduced 1/1"
+    page = client.get(reverse("triage:run-detail", args=[run.pk])).text
+    assert page.count("<tr><td>") >= 2 and "matched" in page
+    bad = client.post(reverse("triage:run-rejudge", args=[run.pk]), {"expect": "!!"})
+    assert bad.status_code == 400 and "exception type" in bad.text
+
+
+def test_rejudge_api(api_client, small_study, report):
+    run = _stored_crash(report)
+    api_client.force_authenticate(small_study["researcher"])
+    url = f"/api/reproduction-runs/{run.pk}/rejudge/"
+    response = api_client.post(url, {"expect": "KeyError"}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["verdict"] == "reproduced" and body["expectation_matched"] and len(body["verdict_history"]) == 2
+    assert body["expectation"] == {"exception_type": "KeyError", "source": "given when judging again"}
+    refused = api_client.post(url, {"signature": "xyz"}, format="json")
+    assert refused.status_code == 400 and "signature" in refused.json()["details"]
+    queued = ReproductionRunFactory(reproduction=run.reproduction, status="queued")
+    not_done = api_client.post(f"/api/reproduction-runs/{queued.pk}/rejudge/", {}, format="json")
+    assert not_done.status_code == 400 and "once it is done" in not_done.json()["message"]
+    api_client.force_authenticate(small_study["ann1"])
+    assert api_client.post(url, {}, format="json").status_code == 403

@@ -408,6 +408,8 @@ class TestRunExecute:
         assert lost.status == Status.DONE and lost.verdict == Verdict.LOST
         assert "Started 2 times" in lost.verdict_detail and RUNNER in lost.verdict_detail
         assert lost.reproduction.summary == "reproduced 0/1 (lost (runner died twice) in some runs)"
+        lost.refresh_from_db()
+        assert [(h["verdict"], h["reason"]) for h in lost.verdict_history] == [("lost", "lost")]
 
     def test_a_finish_from_a_taken_over_attempt_is_discarded(self, report, fake):
         run = start(make(report)).runs.get()

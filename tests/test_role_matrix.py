@@ -215,6 +215,7 @@ _expect(
     "GET triage:github-run-resume",
     "GET triage:reproducer-run",
     "GET triage:reproducer-bisect",
+    "GET triage:run-rejudge",
 )
 _expect(
     CURATOR,
@@ -240,7 +241,7 @@ _expect(
 )
 _expect(NO_SUCH_METHOD_LOGIN, "POST triage:github-run", "POST triage:github-run-progress")
 _expect(RESEARCHER, "GET triage:reproducer-new", "POST triage:reproducer-new", "POST triage:reproducer-run")
-_expect(RESEARCHER, "POST triage:reproducer-bisect")
+_expect(RESEARCHER, "POST triage:reproducer-bisect", "POST triage:run-rejudge")
 
 # ----------------------------------------------------------------------------------------- API
 _expect(PUBLIC, "POST /api/auth/token/")
@@ -336,6 +337,7 @@ _expect(
     "POST /api/reports/{id}/reproducers/",
     "POST /api/reproducers/{id}/reproductions/",
     "POST /api/reproducers/{id}/bisections/",
+    "POST /api/reproduction-runs/{id}/rejudge/",
 )
 # Crash batches come from fuzzer accounts: the curator owns one here.
 _expect(_policy(anonymous=LOGIN, curator=ALLOWED, rest=FORBIDDEN), "POST /api/crashes/")
@@ -490,6 +492,7 @@ PAGE_PK = {
     "triage:reproduction-detail": "reproduction",
     "triage:reproduction-progress": "reproduction",
     "triage:run-detail": "run",
+    "triage:run-rejudge": "run",
 }
 # Which object an API path's {id} is, by the collection before it.
 API_ID = {
@@ -502,6 +505,7 @@ API_ID = {
     "crash-groups": "crash",
     "sources": "source",
     "runs": "sync_run",
+    "reproduction-runs": "run",
     "import-jobs": "job",
     "invitations": "invitation",
 }

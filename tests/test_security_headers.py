@@ -46,7 +46,7 @@ NOT_PAGES = {
     "labelling:study-invitations", "labelling:study-invitation-revoke",
     "labelling:screening-resolve", "labelling:study-decision-rule",
     "triage:crash-link-known", "triage:crash-merge", "triage:crash-split", "triage:github-run-resume",
-    "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run",
+    "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run", "triage:run-rejudge",
 }  # fmt: skip
 
 

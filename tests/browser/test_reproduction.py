@@ -37,11 +37,13 @@ def test_attach_a_code_block_and_confirm_it_on_a_runner(login, live_server, smal
 
     page.check(f"input[name=code_block][value='{block.pk}']")
     page.check("input[name=oracle][value=assertion]")
+    page.fill("input[name=expect]", "exit 1")  # the check's declared exit code
     page.fill("input[name=title]", "exit status of the check")
     page.click("#reproducer-form button[type=submit]")
 
     reproducer = Reproducer.objects.get(report=report)
     assert reproducer.script == SCRIPT and reproducer.oracle == "assertion"
+    assert reproducer.expectation == {"exit_code": 1, "source": "given"}
     card = page.locator(f"#reproducer-{reproducer.pk}")
     card.wait_for()
     card.locator("input[name=repeat]").fill("2")

@@ -127,6 +127,8 @@ def test_another_annotator_cannot_overwrite_labels_by_item_id(api_client, client
 # others' progress, on any page, API response or error message.
 
 BOB_NOTES = ("okapi-note-only-bob-wrote", "narwhal-note-only-bob-wrote", "axolotl-note-only-bob-wrote")
+
+
 def _put_labels(api_client, s, item, symptom, note=""):
     response = api_client.put(
         reverse("labelling-api:item-annotations", args=[s["study"].slug, item.id]),

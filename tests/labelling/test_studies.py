@@ -200,3 +200,15 @@ def test_study_list_rows_take_four_queries_for_any_number_of_studies(small_study
     by_slug = {r.study.slug: r for r in rows}
     assert len(rows) == 5 and by_slug["small"].role == "owner"
     assert (by_slug["small"].items, by_slug["small"].assignments_done, by_slug["small"].percent) == (3, 3, 50)
+
+
+def test_reproduction_suggestions_default_off_when_blind_on_otherwise_and_the_owner_switches_them():
+    owner = UserFactory()
+    blind = study_create(slug="blind-one", name="Blind", owner=owner)
+    open_study = study_create(slug="open-one", name="Open", owner=owner, blind=False)
+    assert blind.reproduction_suggestions is False and open_study.reproduction_suggestions is True
+    chosen = study_create(slug="chosen", name="Chosen", owner=owner, reproduction_suggestions=True)
+    assert chosen.blind and chosen.reproduction_suggestions
+    study_update(study=blind, data={"reproduction_suggestions": True})
+    blind.refresh_from_db()
+    assert blind.reproduction_suggestions is True

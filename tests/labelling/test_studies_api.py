@@ -335,3 +335,17 @@ def test_progress_in_study_detail(api_client, small_study):
     assert (progress["assignments_total"], progress["assignments_done"], progress["items_complete"]) == (3, 2, 1)
     per = {a["username"]: (a["done"], a["total"]) for a in progress["annotators"]}
     assert per == {"alice": (1, 2), "bob": (1, 1)}
+
+
+def test_the_reproduction_suggestions_switch_through_the_api(api_client, small_study):
+    api = _as(api_client, small_study, "researcher")
+    created = api.post("/api/studies/", {"slug": "sw", "name": "Switch"}, format="json").json()
+    assert created["blind"] is True and created["reproduction_suggestions"] is False
+    opened = api.post("/api/studies/", {"slug": "sw2", "name": "Open", "blind": False}, format="json").json()
+    assert opened["reproduction_suggestions"] is True
+    response = api.patch("/api/studies/sw/", {"reproduction_suggestions": True}, format="json")
+    assert response.status_code == 200 and response.json()["reproduction_suggestions"] is True
+    assert Study.objects.get(slug="sw").reproduction_suggestions is True
+    annotator = _as(api_client, small_study, "ann1")
+    assert annotator.patch("/api/studies/small/", {"reproduction_suggestions": True}, format="json").status_code == 403
+    assert Study.objects.get(slug="small").reproduction_suggestions is False

@@ -242,6 +242,20 @@ def test_settings_save_and_members(client, small_study):
     assert Membership.objects.filter(study=study, user=owner, role="owner").exists()
 
 
+def test_settings_page_switches_reproduction_suggestions(client, small_study):
+    client.force_login(small_study["owner"])
+    page = client.get("/studies/small/settings/").content.decode()
+    assert 'name="reproduction_suggestions"' in page and "Reproduction suggestions on label pages" in page
+    data = {"name": "Small study", "description": "", "overlap_k": 2, "blind": "on", "exclusion_reasons": "A"}
+    assert client.post("/studies/small/settings/", {**data, "reproduction_suggestions": "on"}).status_code == 302
+    assert Study.objects.get(slug="small").reproduction_suggestions is True
+    assert client.post("/studies/small/settings/", data).status_code == 302  # an unticked box switches it off
+    assert Study.objects.get(slug="small").reproduction_suggestions is False
+    client.force_login(small_study["ann1"])
+    assert client.post("/studies/small/settings/", {**data, "reproduction_suggestions": "on"}).status_code == 403
+    assert Study.objects.get(slug="small").reproduction_suggestions is False
+
+
 # --------------------------------------------------------------------------- codebook
 
 

@@ -5,7 +5,7 @@ GET      /api/reproducers/<pk>/                  one reproducer
 POST     /api/reproducers/<pk>/reproductions/    run it N times -> 202 with the reproduction to follow
 POST     /api/reproducers/<pk>/bisections/       bisect it over versions of a package -> 202
 GET      /api/reproductions/<pk>/                a reproduction with every run (without the raw captures)
-POST     /api/runs/<pk>/rejudge/                 judge a stored run again (optionally a corrected expectation)
+POST     /api/reproduction-runs/<pk>/rejudge/    judge a stored run again (optionally a corrected expectation)
 GET      /api/runners/                           runners with their alive flag
 
 Errors are ``{message, details}``; a service's problems come with the field they concern.

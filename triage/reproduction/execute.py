@@ -163,7 +163,8 @@ def execute_side(
                 unsafe_no_sandbox=config.unsafe_no_sandbox,
             )
         except SandboxUnavailable as exc:
-            return SideOutcome(build=build, result=None, judgement=Judgement("refused", str(exc)))
+            refused = Judgement("refused", str(exc), reason="no_sandbox", hint="install bubblewrap on the runner")
+            return SideOutcome(build=build, result=None, judgement=refused)
         arrays, capture_errors = load_captures(result.captures_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -315,11 +315,10 @@ def _judge_against(result, expectation: Expectation, framework: str, *, oracle: 
             compared=True,
             **common,
         )
-    before = " before its check" if oracle == "assertion" else ""
+    words = "the script crashed before its check" if oracle == "assertion" else "the run failed, but not as expected"
     return Judgement(
         "crashed_differently",
-        f"the run failed, but not as expected{before}: expected {expectation.describe()}, got {observed.describe()} "
-        f"({how}); {why}",
+        f"{words}: expected {expectation.describe()}, got {observed.describe()} ({how}); {why}",
         reason="different_failure",
         hint="if this failure is the reported bug, correct the expectation and judge the run again",
         compared=True,

@@ -552,7 +552,12 @@ def _run_write_lost(run: ReproductionRun) -> None:
         f"(last: {runner}). Check the runners page, then run it again."
     )
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "verdict", "verdict_detail", "finished_at"])
+    run.verdict_reason = "lost"
+    run.verdict_history = [
+        *(run.verdict_history or []),
+        history_entry({"verdict": run.verdict, "verdict_reason": "lost", "verdict_detail": run.verdict_detail}),
+    ]
+    run.save(update_fields=["status", "verdict", "verdict_detail", "verdict_reason", "verdict_history", "finished_at"])
     _after_run_done(run)
 
 
@@ -582,7 +587,8 @@ def run_execute(*, run_id: int, runner_name: str, pid: int | None = None) -> Rep
             f"The runner {runner_name} failed before the script could be judged ({type(exc).__name__}: "
             f"{str(exc)[:300]}). Check the runner's log and settings, then run it again."
         )
-        outcome = SideOutcome(build=None, result=None, judgement=Judgement(Verdict.INCONCLUSIVE, detail))
+        judgement = Judgement(Verdict.INCONCLUSIVE, detail, reason="runner_fault", hint="check the runner's log")
+        outcome = SideOutcome(build=None, result=None, judgement=judgement)
     return _run_finish(run=run, attempt=claim.attempt, outcome=outcome, config=config)
 
 

@@ -25,6 +25,6 @@ api_urlpatterns = [
     path("reproducers/<int:pk>/reproductions/", api.ReproductionStartAPI.as_view(), name="reproduction-start"),
     path("reproducers/<int:pk>/bisections/", api.BisectionStartAPI.as_view(), name="bisection-start"),
     path("reproductions/<int:pk>/", api.ReproductionDetailAPI.as_view(), name="reproduction-detail"),
-    path("runs/<int:pk>/rejudge/", api.RunRejudgeAPI.as_view(), name="run-rejudge"),
+    path("reproduction-runs/<int:pk>/rejudge/", api.RunRejudgeAPI.as_view(), name="run-rejudge"),
     path("runners/", api.RunnerListAPI.as_view(), name="runner-list"),
 ]

@@ -344,7 +344,9 @@ class RejudgeForm(forms.Form):
 def _run_page(request, run: ReproductionRun, *, form: RejudgeForm | None = None, status: int = 200):
     can_run = can_run_reproductions(request.user)
     if form is None and can_run:
-        form = RejudgeForm(initial={"expect": selectors.expectation_text(run.expectation)})
+        form = RejudgeForm(
+            initial={"expect": selectors.expectation_text(run.expectation or run.reproducer.expectation)}
+        )
     context = {
         "view": selectors.run_view(run),
         "run": run,

@@ -228,3 +228,44 @@ def test_a_utf8_bom_is_accepted(write_file):
     path = write_file("a.csv", "\ufeffsource_id,framework,title\na#1,jax,Ünïcode title\n")
     reports_import(source=path)
     assert Report.objects.get().title == "Ünïcode title"
+
+
+def test_imported_reports_get_their_code_blocks_with_the_syncs_extractor(write_file):
+    from triage.codeblocks import extract_code_blocks
+    from triage.models import CodeBlock
+
+    body = (
+        "Repro:\n\n```python\nimport torch\ntorch.zeros(2)[5]\n```\n\nOutput:\n\n~~~\nIndexError: index 5\n~~~\n\n"
+        "Also, indented:\n\n    import numpy as np\n    np.ones(3).reshape(2, 2)\n"
+    )
+    path = write_file("reports.jsonl", [record(1, body=body), record(2, body="No code here.")])
+    reports_import(source=path)
+    first = Report.objects.get(source_id=record(1)["source_id"])
+    stored = [(b.language, b.code, b.position, b.is_python) for b in CodeBlock.objects.filter(report=first)]
+    expected = [(b.language, b.code, b.position, b.is_python) for b in extract_code_blocks(body)]
+    assert sorted(stored) == sorted(expected) and len(stored) == 3
+    assert {b.is_python for b in CodeBlock.objects.filter(report=first, language="python")} == {True}
+    assert not CodeBlock.objects.filter(report__source_id=record(2)["source_id"]).exists()
+
+    # An edited body is extracted again; an unchanged one is not rewritten.
+    path = write_file("again.jsonl", [record(1, body="```python\nprint('only this')\n```")])
+    reports_import(source=path)
+    assert list(CodeBlock.objects.filter(report=first).values_list("code", flat=True)) == ["print('only this')"]
+
+
+def test_extract_code_blocks_command_fills_reports_stored_before(write_file):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from triage.models import CodeBlock
+
+    old = ReportFactory(body="```python\nimport jax\njax.numpy.ones(3)\n```\n")
+    CodeBlock.objects.filter(report=old).delete()  # as a report imported before extraction at import
+    out = StringIO()
+    call_command("extract_code_blocks", "--only-missing", stdout=out)
+    assert "code block(s) stored" in out.getvalue()
+    (block,) = CodeBlock.objects.filter(report=old)
+    assert block.is_python and block.code == "import jax\njax.numpy.ones(3)"
+    call_command("extract_code_blocks", stdout=StringIO())  # again: the same blocks, not twice
+    assert CodeBlock.objects.filter(report=old).count() == 1

@@ -62,7 +62,7 @@ def test_staff_may_attach(api_client, db):
     from tests.factories import UserFactory
 
     api_client.force_authenticate(UserFactory(username="root", is_staff=True))
-    assert _attach(api_client, ReportFactory(), script="x = 1").status_code == 201
+    assert _attach(api_client, ReportFactory(), script="x = 1", expect="ValueError").status_code == 201
 
 
 # --------------------------------------------------------------------------- attaching
@@ -86,9 +86,32 @@ def test_attach_and_read_back(owner):
 def test_attach_from_a_code_block(owner):
     report = ReportFactory()
     block = CodeBlock.objects.create(report=report, code="raise RuntimeError('boom')", is_python=True)
-    response = _attach(owner, report, code_block=block.pk)
+    response = _attach(owner, report, code_block=block.pk, expect="RuntimeError: boom")
     assert response.status_code == 201
     assert response.json()["code_block"] == block.pk and response.json()["script"] == block.code
+    assert response.json()["expectation"] == {
+        "exception_type": "RuntimeError",
+        "message_pattern": "boom",
+        "source": "given",
+    }
+
+
+def test_a_crash_reproducer_takes_its_expectation_from_the_report_or_needs_one(owner):
+    report = ReportFactory(
+        body='It fails:\n\n```\nTraceback (most recent call last):\n  File "x.py", line 2, in <module>\n'
+        "    torch.zeros(2)[5]\nIndexError: index 5 is out of bounds for dimension 0 with size 2\n```\n"
+    )
+    taken = _attach(owner, report, script="import torch")
+    assert taken.status_code == 201
+    assert taken.json()["expectation"] == {
+        "exception_type": "IndexError",
+        "message_pattern": "index 5 is out of bounds for dimension 0 with size 2",
+        "source": "report body",
+    }
+    none = _attach(owner, ReportFactory(body="no traceback here"), script="import torch")
+    assert none.status_code == 400 and "expect" in none.json()["details"]
+    bad = _attach(owner, report, script="x = 1", expect="not an exception!")
+    assert bad.status_code == 400 and "exception type" in bad.json()["details"]["expect"]
 
 
 def test_code_block_of_another_report_or_missing_is_refused(owner):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from triage.crashes.signatures import sign
+from triage.reproduction.expectations import parse_expect
 from triage.reproduction.oracles import (
     VERDICTS,
     compare_captures,
@@ -69,17 +70,24 @@ def test_other_oracles_report_a_hit_limit(oracle, limit, words):
     assert judgement.verdict == "limit_exceeded" and words in judgement.detail
 
 
-def test_crash_without_expected_signature():
+def test_crash_without_any_expectation_says_nothing_was_compared():
     assert judge(oracle="crash", result=result(0)).verdict == "not_reproduced"
     crashed = judge(oracle="crash", result=result(1, stderr=TRACE), framework="pytorch")
     expected = sign(framework="pytorch", oracle="crash", message=TRACE.strip().splitlines()[-1], stack_trace=TRACE)
     assert crashed.verdict == "reproduced" and "exit code 1" in crashed.detail
+    assert "nothing was compared" in crashed.detail and crashed.reason == "no_expectation"
+    assert not crashed.compared and not crashed.matched and crashed.expectation == {}
+    assert crashed.observed == "RuntimeError: shape mismatch: 3 vs 4"
     assert crashed.signature == expected.signature
 
 
-def test_crash_by_signal_names_it():
-    judgement = judge(oracle="crash", result=result(None, int(signal.SIGSEGV), stderr="Segmentation fault"))
+def test_crash_by_signal_names_it_and_matches_an_expected_signal():
+    segv = result(None, int(signal.SIGSEGV), stderr="Segmentation fault")
+    judgement = judge(oracle="crash", result=segv, expectation=parse_expect("SIGSEGV"))
     assert judgement.verdict == "reproduced" and "SIGSEGV" in judgement.detail and judgement.signature
+    assert judgement.matched
+    abort = judge(oracle="crash", result=result(None, int(signal.SIGABRT)), expectation=parse_expect("SIGSEGV"))
+    assert abort.verdict == "crashed_differently" and "SIGABRT" in abort.detail and "SIGSEGV" in abort.detail
 
 
 def test_crash_matches_or_misses_the_report_signature():
@@ -88,21 +96,102 @@ def test_crash_matches_or_misses_the_report_signature():
     assert same.verdict == "reproduced" and "signature" in same.detail
     other_trace = TRACE.replace("RuntimeError", "ValueError").replace("main", "other")
     other = judge(oracle="crash", result=result(1, stderr=other_trace), expected_signature=mine, framework="pytorch")
-    assert other.verdict == "not_reproduced" and "failed differently" in other.detail
+    assert other.verdict == "crashed_differently" and "not as expected" in other.detail
     assert mine[:12] in other.detail and other.signature[:12] in other.detail and other.signature != mine
+    assert "ValueError" in other.observed and not other.matched
 
 
-def test_assertion_oracle():
-    assert judge(oracle="assertion", result=result(1, stderr="AssertionError")).verdict == "reproduced"
-    assert judge(oracle="assertion", result=result(None, int(signal.SIGABRT))).verdict == "reproduced"
+ASSERTION_TRACE = """Traceback (most recent call last):
+  File "/scratch/main.py", line 3, in <module>
+    assert out.shape == (2, 3), out.shape
+AssertionError: (2, 4)
+"""
+
+
+def test_assertion_oracle_counts_only_an_assertion_error_or_the_declared_exit_code():
+    shown = judge(oracle="assertion", result=result(1, stderr=ASSERTION_TRACE))
+    assert shown.verdict == "reproduced" and shown.matched and shown.expectation["exception_type"] == "AssertionError"
+    crashed = judge(oracle="assertion", result=result(1, stderr=TRACE))
+    assert crashed.verdict == "crashed_differently" and "before its check" in crashed.detail
+    bare = judge(oracle="assertion", result=result(3))
+    assert bare.verdict == "inconclusive" and bare.reason == "undeclared_exit" and "exit 3" in bare.hint
+    declared = judge(oracle="assertion", result=result(3), expectation=parse_expect("exit 3"))
+    assert declared.verdict == "reproduced" and declared.matched
+    other_code = judge(oracle="assertion", result=result(2), expectation=parse_expect("exit 3"))
+    assert other_code.verdict == "crashed_differently"
+    assert judge(oracle="assertion", result=result(None, int(signal.SIGABRT))).verdict == "crashed_differently"
     assert judge(oracle="assertion", result=result(0)).verdict == "not_reproduced"
+
+
+def _trace(last: str, *, frames: str = '  File "/scratch/main.py", line 1, in <module>\n    x()\n') -> str:
+    return "Traceback (most recent call last):\n" + frames + last + "\n"
+
+
+@pytest.mark.parametrize(
+    "stderr, reason, hint",
+    [
+        (_trace("ModuleNotFoundError: No module named 'torch'"), "missing_module", "add `torch` to the requirements"),
+        (_trace("ModuleNotFoundError: No module named 'cv2'"), "missing_module", "`opencv-python`"),
+        (
+            _trace("ImportError: cannot import name 'ops' from 'keras' (/venv/keras/__init__.py)"),
+            "missing_module",
+            "pin the version of `keras`",
+        ),
+        (
+            '  File "/scratch/main.py", line 4\n    >>> x = 1\n    ^^\nSyntaxError: invalid syntax\n',
+            "script_syntax",
+            "fix line 4",
+        ),
+        (
+            _trace("RuntimeError: Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU"),
+            "no_gpu",
+            "device gpu",
+        ),
+        (_trace("AssertionError: Torch not compiled with CUDA enabled"), "no_gpu", "GPU runner"),
+        (
+            _trace("urllib.error.URLError: <urlopen error [Errno -3] Temporary failure in name resolution>"),
+            "download_blocked",
+            "no pretrained weights",
+        ),
+        (
+            _trace("Exception: URL fetch failure on https://storage.googleapis.com/mnist.npz: None -- [Errno -3]"),
+            "download_blocked",
+            "self-contained",
+        ),
+    ],
+)
+@pytest.mark.parametrize("oracle", ["crash", "assertion"])
+def test_a_run_that_fails_before_the_bug_can_show_is_inconclusive_with_a_hint(oracle, stderr, reason, hint):
+    expectation = parse_expect("IndexError: index out of range") if oracle == "crash" else None
+    judgement = judge(oracle=oracle, result=result(1, stderr=stderr), expectation=expectation)
+    assert judgement.verdict == "inconclusive" and judgement.reason == reason
+    assert hint in judgement.hint and "Hint:" in judgement.detail and not judgement.matched
+
+
+def test_a_set_up_failure_wins_over_a_bare_type_match_but_not_over_a_named_one():
+    no_gpu = result(1, stderr=_trace("RuntimeError: Found no NVIDIA driver on your system."))
+    assert judge(oracle="crash", result=no_gpu, expectation=parse_expect("RuntimeError")).verdict == "inconclusive"
+    named = judge(oracle="crash", result=no_gpu, expectation=parse_expect("RuntimeError: Found no NVIDIA driver"))
+    assert named.verdict == "reproduced" and named.matched
+    missing = result(1, stderr=_trace("ModuleNotFoundError: No module named 'tensorflow.compat.v1'"))
+    expected_import = judge(oracle="crash", result=missing, expectation=parse_expect("ModuleNotFoundError"))
+    assert expected_import.verdict == "reproduced"  # the bug itself is a broken import
+
+
+def test_message_patterns_ignore_numbers_and_case():
+    run = result(1, stderr=_trace("IndexError: index 7 is out of bounds for dimension 0 with size 3"))
+    taken = parse_expect("IndexError: index 5 is out of bounds for dimension 0 with size 2")
+    assert judge(oracle="crash", result=run, expectation=taken).verdict == "reproduced"
+    assert judge(oracle="crash", result=run, expectation=parse_expect("IndexError: OUT OF BOUNDS")).matched
+    wrong = judge(oracle="crash", result=run, expectation=parse_expect("IndexError: negative index"))
+    assert wrong.verdict == "crashed_differently" and "does not match" in wrong.detail
 
 
 def test_differential_needs_both_sides_and_unknown_oracle_is_refused():
     assert judge(oracle="differential", result=result(0)).verdict == "inconclusive"
     with pytest.raises(ValueError, match="unknown oracle"):
         judge(oracle="vibes", result=result(0))
-    assert {"reproduced", "not_reproduced", "inconclusive", "limit_exceeded", "build_failed"} <= set(VERDICTS)
+    assert {"reproduced", "not_reproduced", "crashed_differently", "inconclusive", "limit_exceeded"} <= set(VERDICTS)
 
 
 # --------------------------------------------------------------------------- captures

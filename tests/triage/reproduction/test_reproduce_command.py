@@ -33,10 +33,11 @@ def reproduce(tmp_path, script: str, *args: str) -> str:
 
 
 def test_json_has_the_run_and_its_verdict(tmp_path):
-    result = json.loads(
-        reproduce(tmp_path, "print('checking')\nraise SystemExit(3)\n", "--oracle", "assertion", "--json")
-    )
+    script = "print('checking')\nraise SystemExit(3)\n"
+    result = json.loads(reproduce(tmp_path, script, "--oracle", "assertion", "--expect", "exit 3", "--json"))
     assert JSON_FIELDS <= set(result)
+    assert result["reason"] == "matched" and result["matched"] and result["compared"]
+    assert result["expectation"] == {"exit_code": 3, "source": "given"}
     assert result["status"] == "done" and result["verdict"] == "reproduced" and result["summary"] == "reproduced 1/1"
     assert result["exit_code"] == 3 and result["signal"] is None and "checking" in result["stdout_tail"]
     assert result["peak_memory_kb"] > 0 and result["environment"]["ok"]
@@ -44,11 +45,13 @@ def test_json_has_the_run_and_its_verdict(tmp_path):
 
 def test_repeat_counts_how_often_a_flaky_bug_shows(tmp_path):
     flaky = "import os, sys\nsys.exit(os.urandom(1)[0] % 2)  # the bug shows about half of the time\n"
-    result = json.loads(reproduce(tmp_path, flaky, "--oracle", "assertion", "--repeat", "6", "--json"))
+    args = ["--oracle", "assertion", "--expect", "exit 1", "--repeat", "6", "--json"]
+    result = json.loads(reproduce(tmp_path, flaky, *args))
     runs = result["runs"]
     shown = sum(1 for run in runs if run["verdict"] == "reproduced")
     assert len(runs) == 6 and result["reproduced"] == shown
-    assert result["summary"] == f"reproduced {shown}/6"
+    # The fraction is kept; some but not all conclusive runs reproduced: flaky (README's verdict rule).
+    assert result["summary"] == f"reproduced {shown}/6" + (" (flaky)" if 0 < shown < 6 else "")
     assert all((run["exit_code"] == 1) == (run["verdict"] == "reproduced") for run in runs)
 
 
@@ -85,6 +88,8 @@ def test_differential_between_two_versions(tmp_path, settings):
         ("pass", ["--compare-requirements", "numpy==2.0"], "only used with --oracle differential"),
         ("pass", ["--repeat", "0"], "--repeat must be"),
         ("pass", ["--timeout", "0"], "--timeout must be"),
+        ("pass", ["--expect", "no such thing!"], "--expect"),
+        ("pass", ["--signature", "abc"], "--signature is the 64"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(tmp_path, script, args, words):

@@ -408,6 +408,8 @@ class TestRunExecute:
         assert lost.status == Status.DONE and lost.verdict == Verdict.LOST
         assert "Started 2 times" in lost.verdict_detail and RUNNER in lost.verdict_detail
         assert lost.reproduction.summary == "reproduced 0/1 (lost (runner died twice) in some runs)"
+        lost.refresh_from_db()
+        assert [(h["verdict"], h["reason"]) for h in lost.verdict_history] == [("lost", "lost")]
 
     def test_a_finish_from_a_taken_over_attempt_is_discarded(self, report, fake):
         run = start(make(report)).runs.get()
@@ -823,3 +825,23 @@ class TestSweep:
         with django_capture_on_commit_callbacks(execute=True):
             services.runs_sweep(now=timezone.now() + timedelta(seconds=301))
         assert calls == [run.pk]
+
+
+# --------------------------------------------------------------------------- the flaky rule (README)
+
+
+@pytest.mark.parametrize(
+    "verdicts, summary",
+    [
+        (["reproduced"] * 10, "reproduced 10/10"),
+        (["reproduced"] * 7 + ["not_reproduced"] * 3, "reproduced 7/10 (flaky)"),
+        (["reproduced"] * 7 + ["inconclusive"] * 3, "reproduced 7/10 (inconclusive in some runs)"),
+        (
+            ["reproduced"] * 6 + ["crashed_differently"] + ["inconclusive"] * 3,
+            "reproduced 6/10 (flaky; crashed differently, inconclusive in some runs)",
+        ),
+        (["not_reproduced"] * 4, "reproduced 0/4"),
+    ],
+)
+def test_a_check_keeps_its_fraction_and_is_flaky_only_over_conclusive_runs(verdicts, summary):
+    assert services.check_summary(verdicts, total=len(verdicts)) == summary

@@ -133,6 +133,7 @@ def _form(**fields):
         "compare_requirements": "",
         "rtol": "1e-5",
         "atol": "1e-8",
+        "expect": "RuntimeError",
     }
     data.update(fields)
     return data
@@ -461,16 +462,33 @@ def _label_page(client, s, item):
     return client.get(reverse("labelling:label-item", args=[s["study"].slug, item.id]))
 
 
+@pytest.fixture
+def labelling_study(labelling_study):
+    """The labelling study with reproduction suggestions switched on (a study's own setting)."""
+    from labelling.services.studies import study_update
+
+    study_update(study=labelling_study["study"], data={"reproduction_suggestions": True})
+    labelling_study["study"].refresh_from_db()
+    return labelling_study
+
+
+def _confirmed(reproduction, **fields):
+    """A run that reproduced by matching its expectation: the only kind that suggests a label."""
+    return _done(reproduction, verdict="reproduced", expectation_matched=True, **fields)
+
+
 def test_label_page_offers_the_reproductions_suggestion(client, labelling_study):
     s = labelling_study
     item = s["items"][0]
     reproduction = ReproductionFactory(reproducer=ReproducerFactory(report=item.report, oracle="crash"), status="done")
-    _done(reproduction, verdict="reproduced")
+    _confirmed(reproduction)
     client.force_login(s["ann1"])
     page = _label_page(client, s, item).text
     assert "Reproduction suggests: <strong>Crash</strong>" in page
     assert 'class="accept-suggestion" data-target="value-symptom" value="crash"' in page
-    assert f"confirmed by reproduction #{reproduction.pk} (crash oracle)" in page
+    assert f"confirmed by reproduction #{reproduction.pk} (crash oracle" in page
+    run = reproduction.runs.get()
+    assert f'href="/reports/runs/{run.pk}/" class="suggestion-run">run {run.pk}</a>' in page
     assert 'value="crash" data-shortcut="1" data-name="Crash" checked' not in page  # never preselected
     other = _label_page(client, s, s["items"][1]).text
     assert "Reproduction suggests" not in other
@@ -483,7 +501,7 @@ def test_label_page_suggests_nothing_without_a_confirmed_run(client, labelling_s
     _done(ReproductionFactory(reproducer=reproducer), verdict="not_reproduced")
     client.force_login(s["ann1"])
     assert "Reproduction suggests" not in _label_page(client, s, item).text
-    _done(ReproductionFactory(reproducer=reproducer), verdict="reproduced")
+    _confirmed(ReproductionFactory(reproducer=reproducer))
     assert 'value="hang"' in _label_page(client, s, item).text.split("Reproduction suggests")[1]
 
 
@@ -491,7 +509,7 @@ def test_suggestion_outside_the_codebook_is_not_shown(client, labelling_study):
     s = labelling_study  # its symptom categories: crash, hang, wrong_output
     item = s["items"][0]
     reproduction = ReproductionFactory(reproducer=ReproducerFactory(report=item.report, oracle="assertion"))
-    _done(reproduction, verdict="reproduced")
+    _confirmed(reproduction)
     client.force_login(s["ann1"])
     assert "Reproduction suggests" not in _label_page(client, s, item).text
 
@@ -500,14 +518,12 @@ def test_label_suggestions_cost_one_query(client, labelling_study):
     s = labelling_study
     item = s["items"][0]
     for oracle in ("crash", "hang"):
-        _done(
-            ReproductionFactory(reproducer=ReproducerFactory(report=item.report, oracle=oracle)), verdict="reproduced"
-        )
+        _confirmed(ReproductionFactory(reproducer=ReproducerFactory(report=item.report, oracle=oracle)))
     client.force_login(s["ann1"])
     with CaptureQueriesContext(connection) as queries:
         page = _label_page(client, s, item).text
     assert "<strong>Crash</strong>" in page and "<strong>Hang</strong>" in page
-    touching = [q["sql"] for q in queries.captured_queries if "reproduction" in q["sql"].lower()]
+    touching = [q["sql"] for q in queries.captured_queries if "triage_reproduction" in q["sql"].lower()]
     assert len(touching) == 1
 
 
@@ -539,21 +555,65 @@ def test_suggestions_from_differential_runs_and_fix_bisections(labelling_study):
 
     report = labelling_study["items"][0].report
     shape = ReproductionFactory(reproducer=ReproducerFactory(report=report, oracle="differential"), status="done")
-    _done(shape, verdict="reproduced", comparison={"equal": False, "items": [{"name": "out", "status": "shape"}]})
+    _confirmed(shape, comparison={"equal": False, "items": [{"name": "out", "status": "shape"}]})
     _bisection(report, {"mode": "fixed", "last_bad": "1.3", "first_good": "1.4"}, package="bugsift-tinypkg")
     found = label_suggestions_for(report)
-    assert {"dimension_code": "effect", "category_code": "wrong_shape", "reason": ANY_REASON} in found
-    assert {"dimension_code": "symptom", "category_code": "incorrect_functionality", "reason": ANY_REASON} in found
+    plain = [{k: v for k, v in f.items() if k != "runs"} for f in found]
+    assert {"dimension_code": "effect", "category_code": "wrong_shape", "reason": ANY_REASON} in plain
+    assert {"dimension_code": "symptom", "category_code": "incorrect_functionality", "reason": ANY_REASON} in plain
     texts = {s["dimension_code"]: s["text"] for s in found if "text" in s}
     assert texts == {"fixed_version": "bugsift-tinypkg==1.4", "buggy_version": "bugsift-tinypkg==1.3"}
 
     other = ReportFactory()
     values = ReproductionFactory(reproducer=ReproducerFactory(report=other, oracle="differential"), status="done")
-    _done(values, verdict="reproduced", comparison={"equal": False, "items": [{"name": "out", "status": "differs"}]})
+    _confirmed(values, comparison={"equal": False, "items": [{"name": "out", "status": "differs"}]})
     _done(values, index=1, verdict="not_reproduced", comparison={"equal": True, "items": []})
     effects = [s["category_code"] for s in label_suggestions_for(other) if s["dimension_code"] == "effect"]
     assert effects == ["wrong_calculation"]
     assert label_suggestions_for(ReportFactory()) == []
+
+
+def test_an_unmatched_or_old_reproduced_verdict_suggests_nothing(client, labelling_study):
+    """A crash judged with nothing to compare, or by the old any-non-zero-exit rule, is not evidence."""
+    s = labelling_study
+    item = s["items"][0]
+    reproducer = ReproducerFactory(report=item.report, oracle="crash")
+    _done(ReproductionFactory(reproducer=reproducer), verdict="reproduced", verdict_reason="no_expectation")
+    _done(ReproductionFactory(reproducer=reproducer), verdict="reproduced", verdict_reason="old_rules")
+    client.force_login(s["ann1"])
+    assert "Reproduction suggests" not in _label_page(client, s, item).text
+    _confirmed(ReproductionFactory(reproducer=reproducer))
+    assert "Reproduction suggests: <strong>Crash</strong>" in _label_page(client, s, item).text
+
+
+def test_conflicting_suggestions_for_one_dimension_are_shown_together_with_their_runs(client, labelling_study):
+    s = labelling_study  # symptom is single choice: crash, hang, wrong_output
+    item = s["items"][0]
+    crash = ReproductionFactory(reproducer=ReproducerFactory(report=item.report, oracle="crash"))
+    hang = ReproductionFactory(reproducer=ReproducerFactory(report=item.report, oracle="hang"))
+    crash_run, hang_run = _confirmed(crash), _confirmed(hang)
+    client.force_login(s["ann1"])
+    page = _label_page(client, s, item).text
+    block = page.split('data-conflict="symptom"')[1].split("</div>")[0]
+    assert "Conflicting evidence:" in block and "2 different answers" in block
+    assert "<strong>Crash</strong>" in block and "<strong>Hang</strong>" in block
+    assert f'href="/reports/runs/{crash_run.pk}/"' in block and f'href="/reports/runs/{hang_run.pk}/"' in block
+    assert 'data-conflict="component"' not in page
+
+
+def test_suggestions_follow_the_studys_switch(client, labelling_study):
+    from labelling.services.studies import study_update
+
+    s = labelling_study
+    item = s["items"][0]
+    _confirmed(ReproductionFactory(reproducer=ReproducerFactory(report=item.report, oracle="crash")))
+    client.force_login(s["ann1"])
+    assert "Reproduction suggests" in _label_page(client, s, item).text
+    study_update(study=s["study"], data={"reproduction_suggestions": False})
+    with CaptureQueriesContext(connection) as queries:
+        page = _label_page(client, s, item).text
+    assert "Reproduction suggests" not in page and "accept-suggestion" not in page
+    assert not [q for q in queries.captured_queries if "triage_reproduction" in q["sql"]]  # not even read
 
 
 class _AnyReason(str):
@@ -564,3 +624,87 @@ class _AnyReason(str):
 
 
 ANY_REASON = _AnyReason("any reason")
+
+
+# --------------------------------------------------------------------------- expectations and re-judging
+
+
+def test_attach_form_shows_the_expectation_taken_from_the_report_and_takes_a_correction(client, small_study):
+    report = ReportFactory(
+        body="<details><summary>trace</summary>\n\n```\nTraceback (most recent call last):\n"
+        '  File "r.py", line 1, in <module>\n    torch.zeros(2)[5]\n'
+        "IndexError: index 5 is out of bounds for dimension 0 with size 2\n```\n</details>\n"
+    )
+    client.force_login(small_study["researcher"])
+    url = reverse("triage:reproducer-new", args=[report.pk])
+    page = client.get(url).text
+    assert "Taken from the report body" in page
+    assert 'value="IndexError: index 5 is out of bounds for dimension 0 with size 2"' in page
+    response = client.post(url, _form(script="import torch", expect="RuntimeError: expected a long tensor"))
+    assert response.status_code == 302
+    reproducer = Reproducer.objects.get(report=report)
+    assert reproducer.expectation == {
+        "exception_type": "RuntimeError",
+        "message_pattern": "expected a long tensor",
+        "source": "given",
+    }
+    bad = client.post(url, _form(script="import torch", expect="?? not a failure"))
+    assert bad.status_code == 400 and 'id="err-expect"' in bad.text
+
+
+def test_attach_form_without_a_traceback_asks_for_the_failure(client, small_study, report):
+    client.force_login(small_study["researcher"])
+    url = reverse("triage:reproducer-new", args=[report.pk])
+    assert "The report has no traceback or crash signature" in client.get(url).text
+    response = client.post(url, _form(script="import torch", expect=""))
+    assert response.status_code == 400 and "Say which failure shows the bug" in response.text
+
+
+def _stored_crash(report, **fields):
+    reproducer = ReproducerFactory(report=report, oracle="crash", expectation={"exception_type": "IndexError"})
+    reproduction = ReproductionFactory(reproducer=reproducer, status="done", repeat=1, summary="reproduced 0/1")
+    trace = "Traceback (most recent call last):\n  File \"/scratch/main.py\", line 1, in <module>\nKeyError: 'w'\n"
+    defaults = dict(
+        verdict="crashed_differently", stderr_tail=trace, verdict_history=[{"verdict": "crashed_differently"}]
+    )
+    return _done(reproduction, **{**defaults, **fields})
+
+
+def test_run_page_shows_the_expectation_and_judges_again_for_researchers_only(client, small_study, report):
+    run = _stored_crash(report)
+    client.force_login(small_study["viewer"])
+    page = client.get(reverse("triage:run-detail", args=[run.pk])).text
+    assert "Verdict history" in page and "Judge again" not in page
+    assert client.post(reverse("triage:run-rejudge", args=[run.pk]), {"expect": "KeyError"}).status_code == 403
+    client.force_login(small_study["researcher"])
+    page = client.get(reverse("triage:run-detail", args=[run.pk])).text
+    assert f'action="/reports/runs/{run.pk}/rejudge/"' in page and 'value="IndexError"' in page
+    response = client.post(reverse("triage:run-rejudge", args=[run.pk]), {"expect": "KeyError: 'w'"})
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.verdict == "reproduced" and run.expectation_matched
+    assert [h["verdict"] for h in run.verdict_history] == ["crashed_differently", "reproduced"]
+    assert run.verdict_history[-1]["by"] == small_study["researcher"].username
+    assert run.reproduction.__class__.objects.get(pk=run.reproduction_id).summary == "reproduced 1/1"
+    page = client.get(reverse("triage:run-detail", args=[run.pk])).text
+    assert page.count("<tr><td>") >= 2 and "matched" in page
+    bad = client.post(reverse("triage:run-rejudge", args=[run.pk]), {"expect": "!!"})
+    assert bad.status_code == 400 and "exception type" in bad.text
+
+
+def test_rejudge_api(api_client, small_study, report):
+    run = _stored_crash(report)
+    api_client.force_authenticate(small_study["researcher"])
+    url = f"/api/reproduction-runs/{run.pk}/rejudge/"
+    response = api_client.post(url, {"expect": "KeyError"}, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["verdict"] == "reproduced" and body["expectation_matched"] and len(body["verdict_history"]) == 2
+    assert body["expectation"] == {"exception_type": "KeyError", "source": "given when judging again"}
+    refused = api_client.post(url, {"signature": "xyz"}, format="json")
+    assert refused.status_code == 400 and "signature" in refused.json()["details"]
+    queued = ReproductionRunFactory(reproduction=run.reproduction, status="queued")
+    not_done = api_client.post(f"/api/reproduction-runs/{queued.pk}/rejudge/", {}, format="json")
+    assert not_done.status_code == 400 and "once it is done" in not_done.json()["message"]
+    api_client.force_authenticate(small_study["ann1"])
+    assert api_client.post(url, {}, format="json").status_code == 403

@@ -7,12 +7,12 @@ from labelling.selectors.labelling import disagreements_for
 def test_load_demo_builds_a_study_ready_to_label_and_is_idempotent(db, capsys):
     call_command("load_demo", url="http://127.0.0.1:8000/")
     out = capsys.readouterr().out
-    assert "http://127.0.0.1:8000/" in out and "alice / bugsift-demo" in out
+    assert "http://127.0.0.1:8000/" in out and "alice / bugsift-demo" in out and "vera / bugsift-demo" in out
 
     study = Study.objects.get(slug="dl-bugs-demo")
     assert study.codebook.dimensions.count() == 4
     roles = dict(Membership.objects.filter(study=study).values_list("user__username", "role"))
-    assert roles == {"owner": "owner", "alice": "annotator", "bob": "annotator"}
+    assert roles == {"owner": "owner", "alice": "annotator", "bob": "annotator", "vera": "viewer"}
     assert StudyItem.objects.filter(study=study).count() == 40
     assert StudyItem.objects.filter(study=study, screening="pending").count() == 6
     # k=2 with two annotators: both annotate every included item.

@@ -21,7 +21,6 @@ handler404 = "config.error_pages.page_not_found"
 handler500 = "config.error_pages.server_error"
 
 
-
 @require_safe
 def healthz(request):
     """A trivial view: the baseline that benchmarks compare page latency with."""

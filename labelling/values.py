@@ -55,7 +55,7 @@ def canonical_value(dimension: Dimension, raw, index: CategoryIndex | None = Non
     """
     if dimension.kind == Dimension.Kind.TEXT:
         if isinstance(raw, (list, tuple)):
-            raise ValueError(f"'{dimension.code}' is free text; give a string, not a list.")
+            raise ValueError(f"'{dimension.code}' is free text; give the text itself, not a list of choices.")
         return str(raw or "").strip()
 
     index = index or CategoryIndex(dimension)

@@ -27,7 +27,7 @@ def test_staff_without_model_permissions_see_users_groups_and_the_app_in_the_adm
     client.force_login(staff)
     index = client.get(reverse("admin:index")).content.decode()
     assert "have permission to view or edit anything" not in index
-    for name in ("Users", "Groups", "Studies", "Reports", "Study invitations"):
+    for name in ("Users", "Groups", "Studies", "Reports", "Study invitations", "Access attempts"):
         assert name in index, name
     assert client.get(reverse("admin:auth_user_changelist")).status_code == 200
 

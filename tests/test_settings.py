@@ -43,3 +43,24 @@ def test_request_limits_are_read_in_mb():
         [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert result.stdout.split()[-2:] == [str(3 * 1024 * 1024), str(7 * 1024 * 1024)], result.stderr
+
+
+def test_the_demo_runs_in_development_mode_without_djangos_debug_pages():
+    code = "from django.conf import settings as s; print(s.DEVELOPMENT, s.DEBUG, s.WHITENOISE_USE_FINDERS)"
+    base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_DEBUG_PAGES")}
+
+    def read(**env):
+        result = subprocess.run(
+            [sys.executable, "-c", f"import django; django.setup(); {code}"],
+            cwd=ROOT,
+            env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    assert read(DJANGO_DEBUG="1") == ["True", "True", "True"]
+    assert read(DJANGO_DEBUG="1", DJANGO_DEBUG_PAGES="0") == ["True", "False", "True"]  # make demo
+    assert read(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="x" * 50)[:2] == ["False", "False"]

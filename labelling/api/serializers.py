@@ -5,6 +5,7 @@ Input serializers only parse and shape input; the services check the rules and w
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -208,7 +209,7 @@ class InvitationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_state(self, obj) -> str:
-        return getattr(obj, "current_state", None) or obj.state(self.context["now"])
+        return getattr(obj, "current_state", None) or obj.state(timezone.now())
 
 
 class NewInvitationSerializer(serializers.Serializer):

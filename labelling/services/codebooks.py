@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 
 from config.errors import ApplicationError
+from config.text import count
 from labelling.models import Annotation, Category, Codebook, Dimension, FinalLabel, Study, code_validator
 
 # Keys the labelling page keeps for itself: help, submit, and the space bar.
@@ -92,9 +93,9 @@ def _check_dimension(dimension: Dimension, *, changing_kind_from: str | None) ->
         used = _dimension_label_count(dimension)
         if used:
             raise ApplicationError(
-                f"Dimension '{dimension.code}' already has {used} labels, so its kind cannot change from "
+                f"Dimension '{dimension.code}' already has {count(used, 'label')}, so its kind cannot change from "
                 f"{changing_kind_from} to {dimension.kind}. Create a new dimension instead.",
-                details={"kind": [f"{used} labels use this dimension."]},
+                details={"kind": [f"{count(used, 'label uses', 'labels use')} this dimension."]},
             )
         categories = list(dimension.categories.all())
         if dimension.kind == Dimension.Kind.TEXT and categories:
@@ -189,7 +190,7 @@ def dimension_delete(*, dimension: Dimension) -> None:
     used = _dimension_label_count(dimension)
     if used:
         raise ApplicationError(
-            f"{used} labels use dimension '{dimension.code}', so it cannot be deleted. "
+            f"{count(used, 'label uses', 'labels use')} dimension '{dimension.code}', so it cannot be deleted. "
             "Mark it not required instead, or export the labels first.",
             status=409,
         )
@@ -319,7 +320,8 @@ def category_update(*, category: Category, data: dict) -> Category:
         annotations, finals = category_usage(category=old)
         if annotations or finals:
             raise ApplicationError(
-                f"{annotations} annotations and {finals} final labels use code '{old.code}', so it cannot change. "
+                f"{count(annotations, 'annotation')} and {count(finals, 'final label')} use code '{old.code}', "
+                "so it cannot change. "
                 "Change the category's name instead (renaming codes comes with merging).",
                 details={"code": ["The code of a category in use cannot change."]},
             )
@@ -341,7 +343,7 @@ def category_delete(*, category: Category) -> None:
     annotations, finals = category_usage(category=category)
     if annotations:
         raise ApplicationError(
-            f"{annotations} annotations use '{category.code}'; merge it first.",
+            f"{count(annotations, 'annotation uses', 'annotations use')} '{category.code}'; merge it first.",
             status=409,
             details={"annotations": annotations, "final_labels": finals},
         )

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
 from config.errors import ApplicationError
@@ -87,7 +88,8 @@ def items_add_all(request, slug):
     if not filter_form.is_valid():
         return _items_page(request, study, filter_form=filter_form, status=400)
     draw = items_add_by_filter(study=study, filters=filter_form.to_filter(), added_by=request.user)
-    messages.success(request, f"{draw.added} reports added to the study, waiting for screening.")
+    added = ngettext("%(n)d report added", "%(n)d reports added", draw.added) % {"n": draw.added}
+    messages.success(request, f"{added} to the study, waiting for screening.")
     return _back(study, filter_form)
 
 
@@ -110,7 +112,13 @@ def items_add_sample(request, slug):
             add_service_error(sample_form, exc)
         else:
             messages.success(
-                request, f"A random sample of {draw.added} reports (seed {draw.seed}) added, waiting for screening."
+                request,
+                ngettext(
+                    "A random sample of %(n)d report (seed %(seed)s) added, waiting for screening.",
+                    "A random sample of %(n)d reports (seed %(seed)s) added, waiting for screening.",
+                    draw.added,
+                )
+                % {"n": draw.added, "seed": draw.seed},
             )
             return _back(study, filter_form)
     return _items_page(request, study, filter_form=filter_form, sample_form=sample_form, status=400)

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from config.errors import ApplicationError
@@ -98,7 +99,7 @@ def assignments_make_view(request, slug):
         messages.error(request, exc.message)
     else:
         if created:
-            messages.success(request, f"{created} assignments made.")
+            messages.success(request, ngettext("%d assignment made.", "%d assignments made.", created) % created)
         else:
             messages.info(request, "Every included item already has its k annotators; no assignments made.")
     return redirect("labelling:study-detail", slug=study.slug)

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from labelling.selectors.labelling import annotations_visible_to
 from labelling.services.annotations import item_labels_save
+from labelling.services.invitations import invitations_create
 from tests.factories import UserFactory
 from tests.responses import body_text as _body
 
@@ -266,6 +267,8 @@ def _kwargs(name: str, params: list[str], refs: dict) -> dict:
                 kwargs[param] = refs["dimension"]
             elif "category" in name:
                 kwargs[param] = refs["category"]
+            elif "invitation" in name:
+                kwargs[param] = refs["invitation"]
         else:
             kwargs[param] = refs.get(param)
         if kwargs.get(param) is None:
@@ -282,6 +285,7 @@ def test_no_labelling_page_or_endpoint_tells_an_annotator_of_a_blind_study_what_
     _label(s, "ann1", first, "crash")  # alice's own labels: hers to see
     _label(s, "ann1", second, "crash")
     bob_annotations = _label(s, "ann2", third, "hang", note=BOB_NOTES[2])
+    invitation = invitations_create(study=s["study"], role="viewer", created_by=s["owner"])[0]
     refs = {
         "slug": s["study"].slug,
         "item_id": first.id,
@@ -290,6 +294,8 @@ def test_no_labelling_page_or_endpoint_tells_an_annotator_of_a_blind_study_what_
         "dimension": s["symptom"].pk,
         "category": s["symptom"].categories.get(code="hang").pk,
         "bob_annotation": bob_annotations[0].pk,
+        "invitation": invitation.invitation.pk,
+        "token": invitation.token,
     }
     url = reverse(name, kwargs=_kwargs(name, params, refs))
     data = {k: (first.id if v == "ITEM" else v) for k, v in query.items()}

@@ -53,7 +53,7 @@ def test_kind_change_is_refused_once_annotations_exist(small_study):
     symptom.refresh_from_db()
     assert symptom.kind == "single" and symptom.max_choices is None
     AnnotationFactory(item=StudyItemFactory(study=small_study["study"]), dimension=symptom, value="crash")
-    with pytest.raises(ApplicationError, match="1 labels.*cannot change from single to multi"):
+    with pytest.raises(ApplicationError, match="1 label,.*cannot change from single to multi"):
         dimension_update(dimension=symptom, data={"kind": "multi"})
     dimension_update(dimension=symptom, data={"name": "Observed symptom", "required": False})
     symptom.refresh_from_db()
@@ -80,7 +80,7 @@ def test_kind_change_to_ordinal_needs_distinct_orders_and_no_children(small_stud
 def test_dimension_delete_is_refused_while_labels_use_it(small_study):
     symptom = small_study["symptom"]
     FinalLabelFactory(item=StudyItemFactory(study=small_study["study"]), dimension=symptom, value="hang")
-    with pytest.raises(ApplicationError, match="1 labels use dimension 'symptom'"):
+    with pytest.raises(ApplicationError, match="1 label uses dimension 'symptom'"):
         dimension_delete(dimension=symptom)
     dimension_delete(dimension=small_study["component"])
     assert not Dimension.objects.filter(code="component").exists()
@@ -179,7 +179,7 @@ def test_category_code_in_use_cannot_change(small_study):
     symptom = small_study["symptom"]
     hang = symptom.categories.get(code="hang")
     AnnotationFactory(item=StudyItemFactory(study=small_study["study"]), dimension=symptom, value="hang")
-    with pytest.raises(ApplicationError, match="1 annotations and 0 final labels use code 'hang'"):
+    with pytest.raises(ApplicationError, match="1 annotation and 0 final labels use code 'hang'"):
         category_update(category=hang, data={"code": "deadlock"})
 
 

@@ -8,7 +8,7 @@ from triage.models import CodeBlock, CrashGroup, CrashOccurrence, Report
 def test_load_demo_builds_a_study_ready_to_label_and_is_idempotent(db, capsys):
     call_command("load_demo", url="http://127.0.0.1:8000/")
     out = capsys.readouterr().out
-    assert "http://127.0.0.1:8000/" in out and "alice / bugsift-demo" in out
+    assert "http://127.0.0.1:8000/" in out and "alice / bugsift-demo" in out and "vera / bugsift-demo" in out
 
     study = Study.objects.get(slug="dl-bugs-demo")
     assert study.codebook.dimensions.count() == 4

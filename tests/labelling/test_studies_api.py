@@ -219,7 +219,7 @@ def test_kind_change_and_delete_in_use_are_refused(api_client, small_study):
     hang = symptom.categories.get(code="hang")
     response = api.delete(f"/api/studies/small/codebook/categories/{hang.pk}/")
     assert response.status_code == 409
-    assert response.json()["message"] == "1 annotations use 'hang'; merge it first."
+    assert response.json()["message"] == "1 annotation uses 'hang'; merge it first."
 
 
 def test_categories_of_another_study_are_404(api_client, small_study):

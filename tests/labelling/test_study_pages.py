@@ -299,7 +299,7 @@ def test_codebook_validation_errors_are_shown_on_the_page(client, small_study):
     assert response.status_code == 400 and "cannot change from single to multi" in response.content.decode()
     crash = symptom.categories.get(code="crash")
     html = client.post(f"/studies/small/codebook/categories/{crash.pk}/delete/", follow=True).content.decode()
-    assert "1 annotations use &#x27;crash&#x27;; merge it first." in html
+    assert "1 annotation uses &#x27;crash&#x27;; merge it first." in html
     assert Category.objects.filter(pk=crash.pk).exists()
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from config import jsontext
+from config.text import json_kind
 
 ORACLES = ("crash", "exception", "nan_inf", "cpu_gpu_mismatch", "version_mismatch", "timeout", "memory")
 MAX_REPORT_BYTES = 5 * 1024 * 1024
@@ -112,7 +113,7 @@ def crash_parse(data) -> tuple[CrashInput | None, list[dict]]:
             values[name] = ""
             continue
         if not isinstance(value, str):
-            problem(name, f"Must be a string, not {type(value).__name__}.")
+            problem(name, f'Must be text (a JSON string in quotes, e.g. "{name}": "..."), not {json_kind(value)}.')
             continue
         value = _clean_text(value.strip())
         if len(value) > limit:
@@ -123,7 +124,7 @@ def crash_parse(data) -> tuple[CrashInput | None, list[dict]]:
         if value is None:
             values[name] = ""
         elif not isinstance(value, str):
-            problem(name, f"Must be a string, not {type(value).__name__}.")
+            problem(name, f'Must be text (a JSON string in quotes, e.g. "{name}": "..."), not {json_kind(value)}.')
         else:
             values[name] = _clean_text(value)
     if values.get("framework"):

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import ApplicationError
@@ -108,7 +109,8 @@ def crash_merge(request, pk: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Merged {len(others)} group(s) into this one; their later occurrences come here.")
+        merged = ngettext("Merged %d group", "Merged %d groups", len(others)) % len(others)
+        messages.success(request, f"{merged} into this one; their later occurrences come here.")
     return redirect("triage:crash-detail", pk=pk)
 
 
@@ -135,5 +137,13 @@ def crash_split(request, pk: int):
 def crash_link_known(request, pk: int):
     group = _owner_post(request, pk)
     found = crash_group_link_known_issues(group=group)
-    messages.success(request, f"{found} GitHub issue(s) carry a trace with this signature.")
+    messages.success(
+        request,
+        ngettext(
+            "%d GitHub issue carries a trace with this signature.",
+            "%d GitHub issues carry a trace with this signature.",
+            found,
+        )
+        % found,
+    )
     return redirect("triage:crash-detail", pk=pk)

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -279,7 +284,12 @@ def sync_run_execute(*, run_id: int, token: str | None = None, progress: Progres
     except Exception as exc:  # never an unhandled error in the worker: record it
         writer.finish(quiet=True)
         logger.exception("sync run %s stopped on an unexpected error", run.pk)
-        return _run_fail(run, f"The sync stopped on an unexpected error ({type(exc).__name__}: {exc}).", "")
+        return _run_fail(
+            run,
+            "The sync stopped on an unexpected error; what was fetched so far is kept. Resume it; if it stops "
+            f"again, tell the administrator (the server log has the details of sync run {run.pk}).",
+            network_detail(exc),
+        )
     finally:
         client.close()
     return _run_succeed(run)
@@ -418,15 +428,15 @@ def _call(run: SyncRun, fetch):
                 attempt += 1
                 continue
             raise _SyncFailed(_http_message(status, message, run), f"HTTP {status}: {message}") from exc
-        except (requests.ConnectionError, requests.Timeout, ConnectionError) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError) as exc:
             if attempt < len(RETRY_DELAYS):
                 sleep(RETRY_DELAYS[attempt])
                 attempt += 1
                 continue
             raise _SyncFailed(
-                f"GitHub could not be reached after {attempt + 1} attempts ({type(exc).__name__}); "
-                "what was fetched so far is kept. Resume the sync later.",
-                str(exc)[:500],
+                f"{network_problem(exc, run.source.base_url)} Tried {attempt + 1} times; what was fetched so far "
+                "is kept. Resume the sync once it is fixed.",
+                network_detail(exc),
             ) from exc
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             raise _SyncFailed(
@@ -436,6 +446,51 @@ def _call(run: SyncRun, fetch):
             ) from exc
         except RuntimeError as exc:  # PyGithub refuses a redirect to another host or scheme
             raise _SyncFailed(f"GitHub redirected the request elsewhere: {exc}", str(exc)[:500]) from exc
+
+
+def _causes(exc: BaseException):
+    """``exc`` and what caused it, outermost first (urllib3 wraps the socket's error twice)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        reason = getattr(exc, "reason", None)
+        exc = reason if isinstance(reason, BaseException) else (exc.__cause__ or exc.__context__)
+
+
+def network_problem(exc: BaseException, base_url: str) -> str:
+    """What went wrong talking to GitHub, in words, and what to do: never urllib3's reprs."""
+    host = urlsplit(base_url or "https://api.github.com").hostname or base_url
+    causes = list(_causes(exc))
+    text = " ".join(str(c) for c in causes).lower()
+    if (
+        any(isinstance(c, (socket.gaierror,)) for c in causes)
+        or "name or service not known" in text
+        or ("failed to resolve" in text)
+    ):
+        return f"The host name {host} could not be found: check the source's API base URL and the server's DNS."
+    if any(isinstance(c, ssl.SSLError) for c in causes) or isinstance(exc, requests.exceptions.SSLError):
+        return f"The TLS certificate of {host} could not be verified: check the API base URL (https) or the CA setup."
+    if any(isinstance(c, ConnectionRefusedError) for c in causes) or "connection refused" in text:
+        return f"Nothing answers at {host} (connection refused): check the API base URL, or that the server is up."
+    # (urllib3's NewConnectionError is a kind of timeout error, hence the refusal is checked first)
+    if any(isinstance(c, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)) for c in causes):
+        return f"{host} did not answer in time: GitHub may be slow or down, or a firewall drops the connection."
+    if isinstance(exc, requests.exceptions.RetryError) or ("too many" in text and "error responses" in text):
+        return f"{host} kept answering with server errors (HTTP 5xx): GitHub has a problem; try again later."
+    return f"The connection to {host} failed ({_plain(causes[-1])}): check the network and the API base URL."
+
+
+def _plain(exc: BaseException) -> str:
+    """An error's message without object reprs and addresses, short."""
+    text = re.sub(r"<[^<>]* object at 0x[0-9a-f]+>:?\s*", "", str(exc))
+    text = re.sub(r"\[Errno -?\d+\]\s*", "", text).strip(" :")
+    return (text or type(exc).__name__)[:200]
+
+
+def network_detail(exc: BaseException) -> str:
+    """The innermost cause, plainly: shown in the sync's error table for whoever fixes it."""
+    return _plain(list(_causes(exc))[-1])[:500]
 
 
 def _http_message(status: int, message: str, run: SyncRun) -> str:

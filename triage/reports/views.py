@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -84,7 +83,7 @@ def report_import(request):
             )
             form.add_error(fields[0] if fields else None, exc.message)
         else:
-            messages.success(request, f"{job.filename} is queued for import.")
+            # No "queued" banner: the job page shows its state live (queued, running, done).
             return redirect("triage:import-job", pk=job.pk)
     context = {
         "form": form,

@@ -243,8 +243,7 @@ def reproducer_run(request, pk: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect(f"{report_url(reproducer.report)}#reproducer-{reproducer.pk}")
-    runs = reproduction.repeat
-    messages.success(request, f"Queued {runs} run{'s' if runs != 1 else ''}; this page follows them.")
+    # No "queued" banner: the reproduction page shows the runs' state live.
     return redirect("triage:reproduction-detail", pk=reproduction.pk)
 
 
@@ -267,7 +266,6 @@ def reproducer_bisect(request, pk: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect(f"{report_url(reproducer.report)}#reproducer-{reproducer.pk}")
-    messages.success(request, f"Bisecting {reproduction.package} over {len(reproduction.versions)} versions.")
     return redirect("triage:reproduction-detail", pk=reproduction.pk)
 
 

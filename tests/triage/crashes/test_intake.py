@@ -164,3 +164,19 @@ def test_new_groups_link_to_issues_already_stored_and_new_issues_link_to_groups(
     unrelated = ReportFactory(kind=Report.Kind.ISSUE, framework="mxnet", body="Just prose.")
     assert crash_groups_link_reports(report_ids=[after.id, unrelated.id]) == 1
     assert set(group.possibly_known.all()) == {before, after}
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"), [(7, "a number"), (["a"], "a list"), ({"a": 1}, "an object"), (True, "true/false")]
+)
+def test_crash_fields_of_the_wrong_kind_are_said_without_python_type_names(value, kind):
+    from triage.crashes.intake import crash_parse
+
+    _, problems = crash_parse(
+        {"client_id": "c1", "fuzzer": value, "framework": "pytorch", "oracle": "crash", "message": value}
+    )
+    messages = {p["field"]: p["message"] for p in problems}
+    for field in ("fuzzer", "message"):
+        assert messages[field].endswith(f"not {kind}."), messages
+        for python in ("int", "list", "dict", "bool", "str"):
+            assert f"not {python}" not in messages[field]

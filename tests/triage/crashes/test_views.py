@@ -107,7 +107,7 @@ def test_owner_links_known_issues(client, groups):
     issue = ReportFactory(kind=Report.Kind.ISSUE, framework="tensorflow", body=f"```\n{trace}\n```")
     client.force_login(groups["curator"])
     response = client.post(reverse("triage:crash-link-known", args=[groups["resize"].pk]), follow=True)
-    assert "1 GitHub issue(s)" in response.text
+    assert "1 GitHub issue carries a trace" in response.text
     assert issue.source_id in response.text
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -523,37 +523,79 @@ def _run_claim(*, run_id: int, runner_name: str, pid: int) -> Claim | None:
         return Claim(run=run, attempt=run.attempt)
 
 
-def _run_claim_queued(*, runner_id: int, pid: int, run_id: int | None = None, queue: str | None = None) -> Claim | None:
-    """Claim a QUEUED run: this one (``run_id``), or the oldest on ``queue``. A row another transaction
-    holds is skipped (FOR UPDATE SKIP LOCKED), so two claimers never take the same run and never wait for
-    each other. Only the run's row is locked, for this one short transaction; the reproduction is marked
-    running after the commit, holding no run lock (the lock order of ``_lock_run`` is kept)."""
-    candidates = ReproductionRun.objects.filter(
-        status=RunStatus.QUEUED, attempt__lt=settings.BUGSIFT_REPRO_MAX_ATTEMPTS
-    )
+_CLAIM_RETURNS = (
+    "id",
+    "reproduction_id",
+    "reproducer_id",
+    "index",
+    "side",
+    "version",
+    "device",
+    "requirements",
+    "queue",
+)
+
+
+def _run_claim_queued(
+    *, runner_id: int, pid: int, run_id: int | None = None, queue: str | None = None, known: dict | None = None
+) -> Claim | None:
+    """Claim a QUEUED run: this one (``run_id``), or the oldest on ``queue``, in one statement.
+
+    ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED)``: a row another claimer holds is
+    skipped, so two claimers never take the same run and never wait for each other; the row is locked only
+    for that statement, and no other row (the reproduction is marked running later, by ``_run_started``,
+    holding no run lock: the lock order of ``_lock_run`` is kept). ``known`` caches reproducers (with their
+    report) by id for a task's batch, so a run of a reproducer already read costs this one round trip."""
+    table = connection.ops.quote_name(ReproductionRun._meta.db_table)
     if run_id is not None:
-        candidates = candidates.filter(pk=run_id)
+        pick, params = "id = %s", [run_id]
     else:
-        candidates = candidates.filter(queue=queue).order_by("queued_at", "pk")
-    with transaction.atomic():
-        run = (
-            candidates.select_for_update(skip_locked=True, of=("self",))
-            .select_related("reproduction", "reproducer__report")
-            .first()
+        pick, params = "queue = %s ORDER BY queued_at, id", [queue]
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    now = timezone.now()
+    sql = (
+        f"UPDATE {table} SET status = %s, attempt = attempt + 1, runner_id = %s, worker_pid = %s, started_at = %s "
+        f"WHERE id = (SELECT id FROM {table} WHERE status = %s AND attempt < %s AND {pick} LIMIT 1{lock}) "
+        f"RETURNING attempt, {', '.join(connection.ops.quote_name(c) for c in _CLAIM_RETURNS)}"
+    )
+    started = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                RunStatus.RUNNING,
+                runner_id,
+                pid,
+                started,
+                RunStatus.QUEUED,
+                settings.BUGSIFT_REPRO_MAX_ATTEMPTS,
+                *params,
+            ],
         )
-        if run is None:
-            return None
-        run.attempt += 1
-        run.status = RunStatus.RUNNING
-        run.runner_id = runner_id
-        run.worker_pid = pid
-        run.started_at = timezone.now()
-        run.save(update_fields=["attempt", "status", "runner", "worker_pid", "started_at"])
-    if run.reproduction.status == Reproduction.Status.QUEUED:
-        Reproduction.objects.filter(pk=run.reproduction_id, status=Reproduction.Status.QUEUED).update(
-            status=Reproduction.Status.RUNNING
-        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    run = ReproductionRun.from_db(connection.alias, _CLAIM_RETURNS, row[1:])
+    run.attempt, run.status, run.runner_id, run.worker_pid, run.started_at = (
+        row[0],
+        RunStatus.RUNNING,
+        runner_id,
+        pid,
+        now,
+    )
+    known = {} if known is None else known
+    if run.reproducer_id not in known:
+        known[run.reproducer_id] = Reproducer.objects.select_related("report").get(pk=run.reproducer_id)
+    run.reproducer = known[run.reproducer_id]
     return Claim(run=run, attempt=run.attempt)
+
+
+def _run_started(run: ReproductionRun) -> None:
+    """Mark the reproduction of a run just claimed running (if it was still queued): one statement that holds
+    no run lock, so it may wait for a finishing run's lock on the reproduction without any deadlock."""
+    Reproduction.objects.filter(pk=run.reproduction_id, status=Reproduction.Status.QUEUED).update(
+        status=Reproduction.Status.RUNNING
+    )
 
 
 def _run_claim_delivered(*, run_id: int, runner_name: str, runner_id: int | None, pid: int) -> tuple[Claim | None, str]:
@@ -592,6 +634,7 @@ def run_execute(*, run_id: int, runner_name: str, pid: int | None = None) -> Rep
     claim, _ = _run_claim_delivered(run_id=run_id, runner_name=runner_name, runner_id=None, pid=pid)
     if claim is None:
         return ReproductionRun.objects.filter(pk=run_id).first()
+    _run_started(claim.run)
     return _run_execute_claimed(claim, runner_name=runner_name)
 
 
@@ -635,43 +678,55 @@ def runs_execute(
     result = BatchResult(executed=[])
     # Inside a caller's transaction (an eager task in a test) another connection would not see its rows.
     threaded = not transaction.get_connection().in_atomic_block
-    writer, finish = (_result_writer(), _run_finish_in_thread) if threaded else (_Inline(), _run_finish)
-    pending = None
+    writer = _result_writer() if threaded else _Inline()
+    pending: list[Future] = []  # writes handed to the writer: at most one run's, in order
+
+    def hand_over(function, **kwargs):
+        pending.append(writer.submit(_in_thread if threaded else _call, function, **kwargs))
+
+    def wait_pending():
+        while pending:
+            pending.pop(0).result()  # raises what storing raised
+
+    known: dict = {}
     try:
         claim, queue = _run_claim_delivered(run_id=run_id, runner_name=runner_name, runner_id=runner_id, pid=pid)
         if claim is None and queue and batch_size > 0:
-            claim = _run_claim_queued(queue=queue, runner_id=runner_id, pid=pid)  # another task took ours
+            claim = _run_claim_queued(queue=queue, runner_id=runner_id, pid=pid, known=known)  # another task took ours
         while claim is not None:
+            hand_over(_run_started, run=claim.run)
             outcome, config = _run_outcome(claim, runner_name=runner_name)
-            if pending is not None:
-                pending.result()  # the previous result is stored (it had this whole run to do it)
-            pending = writer.submit(finish, run=claim.run, attempt=claim.attempt, outcome=outcome, config=config)
+            wait_pending()  # the previous result is stored (it had this whole run to do it)
+            hand_over(_run_finish, run=claim.run, attempt=claim.attempt, outcome=outcome, config=config)
             result.executed.append(claim.run.pk)
             if claim.run.pk == run_id:
                 result.delivered = claim.run
             if not queue or len(result.executed) >= batch_size or time.monotonic() - started >= batch_seconds:
                 break
-            claim = _run_claim_queued(queue=queue, runner_id=runner_id, pid=pid)
+            claim = _run_claim_queued(queue=queue, runner_id=runner_id, pid=pid, known=known)
     finally:
-        if pending is not None:
-            pending.result()
+        wait_pending()
     return result
 
 
-def _run_finish_in_thread(**kwargs) -> ReproductionRun:
+def _call(function, /, **kwargs):
+    return function(**kwargs)
+
+
+def _in_thread(function, /, **kwargs):
     from django.db import close_old_connections
 
-    close_old_connections()  # this thread's kept connection, dropped if it broke (as around a task)
-    return _run_finish(**kwargs)
+    close_old_connections()  # the writer thread's kept connection, dropped if it broke (as around a task)
+    return function(**kwargs)
 
 
 class _Inline:
     """``submit`` that runs at once, in the caller's thread and transaction."""
 
-    def submit(self, fn, /, **kwargs) -> Future:
+    def submit(self, fn, /, *args, **kwargs) -> Future:
         future: Future = Future()
         try:
-            future.set_result(fn(**kwargs))
+            future.set_result(fn(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - handed back by future.result(), as from the thread
             future.set_exception(exc)
         return future

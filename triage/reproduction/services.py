@@ -537,7 +537,7 @@ _CLAIM_RETURNS = (
 
 
 def _run_claim_queued(
-    *, runner_id: int, pid: int, run_id: int | None = None, queue: str | None = None, known: dict | None = None
+    *, runner_name: str, pid: int, run_id: int | None = None, queue: str | None = None, known: dict | None = None
 ) -> Claim | None:
     """Claim a QUEUED run: this one (``run_id``), or the oldest on ``queue``, in one statement.
 
@@ -546,38 +546,34 @@ def _run_claim_queued(
     for that statement, and no other row (the reproduction is marked running later, by ``_run_started``,
     holding no run lock: the lock order of ``_lock_run`` is kept). ``known`` caches reproducers (with their
     report) by id for a task's batch, so a run of a reproducer already read costs this one round trip."""
-    table = connection.ops.quote_name(ReproductionRun._meta.db_table)
+    quote = connection.ops.quote_name
+    table, runners = quote(ReproductionRun._meta.db_table), quote(Runner._meta.db_table)
     if run_id is not None:
         pick, params = "id = %s", [run_id]
     else:
         pick, params = "queue = %s ORDER BY queued_at, id", [queue]
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    now = timezone.now()
     sql = (
-        f"UPDATE {table} SET status = %s, attempt = attempt + 1, runner_id = %s, worker_pid = %s, started_at = %s "
+        f"UPDATE {table} SET status = %s, attempt = attempt + 1, worker_pid = %s, started_at = %s, "
+        f"runner_id = (SELECT id FROM {runners} WHERE name = %s) "
         f"WHERE id = (SELECT id FROM {table} WHERE status = %s AND attempt < %s AND {pick} LIMIT 1{lock}) "
-        f"RETURNING attempt, {', '.join(connection.ops.quote_name(c) for c in _CLAIM_RETURNS)}"
+        f"RETURNING attempt, runner_id, {', '.join(quote(c) for c in _CLAIM_RETURNS)}"
     )
+    now = timezone.now()
     started = connection.ops.adapt_datetimefield_value(now)
+    max_attempts = settings.BUGSIFT_REPRO_MAX_ATTEMPTS
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                RunStatus.RUNNING,
-                runner_id,
-                pid,
-                started,
-                RunStatus.QUEUED,
-                settings.BUGSIFT_REPRO_MAX_ATTEMPTS,
-                *params,
-            ],
-        )
+        cursor.execute(sql, [RunStatus.RUNNING, pid, started, runner_name, RunStatus.QUEUED, max_attempts, *params])
         row = cursor.fetchone()
     if row is None:
         return None
-    run = ReproductionRun.from_db(connection.alias, _CLAIM_RETURNS, row[1:])
+    attempt, runner_id = row[:2]
+    run = ReproductionRun.from_db(connection.alias, _CLAIM_RETURNS, row[2:])
+    if runner_id is None:  # a runner that has not registered (yet): recorded now, as _run_claim does
+        runner_id = _runner_id(runner_name)
+        ReproductionRun.objects.filter(pk=run.pk, attempt=attempt).update(runner_id=runner_id)
     run.attempt, run.status, run.runner_id, run.worker_pid, run.started_at = (
-        row[0],
+        attempt,
         RunStatus.RUNNING,
         runner_id,
         pid,
@@ -598,7 +594,7 @@ def _run_started(run: ReproductionRun) -> None:
     )
 
 
-def _run_claim_delivered(*, run_id: int, runner_name: str, runner_id: int | None, pid: int) -> tuple[Claim | None, str]:
+def _run_claim_delivered(*, run_id: int, runner_name: str, pid: int) -> tuple[Claim | None, str]:
     """(claim or None, the run's queue or "") for a delivered message. A done run is skipped after one
     unlocked read (done is final); a queued one is claimed in one short transaction; anything else (running
     elsewhere, its holder gone, out of attempts, locked right now) is decided by ``_run_claim``."""
@@ -609,7 +605,7 @@ def _run_claim_delivered(*, run_id: int, runner_name: str, runner_id: int | None
     if status == RunStatus.DONE:
         return None, queue
     if status == RunStatus.QUEUED:
-        claim = _run_claim_queued(run_id=run_id, runner_id=runner_id or _runner_id(runner_name), pid=pid)
+        claim = _run_claim_queued(run_id=run_id, runner_name=runner_name, pid=pid)
         if claim is not None:
             return claim, queue
     return _run_claim(run_id=run_id, runner_name=runner_name, pid=pid), queue
@@ -631,7 +627,7 @@ def _run_write_lost(run: ReproductionRun) -> None:
 def run_execute(*, run_id: int, runner_name: str, pid: int | None = None) -> ReproductionRun | None:
     """Execute one run on this runner: claim it, run it outside any transaction, store the result once."""
     pid = pid or os.getpid()
-    claim, _ = _run_claim_delivered(run_id=run_id, runner_name=runner_name, runner_id=None, pid=pid)
+    claim, _ = _run_claim_delivered(run_id=run_id, runner_name=runner_name, pid=pid)
     if claim is None:
         return ReproductionRun.objects.filter(pk=run_id).first()
     _run_started(claim.run)
@@ -674,7 +670,6 @@ def runs_execute(
     batch_size = settings.BUGSIFT_REPRO_BATCH_SIZE if batch_size is None else batch_size
     batch_seconds = settings.BUGSIFT_REPRO_BATCH_SECONDS if batch_seconds is None else batch_seconds
     started = time.monotonic()
-    runner_id = _runner_id(runner_name)
     result = BatchResult(executed=[])
     # Inside a caller's transaction (an eager task in a test) another connection would not see its rows.
     threaded = not transaction.get_connection().in_atomic_block
@@ -690,9 +685,11 @@ def runs_execute(
 
     known: dict = {}
     try:
-        claim, queue = _run_claim_delivered(run_id=run_id, runner_name=runner_name, runner_id=runner_id, pid=pid)
+        claim, queue = _run_claim_delivered(run_id=run_id, runner_name=runner_name, pid=pid)
         if claim is None and queue and batch_size > 0:
-            claim = _run_claim_queued(queue=queue, runner_id=runner_id, pid=pid, known=known)  # another task took ours
+            claim = _run_claim_queued(
+                queue=queue, runner_name=runner_name, pid=pid, known=known
+            )  # another task took ours
         while claim is not None:
             hand_over(_run_started, run=claim.run)
             outcome, config = _run_outcome(claim, runner_name=runner_name)
@@ -703,7 +700,7 @@ def runs_execute(
                 result.delivered = claim.run
             if not queue or len(result.executed) >= batch_size or time.monotonic() - started >= batch_seconds:
                 break
-            claim = _run_claim_queued(queue=queue, runner_id=runner_id, pid=pid, known=known)
+            claim = _run_claim_queued(queue=queue, runner_name=runner_name, pid=pid, known=known)
     finally:
         wait_pending()
     return result

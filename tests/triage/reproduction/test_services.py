@@ -983,11 +983,11 @@ def test_concurrent_claimers_never_take_the_same_run(monkeypatch, writer_connect
 
     def claimer(name: str):
         try:
-            runner_id = services._runner_id(name)
+            services._runner_id(name)  # registered
             go.wait()
             mine = taken.setdefault(name, [])
             while (
-                claim := services._run_claim_queued(queue="repro.cpu", runner_id=runner_id, pid=os.getpid())
+                claim := services._run_claim_queued(queue="repro.cpu", runner_name=name, pid=os.getpid())
             ) is not None:
                 mine.append(claim.run.pk)
         except BaseException as exc:  # noqa: BLE001 - reported below

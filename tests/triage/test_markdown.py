@@ -67,7 +67,7 @@ def test_template_filter():
     [
         ('![loss curve](https://t.example/p.png?u=1 "curve")', "https://t.example/p.png?u=1", "image: loss curve"),
         ("![](http://t.example/pixel.gif)", "http://t.example/pixel.gif", "image: http://t.example/pixel.gif"),
-        ("[![badge](https://ci.example/b.svg)](https://ci.example/run)", "https://ci.example/run", "image: badge"),
+        ('[![badge](https://ci.example/b.svg)](https://ci.example/run)', "https://ci.example/run", "image: badge"),
     ],
 )
 def test_remote_images_are_links_never_loaded(text, href, label):

@@ -596,7 +596,7 @@ def _run_started(run: ReproductionRun) -> None:
 
 def _run_claim_delivered(*, run_id: int, runner_name: str, pid: int) -> tuple[Claim | None, str]:
     """(claim or None, the run's queue or "") for a delivered message. A done run is skipped after one
-    unlocked read (done is final); a queued one is claimed in one short transaction; anything else (running
+    unlocked read (done is final); a queued one is claimed in one statement; anything else (running
     elsewhere, its holder gone, out of attempts, locked right now) is decided by ``_run_claim``."""
     found = ReproductionRun.objects.filter(pk=run_id).values_list("status", "queue").first()
     if found is None:
@@ -686,10 +686,8 @@ def runs_execute(
     known: dict = {}
     try:
         claim, queue = _run_claim_delivered(run_id=run_id, runner_name=runner_name, pid=pid)
-        if claim is None and queue and batch_size > 0:
-            claim = _run_claim_queued(
-                queue=queue, runner_name=runner_name, pid=pid, known=known
-            )  # another task took ours
+        if claim is None and queue and batch_size > 0:  # another task took ours: take the next queued one
+            claim = _run_claim_queued(queue=queue, runner_name=runner_name, pid=pid, known=known)
         while claim is not None:
             hand_over(_run_started, run=claim.run)
             outcome, config = _run_outcome(claim, runner_name=runner_name)

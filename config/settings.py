@@ -278,6 +278,10 @@ BUGSIFT_RUNNER_LOST_AFTER_SECONDS = env.float("BUGSIFT_RUNNER_LOST_AFTER_SECONDS
 # A run still queued this long after it was queued is sent to the broker again (lost message).
 BUGSIFT_REPRO_REQUEUE_AFTER_SECONDS = env.float("BUGSIFT_REPRO_REQUEUE_AFTER_SECONDS", default=300.0)
 BUGSIFT_REPRO_MAX_ATTEMPTS = env.int("BUGSIFT_REPRO_MAX_ATTEMPTS", default=2)
+# A task that finished its run takes the next queued run of its queue, one at a time, up to this many
+# runs, and takes no more once it has been going this many seconds (short runs cost one message each).
+BUGSIFT_REPRO_BATCH_SIZE = env.int("BUGSIFT_REPRO_BATCH_SIZE", default=10)
+BUGSIFT_REPRO_BATCH_SECONDS = env.float("BUGSIFT_REPRO_BATCH_SECONDS", default=60.0)
 # How a GPU runner checks at start that it has a GPU.
 BUGSIFT_GPU_CHECK_COMMAND = env.str("BUGSIFT_GPU_CHECK_COMMAND", default="nvidia-smi -L")
 

@@ -546,7 +546,14 @@ class ReproductionRun(models.Model):
 
     class Meta:
         ordering = ["reproduction_id", "index", "side"]
-        indexes = [models.Index(fields=["status", "queued_at"])]
+        indexes = [
+            models.Index(fields=["status", "queued_at"]),
+            # A runner claims the oldest queued run of its queue (ORDER BY queued_at, id LIMIT 1): an index in
+            # that order over queued runs only, so the claim walks it instead of every row ever queued.
+            models.Index(
+                fields=["queue", "queued_at", "id"], condition=models.Q(status="queued"), name="run_queued_claim_idx"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["reproduction", "index", "side"], name="one_run_per_step_and_side")
         ]

@@ -19,6 +19,7 @@ runs on the host. The scripts themselves run later, inside the sandbox, never he
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -371,6 +372,12 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+# Environments this process found or built ready, by what it was asked: a successful build is never
+# changed in place, so a later run with the same requirements skips the parse, hash, lock and marker reads
+# (an environment removed from disk since, e.g. by a cleanup, is looked up and built again).
+_ready: dict[tuple, BuildResult] = {}
+
+
 def environment_ensure(
     requirements: list[str],
     *,
@@ -389,6 +396,10 @@ def environment_ensure(
     build_failed. It is cached as failed; ``rebuild_failed=True`` tries again.
     """
     started = time.monotonic()
+    asked = (tuple(requirements), str(root), base_python, system_site_packages, wheel_dir, offline)
+    ready = _ready.get(asked)
+    if ready is not None and ready.python.exists():  # built and checked already by this process
+        return dataclasses.replace(ready, seconds=time.monotonic() - started, cached=True)
     requirements = parse_requirements("\n".join(requirements))
     envs = Path(root) / "envs"
     envs.mkdir(parents=True, exist_ok=True)
@@ -408,7 +419,8 @@ def environment_ensure(
     with open(envs / f"{key}.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if ok_mark.exists() and python.exists():
-            return result(True, ok_mark.read_text(errors="replace"), True)
+            _ready[asked] = found = result(True, ok_mark.read_text(errors="replace"), True)
+            return found
         if failed_mark.exists() and not rebuild_failed:
             return result(False, failed_mark.read_text(errors="replace"), True)
         for stale in (env_dir, ok_mark, failed_mark):  # a killed half build, or a retry of a failed one
@@ -426,6 +438,7 @@ def environment_ensure(
         log = _tail(log)
         if ok:
             ok_mark.write_text(log)
+            _ready[asked] = result(True, log, True)
         else:
             _remove(env_dir)
             failed_mark.write_text(log)

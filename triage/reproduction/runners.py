@@ -128,13 +128,15 @@ def runner_facts(*, name: str, queues: list[str], gpus: list[str], cuda: str):
 def _heartbeat_loop(name: str, facts, interval: float) -> None:
     from django.db import close_old_connections
 
-    from triage.reproduction.services import runner_heartbeat, runner_register
+    from triage.reproduction.services import runner_heartbeat, runner_register, runner_runs_recover
 
     while not _heartbeat_stop.wait(interval):
         try:
             close_old_connections()
             if not runner_heartbeat(name=name):
                 runner_register(facts=facts)
+            # Runs held by a worker process of ours that died (a killed prefork child) are queued again.
+            runner_runs_recover(name=name)
         except Exception:  # noqa: BLE001 - a database blip must not kill the heartbeat thread
             log.warning("Runner %s could not send its heartbeat; trying again.", name, exc_info=True)
 

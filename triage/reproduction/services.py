@@ -5,14 +5,19 @@
     run_rejudge(run=, expect=, signature=, by=)         -> the stored run judged again, history kept
     reproduction_start(reproducer=, repeat=)            -> Reproduction (a check, run N times)
     bisection_start(reproducer=, package=, versions=)   -> Reproduction (one run per step)
-    run_execute(run_id=, runner_name=, pid=)            -> the runner's side (Celery task)
+    run_execute(run_id=, runner_name=, pid=)            -> execute one delivered run
+    runs_execute(run_id=, runner_name=, pid=, ...)      -> the runner's side (Celery task): the delivered
+                                                           run, then queued runs of its queue in turn
     runs_sweep()                                        -> re-queue lost and stuck runs (Celery beat)
     runner_register(...) / runner_heartbeat(...) / runner_stopped(...)
+    runner_runs_recover(name=)                          -> re-queue runs of this runner's dead processes
 
 A run's state lives in its row. A task may be delivered twice, or re-delivered after its worker
 was killed: the claim in ``_run_claim`` decides under a row lock whether this delivery runs it,
 and the result is written only by the attempt that holds the claim (``_run_finish``), so it is
-stored exactly once.
+stored exactly once. A task that has finished its run takes the next queued run of its queue
+(``_run_claim_queued``: FOR UPDATE SKIP LOCKED, so two claimers never take the same run), up to
+a small batch: the messages of the runs it took find them done and cost one read.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ import logging
 import math
 import os
 import re
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -459,6 +466,33 @@ def runner_alive(runner: Runner | None, *, now=None) -> bool:
     return now - runner.last_heartbeat < timedelta(seconds=settings.BUGSIFT_RUNNER_LOST_AFTER_SECONDS)
 
 
+def runner_runs_recover(*, name: str, now=None) -> int:
+    """Queue again the runs this runner's worker processes held when they died (called by the runner's own
+    heartbeat thread, on the host whose process ids the rows name). A prefork child killed mid-run leaves
+    its run RUNNING while its runner's main process still sends heartbeats; the messages of runs it took
+    from the queue may be spent already. Returns how many runs were queued again."""
+    now = now or timezone.now()
+    held = ReproductionRun.objects.filter(status=RunStatus.RUNNING, runner__name=name)
+    dead = [pk for pk, pid in held.values_list("pk", "worker_pid") if not _pid_alive(pid)]
+    requeued = 0
+    for run_id in dead:
+        with transaction.atomic():
+            _, run = _lock_run(run_id)
+            if run is None or run.status != RunStatus.RUNNING or run.runner is None or run.runner.name != name:
+                continue
+            if _pid_alive(run.worker_pid):
+                continue  # taken over by a live process meanwhile
+            run.status = RunStatus.QUEUED
+            run.queued_at = now
+            run.verdict_detail = (
+                f"The worker process {run.worker_pid} on {name} died during attempt {run.attempt}; queued again."
+            )
+            run.save(update_fields=["status", "queued_at", "verdict_detail"])
+            _queue_on_commit([run.pk], queues={run.pk: run.queue})
+            requeued += 1
+    return requeued
+
+
 def _pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -543,6 +577,94 @@ def _run_claim(*, run_id: int, runner_name: str, pid: int) -> Claim | None:
         return Claim(run=run, attempt=run.attempt)
 
 
+_CLAIM_RETURNS = (
+    "id",
+    "reproduction_id",
+    "reproducer_id",
+    "index",
+    "side",
+    "version",
+    "device",
+    "requirements",
+    "queue",
+)
+
+
+def _run_claim_queued(
+    *, runner_name: str, pid: int, run_id: int | None = None, queue: str | None = None, known: dict | None = None
+) -> Claim | None:
+    """Claim a QUEUED run: this one (``run_id``), or the oldest on ``queue``, in one statement.
+
+    ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED)``: a row another claimer holds is
+    skipped, so two claimers never take the same run and never wait for each other; the row is locked only
+    for that statement, and no other row (the reproduction is marked running later, by ``_run_started``,
+    holding no run lock: the lock order of ``_lock_run`` is kept). ``known`` caches reproducers (with their
+    report) by id for a task's batch, so a run of a reproducer already read costs this one round trip."""
+    quote = connection.ops.quote_name
+    table, runners = quote(ReproductionRun._meta.db_table), quote(Runner._meta.db_table)
+    if run_id is not None:
+        pick, params = "id = %s", [run_id]
+    else:
+        pick, params = "queue = %s ORDER BY queued_at, id", [queue]
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    sql = (
+        f"UPDATE {table} SET status = %s, attempt = attempt + 1, worker_pid = %s, started_at = %s, "
+        f"runner_id = (SELECT id FROM {runners} WHERE name = %s) "
+        f"WHERE id = (SELECT id FROM {table} WHERE status = %s AND attempt < %s AND {pick} LIMIT 1{lock}) "
+        f"RETURNING attempt, runner_id, {', '.join(quote(c) for c in _CLAIM_RETURNS)}"
+    )
+    now = timezone.now()
+    started = connection.ops.adapt_datetimefield_value(now)
+    max_attempts = settings.BUGSIFT_REPRO_MAX_ATTEMPTS
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [RunStatus.RUNNING, pid, started, runner_name, RunStatus.QUEUED, max_attempts, *params])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    attempt, runner_id = row[:2]
+    run = ReproductionRun.from_db(connection.alias, _CLAIM_RETURNS, row[2:])
+    if runner_id is None:  # a runner that has not registered (yet): recorded now, as _run_claim does
+        runner_id = _runner_id(runner_name)
+        ReproductionRun.objects.filter(pk=run.pk, attempt=attempt).update(runner_id=runner_id)
+    run.attempt, run.status, run.runner_id, run.worker_pid, run.started_at = (
+        attempt,
+        RunStatus.RUNNING,
+        runner_id,
+        pid,
+        now,
+    )
+    known = {} if known is None else known
+    if run.reproducer_id not in known:
+        known[run.reproducer_id] = Reproducer.objects.select_related("report").get(pk=run.reproducer_id)
+    run.reproducer = known[run.reproducer_id]
+    return Claim(run=run, attempt=run.attempt)
+
+
+def _run_started(run: ReproductionRun) -> None:
+    """Mark the reproduction of a run just claimed running (if it was still queued): one statement that holds
+    no run lock, so it may wait for a finishing run's lock on the reproduction without any deadlock."""
+    Reproduction.objects.filter(pk=run.reproduction_id, status=Reproduction.Status.QUEUED).update(
+        status=Reproduction.Status.RUNNING
+    )
+
+
+def _run_claim_delivered(*, run_id: int, runner_name: str, pid: int) -> tuple[Claim | None, str]:
+    """(claim or None, the run's queue or "") for a delivered message. A done run is skipped after one
+    unlocked read (done is final); a queued one is claimed in one statement; anything else (running
+    elsewhere, its holder gone, out of attempts, locked right now) is decided by ``_run_claim``."""
+    found = ReproductionRun.objects.filter(pk=run_id).values_list("status", "queue").first()
+    if found is None:
+        return None, ""
+    status, queue = found
+    if status == RunStatus.DONE:
+        return None, queue
+    if status == RunStatus.QUEUED:
+        claim = _run_claim_queued(run_id=run_id, runner_name=runner_name, pid=pid)
+        if claim is not None:
+            return claim, queue
+    return _run_claim(run_id=run_id, runner_name=runner_name, pid=pid), queue
+
+
 def _run_write_lost(run: ReproductionRun) -> None:
     runner = run.runner.name if run.runner_id else "its runner"
     run.status = RunStatus.DONE
@@ -564,9 +686,119 @@ def _run_write_lost(run: ReproductionRun) -> None:
 def run_execute(*, run_id: int, runner_name: str, pid: int | None = None) -> ReproductionRun | None:
     """Execute one run on this runner: claim it, run it outside any transaction, store the result once."""
     pid = pid or os.getpid()
-    claim = _run_claim(run_id=run_id, runner_name=runner_name, pid=pid)
+    claim, _ = _run_claim_delivered(run_id=run_id, runner_name=runner_name, pid=pid)
     if claim is None:
         return ReproductionRun.objects.filter(pk=run_id).first()
+    _run_started(claim.run)
+    return _run_execute_claimed(claim, runner_name=runner_name)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    delivered: ReproductionRun | None = None  # the delivered run as this task left it (None: not run here)
+    executed: list[int] | None = None  # ids of the runs this task executed, in order
+
+    def __str__(self) -> str:
+        first = f"{self.delivered.status}:{self.delivered.verdict}" if self.delivered else "skipped"
+        return f"{first}, {len(self.executed or [])} run(s) executed"
+
+
+def runs_execute(
+    *,
+    run_id: int,
+    runner_name: str,
+    pid: int | None = None,
+    batch_size: int | None = None,
+    batch_seconds: float | None = None,
+) -> BatchResult:
+    """The runner's task: the delivered run, then, one at a time, the oldest queued runs of its queue.
+
+    After each run it claims the next queued run of the same queue (a run no other claimer holds), until
+    ``batch_size`` runs were executed, ``batch_seconds`` have passed, or the queue has none left. A run is
+    claimed only when this worker is free to start it, so no run waits behind another on a busy worker while
+    an idle one could take it. A task whose own run was taken by another task's batch (it finds it done)
+    still takes the next queued ones.
+
+    Each result is stored by the attempt that holds its run (``_run_finish``, as in ``run_execute``), on a
+    thread of this process with its own database connection, while the next run is claimed and started:
+    the database round trips of storing overlap the next sandbox. At most one result is pending; the task
+    returns (and its message is acknowledged) only once every result it produced is stored, and a failure to
+    store one (database gone) is raised, after the run in progress, for the task to retry.
+    """
+    pid = pid or os.getpid()
+    batch_size = settings.BUGSIFT_REPRO_BATCH_SIZE if batch_size is None else batch_size
+    batch_seconds = settings.BUGSIFT_REPRO_BATCH_SECONDS if batch_seconds is None else batch_seconds
+    started = time.monotonic()
+    result = BatchResult(executed=[])
+    # Inside a caller's transaction (an eager task in a test) another connection would not see its rows.
+    threaded = not transaction.get_connection().in_atomic_block
+    writer = _result_writer() if threaded else _Inline()
+    pending: list[Future] = []  # writes handed to the writer: at most one run's, in order
+
+    def hand_over(function, **kwargs):
+        pending.append(writer.submit(_in_thread if threaded else _call, function, **kwargs))
+
+    def wait_pending():
+        while pending:
+            pending.pop(0).result()  # raises what storing raised
+
+    known: dict = {}
+    try:
+        claim, queue = _run_claim_delivered(run_id=run_id, runner_name=runner_name, pid=pid)
+        if claim is None and queue and batch_size > 0:  # another task took ours: take the next queued one
+            claim = _run_claim_queued(queue=queue, runner_name=runner_name, pid=pid, known=known)
+        while claim is not None:
+            hand_over(_run_started, run=claim.run)
+            outcome, config = _run_outcome(claim, runner_name=runner_name)
+            wait_pending()  # the previous result is stored (it had this whole run to do it)
+            hand_over(_run_finish, run=claim.run, attempt=claim.attempt, outcome=outcome, config=config)
+            result.executed.append(claim.run.pk)
+            if claim.run.pk == run_id:
+                result.delivered = claim.run
+            if not queue or len(result.executed) >= batch_size or time.monotonic() - started >= batch_seconds:
+                break
+            claim = _run_claim_queued(queue=queue, runner_name=runner_name, pid=pid, known=known)
+    finally:
+        wait_pending()
+    return result
+
+
+def _call(function, /, **kwargs):
+    return function(**kwargs)
+
+
+def _in_thread(function, /, **kwargs):
+    from django.db import close_old_connections
+
+    close_old_connections()  # the writer thread's kept connection, dropped if it broke (as around a task)
+    return function(**kwargs)
+
+
+class _Inline:
+    """``submit`` that runs at once, in the caller's thread and transaction."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - handed back by future.result(), as from the thread
+            future.set_exception(exc)
+        return future
+
+
+_writer: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _result_writer() -> ThreadPoolExecutor:
+    """This process's result-storing thread (made on first use, so a forked pool child gets its own)."""
+    global _writer
+    if _writer is None or _writer[0] != os.getpid():
+        _writer = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="bugsift-results"))
+    return _writer[1]
+
+
+def _run_outcome(claim: Claim, *, runner_name: str) -> tuple[SideOutcome, RunnerConfig]:
+    """Build or reuse the run's environment, run it in the sandbox and judge it (no database writes)."""
     run = claim.run
     reproducer = run.reproducer
     report = reproducer.report
@@ -589,7 +821,12 @@ def run_execute(*, run_id: int, runner_name: str, pid: int | None = None) -> Rep
         )
         judgement = Judgement(Verdict.INCONCLUSIVE, detail, reason="runner_fault", hint="check the runner's log")
         outcome = SideOutcome(build=None, result=None, judgement=judgement)
-    return _run_finish(run=run, attempt=claim.attempt, outcome=outcome, config=config)
+    return outcome, config
+
+
+def _run_execute_claimed(claim: Claim, *, runner_name: str) -> ReproductionRun:
+    outcome, config = _run_outcome(claim, runner_name=runner_name)
+    return _run_finish(run=claim.run, attempt=claim.attempt, outcome=outcome, config=config)
 
 
 def _text(value: str) -> str:
@@ -685,6 +922,7 @@ def _run_finish(*, run: ReproductionRun, attempt: int, outcome: SideOutcome, con
             return ReproductionRun.objects.get(pk=run.pk)
         for name, value in fields.items():
             setattr(run, name, value)
+        run.reproduction = reproduction  # the locked row, which _after_run_done keeps up to date
         _after_run_done(run, reproduction)
     return run
 
@@ -927,6 +1165,7 @@ def runs_sweep(*, now=None) -> SweepResult:
 
 __all__ = [
     "QUEUES",
+    "BatchResult",
     "RunnerFacts",
     "SweepResult",
     "bisection_start",
@@ -943,6 +1182,8 @@ __all__ = [
     "runner_alive",
     "runner_heartbeat",
     "runner_register",
+    "runner_runs_recover",
     "runner_stopped",
+    "runs_execute",
     "runs_sweep",
 ]

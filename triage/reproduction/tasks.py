@@ -26,7 +26,8 @@ MAX_RETRIES = 5
     max_retries=MAX_RETRIES,
 )
 def reproduction_run_execute(self, run_id: int) -> str:
-    """Run one ReproductionRun on this runner (queued on repro.cpu or repro.gpu).
+    """Run one ReproductionRun on this runner (queued on repro.cpu or repro.gpu), then the next queued
+    runs of that queue, one at a time, up to BUGSIFT_REPRO_BATCH_SIZE runs (``runs_execute``).
 
     Late acknowledgement and ``reject_on_worker_lost``: if the process running it is killed, the
     message goes back to the queue, and the claim in ``run_execute`` decides, from the row, whether
@@ -34,10 +35,10 @@ def reproduction_run_execute(self, run_id: int) -> str:
     """
     runner_name = self.request.hostname or f"local@{socket.gethostname()}"
     try:
-        run = services.run_execute(run_id=run_id, runner_name=runner_name, pid=os.getpid())
+        result = services.runs_execute(run_id=run_id, runner_name=runner_name, pid=os.getpid())
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
-    return f"{run.status}:{run.verdict}" if run else "missing"
+    return str(result)
 
 
 @shared_task(name="triage.tasks.reproduction_runs_sweep", acks_late=True)

@@ -845,3 +845,241 @@ class TestSweep:
 )
 def test_a_check_keeps_its_fraction_and_is_flaky_only_over_conclusive_runs(verdicts, summary):
     assert services.check_summary(verdicts, total=len(verdicts)) == summary
+# --------------------------------------------------------------------------- batches
+
+
+def execute_batch(run_id: int, runner: str = RUNNER, pid: int | None = None, **kwargs) -> services.BatchResult:
+    return services.runs_execute(run_id=run_id, runner_name=runner, pid=pid or os.getpid(), **kwargs)
+
+
+def runs_of(*reproductions) -> list[ReproductionRun]:
+    return list(ReproductionRun.objects.filter(reproduction__in=reproductions).order_by("pk"))
+
+
+class WorkerDied(BaseException):
+    """Stands for the worker process being killed in the middle of a run (nothing after it runs)."""
+
+
+class TestBatches:
+    def test_a_task_takes_the_queued_runs_of_its_queue_one_after_another(self, report, fake, sent):
+        cpu = start(make(report), repeat=4)
+        gpu = start(make(report, device="gpu"), repeat=1)
+        first = cpu.runs.order_by("pk").first()
+        result = execute_batch(first.pk)
+        runs = runs_of(cpu)
+        assert result.executed == [r.pk for r in runs]  # the delivered run first, then oldest first
+        assert result.delivered.pk == first.pk and result.delivered.status == Status.DONE
+        assert all(r.status == Status.DONE and r.attempt == 1 and r.runner.name == RUNNER for r in runs)
+        assert len(fake.calls) == 4 and {c["side"].device for c in fake.calls} == {"cpu"}
+        assert gpu.runs.get().status == Status.QUEUED  # another queue's run is left to its runners
+        cpu.refresh_from_db()
+        assert cpu.status == Reproduction.Status.DONE and cpu.summary == "reproduced 4/4"
+
+    def test_batch_size_and_time_bound_a_task(self, report, fake, sent):
+        reproduction = start(make(report), repeat=5)
+        runs = runs_of(reproduction)
+        assert execute_batch(runs[0].pk, batch_size=2).executed == [runs[0].pk, runs[1].pk]
+        assert execute_batch(runs[2].pk, batch_seconds=0).executed == [runs[2].pk]
+        assert [r.status for r in runs_of(reproduction)] == [Status.DONE] * 3 + [Status.QUEUED] * 2
+
+    def test_a_message_whose_run_another_task_took_takes_the_next_queued_ones(self, report, fake, sent):
+        reproduction = start(make(report), repeat=3)
+        runs = runs_of(reproduction)
+        execute_batch(runs[0].pk, batch_size=2)  # takes runs 0 and 1
+        finished_at = ReproductionRun.objects.get(pk=runs[1].pk).finished_at
+        result = execute_batch(runs[1].pk)  # run 1's own message, delivered late
+        assert result.delivered is None and result.executed == [runs[2].pk]
+        assert len(fake.calls) == 3  # run 1 was not run again
+        assert ReproductionRun.objects.get(pk=runs[1].pk).finished_at == finished_at
+        assert execute_batch(runs[2].pk).executed == []  # the last message: nothing left to do
+
+    def test_a_message_for_a_run_held_by_a_live_runner_runs_nothing_of_it(self, report, fake, sent):
+        reproduction = start(make(report), repeat=2)
+        held, other = runs_of(reproduction)
+        services.runner_register(
+            facts=services.RunnerFacts(name="celery@runner-b", hostname="b", device="cpu", queues=[])
+        )
+        ReproductionRun.objects.filter(pk=held.pk).update(
+            status=Status.RUNNING, attempt=1, runner=Runner.objects.get(name="celery@runner-b"), worker_pid=1
+        )
+        result = execute_batch(held.pk)
+        assert result.delivered is None and result.executed == [other.pk]
+        assert ReproductionRun.objects.get(pk=held.pk).status == Status.RUNNING
+
+    def test_runs_out_of_attempts_are_not_taken_by_a_batch(self, report, fake, sent, settings):
+        reproduction = start(make(report), repeat=2)
+        first, spent = runs_of(reproduction)
+        ReproductionRun.objects.filter(pk=spent.pk).update(attempt=settings.BUGSIFT_REPRO_MAX_ATTEMPTS)
+        assert execute_batch(first.pk).executed == [first.pk]
+        execute_batch(spent.pk)  # its own message decides: lost
+        spent.refresh_from_db()
+        assert spent.status == Status.DONE and spent.verdict == Verdict.LOST
+
+    @pytest.mark.parametrize("recovery", ["heartbeat of the live runner", "sweep of a silent runner"])
+    def test_a_batch_cut_short_by_a_dead_worker_is_finished_by_others_each_result_stored_once(
+        self, report, fake, sent, recovery, sweep_settings, django_capture_on_commit_callbacks
+    ):
+        reproduction = start(make(report), repeat=4)
+        runs = runs_of(reproduction)
+        died = dead_pid()
+        services.runner_register(facts=services.RunnerFacts(name=RUNNER, hostname="a", device="cpu", queues=[]))
+
+        def die_on_third(kwargs):
+            if len(fake.calls) == 3:
+                raise WorkerDied
+
+        fake.during = die_on_third
+        with pytest.raises(WorkerDied):
+            execute_batch(runs[0].pk, pid=died)
+        states = [(r.status, r.attempt) for r in runs_of(reproduction)]
+        assert states == [(Status.DONE, 1), (Status.DONE, 1), (Status.RUNNING, 1), (Status.QUEUED, 0)]
+        stored = {r.pk: r.finished_at for r in runs_of(reproduction)[:2]}
+        fake.during = None
+        sent.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            if recovery.startswith("heartbeat"):
+                assert services.runner_runs_recover(name=RUNNER) == 1
+            else:
+                Runner.objects.filter(name=RUNNER).update(last_heartbeat=timezone.now() - timedelta(seconds=120))
+                assert services.runs_sweep().requeued_lost == 1
+        assert sent == [(runs[2].pk, "repro.cpu")]  # queued again, with a message
+        # Every message is delivered (again) to another runner: the rest is done, nothing twice.
+        for run in runs:
+            execute_batch(run.pk, runner="celery@runner-b")
+        done = runs_of(reproduction)
+        assert [(r.status, r.attempt) for r in done] == [
+            (Status.DONE, 1),
+            (Status.DONE, 1),
+            (Status.DONE, 2),
+            (Status.DONE, 1),
+        ]
+        assert [r.runner.name for r in done] == [RUNNER, RUNNER, "celery@runner-b", "celery@runner-b"]
+        assert {r.pk: r.finished_at for r in done[:2]} == stored
+        assert len(fake.calls) == 3 + 2  # runs 0, 1, 2 (cut short), then 2 again and 3
+        reproduction.refresh_from_db()
+        assert reproduction.summary == "reproduced 4/4" and reproduction.finished_count == 4
+
+    def test_runner_recovery_leaves_runs_of_live_processes_and_of_other_runners(self, report, fake, sent):
+        reproduction = start(make(report), repeat=3)
+        mine_live, mine_dead, theirs_dead = runs_of(reproduction)
+        for name in (RUNNER, "celery@runner-b"):
+            services.runner_register(facts=services.RunnerFacts(name=name, hostname="h", device="cpu", queues=[]))
+        holders = {
+            mine_live: (RUNNER, os.getpid()),
+            mine_dead: (RUNNER, dead_pid()),
+            theirs_dead: ("celery@runner-b", dead_pid()),
+        }
+        for run, (name, pid) in holders.items():
+            ReproductionRun.objects.filter(pk=run.pk).update(
+                status=Status.RUNNING, attempt=1, runner=Runner.objects.get(name=name), worker_pid=pid
+            )
+        assert services.runner_runs_recover(name=RUNNER) == 1
+        assert [r.status for r in runs_of(reproduction)] == [Status.RUNNING, Status.QUEUED, Status.RUNNING]
+        assert "died during attempt 1" in ReproductionRun.objects.get(pk=mine_dead.pk).verdict_detail
+
+
+@pytest.fixture
+def writer_connection_closed():
+    """The batch's result-storing thread keeps a connection of its own: close it after the test."""
+    yield
+    from django.db import connections
+
+    services._result_writer().submit(connections.close_all).result()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claimers_never_take_the_same_run(monkeypatch, writer_connection_closed):
+    """Four claimers on their own connections take the queue at once (threads, PostgreSQL): every run is
+    taken exactly once, none waits for another's lock. Without the row lock two claimers that picked the same
+    oldest run would both update it (the second update re-checks only its id): this test fails then."""
+    import threading
+
+    from django.db import connection
+
+    monkeypatch.setattr(
+        "triage.reproduction.tasks.reproduction_run_execute.apply_async", lambda args, queue, **kw: None, raising=True
+    )
+    reproduction = start(make(ReportFactory()), repeat=40)
+    go = threading.Barrier(4, timeout=30)
+    taken: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def claimer(name: str):
+        try:
+            services._runner_id(name)  # registered
+            go.wait()
+            mine = taken.setdefault(name, [])
+            while (
+                claim := services._run_claim_queued(queue="repro.cpu", runner_name=name, pid=os.getpid())
+            ) is not None:
+                mine.append(claim.run.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claimer, args=(f"celery@claimer-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    claimed = [pk for mine in taken.values() for pk in mine]
+    assert sorted(claimed) == sorted(reproduction.runs.values_list("pk", flat=True))  # all, and each once
+    assert sum(1 for mine in taken.values() if mine) >= 2, taken  # they really took the queue together
+    rows = ReproductionRun.objects.filter(reproduction=reproduction)
+    assert set(rows.values_list("status", "attempt")) == {(Status.RUNNING, 1)}
+    owner = {pk: name for name, mine in taken.items() for pk in mine}
+    assert all(r.runner.name == owner[r.pk] for r in rows.select_related("runner"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_execute_and_store_every_run_once(monkeypatch, writer_connection_closed):
+    """Three runners' tasks run batches at once, storing results on their result threads: every run is
+    executed once and stored once, and the reproduction's summary counts them all."""
+    import threading
+    from collections import Counter
+
+    from django.db import connection
+
+    monkeypatch.setattr(
+        "triage.reproduction.tasks.reproduction_run_execute.apply_async", lambda args, queue, **kw: None, raising=True
+    )
+    fake = FakeExecute(answer=lambda side: (time.sleep(0.005), outcome())[1])
+    executed: Counter = Counter()
+    lock = threading.Lock()
+    real_outcome = services._run_outcome
+
+    def counting_outcome(claim, **kwargs):
+        with lock:
+            executed[claim.run.pk] += 1
+        return real_outcome(claim, **kwargs)
+
+    monkeypatch.setattr(services, "execute_side", fake)
+    monkeypatch.setattr(services, "_run_outcome", counting_outcome)
+    reproduction = start(make(ReportFactory()), repeat=30)
+    ids = list(reproduction.runs.order_by("pk").values_list("pk", flat=True))
+    errors: list[BaseException] = []
+    go = threading.Barrier(3, timeout=30)
+
+    def runner(name: str, delivered: list[int]):
+        try:
+            go.wait()
+            for run_id in delivered:  # this runner's share of the messages
+                services.runs_execute(run_id=run_id, runner_name=name, pid=os.getpid(), batch_size=4)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(f"celery@batch-{n}", ids[n::3])) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert executed == Counter({pk: 1 for pk in ids})
+    rows = list(ReproductionRun.objects.filter(reproduction=reproduction))
+    assert {(r.status, r.attempt, r.verdict) for r in rows} == {(Status.DONE, 1, Verdict.REPRODUCED)}
+    reproduction.refresh_from_db()
+    assert reproduction.status == Reproduction.Status.DONE and reproduction.summary == "reproduced 30/30"

@@ -310,6 +310,84 @@ def test_runner_killed_mid_run_is_retried_once_on_another_runner(workers, settin
     assert reproduction.summary == "reproduced 0/1" and reproduction.finished_count == 1
 
 
+def test_runner_killed_mid_batch_leaves_the_rest_to_another_runner_each_result_stored_once(workers, settings):
+    """One task takes the runs of a reproduction in turn (a batch); its runner is killed during the second:
+    the first stays stored, the second is retried once elsewhere, the others run once there."""
+    settings.BUGSIFT_RUNNER_LOST_AFTER_SECONDS = 4
+    first = workers("first")
+    reproduction = _reproduce(
+        """
+        import time
+        print("TOKEN-batch started", flush=True)
+        time.sleep(2)
+        print("finished")
+        """,
+        timeout=60,
+        repeat=4,
+    )
+    runs = reproduction.runs.order_by("pk")
+
+    def second_run_started():
+        states = list(runs.values_list("status", flat=True))
+        return states[:2] == ["done", "running"]
+
+    assert wait_for(second_run_started, timeout=120, workers=[first]), (list(runs.values()), first.log())
+    assert wait_for(lambda: _script_processes("main.py"), timeout=30)
+    first.kill()
+    second = workers("second")
+
+    def recovered():  # as beat would: the sweep, or run 1's own message once its runner is silent, retries it
+        services.runs_sweep()
+        return not runs.exclude(status="done").exists()
+
+    assert wait_for(recovered, timeout=120, interval=1, workers=[second]), (list(runs.values()), second.log())
+    done = list(runs.select_related("runner"))
+    assert [(r.attempt, r.runner.name.split("@")[0]) for r in done] == [
+        (1, "first"),
+        (2, "second"),
+        (1, "second"),
+        (1, "second"),
+    ], second.log()
+    assert all(r.verdict == Verdict.NOT_REPRODUCED and "finished" in r.stdout_tail for r in done)
+    stored = {r.pk: r.finished_at for r in done}
+    # Late deliveries of every message (the killed task's one included) change nothing: stored exactly once.
+    for run in done:
+        result = services.runs_execute(run_id=run.pk, runner_name="late@host", pid=os.getpid())
+        assert result.executed == []
+    assert {r.pk: r.finished_at for r in runs} == stored
+    reproduction.refresh_from_db()
+    assert reproduction.summary == "reproduced 0/4" and reproduction.finished_count == 4
+
+
+def test_pool_process_killed_mid_batch_has_its_run_retried_by_its_own_runner(workers):
+    """A prefork child killed during the second run of its batch (its runner lives on): that run is queued
+    again (the runner's heartbeat, or its message finding its holder dead) and retried once; the rest of
+    the batch runs once."""
+    import signal
+
+    worker = workers("pool", pool="prefork", concurrency=1)
+    reproduction = _reproduce(
+        """
+        import time
+        time.sleep(2)
+        print("finished")
+        """,
+        timeout=60,
+        repeat=3,
+    )
+    runs = reproduction.runs.order_by("pk")
+    assert wait_for(
+        lambda: list(runs.values_list("status", flat=True))[:2] == ["done", "running"], timeout=120, workers=[worker]
+    ), (list(runs.values()), worker.log())
+    held = runs[1]
+    os.kill(held.worker_pid, signal.SIGKILL)  # the pool process only: the worker's main process lives on
+    _wait_done([reproduction], [worker], timeout=120)
+    done = list(runs.select_related("runner"))
+    assert [r.attempt for r in done] == [1, 2, 1], (list(runs.values()), worker.log())
+    assert all(r.runner.name.startswith("pool@") and "finished" in r.stdout_tail for r in done)
+    assert done[1].worker_pid != held.worker_pid
+
+
 DIFFERENTIAL_SCRIPT = """
     import tinypkg
     from bugsift_capture import save

@@ -258,7 +258,7 @@ def test_hostile_scripts_are_contained_and_the_worker_keeps_serving(workers, mon
 
     # The worker survived all of it and serves the next run.
     assert worker.process.poll() is None, worker.log()
-    after = _reproduce('print("hello from the next run")', oracle="crash")
+    after = _reproduce('print("hello from the next run")', oracle="crash", expect="RuntimeError")
     _wait_done([after], [worker])
     run = _run(after)
     assert run.exit_code == 0 and run.verdict == Verdict.NOT_REPRODUCED

@@ -221,6 +221,29 @@ def _unknown_source_id(source_id: str) -> str:
     return f"{message} Import the report first or correct the source_id."
 
 
+def _nul_errors(row: RawLabelRow, fields: tuple[str, ...]) -> list[LineError]:
+    """A NUL character in any of ``fields`` of ``row`` (nothing else about the row is checked then)."""
+    return [
+        LineError(row.line, name, f"The {name} contains a NUL character (\\0), which cannot be stored; remove it.")
+        for name in fields
+        if "\x00" in getattr(row, name)
+    ]
+
+
+def _report_and_annotator_errors(row: RawLabelRow, known_source_ids) -> list[LineError]:
+    """The row's source_id must name a known report, and its annotator (if any) be a valid username."""
+    line_errors = []
+    if not row.source_id:
+        line_errors.append(LineError(row.line, "source_id", "The source_id is empty; give the report's source_id."))
+    elif row.source_id not in known_source_ids:
+        line_errors.append(LineError(row.line, "source_id", _unknown_source_id(row.source_id)))
+    if row.annotator:
+        problem = _username_error(row.annotator)
+        if problem:
+            line_errors.append(LineError(row.line, "annotator", problem))
+    return line_errors
+
+
 def validate_label_rows(
     rows: Iterable[RawLabelRow], *, codebook: CodebookLookup, known_source_ids: Container[str]
 ) -> tuple[list[LabelRow], list[LineError]]:
@@ -229,22 +252,11 @@ def validate_label_rows(
     errors: list[LineError] = []
     seen: dict[tuple[str, str, str], LabelRow] = {}
     for row in rows:
-        line_errors: list[LineError] = [
-            LineError(row.line, name, f"The {name} contains a NUL character (\\0), which cannot be stored; remove it.")
-            for name in ("source_id", "annotator", "dimension", "value", "note")
-            if "\x00" in getattr(row, name)
-        ]
+        line_errors = _nul_errors(row, ("source_id", "annotator", "dimension", "value", "note"))
         if line_errors:
             errors += line_errors
             continue
-        if not row.source_id:
-            line_errors.append(LineError(row.line, "source_id", "The source_id is empty; give the report's source_id."))
-        elif row.source_id not in known_source_ids:
-            line_errors.append(LineError(row.line, "source_id", _unknown_source_id(row.source_id)))
-        if row.annotator:
-            problem = _username_error(row.annotator)
-            if problem:
-                line_errors.append(LineError(row.line, "annotator", problem))
+        line_errors = _report_and_annotator_errors(row, known_source_ids)
         found = codebook.find(row.dimension) if row.dimension else None
         value = None
         if found is None:
@@ -399,22 +411,11 @@ def validate_screening_rows(
     seen: dict[tuple[str, str], ScreeningRow] = {}
     listed = "; ".join(exclusion_reasons)
     for row in rows:
-        line_errors: list[LineError] = [
-            LineError(row.line, name, f"The {name} contains a NUL character (\\0), which cannot be stored; remove it.")
-            for name in ("source_id", "annotator", "value", "note")
-            if "\x00" in getattr(row, name)
-        ]
+        line_errors = _nul_errors(row, ("source_id", "annotator", "value", "note"))
         if line_errors:
             errors += line_errors
             continue
-        if not row.source_id:
-            line_errors.append(LineError(row.line, "source_id", "The source_id is empty; give the report's source_id."))
-        elif row.source_id not in known_source_ids:
-            line_errors.append(LineError(row.line, "source_id", _unknown_source_id(row.source_id)))
-        if row.annotator:
-            problem = _username_error(row.annotator)
-            if problem:
-                line_errors.append(LineError(row.line, "annotator", problem))
+        line_errors = _report_and_annotator_errors(row, known_source_ids)
         decision = _SCREENING_VALUES.get(row.value.strip().lower())
         reason = row.note.strip() if decision == "exclude" else ""
         if decision is None:

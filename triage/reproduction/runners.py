@@ -180,6 +180,9 @@ def on_worker_shutdown(sender=None, **kwargs):
     from triage.reproduction.services import runner_stopped
 
     _heartbeat_stop.set()
+    # A beat already under way would clear stopped_at after we set it: let it end first.
+    if _heartbeat_thread is not None and _heartbeat_thread is not threading.current_thread():
+        _heartbeat_thread.join(timeout=10)
     if _state.get("name"):
         try:
             runner_stopped(name=_state["name"])

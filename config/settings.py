@@ -227,6 +227,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "DimensionKindEnum": "labelling.models.Dimension.Kind",
+        "ScreeningRuleEnum": "labelling.models.Study.ScreeningRule",
         "ReportKindEnum": "triage.models.Report.Kind",
         "DeviceEnum": "triage.models.Device",
         "ReproducerOracleEnum": "triage.models.Reproducer.Oracle",

@@ -256,7 +256,9 @@ def _disagreement_candidates(*, study: Study, dimensions: list[Dimension], after
     A superset of the disagreements: values that differ as stored may still be equal once
     normalised (``_normalised``), which the caller checks. One query; it walks the study's
     items in id order from ``after`` and stops at the ``limit``-th candidate, so its cost is
-    that of the items it walks, not the study's size.
+    that of the items it walks, not the study's size. The per-item tests are scalar
+    subqueries on purpose: written as NOT EXISTS, PostgreSQL hashes every final label, or
+    merges with every assignment, of the database first, which grows with the study.
     """
     item = StudyItem._meta.db_table
     assignment = Assignment._meta.db_table
@@ -267,12 +269,12 @@ def _disagreement_candidates(*, study: Study, dimensions: list[Dimension], after
     sql = f"""
         SELECT i.id FROM {item} i
         WHERE i.study_id = %s AND i.id > %s
-          AND NOT EXISTS (SELECT 1 FROM {assignment} o WHERE o.item_id = i.id AND o.completed_at IS NULL)
-          AND (SELECT COUNT(*) FROM {assignment} c WHERE c.item_id = i.id) >= %s
+          AND (SELECT CASE WHEN COUNT(*) >= %s AND COUNT(c.completed_at) = COUNT(*) THEN 1 ELSE 0 END
+               FROM {assignment} c WHERE c.item_id = i.id) = 1
           AND EXISTS (
             SELECT 1 FROM {dimension} d
             WHERE d.id IN ({marks})
-              AND NOT EXISTS (SELECT 1 FROM {final} f WHERE f.item_id = i.id AND f.dimension_id = d.id)
+              AND (SELECT COUNT(*) FROM {final} f WHERE f.item_id = i.id AND f.dimension_id = d.id) = 0
               AND (SELECT COUNT(DISTINCT COALESCE(an.value, ''))
                    FROM {assignment} a
                    LEFT JOIN {annotation} an
@@ -289,8 +291,12 @@ def _disagreement_candidates(*, study: Study, dimensions: list[Dimension], after
 
 
 def _disagreements_of(ids: list[int], dimensions: list[Dimension]) -> list[Disagreement]:
-    """The disagreements among the items ``ids`` (in that order): four queries."""
-    items = {i.id: i for i in StudyItem.objects.filter(id__in=ids).select_related("report")}
+    """The disagreements among the items ``ids`` (in that order): four queries. The reports come
+    without their bodies and raw fields, which the list does not show (read on access)."""
+    items = {
+        i.id: i
+        for i in StudyItem.objects.filter(id__in=ids).select_related("report").defer("report__body", "report__raw")
+    }
     annotators: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for item_id, user_id, username in (
         Assignment.objects.filter(item_id__in=ids)

@@ -152,8 +152,8 @@ def build(*, items: int, open_items: int) -> dict:
         cur.execute(
             """
             INSERT INTO labelling_studyitem (study_id, report_id, screening, exclusion_reason, added_at,
-                                             needs_review, review_reason)
-            SELECT %s, r.id, 'included', '', now(), false, ''
+                                             needs_review, review_reason, screening_method, screening_conflict)
+            SELECT %s, r.id, 'included', '', now(), false, '', '', false
             FROM triage_report r WHERE r.source_id LIKE 'bench-lab:%%' ORDER BY r.id
             """,
             [study_id],

@@ -13,8 +13,10 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from config.params import id_param
@@ -185,18 +187,72 @@ class FinalLabelListView(generics.ListAPIView):
         return final_labels_of(study=study)
 
 
+class DisagreementPagination(BasePagination):
+    """Keyset pages of disagreements: ``?after=<item id>`` (the ``next`` link carries it).
+
+    The view gives the selector's answer for ``after`` with one item more than a page; what
+    lies past the page only tells whether there is a next one. There is no total count: it would
+    mean finding every disagreement of the study on every request.
+    """
+
+    page_size = 50
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        page = list(queryset[: self.page_size])
+        self.next_after = page[-1].item.id if len(queryset) > self.page_size else None
+        return page
+
+    def get_next_link(self):
+        if self.next_after is None:
+            return None
+        return replace_query_param(self.request.build_absolute_uri(), "after", self.next_after)
+
+    def get_paginated_response(self, data):
+        return Response({"next": self.get_next_link(), "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["next", "results"],
+            "properties": {
+                "next": {"type": "string", "nullable": True, "format": "uri", "description": "The next page, if any."},
+                "results": schema,
+            },
+        }
+
+
+def _after_param(raw: str | None) -> int:
+    if raw in (None, ""):
+        return 0
+    if not raw.isdigit():
+        raise ValidationError({"after": ["after is the item id the previous page ended with (a whole number)."]})
+    return int(raw)
+
+
 @extend_schema(
     parameters=[
         SLUG,
         OpenApiParameter("dimension", OpenApiTypes.STR, description="Only disagreements on this dimension code."),
+        OpenApiParameter(
+            "after", OpenApiTypes.INT, description="Only items after this item id (the `next` link sets it)."
+        ),
     ]
 )
 class DisagreementListView(generics.ListAPIView):
-    """Finished items whose annotators disagree on at least one dimension (owners and viewers)."""
+    """Finished items whose annotators disagree on at least one dimension, in item order (owners and viewers).
+
+    Keyset pages of 50: ``{"next", "results"}``, no total count."""
 
     serializer_class = DisagreementSerializer
     filter_backends: list = []
+    pagination_class = DisagreementPagination
 
     def get_queryset(self):
         study = study_for(self.request.user, self.kwargs["slug"], check=can_read_results)
-        return disagreements_for(study=study, dimension_code=self.request.query_params.get("dimension") or None)
+        return disagreements_for(
+            study=study,
+            dimension_code=self.request.query_params.get("dimension") or None,
+            after=_after_param(self.request.query_params.get("after")),
+            limit=DisagreementPagination.page_size + 1,
+        )

@@ -11,9 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabel, Membership, Study, StudyItem
 from labelling.permissions import can_annotate, can_read_results, sees_others_labels
@@ -248,71 +247,126 @@ def _normalised(dimension: Dimension, value: str) -> str:
     return value
 
 
-def disagreements_for(*, study: Study, dimension_code: str | None = None, chunk_size: int = 500) -> list[Disagreement]:
+def _disagreement_candidates(*, study: Study, dimensions: list[Dimension], after: int, limit: int) -> list[int]:
+    """Ids of up to ``limit`` items after ``after`` (in id order) that may disagree: finished
+    by all their annotators (at least ``overlap_k``), and with a dimension of ``dimensions``
+    without a final label whose stored values (a missing annotation counting as empty) are
+    not all equal.
+
+    A superset of the disagreements: values that differ as stored may still be equal once
+    normalised (``_normalised``), which the caller checks. One query; it walks the study's
+    items in id order from ``after`` and stops at the ``limit``-th candidate, so its cost is
+    that of the items it walks, not the study's size. The per-item tests are scalar
+    subqueries on purpose: written as NOT EXISTS, PostgreSQL hashes every final label, or
+    merges with every assignment, of the database first, which grows with the study.
+    """
+    item = StudyItem._meta.db_table
+    assignment = Assignment._meta.db_table
+    annotation = Annotation._meta.db_table
+    final = FinalLabel._meta.db_table
+    dimension = Dimension._meta.db_table
+    marks = ", ".join(["%s"] * len(dimensions))
+    sql = f"""
+        SELECT i.id FROM {item} i
+        WHERE i.study_id = %s AND i.id > %s
+          AND (SELECT CASE WHEN COUNT(*) >= %s AND COUNT(c.completed_at) = COUNT(*) THEN 1 ELSE 0 END
+               FROM {assignment} c WHERE c.item_id = i.id) = 1
+          AND EXISTS (
+            SELECT 1 FROM {dimension} d
+            WHERE d.id IN ({marks})
+              AND (SELECT COUNT(*) FROM {final} f WHERE f.item_id = i.id AND f.dimension_id = d.id) = 0
+              AND (SELECT COUNT(DISTINCT COALESCE(an.value, ''))
+                   FROM {assignment} a
+                   LEFT JOIN {annotation} an
+                     ON an.item_id = a.item_id AND an.annotator_id = a.annotator_id AND an.dimension_id = d.id
+                   WHERE a.item_id = i.id) > 1
+          )
+        ORDER BY i.id
+        LIMIT %s
+    """
+    params = [study.pk, after, max(study.overlap_k, 1), *[d.pk for d in dimensions], limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _disagreements_of(ids: list[int], dimensions: list[Dimension]) -> list[Disagreement]:
+    """The disagreements among the items ``ids`` (in that order): four queries. The reports come
+    without their bodies and raw fields, which the list does not show (read on access)."""
+    items = {
+        i.id: i
+        for i in StudyItem.objects.filter(id__in=ids).select_related("report").defer("report__body", "report__raw")
+    }
+    annotators: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for item_id, user_id, username in (
+        Assignment.objects.filter(item_id__in=ids)
+        .order_by("annotator__username")
+        .values_list("item_id", "annotator_id", "annotator__username")
+    ):
+        annotators[item_id].append((user_id, username))
+    values: dict[tuple[int, int, int], tuple[str, str]] = {}
+    for item_id, dim_id, user_id, value, note in Annotation.objects.filter(
+        item_id__in=ids, dimension__in=dimensions
+    ).values_list("item_id", "dimension_id", "annotator_id", "value", "note"):
+        values[(item_id, dim_id, user_id)] = (value, note)
+    finals = set(
+        FinalLabel.objects.filter(item_id__in=ids, dimension__in=dimensions).values_list("item_id", "dimension_id")
+    )
+    result = []
+    for item_id in ids:
+        disagreeing = []
+        for dimension in dimensions:
+            if (item_id, dimension.id) in finals:
+                continue
+            row = [
+                AnnotatorValue(uid, name, *values.get((item_id, dimension.id, uid), ("", "")))
+                for uid, name in annotators[item_id]
+            ]
+            if len({_normalised(dimension, v.value) for v in row}) > 1:
+                disagreeing.append(DimensionDisagreement(dimension=dimension, values=row))
+        if disagreeing:
+            result.append(Disagreement(item=items[item_id], dimensions=disagreeing))
+    return result
+
+
+def disagreements_for(
+    *,
+    study: Study,
+    dimension_code: str | None = None,
+    after: int | None = None,
+    limit: int | None = None,
+    chunk_size: int = 500,
+) -> list[Disagreement]:
     """Items whose assignments are all completed (at least ``overlap_k`` of them) but where at least
-    one dimension has no final label because the annotators' values differ.
+    one dimension has no final label because the annotators' values differ, in item id order.
 
     A dimension all annotators left empty is not a disagreement. Each disagreement lists, per
     dimension that disagrees, every annotator's value and note, ordered by annotator name.
-    Bulk: a few queries per ``chunk_size`` items, never one per item.
+
+    Keyset pages: only items with an id greater than ``after``, at most ``limit`` of them (None:
+    all). The database finds the candidates (``_disagreement_candidates``) and stops at the
+    page's end, so a page costs a few queries whatever the study's size; the whole list is read
+    ``chunk_size`` candidates at a time.
     """
     dimensions = dimensions_of(study=study)
     if dimension_code:
         dimensions = [d for d in dimensions if d.code == dimension_code]
-    if not dimensions:
+    if not dimensions or (limit is not None and limit <= 0):
         return []
-    final_count = (
-        FinalLabel.objects.filter(item=OuterRef("pk"), dimension__in=dimensions)
-        .order_by()
-        .values("item")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    candidates = (
-        StudyItem.objects.filter(study=study)
-        .annotate(
-            n_assigned=Count("assignments"),
-            n_open=Count("assignments", filter=Q(assignments__completed_at__isnull=True)),
-        )
-        .filter(n_assigned__gte=max(study.overlap_k, 1), n_open=0)
-        .annotate(n_final=Coalesce(Subquery(final_count, output_field=IntegerField()), 0))
-        .filter(n_final__lt=len(dimensions))
-        .order_by("id")
-    )
-    candidate_ids = list(candidates.values_list("id", flat=True))
     result: list[Disagreement] = []
-    for start in range(0, len(candidate_ids), chunk_size):
-        ids = candidate_ids[start : start + chunk_size]
-        items = {i.id: i for i in StudyItem.objects.filter(id__in=ids).select_related("report")}
-        annotators: dict[int, list[tuple[int, str]]] = defaultdict(list)
-        for item_id, user_id, username in (
-            Assignment.objects.filter(item_id__in=ids)
-            .order_by("annotator__username")
-            .values_list("item_id", "annotator_id", "annotator__username")
-        ):
-            annotators[item_id].append((user_id, username))
-        values: dict[tuple[int, int, int], tuple[str, str]] = {}
-        for item_id, dim_id, user_id, value, note in Annotation.objects.filter(
-            item_id__in=ids, dimension__in=dimensions
-        ).values_list("item_id", "dimension_id", "annotator_id", "value", "note"):
-            values[(item_id, dim_id, user_id)] = (value, note)
-        finals = set(
-            FinalLabel.objects.filter(item_id__in=ids, dimension__in=dimensions).values_list("item_id", "dimension_id")
-        )
-        for item_id in ids:
-            disagreeing = []
-            for dimension in dimensions:
-                if (item_id, dimension.id) in finals:
-                    continue
-                row = [
-                    AnnotatorValue(uid, name, *values.get((item_id, dimension.id, uid), ("", "")))
-                    for uid, name in annotators[item_id]
-                ]
-                if len({_normalised(dimension, v.value) for v in row}) > 1:
-                    disagreeing.append(DimensionDisagreement(dimension=dimension, values=row))
-            if disagreeing:
-                result.append(Disagreement(item=items[item_id], dimensions=disagreeing))
-    return result
+    cursor = after or 0
+    while limit is None or len(result) < limit:
+        # Candidates that are equal once normalised are rare (values are stored normalised), so
+        # asking for the missing number is nearly always one round.
+        wanted = chunk_size if limit is None else limit - len(result)
+        ids = _disagreement_candidates(study=study, dimensions=dimensions, after=cursor, limit=wanted)
+        if not ids:
+            break
+        result.extend(_disagreements_of(ids, dimensions))
+        if len(ids) < wanted:
+            break
+        cursor = ids[-1]
+    return result if limit is None else result[:limit]
 
 
 def final_labels_of(*, study: Study) -> QuerySet[FinalLabel]:

@@ -39,6 +39,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.analyze import analyze_after_bulk_write
 from config.errors import ApplicationError
 from labelling.dataset.label_import import (
     SCREENING_DIMENSION,
@@ -476,4 +477,14 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
             dimensions=[d for d in dims.values() if d.id in {dim_id for _, dim_id in pairs}],
             only=pairs,
         )
+    # A large import refreshes the planner statistics of what it wrote, once it commits (config/analyze.py).
+    analyze_after_bulk_write(
+        models_written=[Annotation, Assignment, FinalLabel, StudyItem, ScreeningVote],
+        rows=len(annotation_writes)
+        + len(pairs_to_create)
+        + len(assignments_to_complete)
+        + len(final_writes)
+        + len(screening_rows)
+        + len(missing_reports),
+    )
     return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
@@ -14,22 +13,39 @@ from labelling.values import value_codes
 PAGE_SIZE = 50
 
 
+def _after(raw: str) -> int:
+    """The keyset cursor of ``?after=``: the last item id of the previous page; anything that is
+    not a positive whole number starts at the first page (as a bad ``?page=`` used to)."""
+    return int(raw) if raw.isdigit() else 0
+
+
 @login_required
 @require_safe
 def disagreement_list(request, slug):
+    """One page of disagreements in item order, ``?after=<item id>`` for the next one.
+
+    Keyset pages rather than numbered ones: a page asks the database for its 50 items (and one
+    more, to know whether there is a next page) and never for all of them, so it costs the
+    same in a study of 1,000 items as in one of 100,000. Hence no total count and no "page x
+    of y": the badge counts the disagreements on this page, with a "+" when more follow.
+    """
     study = study_for(request.user, slug, check=can_read_results)
     dimension_code = request.GET.get("dimension", "").strip()
-    disagreements = disagreements_for(study=study, dimension_code=dimension_code or None)
-    page = Paginator(disagreements, PAGE_SIZE).get_page(request.GET.get("page"))
+    after = _after(request.GET.get("after", "").strip())
+    found = disagreements_for(study=study, dimension_code=dimension_code or None, after=after, limit=PAGE_SIZE + 1)
+    disagreements, has_next = found[:PAGE_SIZE], len(found) > PAGE_SIZE
     names = category_names(study=study)
-    for disagreement in page:
+    for disagreement in disagreements:
         for row in disagreement.dimensions:
             for v in row.values:
                 v.display = ", ".join(names.get((row.dimension.id, code), code) for code in value_codes(v.value))
     context = {
         "study": study,
-        "page": page,
+        "disagreements": disagreements,
         "count": len(disagreements),
+        "has_next": has_next,
+        "next_after": disagreements[-1].item.id if has_next else None,
+        "is_first_page": after == 0,
         "dimension_code": dimension_code,
         "dimensions": dimensions_of(study=study),
         "role": role_in(request.user, study),

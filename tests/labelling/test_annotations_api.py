@@ -313,7 +313,7 @@ def test_disagreements_per_role(api_client, labelling_study, who, status):
     assert response.status_code == status
     if status == 200:
         data = response.json()
-        assert data["count"] == 1
+        assert data["next"] is None and "count" not in data  # keyset pages: no total count
         (row,) = data["results"]
         assert row["item"] == s["items"][0].id
         assert [d["dimension"] for d in row["dimensions"]] == ["symptom"]
@@ -330,8 +330,32 @@ def test_disagreements_filter_by_dimension(api_client, labelling_study):
     _label(s, "ann1", s["items"][0], "crash", "layers")
     _label(s, "ann2", s["items"][0], "hang", "layers")
     owner = _client(api_client, s, "owner")
-    assert owner.get(_url("disagreement-list", s), {"dimension": "component"}).json()["count"] == 0
-    assert owner.get(_url("disagreement-list", s), {"dimension": "symptom"}).json()["count"] == 1
+    assert owner.get(_url("disagreement-list", s), {"dimension": "component"}).json()["results"] == []
+    assert len(owner.get(_url("disagreement-list", s), {"dimension": "symptom"}).json()["results"]) == 1
+
+
+def test_disagreements_come_in_keyset_pages(api_client, labelling_study, monkeypatch):
+    from labelling.api.annotations import DisagreementPagination
+
+    monkeypatch.setattr(DisagreementPagination, "page_size", 2)
+    s = labelling_study
+    for item in s["items"]:
+        _label(s, "ann1", item, "crash")
+        _label(s, "ann2", item, "hang")
+    owner = _client(api_client, s, "owner")
+    first = owner.get(_url("disagreement-list", s), {"dimension": "symptom"}).json()
+    assert [r["item"] for r in first["results"]] == [i.id for i in s["items"][:2]]
+    assert f"after={s['items'][1].id}" in first["next"] and "dimension=symptom" in first["next"]
+    second = owner.get(first["next"]).json()
+    assert [r["item"] for r in second["results"]] == [s["items"][2].id] and second["next"] is None
+
+
+@pytest.mark.parametrize("after", ["x", "-1", "1.5"])
+def test_a_bad_disagreements_cursor_is_a_400(api_client, labelling_study, after):
+    s = labelling_study
+    response = _client(api_client, s, "owner").get(_url("disagreement-list", s), {"after": after})
+    assert response.status_code == 400
+    assert "after" in response.content.decode()
 
 
 def test_put_again_updates_without_extra_queries_per_annotation(api_client, labelling_study):

@@ -329,6 +329,27 @@ def test_disagreements_page_shows_values_side_by_side(client, labelling_study):
     assert '<span class="badge warn">1</span>' in html
 
 
+def test_disagreements_page_comes_in_keyset_pages(client, labelling_study, monkeypatch):
+    monkeypatch.setattr("labelling.views.disagreements.PAGE_SIZE", 2)
+    s = labelling_study
+    for item in s["items"]:
+        item_labels_save(item=item, annotator=s["ann1"], values={"symptom": "crash", "component": "layers"})
+        item_labels_save(item=item, annotator=s["ann2"], values={"symptom": "hang", "component": "layers"})
+    client.force_login(s["owner"])
+    url = reverse("labelling:disagreements", args=[s["study"].slug])
+    html = client.get(url, {"dimension": "symptom"}).content.decode()
+    assert [f'id="item-{i.id}"' in html for i in s["items"]] == [True, True, False]
+    assert '<span class="badge warn">2+</span>' in html
+    assert f'href="?after={s["items"][1].id}&amp;dimension=symptom">Next</a>' in html
+    assert "First page" not in html
+    html = client.get(url, {"dimension": "symptom", "after": s["items"][1].id}).content.decode()
+    assert [f'id="item-{i.id}"' in html for i in s["items"]] == [False, False, True]
+    assert '<span class="badge warn">1</span>' in html and ">Next</a>" not in html
+    assert 'href="?dimension=symptom">First page</a>' in html
+    # a cursor that is not an item id starts at the first page
+    assert f'id="item-{s["items"][0].id}"' in client.get(url, {"after": "nonsense"}).content.decode()
+
+
 def test_disagreements_page_empty_state(client, labelling_study):
     s = labelling_study
     client.force_login(s["viewer"])

@@ -18,6 +18,7 @@ from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Length
 from django.utils import timezone
 
+from config.analyze import analyze_after_bulk_write
 from config.errors import ApplicationError
 from triage.crashes.intake import MAX_BATCH, CrashInput, crash_parse
 from triage.crashes.signatures import STACKLESS_ORACLES, Signed, sign
@@ -118,6 +119,10 @@ def crashes_validate(reports: Iterable) -> tuple[list[CrashInput | None], list[d
 INSERT_BYTES = 4 * 1024 * 1024
 
 
+# What a batch of crash reports writes to in bulk: their occurrences, and new groups with their reports.
+CRASH_TABLES = [CrashOccurrence, CrashGroup, Report]
+
+
 def _insert_batch_size(new) -> int:
     """Rows per INSERT: 500, fewer for big reports, so one statement's SQL text stays near 4 MB
     (the driver builds it whole in memory, escaped: a batch of 5 MB reproducers would be GBs)."""
@@ -126,12 +131,16 @@ def _insert_batch_size(new) -> int:
 
 
 @transaction.atomic
-def crashes_ingest(*, reports: Iterable, account: FuzzerAccount | None, partial: bool = False) -> IngestResult:
+def crashes_ingest(
+    *, reports: Iterable, account: FuzzerAccount | None, partial: bool = False, analyze: bool = True
+) -> IngestResult:
     """Store a batch of crash reports, grouped by signature. All or nothing unless ``partial``.
 
     ``reports`` is a list or a stream of raw report objects (all are validated before anything
     is written). Re-sending a (fuzzer, client_id) already stored changes nothing (it is listed
-    as a duplicate)."""
+    as a duplicate). A batch that stores ``config.analyze.ANALYZE_MIN_ROWS`` reports or more
+    refreshes the planner statistics of the crash tables after it commits (``analyze`` False:
+    the caller does that once for many batches, as ``crashes_import`` does)."""
     items, refused = crashes_validate(reports)
     if refused and not partial:
         details = [{"index": r["index"], **p} for r in refused for p in r["problems"]]
@@ -232,6 +241,9 @@ def crashes_ingest(*, reports: Iterable, account: FuzzerAccount | None, partial:
         )
     result.duplicates = len(duplicates)
     result.stored.sort(key=lambda r: r["index"])
+    if analyze:
+        # A large batch refreshes the planner statistics of what it wrote, once it commits (config/analyze.py).
+        analyze_after_bulk_write(models_written=CRASH_TABLES, rows=result.created)
     return result
 
 
@@ -644,11 +656,13 @@ def crashes_import(*, path, account_name: str | None = None, partial: bool = Fal
     done = total - len(good)
     for start in range(0, len(good), 500):
         batch = good[start : start + 500]
-        part = crashes_ingest(reports=batch, account=account, partial=True)
+        part = crashes_ingest(reports=batch, account=account, partial=True, analyze=False)
         result.created += part.created
         result.duplicates += part.duplicates
         result.groups_created += part.groups_created
         done += len(batch)
         if progress:
             progress(done, total)
+    # Once for the whole file (its batches of 500 are each below the threshold).
+    analyze_after_bulk_write(models_written=CRASH_TABLES, rows=result.created)
     return result

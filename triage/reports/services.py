@@ -17,6 +17,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from config.analyze import analyze_after_bulk_write
 from config.errors import ApplicationError
 from labelling.services.items import study_items_flag_for_review
 from triage.codeblocks import extract_code_blocks
@@ -101,6 +102,8 @@ def _reports_write(*, rows: Iterable[ReportRow], total: int, progress: Progress 
         flagged += f
         if progress:
             progress(done, total)
+    # A large import refreshes the planner statistics of what it wrote, once it commits (config/analyze.py).
+    analyze_after_bulk_write(models_written=[Report, Report.source_labels.through, CodeBlock], rows=created + updated)
     return ImportResult(total=done, created=created, updated=updated, unchanged=unchanged, flagged=flagged)
 
 

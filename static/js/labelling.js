@@ -252,13 +252,18 @@
       event.preventDefault();
       event.returnValue = ""; // the browser shows its own "leave the page?" question
     });
+    // Back/Forward: a page from the back/forward cache (persisted), or one whose fields the browser
+    // filled in again after loading, can show picks the server does not have.
     window.addEventListener("pageshow", function (event) {
-      if (!event.persisted) return;
-      if (submitting) {
+      if (event.persisted && submitting) {
         window.location.reload(); // back to a page that was sent: show what the server has now
         return;
       }
-      if (refreshDirty()) showNotice("This page was restored by the browser: these picks are not saved yet.");
+      var dirty = refreshDirty();
+      var alreadySaid = notice && !notice.hidden; // a restored draft said so already
+      if (dirty && (event.persisted || (!alreadySaid && !renderedUnsaved))) {
+        showNotice("This page was restored by the browser: these picks are not saved yet.");
+      }
     });
   }
 

@@ -171,10 +171,19 @@ def test_unsaved_picks_warn_before_leaving_and_come_back_as_a_draft_until_saved(
     expect(badge).to_be_visible()
     assert not Annotation.objects.exists()
 
+    # Following a link away asks too; the browser's Back button then brings the page back marked unsaved.
+    page.goto(f"{live_server.url}/studies/{s['study'].slug}/")
+    assert dialogs == ["beforeunload"] * 3
+    page.go_back()
+    expect(page).to_have_url(url)
+    expect(page.locator("#draft-notice")).to_be_visible()
+    expect(page.locator("input[name=value-symptom][value=hang]")).to_be_checked()
+    expect(badge).to_be_visible()
+
     # Saving clears the draft: no warning on the way, and the item shows its saved labels, clean.
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{live_server.url}/studies/{s['study'].slug}/label/{items[0].id}/")  # the next open item
-    assert dialogs == ["beforeunload", "beforeunload"]
+    assert dialogs == ["beforeunload"] * 3
     page.wait_for_function("(k) => localStorage.getItem(k) === null", arg=key)
     assert Annotation.objects.get(item=items[1], annotator=s["ann1"], dimension__code="symptom").value == "hang"
     page.goto(url)
@@ -183,4 +192,4 @@ def test_unsaved_picks_warn_before_leaving_and_come_back_as_a_draft_until_saved(
     expect(badge).to_be_hidden()
     page.keyboard.press("ArrowLeft")  # clean: the way back asks nothing
     expect(page).to_have_url(f"{live_server.url}/studies/{s['study'].slug}/label/{items[0].id}/")
-    assert dialogs == ["beforeunload", "beforeunload"]
+    assert dialogs == ["beforeunload"] * 3

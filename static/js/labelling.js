@@ -309,9 +309,8 @@
       Array.prototype.forEach.call(inputs, function (input) {
         var parentKey = input.getAttribute("data-parent-key");
         var name = input.getAttribute("data-name") || input.value;
-        // A sub-category's key sits after its parent's, as on the form.
-        keyRow(dl, parentKey ? [parentKey + " ›", input.getAttribute("data-shortcut")] : [input.getAttribute("data-shortcut")],
-          parentKey ? "↳ " + name : name);
+        // A sub-category is picked by its own key; the list names the parent's key beside it, as the form does.
+        keyRow(dl, [input.getAttribute("data-shortcut")], parentKey ? "↳ " + name + " (under " + parentKey + ")" : name);
       });
       box.appendChild(dl);
     });

@@ -70,12 +70,19 @@ def test_report_stays_in_view_and_a_failed_save_focuses_the_first_invalid_dimens
 ):
     s = small_study
     codes = _tall_codebook(s["study"])
+    crash = s["symptom"].categories.get(code="crash")
+    CategoryFactory(dimension=s["symptom"], code="segfault", name="Segmentation fault", parent=crash, shortcut="s")
     item = StudyItemFactory(study=s["study"])
     AssignmentFactory(item=item, annotator=s["ann1"])
     page.set_viewport_size({"width": 1280, "height": 800})
     _log_in(page, login, live_server, "alice")
     page.goto(f"{live_server.url}/studies/{s['study'].slug}/label/{item.id}/")
     assert page.evaluate("document.documentElement.scrollHeight") > 3 * 800  # the codebook is tall
+    # A sub-category's key is listed beside its parent's, on the form and in the list of keys.
+    expect(page.locator("#dim-symptom .category", has_text="Crash").locator(".child-keys")).to_have_text("s")
+    page.keyboard.press("?")
+    expect(page.locator("#help-overlay")).to_contain_text("↳ Segmentation fault (under 1)")
+    page.keyboard.press("Escape")
 
     # Scrolled down to the last dimension, the report is still on screen beside it.
     page.locator(f"#dim-{codes[-1]}").scroll_into_view_if_needed()

@@ -12,7 +12,7 @@ from config.errors import ApplicationError
 from labelling.models import Annotation, Assignment, Dimension, Study, StudyItem
 from labelling.selectors.labelling import codebook_for_labelling, progress_count_completed
 from labelling.services.final_labels import final_labels_refresh, items_lock
-from labelling.values import CategoryIndex, canonical_value
+from labelling.values import CategoryIndex, canonical_value, split_tokens
 
 MAX_TIME_SPENT_MS = 60 * 60 * 1000  # one hour: more means the page was left open, not worked on
 
@@ -28,6 +28,37 @@ def clamp_time_spent(value) -> int:
 
 def _dimensions_with_categories(study: Study) -> list[tuple[Dimension, CategoryIndex]]:
     return [(d.dimension, CategoryIndex(d.dimension, d.categories)) for d in codebook_for_labelling(study=study)]
+
+
+def _names(index: CategoryIndex, codes, limit: int = 12) -> str:
+    """Categories as a person reads them: ``Crash (crash), Hang (hang)``; the code stays for API clients."""
+    codes = list(codes)
+    shown = ", ".join(f"{index.by_code[c].name} ({c})" for c in codes[:limit])
+    return shown + (", ..." if len(codes) > limit else "")
+
+
+def _value_problem(dimension: Dimension, index: CategoryIndex, raw, exc: ValueError) -> str:
+    """What is wrong with ``raw`` for ``dimension``, naming categories by name (and code).
+
+    canonical_value's own message names codes only (the label-file import keeps it); the
+    labelling page and the annotation API show this one.
+    """
+    if dimension.kind == Dimension.Kind.TEXT or not isinstance(raw, (str, list, tuple)):
+        return str(exc)
+    tokens = split_tokens(raw)
+    unknown = [t for t in tokens if index.find(t) is None]
+    if unknown:
+        return (
+            f"'{unknown[0]}' is not a category of {dimension.name} ('{dimension.code}'). "
+            f"Pick one of: {_names(index, index.by_code)}."
+        )
+    picked = sorted({index.find(t).code for t in tokens})
+    if dimension.kind == Dimension.Kind.MULTI:
+        return (
+            f"{dimension.name} takes at most {dimension.max_choices} categories, got {len(picked)}: "
+            f"{_names(index, picked)}. Unpick one."
+        )
+    return f"{dimension.name} takes one category, got {len(picked)}: {_names(index, picked)}. Keep one."
 
 
 def _validated(
@@ -52,13 +83,13 @@ def _validated(
         try:
             value = canonical_value(dimension, raw, index)
         except ValueError as exc:
-            errors[dimension.code] = [str(exc)]
+            errors[dimension.code] = [_value_problem(dimension, index, raw, exc)]
             continue
         if dimension.required and not value:
             if dimension.has_categories:
-                hint = f"pick one of: {index.valid_codes_hint()}"
+                hint = f"pick one of: {_names(index, index.by_code)}"
                 if dimension.kind == Dimension.Kind.MULTI:
-                    hint = f"pick at least one of: {index.valid_codes_hint()}"
+                    hint = f"pick at least one of: {_names(index, index.by_code)}"
             else:
                 hint = "write an answer"
             errors[dimension.code] = [f"'{dimension.name}' is required: {hint}."]

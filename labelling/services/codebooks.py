@@ -16,9 +16,8 @@ from config.errors import ApplicationError
 from config.text import count
 from labelling.models import Annotation, Category, Codebook, Dimension, FinalLabel, Study, code_validator
 
-# Keys the labelling page keeps for itself: help, submit, and the space bar.
-# Keys the labelling page keeps for itself: help, note, and the white space that moves focus.
-RESERVED_SHORTCUTS = {"?", "n", " ", "\n", "\r", "\t"}
+# Keys the labelling page keeps for itself: help, note, definitions (Shift+d) and white space.
+RESERVED_SHORTCUTS = {"?", "n", "D", " ", "\n", "\r", "\t"}
 DIMENSION_FIELDS = {"code", "name", "kind", "description", "required", "max_choices", "order"}
 CATEGORY_FIELDS = {"code", "name", "definition", "example", "parent", "order", "shortcut"}
 
@@ -228,7 +227,8 @@ def _check_category(category: Category, *, dimension: Dimension) -> None:
             errors.setdefault("shortcut", []).append("A shortcut is one character, e.g. '1' or 'c'.")
         elif shortcut in RESERVED_SHORTCUTS or shortcut.isspace():
             errors.setdefault("shortcut", []).append(
-                "'?' (help), 'n' (note), Enter and the space bar are reserved by the labelling page; pick another key."
+                "'?' (help), 'n' (note), 'D' (definitions), Enter and the space bar are reserved by the labelling "
+                "page; pick another key."
             )
         else:
             clash = next((s for s in siblings if s.shortcut == shortcut), None)

@@ -33,7 +33,8 @@ from triage.reproduction.selectors import label_suggestions_for
 
 def _progress_context(study, user) -> dict:
     done, total = progress_for(study=study, annotator=user)
-    return {"done": done, "total": total, "percent": round(100 * done / total) if total else 100}
+    # No assignments is not "all done": the bar stays empty and the page says there is nothing yet.
+    return {"done": done, "total": total, "percent": round(100 * done / total) if total else 0}
 
 
 @login_required
@@ -52,6 +53,29 @@ def label_next(request, slug):
         **_progress_context(study, request.user),
     }
     return render(request, "labelling/label_done.html", context)
+
+
+def _category_entries(entries, picked: set) -> list[dict]:
+    """The dimension's categories in display order, each with its parent's key and its children's keys.
+
+    A sub-category is picked by its own key alone; the parent's row lists those keys next to its own,
+    so the keys of a family read together wherever the codebook set them.
+    """
+    children_keys: dict[int, list[str]] = {}
+    key_of = {c.id: c.shortcut for c, _depth in entries}
+    for c, _depth in entries:
+        if c.parent_id is not None and c.shortcut:
+            children_keys.setdefault(c.parent_id, []).append(c.shortcut)
+    return [
+        {
+            "category": c,
+            "depth": depth,
+            "checked": c.code in picked,
+            "child_keys": children_keys.get(c.id, []),
+            "parent_key": key_of.get(c.parent_id, "") if c.parent_id is not None else "",
+        }
+        for c, depth in entries
+    ]
 
 
 def _form_input(post) -> tuple[dict, dict]:
@@ -94,9 +118,7 @@ def _dimension_rows(codebook, values: dict, notes: dict, errors: dict) -> list[d
                     Dimension.Kind.MULTI: "checkbox",
                     Dimension.Kind.TEXT: "text",
                 }.get(dimension.kind, "radio"),
-                "categories": [
-                    {"category": c, "depth": depth, "checked": c.code in picked} for c, depth in entry.entries
-                ],
+                "categories": _category_entries(entry.entries, picked),
                 "text": text,
                 "note": notes.get(dimension.code, ""),
                 "errors": errors.get(dimension.code, []),
@@ -181,17 +203,20 @@ def label_item(request, slug, item_id):
         values, notes = _saved_input(item, request.user, codebook)
 
     report = item.report
+    dimensions = _attach_suggestions(
+        _dimension_rows(codebook, values, notes, errors),
+        # The study's switch (off by default while blind) decides whether suggestions are read at all.
+        label_suggestions_for(report) if study.reproduction_suggestions else [],
+    )
     context = {
         "study": study,
         "item": item,
         "report": report,
         "source_url": web_url(report.url),
         "source_labels": [label.name for label in report.source_labels.all()],
-        # The study's switch (off by default while blind) decides whether suggestions are read at all.
-        "dimensions": _attach_suggestions(
-            _dimension_rows(codebook, values, notes, errors),
-            label_suggestions_for(report) if study.reproduction_suggestions else [],
-        ),
+        "dimensions": dimensions,
+        # Listed by name under the top message, each a link to its dimension (the page focuses the first).
+        "invalid_dimensions": [row for row in dimensions if row["errors"]],
         "unknown_errors": [
             m for code, ms in errors.items() if code not in {e.dimension.code for e in codebook} for m in ms
         ],

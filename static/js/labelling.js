@@ -8,9 +8,15 @@
  *   e                      write the answer of an active free-text dimension
  *   Enter                  Save & next (Ctrl+Enter inside a text field)
  *   ArrowLeft              back to the previous item
+ *   D (Shift+d)            definitions on one line / in full (remembered in this browser)
  *   ?                      show or hide the list of keys
  *   Escape                 leave a text field / close the list of keys
  * Keys typed inside text fields never trigger shortcuts.
+ *
+ * Unsaved picks: while the form differs from what the server rendered, the page is marked
+ * unsaved, leaving it asks first (beforeunload), and the picks are kept as a draft in
+ * localStorage per study, item and user until a save succeeds. A draft found on load, or a page
+ * the browser restores from its back/forward cache, is put back and marked unsaved.
  */
 (function () {
   "use strict";
@@ -23,6 +29,24 @@
   var dims = form ? Array.prototype.slice.call(form.querySelectorAll(".dimension")) : [];
   var active = -1;
   var submitting = false;
+  var leaving = false;
+  var storage = null;
+  try {
+    storage = window.localStorage;
+    storage.getItem("bugsift:probe");
+  } catch (e) {
+    storage = null; // storage switched off: the page works, without drafts or a remembered preference
+  }
+  function stored(key) {
+    try { return storage ? storage.getItem(key) : null; } catch (e) { return null; }
+  }
+  function store(key, value) {
+    try {
+      if (!storage) return;
+      if (value === null) storage.removeItem(key);
+      else storage.setItem(key, value);
+    } catch (e) { /* full or refused: nothing to do */ }
+  }
 
   // --- time the page was visible (plus what a re-rendered form already carried) ----------
   var timeField = form ? form.querySelector("input[name=time_spent_ms]") : null;
@@ -111,6 +135,138 @@
     return false;
   }
 
+  // --- definitions on one line, the choice remembered ----------------------------------------
+  var DEFINITIONS_KEY = "bugsift:label:definitions";
+  var definitionsButton = document.getElementById("definitions-toggle");
+  function setDefinitionsCollapsed(collapsed, remember) {
+    if (!form) return;
+    form.classList.toggle("definitions-collapsed", collapsed);
+    if (definitionsButton) definitionsButton.setAttribute("aria-pressed", collapsed ? "true" : "false");
+    if (remember) store(DEFINITIONS_KEY, collapsed ? "collapsed" : "full");
+  }
+  function toggleDefinitions() {
+    if (form) setDefinitionsCollapsed(!form.classList.contains("definitions-collapsed"), true);
+  }
+  setDefinitionsCollapsed(stored(DEFINITIONS_KEY) === "collapsed", false);
+  if (definitionsButton) definitionsButton.addEventListener("click", toggleDefinitions);
+
+  // --- unsaved picks: dirty state, drafts, the leave warning ----------------------------------
+  var draftKey = form && root.getAttribute("data-item")
+    ? "bugsift:label:draft:" + root.getAttribute("data-study") + ":" + root.getAttribute("data-item") +
+      ":" + root.getAttribute("data-user")
+    : "";
+  var PENDING_KEY = "bugsift:label:pending-save";
+  var badge = document.getElementById("unsaved-badge");
+  var notice = document.getElementById("draft-notice");
+  // A form shown again with its errors holds what was posted, not what is saved.
+  var renderedUnsaved = root.getAttribute("data-unsaved") === "true";
+
+  function fields() {
+    return form ? Array.prototype.slice.call(form.querySelectorAll("input.choice, textarea")) : [];
+  }
+  // What the server rendered (default values), or what the form holds now.
+  function snapshot(rendered) {
+    var state = {};
+    fields().forEach(function (el) {
+      if (el.tagName === "TEXTAREA") {
+        state[el.name] = rendered ? el.defaultValue : el.value;
+      } else {
+        if (!state[el.name]) state[el.name] = [];
+        if (rendered ? el.defaultChecked : el.checked) state[el.name].push(el.value);
+      }
+    });
+    return state;
+  }
+  var renderedState = form ? JSON.stringify(snapshot(true)) : "";
+
+  function apply(state) {
+    fields().forEach(function (el) {
+      if (!(el.name in state)) return;
+      if (el.tagName === "TEXTAREA") el.value = String(state[el.name]);
+      else el.checked = state[el.name].indexOf(el.value) !== -1;
+    });
+  }
+
+  function isDirty() {
+    return !!form && (renderedUnsaved || JSON.stringify(snapshot(false)) !== renderedState);
+  }
+
+  function showNotice(text) {
+    if (!notice) return;
+    document.getElementById("draft-notice-text").textContent = text;
+    notice.hidden = false;
+  }
+
+  function refreshDirty() {
+    if (!form) return false;
+    var dirty = isDirty();
+    form.classList.toggle("unsaved", dirty);
+    if (badge) badge.hidden = !dirty;
+    if (draftKey) store(draftKey, dirty ? JSON.stringify({ state: snapshot(false), at: Date.now() }) : null);
+    return dirty;
+  }
+
+  function restoreDraft() {
+    if (!draftKey) return;
+    var raw = stored(draftKey);
+    if (!raw) return;
+    var draft;
+    try { draft = JSON.parse(raw); } catch (e) { store(draftKey, null); return; }
+    if (!draft || !draft.state || JSON.stringify(draft.state) === renderedState) {
+      // The page shows these picks already; only a saved page lets the draft go.
+      if (!renderedUnsaved) store(draftKey, null);
+      return;
+    }
+    apply(draft.state);
+    showNotice("Restored your unsaved picks for this item from this browser" +
+      (draft.at ? " (" + new Date(draft.at).toLocaleString() + ")" : "") + ". They are not saved yet.");
+  }
+
+  // A save that was sent and answered with another page succeeded: its draft goes.
+  (function settlePendingSave() {
+    var raw = stored(PENDING_KEY);
+    if (!raw) return;
+    store(PENDING_KEY, null);
+    var pending;
+    try { pending = JSON.parse(raw); } catch (e) { return; }
+    if (!pending || !pending.key || Date.now() - (pending.at || 0) > 120000) return;
+    if (pending.key === draftKey && renderedUnsaved) return; // the same item came back with errors
+    store(pending.key, null);
+  })();
+
+  if (form) {
+    restoreDraft();
+    refreshDirty();
+    form.addEventListener("input", refreshDirty);
+    form.addEventListener("change", refreshDirty);
+    var discard = document.getElementById("draft-discard");
+    if (discard) {
+      discard.addEventListener("click", function () {
+        store(draftKey, null);
+        leaving = true;
+        window.location.replace(window.location.href); // what the server has saved, afresh
+      });
+    }
+    window.addEventListener("beforeunload", function (event) {
+      if (submitting || leaving || !isDirty()) return;
+      event.preventDefault();
+      event.returnValue = ""; // the browser shows its own "leave the page?" question
+    });
+    // Back/Forward: a page from the back/forward cache (persisted), or one whose fields the browser
+    // filled in again after loading, can show picks the server does not have.
+    window.addEventListener("pageshow", function (event) {
+      if (event.persisted && submitting) {
+        window.location.reload(); // back to a page that was sent: show what the server has now
+        return;
+      }
+      var dirty = refreshDirty();
+      var alreadySaid = notice && !notice.hidden; // a restored draft said so already
+      if (dirty && (event.persisted || (!alreadySaid && !renderedUnsaved))) {
+        showNotice("This page was restored by the browser: these picks are not saved yet.");
+      }
+    });
+  }
+
   // --- help overlay, generated from the page ---------------------------------------------
   function keyRow(list, keys, text) {
     var dt = document.createElement("dt");
@@ -137,6 +293,7 @@
       keyRow(general, ["e"], "Write the answer of a free-text dimension");
       keyRow(general, ["Enter"], "Save & next (Ctrl+Enter inside a text field)");
       keyRow(general, ["Esc"], "Leave a text field");
+      keyRow(general, ["D"], "Definitions on one line / in full (Shift+d)");
     }
     keyRow(general, ["←"], "Back to the previous item");
     keyRow(general, ["?"], "Show or hide this list");
@@ -150,7 +307,10 @@
       var dl = document.createElement("dl");
       dl.className = "keys";
       Array.prototype.forEach.call(inputs, function (input) {
-        keyRow(dl, [input.getAttribute("data-shortcut")], input.getAttribute("data-name") || input.value);
+        var parentKey = input.getAttribute("data-parent-key");
+        var name = input.getAttribute("data-name") || input.value;
+        // A sub-category is picked by its own key; the list names the parent's key beside it, as the form does.
+        keyRow(dl, [input.getAttribute("data-shortcut")], parentKey ? "↳ " + name + " (under " + parentKey + ")" : name);
       });
       box.appendChild(dl);
     });
@@ -181,6 +341,7 @@
       }
       submitting = true;
       if (timeField) timeField.value = String(elapsedMs());
+      if (draftKey) store(PENDING_KEY, JSON.stringify({ key: draftKey, at: Date.now() }));
     });
     dims.forEach(function (dim, index) {
       dim.addEventListener("focusin", function () { setActive(index, false); });
@@ -196,6 +357,22 @@
       }
     }
     setActive(start, false);
+    // After a failed save, go to the first invalid dimension and put the focus in it.
+    var invalid = form.querySelector(".dimension.has-error");
+    if (invalid) {
+      if (invalid.scrollIntoView) invalid.scrollIntoView({ block: "start" });
+      focusIn(invalid, "input.choice:checked") || focusIn(invalid, "input.choice, textarea.text-value") ||
+        (invalid.setAttribute("tabindex", "-1"), invalid.focus());
+    }
+    form.addEventListener("click", function (event) {
+      var link = event.target.closest && event.target.closest("a[data-dimension-link]");
+      if (!link) return;
+      var target = document.getElementById("dim-" + link.getAttribute("data-dimension-link"));
+      if (!target) return;
+      event.preventDefault();
+      target.scrollIntoView({ block: "start" });
+      focusIn(target, "input.choice, textarea.text-value");
+    });
   }
 
   var helpButton = document.getElementById("help-button");
@@ -267,6 +444,11 @@
       case "?":
         event.preventDefault();
         toggleHelp();
+        return;
+      case "D":
+        if (!form) return;
+        event.preventDefault();
+        toggleDefinitions();
         return;
       default:
         break;

@@ -81,11 +81,22 @@ def test_annotator_without_assignment_is_refused_with_403(labelling_study):
 @pytest.mark.parametrize(
     "values, notes, dimension, fragment",
     [
-        ({"symptom": "explosion", "component": "layers"}, {}, "symptom", "'explosion' is not a category of 'symptom'"),
+        (
+            {"symptom": "explosion", "component": "layers"},
+            {},
+            "symptom",
+            "'explosion' is not a category of Symptom ('symptom'). Pick one of: Crash (crash), Hang (hang), "
+            "Incorrect Functionality (wrong_output).",
+        ),
         ({"symptom": ["crash", "hang"], "component": "layers"}, {}, "symptom", "takes one category"),
-        ({"symptom": "crash;hang", "component": "layers"}, {}, "symptom", "takes one category"),
-        ({"symptom": "crash", "component": ["layers", "model", "optimizer"]}, {}, "component", "at most 2"),
-        ({"symptom": "", "component": "layers"}, {}, "symptom", "is required"),
+        ({"symptom": "crash;hang", "component": "layers"}, {}, "symptom", "got 2: Crash (crash), Hang (hang)"),
+        (
+            {"symptom": "crash", "component": ["layers", "model", "optimizer"]},
+            {},
+            "component",
+            "Component takes at most 2 categories, got 3: Layers (layers), Model (model), Optimizer (optimizer).",
+        ),
+        ({"symptom": "", "component": "layers"}, {}, "symptom", "is required: pick one of: Crash (crash), Hang"),
         ({"component": "layers"}, {}, "symptom", "is required"),
         ({"symptom": "crash", "component": "layers", "severity": "high"}, {}, "severity", "not a dimension"),
         ({"symptom": "crash", "component": "layers"}, {"nope": "x"}, "nope", "not a dimension"),

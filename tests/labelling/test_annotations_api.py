@@ -142,6 +142,19 @@ def test_put_validation_errors_are_400_with_details_and_save_nothing(api_client,
     assert not Annotation.objects.exists()
 
 
+def test_put_validation_error_names_categories_by_name_and_keeps_the_codes(api_client, labelling_study):
+    s = labelling_study
+    response = _client(api_client, s, "ann1").put(
+        _url("item-annotations", s, s["items"][0].id),
+        {"values": {"symptom": "boom", "component": "layers"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    details = " ".join(response.json()["details"]["symptom"])
+    assert "'boom' is not a category of Symptom ('symptom')" in details
+    assert "Crash (crash), Hang (hang), Incorrect Functionality (wrong_output)" in details
+
+
 def test_put_without_values_is_400(api_client, labelling_study):
     s = labelling_study
     response = _client(api_client, s, "ann1").put(

@@ -113,6 +113,7 @@ def test_category_create_with_parent_and_shortcut(small_study):
         ({"shortcut": "1"}, "shortcut", "already picks 'crash'"),
         ({"shortcut": "?"}, "shortcut", "reserved"),
         ({"shortcut": "n"}, "shortcut", "reserved"),
+        ({"shortcut": "D"}, "shortcut", "reserved"),  # Shift+d: definitions on one line / in full
         ({"shortcut": " "}, "shortcut", "reserved"),
         ({"shortcut": "ab"}, "shortcut", "one character"),
         ({"shortcut": "Enter"}, "shortcut", "one character"),

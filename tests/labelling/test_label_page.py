@@ -47,6 +47,27 @@ def test_label_next_per_role(client, labelling_study, who, status):
         assert "Nothing to label yet" in response.content.decode()
 
 
+def test_owner_without_assignments_is_sent_to_make_assignments_not_shown_a_full_bar(client, labelling_study):
+    s = labelling_study
+    client.force_login(s["owner"])
+    html = client.get(_url(s)).content.decode()
+    assert "0 of 0 labelled" not in html and 'role="progressbar"' not in html and "pct-100" not in html
+    assert "assignments page" not in html
+    overview = reverse("labelling:study-detail", args=[s["study"].slug])
+    assert f'href="{overview}#make-assignments"' in html
+    # ... and that anchor is the overview's real Make assignments form
+    detail = client.get(overview).content.decode()
+    assert re.search(r'<form[^>]*id="make-assignments"[^>]*>', detail)
+    assert reverse("labelling:assignments", args=[s["study"].slug]) in detail
+
+
+def test_annotator_without_assignments_is_told_the_owner_makes_them(client, small_study):
+    client.force_login(small_study["ann1"])
+    html = client.get(reverse("labelling:label-next", args=[small_study["study"].slug])).content.decode()
+    assert "Nothing to label yet" in html and "when the study owner makes assignments" in html
+    assert 'role="progressbar"' not in html and "make-assignments" not in html
+
+
 def test_label_next_anonymous_goes_to_login(client, labelling_study):
     response = client.get(_url(labelling_study))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
@@ -127,6 +148,12 @@ def test_page_shows_report_codebook_progress_and_keys(client, labelling_study):
     assert "csrfmiddlewaretoken" in html
     assert "/static/js/labelling.js" in html
     assert 'data-prev-url=""' in html  # first item: nowhere to go back to
+    # what the page's script keys its draft by, and the controls it drives
+    assert f'data-study="{s["study"].slug}" data-item="{item.id}" data-user="{s["ann1"].id}"' in html
+    assert 'id="unsaved-badge"' in html and 'id="definitions-toggle"' in html and "data-unsaved" not in html
+    # a sub-category's key is shown beside its parent's, and the sub-category knows its parent's key
+    assert re.search(r'<kbd>1</kbd><span class="child-keys"[^>]*><kbd class="child-key">s</kbd></span>', html)
+    assert re.search(r'value="segfault"[^>]*data-parent-key="1"', html)
 
 
 def test_javascript_source_links_are_not_rendered(client, labelling_study):
@@ -238,6 +265,22 @@ def test_invalid_post_rerenders_with_the_message_and_keeps_the_values(
         assert re.search(r'value="layers"[^>]* checked', html)
     assert not Annotation.objects.exists()
     assert Assignment.objects.get(annotator=s["ann1"], item=s["items"][0]).completed_at is None
+
+
+def test_invalid_post_lists_the_invalid_dimensions_by_name_with_links_and_marks_the_page_unsaved(
+    client, labelling_study
+):
+    s = labelling_study
+    client.force_login(s["ann1"])
+    response = client.post(_url(s, s["items"][0]), {"value-symptom": ["crash", "hang"]})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'data-unsaved="true"' in html
+    top = html[html.index('class="error form-error"') : html.index('id="dim-symptom"')]
+    assert '<a href="#dim-symptom" data-dimension-link="symptom">Symptom</a>' in top
+    assert '<a href="#dim-component" data-dimension-link="component">Component</a>' in top
+    assert "got 2: Crash (crash), Hang (hang)" in top  # categories by name, the code beside it
+    assert "pick at least one of: Layers (layers), Model (model), Optimizer (optimizer)" in top
 
 
 def test_post_requires_csrf(labelling_study):

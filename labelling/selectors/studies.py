@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import CharField, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import CharField, Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from labelling.models import (
@@ -268,10 +268,18 @@ def _count(model, **filters) -> Coalesce:
 
 
 def items_for_study(*, study: Study, screening: str | None = None, needs_review: bool = False) -> QuerySet[StudyItem]:
-    """Items with their report, screener, assignment progress and number of final labels."""
+    """Items with their report, screener, assignments (annotator, done or not: one query per page),
+    assignment progress and number of final labels."""
     qs = (
         StudyItem.objects.filter(study=study)
         .select_related("report", "screened_by")
+        .prefetch_related(
+            Prefetch(
+                "assignments",
+                queryset=Assignment.objects.select_related("annotator").order_by("annotator__username"),
+                to_attr="assignments_listed",
+            )
+        )
         .annotate(
             assignments_total=_count(Assignment),
             assignments_done=_count(Assignment, completed_at__isnull=False),

@@ -361,6 +361,30 @@ def test_items_list_escapes_titles_filters_and_paginates(client, small_study):
     assert "Duplicate" in html and "1 item" in html
 
 
+def test_items_list_says_who_each_item_is_assigned_to_in_one_query_per_page(client, small_study):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    study = small_study["study"]
+    first = StudyItemFactory(study=study, screening="included")
+    StudyItemFactory(study=study)
+    AssignmentFactory(study=study, item=first, annotator=small_study["ann2"], completed_at=timezone.now())
+    AssignmentFactory(study=study, item=first, annotator=small_study["ann1"])
+    client.force_login(small_study["viewer"])
+    html = client.get("/studies/small/items/").content.decode()
+    rows = re.findall(r'<td class="assigned-to">(.*?)</td>', html, flags=re.S)
+    assert len(rows) == 2
+    assert re.sub(r"<[^>]+>", "", rows[0]) == "alice, bob ✓"  # by name; bob is done
+    assert "nobody yet" in rows[1]
+    with CaptureQueriesContext(connection) as few:
+        client.get("/studies/small/items/")
+    for item in StudyItemFactory.create_batch(10, study=study):
+        AssignmentFactory(study=study, item=item, annotator=small_study["ann1"])
+    with CaptureQueriesContext(connection) as many:
+        client.get("/studies/small/items/")
+    assert len(many) == len(few)  # the assignments of a page come in one query, whatever its size
+
+
 def test_items_page_empty_state(client, small_study):
     client.force_login(small_study["owner"])
     assert "No items yet: add reports by filter or sample" in client.get("/studies/small/items/").content.decode()

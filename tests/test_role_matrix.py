@@ -273,6 +273,7 @@ _expect(
     "GET /api/studies/{slug}/agreement/",
     "GET /api/studies/{slug}/agreement/confusion/",  # 400 without its parameters: past the access check
     "GET /api/studies/{slug}/final-labels/",
+    "GET /api/studies/{slug}/adjudications/",  # the decisions: adjudicators too (not in this matrix)
     "GET /api/studies/{slug}/draws/",
     "GET /api/studies/{slug}/export/",
 )
@@ -286,6 +287,8 @@ _expect(
     "POST /api/studies/{slug}/items/{item_id}/screen/",  # annotators too with several screeners per item
     "POST /api/studies/{slug}/items/{item_id}/screening-decision/",
     "POST /api/studies/{slug}/decision-rules/",
+    "GET /api/studies/{slug}/adjudication/next/",  # owners and adjudicators (can_adjudicate)
+    "POST /api/studies/{slug}/items/{item_id}/adjudication/",
     "POST /api/studies/{slug}/assignments/",
     "POST /api/studies/{slug}/labels/import/",
     "POST /api/studies/{slug}/members/",

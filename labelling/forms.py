@@ -94,6 +94,11 @@ class StudySettingsForm(_StudySettingsFields):
         "failure; conflicting ones side by side). Off by default in blind studies: a suggestion can anchor a "
         "blind annotator.",
     )
+    adjudication_shows_names = forms.BooleanField(
+        label="Adjudication shows the annotators' names",
+        required=False,
+        help_text="Off: the adjudication page calls them 'Annotator 1', 'Annotator 2', ... for each item.",
+    )
     screening_overlap = forms.IntegerField(
         label="Screeners per item",
         min_value=1,

@@ -147,6 +147,8 @@ _expect(
     "POST labelling:screening-decide",
     "POST labelling:screening-resolve",
     "POST labelling:study-decision-rule",
+    "GET labelling:adjudicate",  # owners and adjudicators (can_adjudicate)
+    "POST labelling:adjudicate-save",
     "POST labelling:items-add-all",
     "POST labelling:items-sample",
     "POST labelling:item-reviewed",
@@ -176,6 +178,8 @@ _expect(
     "GET labelling:screening-decide",
     "GET labelling:screening-resolve",
     "GET labelling:study-decision-rule",
+    "POST labelling:adjudicate",
+    "GET labelling:adjudicate-save",
     "GET labelling:items-add-all",
     "GET labelling:items-sample",
     "GET labelling:item-reviewed",

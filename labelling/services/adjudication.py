@@ -110,3 +110,39 @@ def final_label_adjudicate(
     else:
         final.save(update_fields=["value", "method", "decided_by", "rationale", "decided_at"])
     return decision
+
+
+@transaction.atomic
+def item_adjudicate(
+    *, study: Study, item: StudyItem, decisions: dict[str, tuple[object, str]], adjudicator
+) -> list[FinalLabelDecision]:
+    """Several dimensions of one item at once (the adjudication page): ``decisions`` maps a
+    dimension code to (value, rationale). All are written or none: the ValidationError is keyed
+    by dimension code, each with its messages."""
+    if not decisions:
+        raise ValidationError({"": "Decide at least one dimension."})
+    dimensions = {
+        d.code: d for d in Dimension.objects.filter(codebook__study=study, code__in=list(decisions)).select_related(
+            "codebook"
+        )
+    }
+    errors: dict[str, list[str]] = {}
+    made = []
+    for code, (value, rationale) in decisions.items():
+        dimension = dimensions.get(code)
+        if dimension is None:
+            errors[code] = [f"The codebook has no dimension '{code}'."]
+            continue
+        try:
+            with transaction.atomic():
+                made.append(
+                    final_label_adjudicate(
+                        study=study, item=item, dimension=dimension, value=value, rationale=rationale,
+                        adjudicator=adjudicator,
+                    )
+                )
+        except ValidationError as exc:
+            errors[code] = [m for ms in exc.message_dict.values() for m in ms]
+    if errors:
+        raise ValidationError(errors)
+    return made

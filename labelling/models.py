@@ -52,6 +52,11 @@ class Study(models.Model):
         default=False,
         help_text="The adjudication page names the annotators; otherwise they are 'Annotator 1', 'Annotator 2', ...",
     )
+    adjudication_outcomes_shown = models.BooleanField(
+        default=False,
+        help_text="Once the study is not blind, annotators see the adjudicated final labels of the items they "
+        "finished (never while it is blind).",
+    )
     template_slug = models.CharField(max_length=80, blank=True, help_text="Codebook template it started from.")
     codebook_version = models.PositiveIntegerField(
         default=0, help_text="Bumped by every codebook change; cached copies of the codebook are keyed by it."

@@ -91,6 +91,18 @@ def sees_others_labels(user, study: Study) -> bool:
     return role in READ_RESULTS_ROLES | ADJUDICATE_ROLES or (role == Role.ANNOTATOR and not study.blind)
 
 
+def sees_adjudicated_outcomes(user, study: Study) -> bool:
+    """May annotator ``user`` read the adjudicated final labels of the items they finished?
+    Only once the study is not blind and its ``adjudication_outcomes_shown`` setting is on; never
+    while it is blind. Owners, adjudicators and viewers read every final label anyway."""
+    return role_in(user, study) == Role.ANNOTATOR and not study.blind and study.adjudication_outcomes_shown
+
+
+def can_read_final_labels(user, study: Study) -> bool:
+    """Every final label (results readers), or an annotator's adjudicated outcomes (``sees_adjudicated_outcomes``)."""
+    return can_read_results(user, study) or sees_adjudicated_outcomes(user, study)
+
+
 def can_create_accounts(user) -> bool:
     """Creating accounts (e.g. the annotators a label import names) is for staff only."""
     return bool(user and user.is_authenticated and user.is_staff)

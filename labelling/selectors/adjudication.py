@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
-from labelling.models import FinalLabelDecision, Study
+from labelling.models import Assignment, FinalLabel, FinalLabelDecision, Study
+from labelling.permissions import sees_adjudicated_outcomes
 from labelling.selectors.item_detail import ItemDetail, item_detail_for
 from labelling.selectors.labelling import (
     CodebookDimension,
@@ -103,6 +104,22 @@ def adjudication_next_for(*, study: Study, user, after: int | None = None) -> Ad
             values.append(GivenValue(annotator=alias[v.annotator], value=v.value, display=display, note=v.note))
         dimensions.append(AdjudicationDimension(codebook=entry, values=values))
     return AdjudicationItem(detail=detail, dimensions=dimensions, remaining=len(disagreements), codebook=codebook)
+
+
+def adjudicated_outcomes_for(*, study: Study, annotator) -> QuerySet[FinalLabel]:
+    """The adjudicated final labels of the items ``annotator`` finished, if they may read them
+    (``sees_adjudicated_outcomes``: the study is not blind and shows them); otherwise none."""
+    qs = (
+        FinalLabel.objects.filter(
+            item__study=study, dimension__codebook__study=study, method=FinalLabel.Method.ADJUDICATED
+        )
+        .select_related("item__report", "dimension", "decided_by")
+        .order_by("item_id", "dimension__order", "dimension_id")
+    )
+    if not sees_adjudicated_outcomes(annotator, study):
+        return qs.none()
+    finished = Assignment.objects.filter(item=OuterRef("item"), annotator=annotator, completed_at__isnull=False)
+    return qs.filter(Exists(finished))
 
 
 def decisions_of(*, study: Study) -> QuerySet[FinalLabelDecision]:

@@ -145,3 +145,41 @@ def test_who_may_adjudicate(small_study):
     s["study"].blind = False
     s["study"].save()
     assert not can_adjudicate(s["ann1"], s["study"])
+
+
+def test_annotators_see_their_adjudicated_outcomes_only_after_blind_mode_and_when_shown(disagreeing, client):
+    from rest_framework.test import APIClient
+
+    s = disagreeing
+    study, item = s["study"], s["items"][0]
+    final_label_adjudicate(
+        study=study, item=item, dimension=s["symptom"], value="wrong_output", rationale="kiwi-rationale",
+        adjudicator=s["owner"],
+    )
+    api = APIClient()
+    api.force_authenticate(s["ann1"])
+    client.force_login(s["ann1"])
+    page = f"/studies/small/label/{item.id}/"
+
+    def seen() -> tuple[int, bool]:
+        response = api.get("/api/studies/small/final-labels/")
+        html = client.get(page).content.decode()
+        return response.status_code, "kiwi-rationale" in html or "kiwi-rationale" in response.content.decode()
+
+    # Blind, with the setting on or off: nothing.
+    assert seen() == (403, False)
+    study.adjudication_outcomes_shown = True
+    study.save()
+    assert seen() == (403, False)
+    # Not blind but the setting off: nothing either.
+    study.blind, study.adjudication_outcomes_shown = False, False
+    study.save()
+    assert seen() == (403, False)
+    # Not blind and shown: the adjudicated labels of her own finished items, nothing else.
+    study.adjudication_outcomes_shown = True
+    study.save()
+    status, shown = seen()
+    assert status == 200 and shown
+    results = api.get("/api/studies/small/final-labels/").json()["results"]
+    assert [(r["item"], r["dimension"], r["method"]) for r in results] == [(item.id, "symptom", "adjudicated")]
+    assert "Adjudicated outcome" in client.get(page).content.decode()

@@ -82,8 +82,13 @@ def test_an_adjudicator_uses_the_page_and_names_show_when_the_study_says_so(disa
     s["study"].save()
     ada = UserFactory(username="ada")
     MembershipFactory(study=s["study"], user=ada, role=Membership.Role.ADJUDICATOR)
-    text = body_text(_client(ada).get(PAGE))
+    client = _client(ada)
+    text = body_text(client.get(PAGE))
     assert "alice" in text and "bob" in text and "Annotator 1" not in text
+    # The tabs an adjudicator cannot open (results, labelling) are not offered.
+    html = client.get("/studies/small/").content.decode()
+    nav = html[html.index('<nav class="study-nav"') : html.index("</nav>", html.index('<nav class="study-nav"'))]
+    assert "/adjudicate/" in nav and "/disagreements/" not in nav and "/label/" not in nav
 
 
 @pytest.mark.parametrize("blind", [True, False])

@@ -89,6 +89,7 @@ def test_an_adjudicator_uses_the_page_and_names_show_when_the_study_says_so(disa
     html = client.get("/studies/small/").content.decode()
     nav = html[html.index('<nav class="study-nav"') : html.index("</nav>", html.index('<nav class="study-nav"'))]
     assert "/adjudicate/" in nav and "/disagreements/" not in nav and "/label/" not in nav
+    assert "/disagreements/" not in html and "/export/" not in html
 
 
 @pytest.mark.parametrize("blind", [True, False])

@@ -94,6 +94,17 @@ class StudySettingsForm(_StudySettingsFields):
         "failure; conflicting ones side by side). Off by default in blind studies: a suggestion can anchor a "
         "blind annotator.",
     )
+    adjudication_shows_names = forms.BooleanField(
+        label="Adjudication shows the annotators' names",
+        required=False,
+        help_text="Off: the adjudication page calls them 'Annotator 1', 'Annotator 2', ... for each item.",
+    )
+    adjudication_outcomes_shown = forms.BooleanField(
+        label="Show annotators the adjudicated outcome of their items",
+        required=False,
+        help_text="Only once the study is not blind (never while it is): each annotator sees the adjudicated "
+        "final labels of the items they finished, on their label pages.",
+    )
     screening_overlap = forms.IntegerField(
         label="Screeners per item",
         min_value=1,

@@ -48,6 +48,15 @@ class Study(models.Model):
         default=ScreeningRule.UNANIMOUS,
         help_text="How the screeners' votes decide an item when there are several (labelling.decision_rules).",
     )
+    adjudication_shows_names = models.BooleanField(
+        default=False,
+        help_text="The adjudication page names the annotators; otherwise they are 'Annotator 1', 'Annotator 2', ...",
+    )
+    adjudication_outcomes_shown = models.BooleanField(
+        default=False,
+        help_text="Once the study is not blind, annotators see the adjudicated final labels of the items they "
+        "finished (never while it is blind).",
+    )
     template_slug = models.CharField(max_length=80, blank=True, help_text="Codebook template it started from.")
     codebook_version = models.PositiveIntegerField(
         default=0, help_text="Bumped by every codebook change; cached copies of the codebook are keyed by it."
@@ -66,6 +75,7 @@ class Study(models.Model):
 class Membership(models.Model):
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
+        ADJUDICATOR = "adjudicator", "Adjudicator"
         ANNOTATOR = "annotator", "Annotator"
         VIEWER = "viewer", "Viewer"
 
@@ -301,6 +311,33 @@ class FinalLabel(models.Model):
 
     def __str__(self):
         return f"{self.dimension_id}={self.value!r} ({self.method}) on item {self.item_id}"
+
+
+class FinalLabelDecision(models.Model):
+    """One adjudication of one item's dimension: what was chosen, between what, why, and what
+    it replaced. The FinalLabel holds the current decision; these rows are its history
+    (``labelling.services.adjudication``)."""
+
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="final_label_decisions")
+    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="final_label_decisions")
+    value = models.TextField(blank=True)
+    chosen_from = models.JSONField(default=list, blank=True, help_text="The annotators' values it chose between.")
+    rationale = models.TextField()
+    replaced_method = models.CharField(
+        max_length=16, choices=FinalLabel.Method.choices, blank=True, help_text="Method of the final label it replaced."
+    )
+    replaced_value = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+        indexes = [models.Index(fields=["item", "dimension", "decided_at"], name="decision_item_dim_idx")]
+
+    def __str__(self):
+        return f"{self.dimension_id}={self.value!r} adjudicated on item {self.item_id}"
 
 
 class StudyInvitation(models.Model):

@@ -1,6 +1,7 @@
 """Who may do what in a study. Every view and endpoint asks these, nowhere else.
 
-Roles: owner (everything), annotator (label own assignments, see own labels),
+Roles: owner (everything), adjudicator (reads every label and decides the final label of a
+disagreement: ``can_adjudicate``), annotator (label own assignments, see own labels),
 viewer (read results). Staff users are treated as owners of every study.
 
 Blind labelling: while a study is blind, an annotator reads nothing computed from another
@@ -20,7 +21,8 @@ from labelling.models import Membership, Study
 
 Role = Membership.Role
 READ_RESULTS_ROLES = {Role.OWNER, Role.VIEWER}
-ALL_ROLES = {Role.OWNER, Role.ANNOTATOR, Role.VIEWER}
+ALL_ROLES = {Role.OWNER, Role.ADJUDICATOR, Role.ANNOTATOR, Role.VIEWER}
+ADJUDICATE_ROLES = {Role.OWNER, Role.ADJUDICATOR}
 
 
 def role_in(user, study: Study) -> str | None:
@@ -55,6 +57,17 @@ def can_view_agreement(user, study: Study) -> bool:
     return can_read_results(user, study)
 
 
+def can_adjudicate(user, study: Study) -> bool:
+    """Owners and adjudicators decide the final label of a disagreement, and so read every
+    annotator's values and notes of it. Never an annotator, blind study or not."""
+    return role_in(user, study) in ADJUDICATE_ROLES
+
+
+def can_read_decisions(user, study: Study) -> bool:
+    """The list of adjudications (who chose what, why): results readers and adjudicators."""
+    return can_read_results(user, study) or can_adjudicate(user, study)
+
+
 def can_annotate(user, study: Study) -> bool:
     return role_in(user, study) in {Role.OWNER, Role.ANNOTATOR}
 
@@ -75,7 +88,19 @@ def sees_others_labels(user, study: Study) -> bool:
     blind study they see their own labels and their own progress, nothing else. Non-members never.
     """
     role = role_in(user, study)
-    return role in READ_RESULTS_ROLES or (role == Role.ANNOTATOR and not study.blind)
+    return role in READ_RESULTS_ROLES | ADJUDICATE_ROLES or (role == Role.ANNOTATOR and not study.blind)
+
+
+def sees_adjudicated_outcomes(user, study: Study) -> bool:
+    """May annotator ``user`` read the adjudicated final labels of the items they finished?
+    Only once the study is not blind and its ``adjudication_outcomes_shown`` setting is on; never
+    while it is blind. Owners, adjudicators and viewers read every final label anyway."""
+    return role_in(user, study) == Role.ANNOTATOR and not study.blind and study.adjudication_outcomes_shown
+
+
+def can_read_final_labels(user, study: Study) -> bool:
+    """Every final label (results readers), or an annotator's adjudicated outcomes (``sees_adjudicated_outcomes``)."""
+    return can_read_results(user, study) or sees_adjudicated_outcomes(user, study)
 
 
 def can_create_accounts(user) -> bool:
@@ -168,6 +193,10 @@ class CanViewAgreement(_StudyPermission):
 
 class CanScreen(_StudyPermission):
     check = staticmethod(can_screen)
+
+
+class CanAdjudicate(_StudyPermission):
+    check = staticmethod(can_adjudicate)
 
 
 class CanAnnotate(_StudyPermission):

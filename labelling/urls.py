@@ -1,5 +1,6 @@
 from django.urls import path
 
+from labelling.views import adjudication as adjudication_views
 from labelling.views import agreement as agreement_views
 from labelling.views import codebook as codebook_views
 from labelling.views import disagreements as disagreement_views
@@ -69,5 +70,9 @@ urlpatterns = [
     path("studies/<slug:slug>/label/", label_views.label_next, name="label-next"),
     path("studies/<slug:slug>/label/<int:item_id>/", label_views.label_item, name="label-item"),
     path("studies/<slug:slug>/disagreements/", disagreement_views.disagreement_list, name="disagreements"),
+    path("studies/<slug:slug>/adjudicate/", adjudication_views.adjudicate, name="adjudicate"),
+    path(
+        "studies/<slug:slug>/adjudicate/<int:item_id>/", adjudication_views.adjudicate_save, name="adjudicate-save"
+    ),
     path("studies/<slug:slug>/agreement/", agreement_views.agreement, name="agreement"),
 ]

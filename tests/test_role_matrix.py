@@ -147,6 +147,8 @@ _expect(
     "POST labelling:screening-decide",
     "POST labelling:screening-resolve",
     "POST labelling:study-decision-rule",
+    "GET labelling:adjudicate",  # owners and adjudicators (can_adjudicate)
+    "POST labelling:adjudicate-save",
     "POST labelling:items-add-all",
     "POST labelling:items-sample",
     "POST labelling:item-reviewed",
@@ -176,6 +178,8 @@ _expect(
     "GET labelling:screening-decide",
     "GET labelling:screening-resolve",
     "GET labelling:study-decision-rule",
+    "POST labelling:adjudicate",
+    "GET labelling:adjudicate-save",
     "GET labelling:items-add-all",
     "GET labelling:items-sample",
     "GET labelling:item-reviewed",
@@ -273,6 +277,7 @@ _expect(
     "GET /api/studies/{slug}/agreement/",
     "GET /api/studies/{slug}/agreement/confusion/",  # 400 without its parameters: past the access check
     "GET /api/studies/{slug}/final-labels/",
+    "GET /api/studies/{slug}/adjudications/",  # the decisions: adjudicators too (not in this matrix)
     "GET /api/studies/{slug}/draws/",
     "GET /api/studies/{slug}/export/",
 )
@@ -286,6 +291,8 @@ _expect(
     "POST /api/studies/{slug}/items/{item_id}/screen/",  # annotators too with several screeners per item
     "POST /api/studies/{slug}/items/{item_id}/screening-decision/",
     "POST /api/studies/{slug}/decision-rules/",
+    "GET /api/studies/{slug}/adjudication/next/",  # owners and adjudicators (can_adjudicate)
+    "POST /api/studies/{slug}/items/{item_id}/adjudication/",
     "POST /api/studies/{slug}/assignments/",
     "POST /api/studies/{slug}/labels/import/",
     "POST /api/studies/{slug}/members/",

@@ -44,7 +44,7 @@ NOT_PAGES = {
     "labelling:item-reviewed", "labelling:items-add-all", "labelling:items-sample", "labelling:screening-decide",
     "labelling:study-member", "labelling:study-member-add", "labelling:export", "labelling:assignments",
     "labelling:study-invitations", "labelling:study-invitation-revoke",
-    "labelling:screening-resolve", "labelling:study-decision-rule",
+    "labelling:screening-resolve", "labelling:study-decision-rule", "labelling:adjudicate-save",
     "triage:crash-link-known", "triage:crash-merge", "triage:crash-split", "triage:github-run-resume",
     "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run", "triage:run-rejudge",
 }  # fmt: skip
@@ -121,6 +121,7 @@ def site(db):
         "labelling:dimension-edit": f"/studies/{s}/codebook/dimensions/{dimension.pk}/",
         "labelling:category-edit": f"/studies/{s}/codebook/categories/{category.pk}/",
         "labelling:disagreements": f"/studies/{s}/disagreements/",
+        "labelling:adjudicate": f"/studies/{s}/adjudicate/",
         "labelling:agreement": f"/studies/{s}/agreement/?dimension=symptom&rater_a=annie&rater_b=owner",
         "labelling:items": f"/studies/{s}/items/",
         "labelling:item-detail": f"/studies/{s}/items/{item.pk}/",

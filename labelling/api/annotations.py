@@ -28,7 +28,8 @@ from labelling.api.annotation_serializers import (
     NextItemSerializer,
 )
 from labelling.models import Annotation, FinalLabel, StudyItem
-from labelling.permissions import can_annotate, can_read_results, can_view_study, study_for
+from labelling.permissions import can_annotate, can_read_final_labels, can_read_results, can_view_study, study_for
+from labelling.selectors.adjudication import adjudicated_outcomes_for
 from labelling.selectors.labelling import (
     annotations_visible_to,
     assignment_for,
@@ -175,7 +176,8 @@ class FinalLabelFilter(django_filters.FilterSet):
 
 @extend_schema(parameters=[SLUG])
 class FinalLabelListView(generics.ListAPIView):
-    """The study's final labels (owners and viewers)."""
+    """The study's final labels (owners and viewers); for an annotator, once the study is not blind
+    and shows them (``adjudication_outcomes_shown``), the adjudicated labels of the items they finished."""
 
     serializer_class = FinalLabelSerializer
     filter_backends = [DjangoFilterBackend]
@@ -183,8 +185,10 @@ class FinalLabelListView(generics.ListAPIView):
     queryset = FinalLabel.objects.none()
 
     def get_queryset(self):
-        study = study_for(self.request.user, self.kwargs["slug"], check=can_read_results)
-        return final_labels_of(study=study)
+        study = study_for(self.request.user, self.kwargs["slug"], check=can_read_final_labels)
+        if can_read_results(self.request.user, study):
+            return final_labels_of(study=study)
+        return adjudicated_outcomes_for(study=study, annotator=self.request.user)
 
 
 class DisagreementPagination(BasePagination):

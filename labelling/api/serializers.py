@@ -39,6 +39,8 @@ class StudySerializer(serializers.ModelSerializer):
             "overlap_k",
             "blind",
             "reproduction_suggestions",
+            "adjudication_shows_names",
+            "adjudication_outcomes_shown",
             "exclusion_reasons",
             "screening_overlap",
             "screening_rule",
@@ -168,6 +170,14 @@ class StudyUpdateInputSerializer(serializers.Serializer):
     overlap_k = serializers.IntegerField(min_value=1, required=False)
     blind = serializers.BooleanField(required=False)
     reproduction_suggestions = serializers.BooleanField(required=False)
+    adjudication_shows_names = serializers.BooleanField(
+        required=False, help_text="The adjudication page and API name the annotators instead of 'Annotator N'."
+    )
+    adjudication_outcomes_shown = serializers.BooleanField(
+        required=False,
+        help_text="Once the study is not blind, annotators see the adjudicated final labels of the items they "
+        "finished.",
+    )
     exclusion_reasons = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
     screening_overlap = serializers.IntegerField(
         min_value=1, required=False, help_text="Independent screeners per item; 1 = one vote decides."

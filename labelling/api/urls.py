@@ -1,5 +1,6 @@
 from django.urls import path  # noqa: F401
 
+from labelling.api import adjudication as adjudication_api
 from labelling.api import agreement as agreement_api
 from labelling.api import annotations as annotation_api
 from labelling.api import codebook as codebook_api
@@ -74,6 +75,17 @@ urlpatterns = [
     path("annotations/<int:pk>/", annotation_api.AnnotationDetailView.as_view(), name="annotation-detail"),
     path("studies/<slug:slug>/final-labels/", annotation_api.FinalLabelListView.as_view(), name="final-label-list"),
     path("studies/<slug:slug>/disagreements/", annotation_api.DisagreementListView.as_view(), name="disagreement-list"),
+    path(
+        "studies/<slug:slug>/adjudication/next/",
+        adjudication_api.AdjudicationNextView.as_view(),
+        name="adjudication-next",
+    ),
+    path(
+        "studies/<slug:slug>/items/<int:item_id>/adjudication/",
+        adjudication_api.ItemAdjudicationView.as_view(),
+        name="item-adjudication",
+    ),
+    path("studies/<slug:slug>/adjudications/", adjudication_api.DecisionListView.as_view(), name="adjudication-list"),
     path("studies/<slug:slug>/agreement/", agreement_api.StudyAgreementApi.as_view(), name="agreement"),
     path(
         "studies/<slug:slug>/agreement/confusion/",

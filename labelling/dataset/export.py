@@ -11,8 +11,10 @@ joined by ``;`` for multiple choice; the text for free text; empty when there is
 ``n_annotations_complete`` (completed assignments), then ``status_<code>`` for each dimension
 (what the final cell means, see :func:`label_status`), then ``method_<code>`` for each
 dimension (how the final label was decided: ``FinalLabel.method``, e.g. unanimous, majority,
-adjudicated, imported; empty when there is no final label). A dimension whose code clashes
-with another column name is headed ``final_<code>`` instead.
+adjudicated, imported; empty when there is no final label), then ``adjudicator_<code>`` (the
+username of whoever decided it, empty for the automatic rules) and ``rationale_<code>`` (why)
+for each dimension. A dimension whose code clashes with another column name is headed
+``final_<code>`` instead.
 
 ``long`` (CSV, one row per individual label): ``source_id, item_id, annotator, dimension,
 value, note, time_spent_ms, created_at, updated_at``, every annotation of the study's items on
@@ -20,8 +22,8 @@ the codebook's dimensions, ordered by item id, annotator username and codebook o
 timestamps in ISO 8601, UTC.
 
 ``jsonl`` (for programs): one object per item with the wide fields (and ``item_id``), plus
-``status`` ({code: status}), ``final_labels`` ({code: {value, method}}, multiple choice as a
-list of codes), ``annotations`` (a list of {annotator, dimension, value, note, time_spent_ms,
+``status`` ({code: status}), ``final_labels`` ({code: {value, method, adjudicator, rationale}},
+multiple choice as a list of codes), ``annotations`` (a list of {annotator, dimension, value, note, time_spent_ms,
 created_at, updated_at}, the long format's fields) and ``report`` ({created_at, closed_at,
 state, labels}).
 
@@ -113,13 +115,22 @@ class ExportColumn:
     def method_header(self) -> str:
         return f"method_{self.code}"
 
+    @property
+    def adjudicator_header(self) -> str:
+        return f"adjudicator_{self.code}"
+
+    @property
+    def rationale_header(self) -> str:
+        return f"rationale_{self.code}"
+
 
 def export_columns(study: Study) -> list[ExportColumn]:
     """The study's dimensions in codebook order, with their column headers."""
     dims = list(
         Dimension.objects.filter(codebook__study=study).order_by("order", "id").values_list("id", "code", "kind")
     )
-    taken = set(JSONL_KEYS) | {f"{p}_{code}" for _, code, _ in dims for p in ("status", "method")}
+    prefixes = ("status", "method", "adjudicator", "rationale")
+    taken = set(JSONL_KEYS) | {f"{p}_{code}" for _, code, _ in dims for p in prefixes}
     return [
         ExportColumn(
             id=pk,
@@ -138,6 +149,8 @@ def csv_header(columns: list[ExportColumn]) -> list[str]:
         COUNT_COLUMN,
         *(c.status_header for c in columns),
         *(c.method_header for c in columns),
+        *(c.adjudicator_header for c in columns),
+        *(c.rationale_header for c in columns),
     ]
 
 
@@ -168,7 +181,7 @@ def label_status(*, final_value: str | None, assigned: int, complete: int, k: in
 @dataclass
 class _Chunk:
     items: list[tuple]
-    finals: dict[int, tuple]  # item id -> (value of each column, then method of each column)
+    finals: dict[int, tuple]  # item id -> (value of each column, then method, adjudicator, rationale of each)
     assigned: dict[int, int]
     complete: dict[int, int]
     given: dict[int, tuple]  # item id -> non-empty values by finished annotators, per column
@@ -177,7 +190,8 @@ class _Chunk:
 
 
 def _final_labels_pivot(columns: list[ExportColumn], *, after: int, last: int) -> dict[int, tuple]:
-    """One row per item of the chunk with one value, then one method, per column: a single grouped query.
+    """One row per item of the chunk with the values of the columns, then their methods, then who decided
+    each (a username, None for the automatic rules), then each rationale: a single grouped query.
 
     ``(item, dimension)`` is unique, so ``MAX(... FILTER (WHERE dimension_id = d))`` is that label.
     """
@@ -185,6 +199,8 @@ def _final_labels_pivot(columns: list[ExportColumn], *, after: int, last: int) -
         return {}
     aggregates = {f"v{c.id}": Max("value", filter=Q(dimension_id=c.id)) for c in columns}
     aggregates |= {f"m{c.id}": Max("method", filter=Q(dimension_id=c.id)) for c in columns}
+    aggregates |= {f"a{c.id}": Max("decided_by__username", filter=Q(dimension_id=c.id)) for c in columns}
+    aggregates |= {f"r{c.id}": Max("rationale", filter=Q(dimension_id=c.id)) for c in columns}
     rows = (
         FinalLabel.objects.filter(dimension_id__in=[c.id for c in columns], item_id__gt=after, item_id__lte=last)
         .order_by()
@@ -298,7 +314,7 @@ def _chunks(
             # labels given there: its status is disagreement or empty, by whether anyone gave one.
             k = max(study.overlap_k, 1)
             n = len(columns)
-            no_final = (None,) * (2 * n)
+            no_final = (None,) * (4 * n)
             finished_items = [item_id for item_id, n_complete in complete.items() if n_complete >= k]
             undecided = [
                 [item_id for item_id in finished_items if final_rows.get(item_id, no_final)[n + i] is None]
@@ -351,7 +367,7 @@ def csv_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable
     """The wide CSV export as text chunks: the header line, then one chunk of lines per item chunk."""
     columns = export_columns(study)
     n = len(columns)
-    no_finals = (None,) * (2 * n)
+    no_finals = (None,) * (4 * n)
     k = study.overlap_k
     out = io.StringIO()
     csvsafe.writer(out).writerow(csv_header(columns))
@@ -366,7 +382,9 @@ def csv_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable
                     *finals[:n],  # None (no final label) is written as an empty cell
                     chunk.complete.get(item_id, 0),  # a number: never quoted
                     *_statuses(chunk, item_id, finals, n, k),
-                    *finals[n:],  # the methods, as stored
+                    *finals[n : 2 * n],  # the methods, as stored
+                    *finals[2 * n : 3 * n],  # who decided (None for the automatic rules: empty)
+                    *finals[3 * n :],  # the rationales
                 )
             )
         out = io.StringIO()
@@ -406,7 +424,7 @@ def jsonl_chunks(study: Study, *, chunk_size: int = JSONL_CHUNK_SIZE, progress: 
     """The JSONL export as text chunks, one chunk of lines per item chunk."""
     columns = export_columns(study)
     n = len(columns)
-    no_finals = (None,) * (2 * n)
+    no_finals = (None,) * (4 * n)
     k = study.overlap_k
     multi = {c.code for c in columns if c.is_multi}
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
@@ -442,7 +460,12 @@ def jsonl_chunks(study: Study, *, chunk_size: int = JSONL_CHUNK_SIZE, progress: 
             obj[COUNT_COLUMN] = chunk.complete.get(item_id, 0)
             obj["status"] = dict(zip((c.code for c in columns), _statuses(chunk, item_id, finals, n, k), strict=True))
             obj["final_labels"] = {
-                col.code: {"value": _json_value(col, finals[i]), "method": finals[n + i]}
+                col.code: {
+                    "value": _json_value(col, finals[i]),
+                    "method": finals[n + i],
+                    "adjudicator": finals[2 * n + i],
+                    "rationale": finals[3 * n + i] or "",
+                }
                 for i, col in enumerate(columns)
                 if finals[n + i] is not None
             }

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabel, Membership, Study, StudyItem
-from labelling.permissions import can_annotate, can_read_results, sees_others_labels
+from labelling.permissions import can_adjudicate, can_annotate, can_read_results, sees_others_labels
 from labelling.values import SEPARATOR
 
 
@@ -123,12 +123,13 @@ def progress_forget(*, study_id: int, annotator_ids: Iterable[int] | None = None
 def annotations_visible_to(*, user, study: Study) -> QuerySet[Annotation]:
     """The annotations of ``study`` that ``user`` may see.
 
-    Owners and viewers (``can_read_results``) see all of them. An annotator sees their own; where
-    they may see the others' labels (``sees_others_labels``: the study is not blind), also the
-    others' labels of items whose assignment they completed. Anybody else sees nothing.
+    Owners, viewers (``can_read_results``) and adjudicators (``can_adjudicate``) see all of them.
+    An annotator sees their own; where they may see the others' labels (``sees_others_labels``:
+    the study is not blind), also the others' labels of items whose assignment they completed.
+    Anybody else sees nothing.
     """
     qs = Annotation.objects.filter(item__study=study)
-    if can_read_results(user, study):
+    if can_read_results(user, study) or can_adjudicate(user, study):
         return qs
     if not can_annotate(user, study):
         return qs.none()

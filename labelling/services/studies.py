@@ -24,6 +24,8 @@ STUDY_FIELDS = {
     "screening_overlap",
     "screening_rule",
     "reproduction_suggestions",
+    "adjudication_shows_names",
+    "adjudication_outcomes_shown",
 }
 
 
@@ -118,7 +120,8 @@ def study_create(
 @transaction.atomic
 def study_update(*, study: Study, data: dict) -> Study:
     """Change the settings in ``data`` (a subset of name, description, overlap_k, blind,
-    exclusion_reasons, screening_overlap, screening_rule, reproduction_suggestions).
+    exclusion_reasons, screening_overlap, screening_rule, reproduction_suggestions,
+    adjudication_shows_names, adjudication_outcomes_shown).
 
     Changing the screening overlap or rule decides the pending items (conflicts included) again
     under the new settings; decided items keep their decision.

@@ -17,8 +17,10 @@ from django.views.decorators.http import require_http_methods, require_safe
 from config.errors import ApplicationError
 from labelling.models import Dimension
 from labelling.permissions import can_annotate, role_in, study_for
+from labelling.selectors.adjudication import adjudicated_outcomes_for
 from labelling.selectors.labelling import (
     assignment_for,
+    category_names,
     codebook_for_labelling,
     next_item_for,
     own_labels_for,
@@ -202,21 +204,36 @@ def label_item(request, slug, item_id):
     if not posted:
         values, notes = _saved_input(item, request.user, codebook)
 
-    report = item.report
-    dimensions = _attach_suggestions(
+    rows = _attach_suggestions(
         _dimension_rows(codebook, values, notes, errors),
         # The study's switch (off by default while blind) decides whether suggestions are read at all.
-        label_suggestions_for(report) if study.reproduction_suggestions else [],
+        label_suggestions_for(item.report) if study.reproduction_suggestions else [],
     )
+    if assignment.completed_at is not None:
+        # Only once the study is not blind and shows them (the selector asks sees_adjudicated_outcomes).
+        outcomes = {
+            f.dimension_id: f for f in adjudicated_outcomes_for(study=study, annotator=request.user).filter(item=item)
+        }
+        names = category_names(study=study) if outcomes else {}
+        for row in rows:
+            final = outcomes.get(row["dimension"].id)
+            if final is not None:
+                row["outcome"] = final
+                row["outcome_display"] = (
+                    ", ".join(names.get((final.dimension_id, c), c) for c in value_codes(final.value))
+                    if row["dimension"].has_categories
+                    else final.value
+                )
+    report = item.report
     context = {
         "study": study,
         "item": item,
         "report": report,
         "source_url": web_url(report.url),
         "source_labels": [label.name for label in report.source_labels.all()],
-        "dimensions": dimensions,
+        "dimensions": rows,
         # Listed by name under the top message, each a link to its dimension (the page focuses the first).
-        "invalid_dimensions": [row for row in dimensions if row["errors"]],
+        "invalid_dimensions": [row for row in rows if row["errors"]],
         "unknown_errors": [
             m for code, ms in errors.items() if code not in {e.dimension.code for e in codebook} for m in ms
         ],

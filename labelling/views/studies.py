@@ -112,6 +112,8 @@ def _settings_context(study, settings_form=None, member_form=None, rule_form=Non
         "overlap_k": study.overlap_k,
         "blind": study.blind,
         "reproduction_suggestions": study.reproduction_suggestions,
+        "adjudication_shows_names": study.adjudication_shows_names,
+        "adjudication_outcomes_shown": study.adjudication_outcomes_shown,
         "exclusion_reasons": "\n".join(study.exclusion_reasons or []),
         "screening_overlap": study.screening_overlap,
         "screening_rule": study.screening_rule,

@@ -247,6 +247,9 @@ QUERIES = {
     "labelling-api:item-list": [{"screening": "included"}],
     "labelling-api:study-export": [{"format": "csv"}, {"format": "jsonl"}],
     "labelling:disagreements": [{"dimension": "symptom"}],
+    "labelling-api:adjudication-next": [{"after": "ITEM"}],
+    "labelling-api:adjudication-list": [{"item": "ITEM"}, {"dimension": "symptom"}],
+    "labelling:adjudicate": [{"after": "ITEM"}],
     "labelling:items": [{"screening": "included"}],
     "labelling:screening": [{"item": "ITEM"}],
 }

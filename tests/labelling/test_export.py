@@ -80,7 +80,12 @@ def dataset(small_study):
     AnnotationFactory(item=labelled, annotator=s["ann2"], dimension=s["component"], value="layers")
     FinalLabelFactory(item=labelled, dimension=s["symptom"], value="crash", method=FinalLabel.Method.UNANIMOUS)
     FinalLabelFactory(
-        item=labelled, dimension=s["component"], value="layers;model", method=FinalLabel.Method.ADJUDICATED
+        item=labelled,
+        dimension=s["component"],
+        value="layers;model",
+        method=FinalLabel.Method.ADJUDICATED,
+        decided_by=s["owner"],
+        rationale='=both, "see" the trace',
     )
     FinalLabelFactory(
         item=labelled, dimension=notes, value="pad input, then call", method=FinalLabel.Method.ADJUDICATED
@@ -101,6 +106,8 @@ def test_csv_has_one_row_per_item_with_final_labels_in_dimension_columns(dataset
         "source_id", "title", "url", "framework", "kind", "screening", "exclusion_reason",
         "symptom", "component", "fix", "n_annotations_complete",
         "status_symptom", "status_component", "status_fix", "method_symptom", "method_component", "method_fix",
+        "adjudicator_symptom", "adjudicator_component", "adjudicator_fix",
+        "rationale_symptom", "rationale_component", "rationale_fix",
     ]  # fmt: skip
     rows = csv_rows(dataset["study"])
     assert [r["source_id"] for r in rows] == [
@@ -114,6 +121,13 @@ def test_csv_has_one_row_per_item_with_final_labels_in_dimension_columns(dataset
     assert (first["framework"], first["kind"], first["screening"]) == ("pytorch", "issue", "included")
     assert (first["symptom"], first["component"], first["fix"]) == ("crash", "layers;model", "pad input, then call")
     assert first["n_annotations_complete"] == "2"
+    # Who decided each final label and why: empty for the automatic rule, quoted against formulas.
+    assert (first["method_symptom"], first["adjudicator_symptom"], first["rationale_symptom"]) == ("unanimous", "", "")
+    assert (first["method_component"], first["adjudicator_component"], first["rationale_component"]) == (
+        "adjudicated",
+        "olivia",
+        '\'=both, "see" the trace',
+    )
     # An item without final labels has empty cells; the excluded item says why.
     assert (excluded["symptom"], excluded["component"], excluded["fix"]) == ("", "", "")
     assert (excluded["screening"], excluded["exclusion_reason"]) == ("excluded", "Not a framework bug")
@@ -141,9 +155,14 @@ def test_jsonl_has_final_labels_annotations_and_report_facts(dataset):
     assert first["symptom"] == "crash" and first["component"] == "layers;model"
     assert first["n_annotations_complete"] == 2
     assert first["final_labels"] == {
-        "symptom": {"value": "crash", "method": "unanimous"},
-        "component": {"value": ["layers", "model"], "method": "adjudicated"},
-        "fix": {"value": "pad input, then call", "method": "adjudicated"},
+        "symptom": {"value": "crash", "method": "unanimous", "adjudicator": None, "rationale": ""},
+        "component": {
+            "value": ["layers", "model"],
+            "method": "adjudicated",
+            "adjudicator": "olivia",
+            "rationale": '=both, "see" the trace',
+        },
+        "fix": {"value": "pad input, then call", "method": "adjudicated", "adjudicator": None, "rationale": ""},
     }
     assert [(a["annotator"], a["dimension"], a["value"], a["note"]) for a in first["annotations"]] == [
         ("alice", "symptom", "crash", 'segfault, "core"'),
@@ -164,7 +183,12 @@ def test_jsonl_has_final_labels_annotations_and_report_facts(dataset):
     assert excluded["status"] == {"symptom": "empty", "component": "empty", "fix": "empty"}
     assert excluded["symptom"] == "" and excluded["exclusion_reason"] == "Not a framework bug"
     assert formula["title"] == '=HYPERLINK("http://x")'  # JSONL is left as written
-    assert formula["final_labels"]["fix"] == {"value": "+SUM(A1:A9)", "method": "imported"}
+    assert formula["final_labels"]["fix"] == {
+        "value": "+SUM(A1:A9)",
+        "method": "imported",
+        "adjudicator": None,
+        "rationale": "",
+    }
 
 
 def test_a_dimension_named_like_a_column_gets_a_prefixed_header(dataset):
@@ -214,7 +238,8 @@ def test_query_count_does_not_grow_with_the_number_of_items(dataset, fmt):
 def test_an_empty_study_exports_a_header_only(small_study):
     assert export_text(small_study["study"], "csv").splitlines() == [
         "source_id,title,url,framework,kind,screening,exclusion_reason,symptom,component,n_annotations_complete,"
-        "status_symptom,status_component,method_symptom,method_component"
+        "status_symptom,status_component,method_symptom,method_component,"
+        "adjudicator_symptom,adjudicator_component,rationale_symptom,rationale_component"
     ]
     assert export_text(small_study["study"], "long").splitlines() == [
         "source_id,item_id,annotator,dimension,value,note,time_spent_ms,created_at,updated_at"

@@ -39,7 +39,9 @@ def test_jsonl_goes_to_the_output_file(study, tmp_path):
     )
     objects = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert [o["source_id"] for o in objects] == ["github:a/b#1", "github:a/b#2"]
-    assert objects[0]["final_labels"] == {"symptom": {"value": "hang", "method": "adjudicated"}}
+    assert objects[0]["final_labels"] == {
+        "symptom": {"value": "hang", "method": "adjudicated", "adjudicator": None, "rationale": ""}
+    }
     assert objects[1]["title"] == "-1 is wrong"
     assert out.getvalue() == ""  # nothing on stdout when writing a file
 

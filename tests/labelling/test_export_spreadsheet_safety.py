@@ -87,7 +87,12 @@ def test_the_jsonl_export_keeps_every_value_as_stored(api_client, hostile):
     for column, value in HOSTILE.items():
         assert obj[column] == value, column
     assert obj["fix"] == FIX_TEXT
-    assert obj["final_labels"]["symptom"] == {"value": "-odd", "method": "adjudicated"}
+    assert obj["final_labels"]["symptom"] == {
+        "value": "-odd",
+        "method": "adjudicated",
+        "adjudicator": None,
+        "rationale": "",
+    }
     (label,) = obj["annotations"]
     assert (label["annotator"], label["dimension"], label["value"], label["note"]) == ("alice", "symptom", "-odd", NOTE)
     assert obj["status"]["fix"] == "final" and obj["final_labels"]["fix"]["method"] == "adjudicated"

@@ -475,8 +475,16 @@ def test_two_screeners_racing_for_the_last_slot_only_one_gets_it(small_study):
 
 
 def test_members_list_roles_unchanged(small_study):
-    """Screening votes need no new role: screeners are the owners and annotators."""
-    assert set(Membership.Role.values) == {"owner", "annotator", "viewer"}
+    """Screening votes need no role of their own: screeners are the owners and annotators (the
+    adjudicator role, added for adjudication, does not screen)."""
+    assert set(Membership.Role.values) == {"owner", "adjudicator", "annotator", "viewer"}
+    from labelling.permissions import can_screen
+    from tests.factories import MembershipFactory, UserFactory
+
+    ada = UserFactory(username="ada")
+    MembershipFactory(study=small_study["study"], user=ada, role=Membership.Role.ADJUDICATOR)
+    small_study["study"].screening_overlap = 2
+    assert not can_screen(ada, small_study["study"])
 
 
 def test_the_study_list_hides_included_counts_from_blind_screeners(small_study):

@@ -1,0 +1,131 @@
+"""Reads of the adjudication queue: the next disagreement with everything the adjudicator weighs
+(the report, each annotator's value and note, the reproduction verdicts, the codebook's
+definitions), and the history of decisions.
+
+Who may read it is the callers' business (``can_adjudicate``); the labels are read through
+``item_detail_for`` and ``disagreements_for`` like on the item and disagreement pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from labelling.models import Assignment, FinalLabel, FinalLabelDecision, Study
+from labelling.permissions import sees_adjudicated_outcomes
+from labelling.selectors.item_detail import ItemDetail, item_detail_for
+from labelling.selectors.labelling import (
+    CodebookDimension,
+    Disagreement,
+    category_names,
+    codebook_for_labelling,
+    disagreements_for,
+)
+from labelling.values import value_codes
+
+
+@dataclass
+class GivenValue:
+    annotator: str  # the username, or "Annotator N" unless the study shows names
+    value: str
+    display: str
+    note: str
+
+
+@dataclass
+class AdjudicationDimension:
+    codebook: CodebookDimension
+    values: list[GivenValue]
+
+    @property
+    def dimension(self):
+        return self.codebook.dimension
+
+    @property
+    def distinct_values(self) -> list[GivenValue]:
+        """One entry per distinct value, first annotator's display (the choices offered)."""
+        seen, result = set(), []
+        for v in self.values:
+            if v.value not in seen:
+                seen.add(v.value)
+                result.append(v)
+        return result
+
+
+@dataclass
+class AdjudicationItem:
+    detail: ItemDetail
+    dimensions: list[AdjudicationDimension]
+    remaining: int  # disagreements left, this one included
+    codebook: list[CodebookDimension] = field(default_factory=list)
+
+    @property
+    def item(self):
+        return self.detail.item
+
+
+def _alias(study: Study, names: list[str]) -> dict[str, str]:
+    if study.adjudication_shows_names:
+        return {n: n for n in names}
+    return {n: f"Annotator {i}" for i, n in enumerate(names, start=1)}
+
+
+def adjudication_next_for(*, study: Study, user, after: int | None = None) -> AdjudicationItem | None:
+    """The first item (by id, after item ``after`` if given, wrapping round) that has a
+    disagreement on any dimension, with what the adjudication page shows; None when there is none."""
+    disagreements = disagreements_for(study=study)
+    if not disagreements:
+        return None
+    chosen: Disagreement = disagreements[0]
+    if after is not None:
+        chosen = next((d for d in disagreements if d.item.pk > after), disagreements[0])
+    detail = item_detail_for(study=study, item_id=chosen.item.pk, user=user)
+    codebook = codebook_for_labelling(study=study)
+    by_id = {entry.dimension.id: entry for entry in codebook}
+    names = category_names(study=study)
+    order: list[str] = []
+    for row in chosen.dimensions:
+        for v in row.values:
+            if v.annotator not in order:
+                order.append(v.annotator)
+    alias = _alias(study, order)
+    dimensions = []
+    for row in chosen.dimensions:
+        entry = by_id.get(row.dimension.id)
+        if entry is None:
+            continue
+        values = []
+        for v in row.values:
+            if row.dimension.has_categories:
+                display = ", ".join(names.get((row.dimension.id, c), c) for c in value_codes(v.value)) or "(none)"
+            else:
+                display = v.value or "(none)"
+            values.append(GivenValue(annotator=alias[v.annotator], value=v.value, display=display, note=v.note))
+        dimensions.append(AdjudicationDimension(codebook=entry, values=values))
+    return AdjudicationItem(detail=detail, dimensions=dimensions, remaining=len(disagreements), codebook=codebook)
+
+
+def adjudicated_outcomes_for(*, study: Study, annotator) -> QuerySet[FinalLabel]:
+    """The adjudicated final labels of the items ``annotator`` finished, if they may read them
+    (``sees_adjudicated_outcomes``: the study is not blind and shows them); otherwise none."""
+    qs = (
+        FinalLabel.objects.filter(
+            item__study=study, dimension__codebook__study=study, method=FinalLabel.Method.ADJUDICATED
+        )
+        .select_related("item__report", "dimension", "decided_by")
+        .order_by("item_id", "dimension__order", "dimension_id")
+    )
+    if not sees_adjudicated_outcomes(annotator, study):
+        return qs.none()
+    finished = Assignment.objects.filter(item=OuterRef("item"), annotator=annotator, completed_at__isnull=False)
+    return qs.filter(Exists(finished))
+
+
+def decisions_of(*, study: Study) -> QuerySet[FinalLabelDecision]:
+    """Every adjudication of the study, oldest first, with item, report, dimension and adjudicator."""
+    return (
+        FinalLabelDecision.objects.filter(item__study=study)
+        .select_related("item__report", "dimension", "decided_by")
+        .order_by("decided_at", "id")
+    )

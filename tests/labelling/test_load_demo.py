@@ -18,11 +18,12 @@ def test_load_demo_builds_a_study_ready_to_label_and_is_idempotent(db, capsys):
     assert StudyItem.objects.filter(study=study, screening="pending").count() == 6
     # k=2 with two annotators: both annotate every included item.
     assert Assignment.objects.filter(study=study).count() == 34 * 2
-    assert Assignment.objects.filter(study=study, completed_at__isnull=False).count() == 8
-    # Items 2 and 3 are unanimous on every dimension; items 1 and 4 disagree on the root cause.
-    assert FinalLabel.objects.filter(item__study=study, dimension__code="symptom").count() == 4
-    assert FinalLabel.objects.filter(item__study=study, dimension__code="root_cause").count() == 2
-    assert len(list(disagreements_for(study=study))) == 2
+    assert Assignment.objects.filter(study=study, completed_at__isnull=False).count() == 24
+    # 12 items labelled by both: 5 unanimous on every dimension (items 2, 3, 5, 8, 10); items 1, 4, 6
+    # and 9 disagree on the root cause (9 on the symptom too), 7 and 11 on the component, 12 on the stage.
+    assert FinalLabel.objects.filter(item__study=study, dimension__code="symptom").count() == 11
+    assert FinalLabel.objects.filter(item__study=study, dimension__code="root_cause").count() == 8
+    assert len(list(disagreements_for(study=study))) == 7
 
     # Real crash groups, made by the crash intake from fuzzer-shaped reports: the Crashes page has them.
     groups = CrashGroup.objects.select_related("report")

@@ -67,6 +67,38 @@ DEMO_LABELS = [
         "alice": ("incorrect_exception_handling", "crash", "operation_implementation", "training"),
         "bob": ("tensor_shape_misalignment", "crash", "operation_implementation", "training"),
     },
+    {
+        "alice": ("api_misuse", "crash", "user_level_api", "training"),
+        "bob": ("api_misuse", "crash", "user_level_api", "training"),
+    },
+    {
+        "alice": ("numerical_issue", "incorrect_functionality", "operation_implementation", "training"),
+        "bob": ("incorrect_algorithm", "incorrect_functionality", "operation_implementation", "training"),
+    },
+    {
+        "alice": ("type_issue", "crash", "graph_level", "training"),
+        "bob": ("type_issue", "crash", "operation_implementation", "training"),
+    },
+    {
+        "alice": ("environment_incompatibility", "build_failure", "environment_dependent_processing", "installation"),
+        "bob": ("environment_incompatibility", "build_failure", "environment_dependent_processing", "installation"),
+    },
+    {
+        "alice": ("api_incompatibility", "crash", "user_level_api", "deployment"),
+        "bob": ("api_misuse", "incorrect_functionality", "user_level_api", "deployment"),
+    },
+    {
+        "alice": ("tensor_shape_misalignment", "crash", "operation_implementation", "preprocessing"),
+        "bob": ("tensor_shape_misalignment", "crash", "operation_implementation", "preprocessing"),
+    },
+    {
+        "alice": ("concurrency_issue", "hang", "general_utility", "training"),
+        "bob": ("concurrency_issue", "hang", "", "training"),
+    },
+    {
+        "alice": ("numerical_issue", "incorrect_functionality", "operation_implementation", "training"),
+        "bob": ("numerical_issue", "incorrect_functionality", "operation_implementation", "deployment"),
+    },
 ]
 DIMENSIONS = ("root_cause", "symptom", "component", "stage")
 

@@ -188,7 +188,9 @@ def test_the_report_body_is_sanitised_markdown(client, world):
 
 def test_the_history_is_in_time_order(client, world):
     item = world["item"]
-    base = timezone.now() - timedelta(days=3)
+    # 01:00 three days ago: every event below (up to +8 h) falls before the flag's date, read as
+    # midnight of the next day, whatever time of day the test runs.
+    base = (timezone.now() - timedelta(days=3)).replace(hour=1, minute=0, second=0, microsecond=0)
     StudyItem.objects.filter(pk=item.pk).update(added_at=base, screened_at=base + timedelta(hours=1))
     Assignment.objects.filter(item=item).update(created_at=base + timedelta(hours=2))
     Assignment.objects.filter(item=item, annotator=world["ann1"]).update(completed_at=base + timedelta(hours=4))

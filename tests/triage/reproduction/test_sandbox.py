@@ -98,7 +98,9 @@ def test_infinite_loop_is_killed_at_the_wall_time(tmp_path, base_python):
     result = run(tmp_path, "while True:\n    pass\n", base_python, limits=Limits(wall_seconds=2, cpu_seconds=30))
     assert result.limit_hit == "wall_time"
     assert result.exit_code is None and result.signal == signal.SIGKILL
-    assert result.cpu_time_s > 0.5  # the script's own CPU, kept although it was killed
+    # The script's own CPU is kept although it was killed. How much it got in 2 s depends on the
+    # machine's load (a loaded 2-core CI box gave it 0.4 s), so only ask that it was counted.
+    assert result.cpu_time_s > 0.05
 
 
 def test_infinite_loop_hits_the_cpu_limit(tmp_path, base_python):

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "csp",
     "triage",
     "labelling",
+    "surveys",
 ]
 
 MIDDLEWARE = [

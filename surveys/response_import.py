@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from config import csvsafe
 from labelling.dataset.label_import import LineError, _text_lines, _UndecodableLine
+from surveys.answers import answers_merge, missing_required
 from surveys.results import questions_of, scale_points
 
 SPECIAL_TARGETS = ("submitted", "response")
@@ -153,8 +154,8 @@ def _read_cell(target: Target, raw: str):
                 (chosen if option is not None else bad).append(option if option is not None else part.strip())
         if bad:
             return None, (
-                f"{', '.join(repr(b) for b in bad)} not among the options of '{q['code']}' ({'; '.join(q['options'])}); "
-                "separate several options with ;"
+                f"{', '.join(repr(b) for b in bad)} not among the options of '{q['code']}' "
+                f"({'; '.join(q['options'])}); separate several options with ;"
             )
         return [o for o in q["options"] if o in chosen], None
     if kind in ("likert", "matrix"):
@@ -165,15 +166,6 @@ def _read_cell(target: Target, raw: str):
     if "\x00" in text:
         return None, "the text contains a NUL character (\\0), which cannot be stored; remove it"
     return text, None
-
-
-def _condition_holds(q: dict, answers: dict) -> bool:
-    condition = q.get("condition")
-    if not condition:
-        return True
-    given = answers.get(condition.get("question"))
-    expected = condition.get("equals")
-    return expected in given if isinstance(given, list) else given == expected
 
 
 def read_responses(
@@ -260,13 +252,15 @@ def _header_targets(header: list[str], definition: dict, mapping: Mapping[str, s
 
 
 def _read_record(line, record, header, targets, definition):
-    errors, answers, submitted, columns_of = [], {}, None, {}
+    errors, answers, submitted, columns_of, bad = [], {}, None, {}, set()
     for column, target, raw in zip(header, targets, record, strict=True):
         if target is None or target.special == "response":
             continue
         value, message = _read_cell(target, raw)
         if message:
             errors.append(LineError(line, column, message + "."))
+            if target.question:
+                bad.add(target.question["code"])
             continue
         if target.special == "submitted":
             submitted = value
@@ -283,12 +277,17 @@ def _read_record(line, record, header, targets, definition):
                 chosen.append(target.question["options"][target.option - 1])
         else:
             answers[code] = value
-    for q in questions_of(definition):
-        code = q["code"]
-        if answers.get(code) == []:  # a multiple choice with every option 0: nothing chosen, not stored
-            answers.pop(code)
-        if q.get("required") and answers.get(code) in (None, [], {}) and _condition_holds(q, answers):
-            column = columns_of.get(code)
-            where = f"column '{column}'" if column else "no column (map one to it)"
-            errors.append(LineError(line, column or code, f"'{code}' is required and has no answer in {where}."))
+    answers = {code: value for code, value in answers.items() if value != []}  # every option 0: none chosen
+    questions = list(questions_of(definition))
+    answers, problems = answers_merge(questions=questions, stored={}, given=answers, strict=True)
+    for problem in problems:
+        errors.append(LineError(line, columns_of.get(problem.code, problem.code), problem.message))
+    for q in missing_required(questions=questions, answers=answers):
+        if q["code"] in bad:
+            continue  # its cell's error is reported already
+        column = columns_of.get(q["code"])
+        where = f"column '{column}'" if column else "no column (map a column to it)"
+        if q["kind"] == "matrix" and q["code"] in answers:
+            where += f": every row ({', '.join(r['code'] for r in q['rows'])}) needs an answer"
+        errors.append(LineError(line, column or q["code"], f"'{q['code']}' is required and has no answer in {where}."))
     return ImportedResponse(line, submitted, answers), errors

@@ -19,7 +19,7 @@ def survey_responses_import(*, survey: Survey, source, mapping: dict | None = No
     Imported responses have no invitation; their consent and submission days are the file's
     ``submitted`` column (today when it is not mapped or empty).
     """
-    survey = Survey.objects.select_for_update().select_related("current_version").get(pk=survey.pk)
+    survey = Survey.objects.select_for_update(of=("self",)).select_related("current_version").get(pk=survey.pk)
     version = survey.current_version
     if version is None:
         raise ApplicationError(
@@ -64,5 +64,3 @@ def survey_responses_import(*, survey: Survey, source, mapping: dict | None = No
                 answers.append(Answer(response=response, question=question, value=value, number=number))
     Answer.objects.bulk_create(answers, batch_size=2000)
     return {"imported": len(made), "answers": len(answers), "version": version.number}
-
-

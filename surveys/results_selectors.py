@@ -136,14 +136,11 @@ def response_rate_by_batch(*, survey: Survey) -> list[dict]:
 
 def responses_per_day(*, survey: Survey) -> list[dict]:
     """Submitted responses per day (dates are stored rounded to the day), with the running total."""
-    per_day = (
-        submitted_responses(survey=survey)
-        .values("submitted_at")
-        .annotate(n=Count("id"))
-        .order_by("submitted_at")
-    )
+    per_day = submitted_responses(survey=survey).values("submitted_at").annotate(n=Count("id")).order_by("submitted_at")
     total, out = 0, []
     for r in per_day:
         total += r["n"]
-        out.append({"day": r["submitted_at"].isoformat() if r["submitted_at"] else "", "responses": r["n"], "total": total})
+        out.append(
+            {"day": r["submitted_at"].isoformat() if r["submitted_at"] else "", "responses": r["n"], "total": total}
+        )
     return out

@@ -141,10 +141,13 @@ def question_results(question: dict, tally: Tally) -> dict:
         counts = _ordered_counts(list(question.get("options") or ()), tally.counts.get((code, None), Counter()))
         out["counts"] = counts
         out["percentages"] = {k: percentage(n, answered) for k, n in counts.items()}
-    elif kind == "likert":
+    if kind in SCALE_KINDS:
+        points = scale_points(question)
+        out.update(min=points[0], max=points[-1])
+        out.update(min_label=question.get("min_label", ""), max_label=question.get("max_label", ""))
+    if kind == "likert":
         out.update(scale_results(question, tally.counts.get((code, None), Counter()), answered))
     elif kind == "matrix":
-        out["min"], out["max"] = scale_points(question)[0], scale_points(question)[-1]
         out["rows"] = []
         for row in question.get("rows") or ():
             row_answered = tally.answered.get((code, row["code"]), 0)
@@ -152,7 +155,7 @@ def question_results(question: dict, tally: Tally) -> dict:
             out["rows"].append({"code": row["code"], "text": row.get("text", ""), "answered": row_answered, **stats})
     elif kind == "number":
         out.update(number_results(tally.numbers.get(code, [])))
-    else:
+    elif kind not in CHOICE_KINDS:  # text
         out["answers"] = list(tally.texts.get(code, []))
     return out
 

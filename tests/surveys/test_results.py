@@ -184,3 +184,11 @@ def test_spss_syntax_names_every_wide_column_and_labels_options():
     assert '/familiar 1 "Yes" 2 "No"' in syntax or 'familiar 1 "Yes" 2 "No"' in syntax
     assert spss_name("1st question") == "v1st_question"
     assert spss_name("a.") == "a"
+
+
+def test_each_kind_carries_only_its_own_figures():
+    got = {q["code"]: q for q in results_of(raw_rows(10))["questions"]}
+    assert set(got["familiar"]) == {"code", "kind", "text", "answered", "counts", "percentages"}
+    assert "answers" not in got["tools"] and "rows" not in got["scale"]
+    assert (got["scale"]["min"], got["scale"]["max"], got["scale"]["max_label"]) == (1, 5, "Agree")
+    assert set(got["years"]) >= {"mean", "median", "sd", "min", "max"} and "counts" not in got["years"]

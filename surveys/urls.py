@@ -1,3 +1,6 @@
 from django.urls import path  # noqa: F401
 
+from surveys.urls_results import urlpatterns as results_urlpatterns
+
 urlpatterns = []
+urlpatterns += results_urlpatterns

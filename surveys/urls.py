@@ -1,3 +1,16 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from surveys.views import builder, respond
+
+urlpatterns = [
+    # the study owner's pages
+    path("studies/<slug:slug>/surveys/", builder.survey_list, name="survey-list"),
+    path("surveys/<slug:survey>/edit/", builder.survey_edit, name="survey-edit"),
+    path("surveys/<slug:survey>/status/", builder.survey_status, name="survey-status"),
+    path("surveys/<slug:survey>/invitations/", builder.survey_invitations, name="survey-invitations"),
+    path("surveys/<slug:survey>/settings/", builder.survey_settings, name="survey-settings"),
+    path("surveys/<slug:survey>/open-link/", builder.survey_open_link, name="survey-open-link"),
+    # the respondent's pages (public, no account)
+    path("s/<str:survey_token>/", respond.respond, name="respond"),
+    path("s/<str:survey_token>/<int:number>/", respond.respond_section, name="respond-section"),
+]

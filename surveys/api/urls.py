@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from surveys.api import views
+
+urlpatterns = [
+    path("surveys/", views.SurveyListCreateView.as_view(), name="survey-list"),
+    path("surveys/respond/<str:token>/", views.RespondView.as_view(), name="survey-respond"),
+]

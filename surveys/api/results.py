@@ -15,7 +15,7 @@ from surveys.response_import import parse_mapping
 from surveys.response_import_services import survey_responses_import
 from surveys.results_permissions import can_import_survey_responses, can_read_survey_results, survey_results_for
 from surveys.results_selectors import response_rate_by_batch, responses_per_day, results_for
-from surveys.views_results import EXPORT_FORMATS, export_response
+from surveys.views.results import EXPORT_FORMATS, export_response
 
 _ERROR = inline_serializer(
     "SurveyResultsError",

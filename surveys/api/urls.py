@@ -1,6 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-from surveys.api.urls_results import urlpatterns as results_urlpatterns
+from surveys.api import results, views
 
-urlpatterns = []
-urlpatterns += results_urlpatterns
+urlpatterns = [
+    path("surveys/", views.SurveyListCreateView.as_view(), name="survey-list"),
+    path("surveys/respond/<str:token>/", views.RespondView.as_view(), name="survey-respond"),
+    path("surveys/<slug:slug>/results/", results.SurveyResultsApi.as_view(), name="survey-results"),
+    path("surveys/<slug:slug>/export/", results.SurveyExportApi.as_view(), name="survey-export"),
+    path(
+        "surveys/<slug:slug>/responses/import/",
+        results.SurveyResponsesImportApi.as_view(),
+        name="survey-responses-import",
+    ),
+]

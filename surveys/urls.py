@@ -11,9 +11,9 @@ urlpatterns = [
     path("surveys/<slug:survey>/settings/", builder.survey_settings, name="survey-settings"),
     path("surveys/<slug:survey>/open-link/", builder.survey_open_link, name="survey-open-link"),
     # results (owners, viewers, adjudicators) and importing responses (owners)
-    path("surveys/<slug:slug>/results/", results.survey_results_page, name="results"),
-    path("surveys/<slug:slug>/results/export/<str:fmt>/", results.survey_results_export, name="results-export"),
-    path("surveys/<slug:slug>/responses/import/", results.survey_responses_import_page, name="responses-import"),
+    path("surveys/<slug:survey>/results/", results.survey_results_page, name="results"),
+    path("surveys/<slug:survey>/results/export/<str:fmt>/", results.survey_results_export, name="results-export"),
+    path("surveys/<slug:survey>/responses/import/", results.survey_responses_import_page, name="responses-import"),
     # the respondent's pages (public, no account)
     path("s/<str:survey_token>/", respond.respond, name="respond"),
     path("s/<str:survey_token>/<int:number>/", respond.respond_section, name="respond-section"),

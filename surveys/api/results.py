@@ -76,8 +76,8 @@ class SurveyResultsApi(APIView):
         parameters=[_VERSION],
         responses={200: SurveyResultsOutput, 400: _ERROR, 403: _ERROR, 404: _ERROR},
     )
-    def get(self, request, slug: str):
-        survey = survey_results_for(request.user, slug, check=can_read_survey_results)
+    def get(self, request, survey: str):
+        survey = survey_results_for(request.user, survey, check=can_read_survey_results)
         out = results_for(survey=survey, version=_version_param(request))
         out["batches"] = response_rate_by_batch(survey=survey)
         out["per_day"] = responses_per_day(survey=survey)
@@ -126,8 +126,8 @@ class SurveyExportApi(APIView):
             (404, "application/json"): _ERROR,
         },
     )
-    def get(self, request, slug: str):
-        survey = survey_results_for(request.user, slug, check=can_read_survey_results)
+    def get(self, request, survey: str):
+        survey = survey_results_for(request.user, survey, check=can_read_survey_results)
         fmt = request.query_params.get("format", "csv").strip().lower()
         if fmt not in EXPORT_FORMATS:
             raise ApplicationError(
@@ -174,8 +174,8 @@ class SurveyResponsesImportApi(APIView):
         description="Every problem is in details as {line, field, message} (field: the CSV column; the header "
         "is line 1) and then nothing is stored. A draft survey (never opened) has no version to import into: 409.",
     )
-    def post(self, request, slug: str):
-        survey = survey_results_for(request.user, slug, check=can_import_survey_responses)
+    def post(self, request, survey: str):
+        survey = survey_results_for(request.user, survey, check=can_import_survey_responses)
         data = SurveyResponsesImportInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:

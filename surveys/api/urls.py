@@ -5,10 +5,10 @@ from surveys.api import results, views
 urlpatterns = [
     path("surveys/", views.SurveyListCreateView.as_view(), name="survey-list"),
     path("surveys/respond/<str:token>/", views.RespondView.as_view(), name="survey-respond"),
-    path("surveys/<slug:slug>/results/", results.SurveyResultsApi.as_view(), name="survey-results"),
-    path("surveys/<slug:slug>/export/", results.SurveyExportApi.as_view(), name="survey-export"),
+    path("surveys/<slug:survey>/results/", results.SurveyResultsApi.as_view(), name="survey-results"),
+    path("surveys/<slug:survey>/export/", results.SurveyExportApi.as_view(), name="survey-export"),
     path(
-        "surveys/<slug:slug>/responses/import/",
+        "surveys/<slug:survey>/responses/import/",
         results.SurveyResponsesImportApi.as_view(),
         name="survey-responses-import",
     ),

@@ -107,15 +107,15 @@ def _results_context(request, survey) -> dict:
 
 @login_required
 @require_GET
-def survey_results_page(request, slug: str):
-    survey = survey_results_for(request.user, slug, check=can_read_survey_results)
+def survey_results_page(request, survey: str):
+    survey = survey_results_for(request.user, survey, check=can_read_survey_results)
     return render(request, "surveys/results.html", _results_context(request, survey))
 
 
 @login_required
 @require_GET
-def survey_results_export(request, slug: str, fmt: str):
-    survey = survey_results_for(request.user, slug, check=can_read_survey_results)
+def survey_results_export(request, survey: str, fmt: str):
+    survey = survey_results_for(request.user, survey, check=can_read_survey_results)
     if fmt not in EXPORT_FORMATS:
         raise Http404(f"No export format '{fmt}'; use one of: {', '.join(EXPORT_FORMATS)}.")
     header = "text" if request.GET.get("header") == "text" else "codes"
@@ -124,9 +124,9 @@ def survey_results_export(request, slug: str, fmt: str):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def survey_responses_import_page(request, slug: str):
+def survey_responses_import_page(request, survey: str):
     """Upload another tool's CSV with one ``COLUMN=CODE`` line per mapped column (owners)."""
-    survey = survey_results_for(request.user, slug, check=can_import_survey_responses)
+    survey = survey_results_for(request.user, survey, check=can_import_survey_responses)
     context = {"survey": survey, "study": survey.study, "role": role_in(request.user, survey.study)}
     context["questions"] = exports.wide_columns(survey.current_version.definition if survey.current_version else {})
     if request.method == "GET":
@@ -154,6 +154,6 @@ def survey_responses_import_page(request, slug: str):
                 f"Imported {report['imported']} response{'s' if report['imported'] != 1 else ''} "
                 f"({report['answers']} answers) into version {report['version']}.",
             )
-            return redirect("surveys:results", slug=survey.slug)
+            return redirect("surveys:results", survey=survey.slug)
     context["errors"] = errors
     return render(request, "surveys/import.html", context, status=400)

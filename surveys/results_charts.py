@@ -16,6 +16,7 @@ has a table beside it with the same numbers, for readers without JavaScript.
 from __future__ import annotations
 
 import json
+import math
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -102,6 +103,9 @@ def scale_chart(question: dict) -> dict | None:
             left.insert(0, go.Bar(x=[-v / 2 for v in shares], **common))
             right.insert(0, go.Bar(x=[v / 2 for v in shares], showlegend=False, **common))
     fig = go.Figure(data=left + right)
+    reach = max(max(sum(-t.x[k] for t in left), sum(t.x[k] for t in right)) for k in range(len(scales)))
+    reach = min(100, max(20, 10 * math.ceil(reach / 10)))  # the same extent both sides of zero
+    ticks = [v for v in range(-100, 101, 20 if reach > 50 else 10) if abs(v) <= reach]
     _layout(
         fig,
         height=90 + 42 * len(scales),
@@ -109,10 +113,10 @@ def scale_chart(question: dict) -> dict | None:
         legend={"orientation": "h", "y": -0.25, "traceorder": "normal"},
         xaxis={
             "title": "% of answers",
-            "range": [-100, 100],
+            "range": [-reach, reach],
             "zeroline": True,
-            "tickvals": [-100, -50, 0, 50, 100],
-            "ticktext": ["100", "50", "0", "50", "100"],
+            "tickvals": ticks,
+            "ticktext": [str(abs(v)) for v in ticks],
         },
         yaxis={"autorange": "reversed"},
     )
@@ -174,8 +178,8 @@ def timeline_chart(days: list[dict]) -> dict | None:
         fig,
         height=300,
         xaxis={"type": "date"},
-        yaxis={"title": "responses per day", "rangemode": "tozero"},
-        yaxis2={"title": "total", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+        yaxis={"title": "responses per day", "rangemode": "tozero", "tickformat": "d"},
+        yaxis2={"title": "total", "overlaying": "y", "side": "right", "rangemode": "tozero", "tickformat": "d"},
         legend={"orientation": "h", "y": -0.25},
     )
     return _as_dict(fig)

@@ -192,3 +192,27 @@ def test_each_kind_carries_only_its_own_figures():
     assert "answers" not in got["tools"] and "rows" not in got["scale"]
     assert (got["scale"]["min"], got["scale"]["max"], got["scale"]["max_label"]) == (1, 5, "Agree")
     assert set(got["years"]) >= {"mean", "median", "sd", "min", "max"} and "counts" not in got["years"]
+
+
+def test_diverging_bars_put_disagreement_left_and_agreement_right():
+    from surveys.results_charts import question_chart
+
+    got = {q["code"]: q for q in results_of(raw_rows(80))["questions"]}
+    matrix = got["wrong_shape"]
+    figure = question_chart(matrix)
+    by_point: dict = {}
+    for trace in figure["data"]:
+        by_point.setdefault(trace["legendgroup"], []).append(trace["x"])
+    for k, row in enumerate(matrix["rows"]):
+        for point in ("1", "2"):
+            assert by_point[point][0][k] == -row["percentages"][point]
+        for point in ("4", "5"):
+            assert by_point[point][0][k] == row["percentages"][point]
+        left, right = by_point["3"][0][k], by_point["3"][1][k]  # the middle point split across zero
+        assert left == -right and abs(right * 2 - row["percentages"]["3"]) < 1e-9
+        assert figure["data"][0]["y"][k].endswith(f"({row['agree_share']}% 4-5)")
+    # stacked outwards from zero: on each side the point nearest the middle comes first
+    order = [t["legendgroup"] for t in figure["data"]]
+    assert order == ["3", "2", "1", "3", "4", "5"]
+    assert question_chart(got["years"]) is None and question_chart(got["comments"]) is None
+    assert question_chart(got["familiar"])["data"][0]["x"] == list(got["familiar"]["counts"].values())

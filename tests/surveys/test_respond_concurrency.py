@@ -22,7 +22,7 @@ def test_two_submits_on_one_token(open_survey):
         token = invitations_make(survey=open_survey["survey"], count=1)[0].token
         statuses = []
 
-        def submit(comment, token=token):
+        def submit(comment, token=token, statuses=statuses):
             body = {"consent": True, "answers": {**FULL_ANSWERS, "comments": comment}, "submit": True}
             statuses.append(APIClient().post(f"/api/surveys/respond/{token}/", body, format="json").status_code)
 

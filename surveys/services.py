@@ -89,7 +89,7 @@ def _version_make(*, survey: Survey, definition: dict, created_by) -> SurveyVers
 
 
 def _locked(survey: Survey) -> Survey:
-    return Survey.objects.select_for_update().select_related("current_version").get(pk=survey.pk)
+    return Survey.objects.select_for_update(of=("self",)).select_related("current_version").get(pk=survey.pk)
 
 
 @transaction.atomic

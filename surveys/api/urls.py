@@ -4,7 +4,7 @@ from surveys.api import results, views
 
 urlpatterns = [
     path("surveys/", views.SurveyListCreateView.as_view(), name="survey-list"),
-    path("surveys/respond/<str:token>/", views.RespondView.as_view(), name="survey-respond"),
+    path("surveys/respond/<str:survey_token>/", views.RespondView.as_view(), name="survey-respond"),
     path("surveys/<slug:survey>/results/", results.SurveyResultsApi.as_view(), name="survey-results"),
     path("surveys/<slug:survey>/export/", results.SurveyExportApi.as_view(), name="survey-export"),
     path(

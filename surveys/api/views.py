@@ -31,7 +31,9 @@ from surveys.permissions import can_build_survey
 from surveys.selectors import link_for_token, response_of, stored_answers, survey_accepts_answers
 from surveys.services import response_answer, survey_create
 
-TOKEN = OpenApiParameter("token", OpenApiTypes.STR, OpenApiParameter.PATH, description="The survey link's token.")
+TOKEN = OpenApiParameter(
+    "survey_token", OpenApiTypes.STR, OpenApiParameter.PATH, description="The survey link's token."
+)
 
 
 class SurveyListCreateView(generics.ListAPIView):
@@ -72,8 +74,8 @@ class RespondView(APIView):
     authentication_classes: list = []
 
     @extend_schema(parameters=[TOKEN], responses=RespondDefinitionSerializer)
-    def get(self, request, token):
-        link = link_for_token(token=token)
+    def get(self, request, survey_token):
+        link = link_for_token(token=survey_token)
         closed = survey_accepts_answers(link.survey)
         if closed:
             raise ApplicationError(closed, status=409)
@@ -91,11 +93,11 @@ class RespondView(APIView):
         return Response(RespondDefinitionSerializer(out).data)
 
     @extend_schema(parameters=[TOKEN], request=RespondInputSerializer, responses={200: RespondResultSerializer})
-    def post(self, request, token):
+    def post(self, request, survey_token):
         data = RespondInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         d = data.validated_data
-        done = response_answer(token=token, consent=d["consent"], answers=d["answers"], submit=d["submit"])
+        done = response_answer(token=survey_token, consent=d["consent"], answers=d["answers"], submit=d["submit"])
         messages = {
             "declined": "You declined; nothing was stored.",
             "in_progress": "Your answers are saved; come back with the same link to go on.",

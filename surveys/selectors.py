@@ -1,22 +1,21 @@
-"""Reads about surveys: a study's list, the link behind a token, a response's stored answers."""
+"""Reads about surveys: a study's list, the link behind a token, a response's stored answers.
+
+Tokens are hashed like study invitations (``labelling.selectors.invitations.token_hash``, SHA-256).
+"""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from config.errors import ApplicationError
+from labelling.selectors.invitations import token_hash
 from surveys.models import Answer, Invitation, Survey
 from surveys.models import Response as SurveyResponse
 
 UNKNOWN_LINK = "This survey link is not valid. Check that you copied all of it, or ask the researchers for a new one."
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def surveys_of(*, study):

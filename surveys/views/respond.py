@@ -52,21 +52,30 @@ def _shown(q: dict, answers: dict, section: dict) -> bool:
     return _same_section(q, section) or condition_holds(q, answers)
 
 
+def _link_state(request, token):
+    """(link, its response or None, None), or (None, None, the page that says why it cannot be answered)."""
+    try:
+        link = link_for_token(token=token)
+    except ApplicationError as exc:
+        return None, None, _problem(request, exc)
+    response = response_of(link)
+    if response is not None and response.status == response.Status.SUBMITTED:
+        thanks = "Your answers were submitted. Each link answers once."
+        return None, None, _message(request, "Thank you", thanks, survey=link.survey)
+    closed = survey_accepts_answers(link.survey)
+    if closed:
+        return None, None, _message(request, "This survey is closed", closed, 409, link.survey)
+    return link, response, None
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def respond(request, survey_token):
     """The consent page (first visit), or back to the first section (a saved response)."""
-    try:
-        link = link_for_token(token=survey_token)
-    except ApplicationError as exc:
-        return _problem(request, exc)
+    link, response, refusal = _link_state(request, survey_token)
+    if refusal is not None:
+        return refusal
     survey = link.survey
-    closed = survey_accepts_answers(survey)
-    response = response_of(link)
-    if response is not None and response.status == response.Status.SUBMITTED:
-        return _message(request, "Thank you", "Your answers were submitted. Each link answers once.", survey=survey)
-    if closed:
-        return _message(request, "This survey is closed", closed, 409, survey)
     if response is not None:
         return redirect("surveys:respond-section", survey_token=survey_token, number=1)
     definition = survey.current_version.definition
@@ -141,19 +150,12 @@ def _question_view(q: dict, value, error: str | None, section: dict) -> dict:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def respond_section(request, survey_token, number):
-    try:
-        link = link_for_token(token=survey_token)
-    except ApplicationError as exc:
-        return _problem(request, exc)
+    link, response, refusal = _link_state(request, survey_token)
+    if refusal is not None:
+        return refusal
     survey = link.survey
-    response = response_of(link)
     if response is None:  # the open link, or no consent yet
         return redirect("surveys:respond", survey_token=survey_token)
-    if response.status == response.Status.SUBMITTED:
-        return _message(request, "Thank you", "Your answers were submitted. Each link answers once.", survey=survey)
-    closed = survey_accepts_answers(survey)
-    if closed:
-        return _message(request, "This survey is closed", closed, 409, survey)
     definition = response.version.definition
     sections = definition["sections"]
     if not 1 <= number <= len(sections):

@@ -4,13 +4,13 @@ and importing responses from another tool's CSV with a column mapping."""
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError
+from labelling.api.dataset import _JSONErrorsNegotiation  # ?format= names the export, errors stay JSON
 from surveys.response_import import parse_mapping
 from surveys.response_import_services import survey_responses_import
 from surveys.results_permissions import can_import_survey_responses, can_read_survey_results, survey_results_for
@@ -21,14 +21,6 @@ _ERROR = inline_serializer(
     "SurveyResultsError",
     fields={"message": serializers.CharField(), "details": serializers.JSONField()},
 )
-
-
-class _JSONErrorsNegotiation(DefaultContentNegotiation):
-    """``?format=`` names the export format here, not a DRF renderer: errors are always JSON."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        renderer = renderers[0]
-        return renderer, renderer.media_type
 
 
 def _version_param(request) -> int | None:

@@ -161,7 +161,9 @@ class Response(models.Model):
         SUBMITTED = "submitted", "Submitted"
 
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="responses")
-    version = models.ForeignKey(SurveyVersion, on_delete=models.PROTECT, related_name="responses")
+    # RESTRICT, not PROTECT: a version with answers cannot be deleted alone, but deleting the
+    # survey (or its study) takes its responses with it.
+    version = models.ForeignKey(SurveyVersion, on_delete=models.RESTRICT, related_name="responses")
     invitation = models.OneToOneField(
         Invitation, null=True, blank=True, on_delete=models.SET_NULL, related_name="response"
     )
@@ -186,7 +188,7 @@ class Answer(models.Model):
     """
 
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
-    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
+    question = models.ForeignKey(Question, on_delete=models.RESTRICT, related_name="answers")
     row_code = models.CharField(max_length=64, null=True, blank=True, help_text="Matrix row; null otherwise.")
     value = models.JSONField()
     number = models.FloatField(null=True, blank=True)

@@ -205,3 +205,17 @@ def test_answers_keep_the_version_they_answered(open_survey):
     # saving the same document again makes no new version
     survey = survey_definition_update(survey=survey, definition=changed, user=open_survey["owner"])
     assert Survey.objects.get().versions.count() == 2
+
+
+def test_deleting_the_study_takes_its_surveys_and_answers(open_survey):
+    _post(open_survey["tokens"][0], {"consent": True, "answers": FULL_ANSWERS, "submit": True})
+    open_survey["study"].delete()
+    assert (Survey.objects.count(), Response.objects.count(), Answer.objects.count()) == (0, 0, 0)
+
+
+def test_a_version_with_answers_cannot_be_deleted_alone(open_survey):
+    from django.db.models import RestrictedError
+
+    _post(open_survey["tokens"][0], {"consent": True, "answers": FULL_ANSWERS, "submit": True})
+    with pytest.raises(RestrictedError):
+        open_survey["survey"].versions.get().delete()

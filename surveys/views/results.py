@@ -84,8 +84,18 @@ def _question_entry(index: int, q: dict) -> dict:
     return entry
 
 
+def _version_asked(request) -> int | None:
+    raw = request.GET.get("version", "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
 def _results_context(request, survey) -> dict:
-    results = results_for(survey=survey)
+    version = _version_asked(request)
+    try:
+        results = results_for(survey=survey, version=version)
+    except ApplicationError as exc:  # no such version: every version, and say so
+        messages.warning(request, exc.message)
+        version, results = None, results_for(survey=survey)
     questions = [_question_entry(i, q) for i, q in enumerate(results["questions"], start=1)]
     batches = response_rate_by_batch(survey=survey)
     days = responses_per_day(survey=survey)
@@ -102,6 +112,8 @@ def _results_context(request, survey) -> dict:
         "timeline_chart": timeline_chart(days),
         "export_formats": [(fmt, spec[2]) for fmt, spec in EXPORT_FORMATS.items()],
         "can_import": can_import_survey_responses(request.user, study),
+        "version": version,
+        "versions": list(survey.versions.values_list("number", flat=True)),
     }
 
 
@@ -119,7 +131,10 @@ def survey_results_export(request, survey: str, fmt: str):
     if fmt not in EXPORT_FORMATS:
         raise Http404(f"No export format '{fmt}'; use one of: {', '.join(EXPORT_FORMATS)}.")
     header = "text" if request.GET.get("header") == "text" else "codes"
-    return export_response(survey=survey, fmt=fmt, header=header)
+    try:
+        return export_response(survey=survey, fmt=fmt, header=header, version=_version_asked(request))
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
 
 
 @login_required

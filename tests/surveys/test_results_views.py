@@ -241,3 +241,36 @@ def test_import_command_names_bad_lines(results_survey, tmp_path):
     assert "line 3 (Q5b Relevant): 0 is outside the allowed range (1 to 5)." in str(caught.value)
     with pytest.raises(CommandError, match="not COLUMN=CODE"):
         call_command("import_survey_responses", "devs", str(path), "--map", "Q1")
+
+
+def test_results_over_versions_and_of_one_version(results_survey):
+    import copy
+
+    from surveys.services import survey_definition_update
+
+    survey = results_survey["survey"]
+    changed = copy.deepcopy(survey.current_version.definition)
+    changed["sections"][0]["questions"][0]["options"] = ["Yes", "No", "Maybe"]
+    survey = survey_definition_update(survey=survey, definition=changed, user=results_survey["owner"])
+    assert survey.current_version.number == 2
+    rows = raw_rows(4, seed=5)
+    for r in rows:
+        r["Q1 Keras"] = "Maybe"
+    survey_responses_import(survey=survey, source=io.BytesIO(raw_csv(rows).encode()), mapping=RAW_MAPPING)
+    api = api_for(results_survey["viewer"])
+    every = api.get("/api/surveys/devs/results/").json()
+    first = api.get("/api/surveys/devs/results/?version=1").json()
+    second = api.get("/api/surveys/devs/results/?version=2").json()
+    assert (every["responses"], first["responses"], second["responses"]) == (47, 43, 4)
+    familiar = lambda doc: next(q for q in doc["questions"] if q["code"] == "familiar")["counts"]  # noqa: E731
+    assert familiar(second) == {"Yes": 0, "No": 0, "Maybe": 4}
+    assert "Maybe" not in familiar(first)
+    assert familiar(every)["Maybe"] == 4 and sum(familiar(every).values()) == 47
+    page = client_for(results_survey["viewer"]).get(reverse("surveys:results", args=["devs"]) + "?version=2")
+    assert "4 submitted responses to version 2" in page.content.decode()
+    wide = client_for(results_survey["viewer"]).get(
+        reverse("surveys:results-export", args=["devs", "csv"]) + "?version=2"
+    )
+    assert len(list(csv.reader(io.StringIO(b"".join(wide.streaming_content).decode())))) == 1 + 4
+    missing = client_for(results_survey["viewer"]).get(reverse("surveys:results", args=["devs"]) + "?version=9")
+    assert missing.status_code == 200 and "has no version 9" in missing.content.decode()

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "csp",
     "triage",
     "labelling",
+    "surveys",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +234,7 @@ SPECTACULAR_SETTINGS = {
         "ReproducerOracleEnum": "triage.models.Reproducer.Oracle",
         "ReproductionKindEnum": "triage.models.Reproduction.Kind",
         "ReproductionStatusEnum": "triage.models.Reproduction.Status",
+        "SurveyStatusEnum": "surveys.models.Survey.Status",
     },
 }
 

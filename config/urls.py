@@ -56,6 +56,8 @@ urlpatterns = [
     path("api/auth/token/", obtain_token, name="api-token"),
     path("api/", include(("triage.api_urls", "triage-api"))),
     path("api/", include(("labelling.api.urls", "labelling-api"))),
+    path("api/", include(("surveys.api.urls", "surveys-api"))),
     path("reports/", include(("triage.urls", "triage"))),
+    path("", include(("surveys.urls", "surveys"))),
     path("", include(("labelling.urls", "labelling"))),
 ]

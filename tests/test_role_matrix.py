@@ -30,6 +30,8 @@ from rest_framework.test import APIClient
 
 from labelling.services.annotations import item_labels_save
 from labelling.services.invitations import invitations_create
+from surveys.services import invitations_make as survey_invitations_make
+from surveys.services import survey_create, survey_open
 from tests.factories import (
     AnnotationFactory,
     ReproducerFactory,
@@ -47,6 +49,10 @@ from triage.permissions import site_group_membership_set
 pytestmark = pytest.mark.django_db
 
 ROLES = ("anonymous", "nonmember", "annotator", "viewer", "owner", "curator", "staff")
+SURVEY = {
+    "title": "Matrix survey",
+    "sections": [{"title": "One", "questions": [{"code": "q", "kind": "single", "text": "?", "options": ["a"]}]}],
+}
 BOB_NOTES = ("quokka-note-only-bob-wrote", "pangolin-note-only-bob-wrote")
 
 # Outcomes: how a response is classified.
@@ -188,6 +194,29 @@ _expect(
     "GET labelling:category-add",
     "GET labelling:category-delete",
 )
+# Surveys: the study's owner builds them; owners and viewers see the list; anyone with a link answers.
+_expect(STUDY_RESULTS, "GET surveys:survey-list")
+_expect(
+    STUDY_OWNER,
+    "POST surveys:survey-list",
+    "GET surveys:survey-edit",
+    "POST surveys:survey-edit",
+    "POST surveys:survey-status",
+    "GET surveys:survey-invitations",
+    "POST surveys:survey-invitations",
+    "POST surveys:survey-settings",
+    "POST surveys:survey-open-link",
+)
+_expect(
+    NO_SUCH_METHOD_LOGIN, "GET surveys:survey-status", "GET surveys:survey-settings", "GET surveys:survey-open-link"
+)
+_expect(
+    PUBLIC, "GET surveys:respond", "POST surveys:respond", "GET surveys:respond-section", "POST surveys:respond-section"
+)
+# Survey results: owners, viewers and adjudicators (surveys/results_permissions.py); importing responses: owners.
+_expect(STUDY_RESULTS, "GET surveys:results", "GET surveys:results-export")
+_expect(NO_SUCH_METHOD_LOGIN, "POST surveys:results", "POST surveys:results-export")
+_expect(STUDY_OWNER, "GET surveys:responses-import", "POST surveys:responses-import")
 # Reports, crash groups, reproductions and runners: anyone logged in reads them.
 _expect(
     LOGGED_IN,
@@ -346,6 +375,12 @@ _expect(
     "POST /api/reproducers/{id}/bisections/",
     "POST /api/reproduction-runs/{id}/rejudge/",
 )
+# Surveys: the list is filtered by role; POST answers 400 to an empty body before it looks at the
+# study (its owner check is tested in tests/surveys/test_surveys_api.py). Answering is public.
+_expect(LOGGED_IN, "GET /api/surveys/", "POST /api/surveys/")
+_expect(PUBLIC, "GET /api/surveys/respond/{survey_token}/", "POST /api/surveys/respond/{survey_token}/")
+_expect(STUDY_RESULTS, "GET /api/surveys/{survey}/results/", "GET /api/surveys/{survey}/export/")
+_expect(STUDY_OWNER, "POST /api/surveys/{survey}/responses/import/")
 # Crash batches come from fuzzer accounts: the curator owns one here.
 _expect(_policy(anonymous=LOGIN, curator=ALLOWED, rest=FORBIDDEN), "POST /api/crashes/")
 
@@ -440,6 +475,10 @@ def world(labelling_study) -> World:
     sync_run = SyncRun.objects.create(source=source, created_by=curator)
     job = ImportJob.objects.create(filename="a.jsonl", file="imports/a.jsonl", created_by=curator)
     invitation = invitations_create(study=study, role="annotator", created_by=owner)[0]
+    survey = survey_open(
+        survey=survey_create(study=study, slug="matrix-survey", definition=SURVEY, created_by=owner), user=owner
+    )
+    survey_token = survey_invitations_make(survey=survey, count=1)[0].token
     users = {
         "anonymous": None,
         "nonmember": s["outsider"],
@@ -467,6 +506,9 @@ def world(labelling_study) -> World:
         "job": job.id,
         "invitation": invitation.invitation.id,
         "token": invitation.token,
+        "survey": survey.slug,
+        "survey_token": survey_token,
+        "number": 1,  # a survey section
         "uidb64": "MQ",  # with the invitation's token: a password reset link that does not work
     }
     return World(users=users, objects=objects, bob=s["ann2"], items=[first, second, third], study=study)
@@ -583,7 +625,7 @@ def _counts() -> dict[str, int]:
 
     return {
         model._meta.label: model.objects.count()
-        for app in ("labelling", "triage")
+        for app in ("labelling", "triage", "surveys")
         for model in apps.get_app_config(app).get_models()
     }
 

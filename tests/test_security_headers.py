@@ -47,6 +47,7 @@ NOT_PAGES = {
     "labelling:screening-resolve", "labelling:study-decision-rule", "labelling:adjudicate-save",
     "triage:crash-link-known", "triage:crash-merge", "triage:crash-split", "triage:github-run-resume",
     "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run", "triage:run-rejudge",
+    "surveys:survey-status", "surveys:survey-settings", "surveys:survey-open-link", "surveys:results-export",
 }  # fmt: skip
 
 
@@ -104,6 +105,26 @@ def site(db):
 
     invitation = invitations_create(study=study, role="viewer", created_by=owner)[0]
     s, r = study.slug, item.report_id
+    from surveys.services import invitations_make, response_answer, survey_create, survey_open
+    from surveys.validation import DEFAULT_CONSENT
+
+    survey_doc = {
+        "title": "CSP survey",
+        "intro": "**Hello**",
+        "consent": DEFAULT_CONSENT,
+        "sections": [
+            {"title": "One", "description": "*markdown*", "questions": [
+                {"code": "a", "kind": "single", "text": "A?", "options": ["x", "y"], "required": True},
+                {"code": "b", "kind": "matrix", "text": "B?", "rows": [{"code": "r", "text": "R"}]},
+                {"code": "c", "kind": "number", "text": "C?", "min": 0},
+            ]},
+            {"title": "Two", "questions": [{"code": "d", "kind": "text", "text": "D?", "long": True}]},
+        ],
+    }  # fmt: skip
+    survey = survey_open(survey=survey_create(study=study, slug="csp-survey", definition=survey_doc, created_by=owner),
+                         user=owner)  # fmt: skip
+    new_token, resumed_token = (m.token for m in invitations_make(survey=survey, count=2))
+    response_answer(token=resumed_token, consent=True, answers={"a": "x"}, submit=False)
     urls = {
         "login": "/accounts/login/",
         "password_change": "/accounts/password/change/",
@@ -128,6 +149,13 @@ def site(db):
         "labelling:screening": f"/studies/{s}/screening/",
         "labelling:label-next": f"/studies/{s}/label/",
         "labelling:label-item": f"/studies/{s}/label/{item.pk}/",
+        "surveys:survey-list": f"/studies/{s}/surveys/",
+        "surveys:survey-edit": f"/surveys/{survey.slug}/edit/",
+        "surveys:survey-invitations": f"/surveys/{survey.slug}/invitations/",
+        "surveys:respond": f"/s/{new_token}/",
+        "surveys:respond-section": f"/s/{resumed_token}/1/",
+        "surveys:results": f"/surveys/{survey.slug}/results/",
+        "surveys:responses-import": f"/surveys/{survey.slug}/responses/import/",
         "triage:report-list": "/reports/",
         "triage:report-detail": f"/reports/{r}/",
         "triage:report-reproduction": f"/reports/{r}/reproduction/",

@@ -39,8 +39,21 @@ def test_load_demo_builds_a_study_ready_to_label_and_is_idempotent(db, capsys):
     assert CodeBlock.objects.filter(report__in=fenced, is_python=True).exists()
     assert not study.reproduction_suggestions  # a blind study: suggestions off by default
 
+    # The demo survey: generated from the symptom categories, open, 5 of 8 invitations answered.
+    from surveys.models import Response, Survey
+
+    survey = Survey.objects.get(slug="dl-bugs-demo-symptoms")
+    assert survey.status == "open" and survey.invitations.count() == 8
+    assert Response.objects.filter(survey=survey, status="submitted").count() == 5
+    assert (
+        len(survey.current_version.definition["sections"])
+        == study.codebook.dimensions.get(code="symptom").categories.count()
+    )
+    assert "answer it yourself (an unused link): http://127.0.0.1:8000/s/" in out
+
     blocks = CodeBlock.objects.count()
     call_command("load_demo")
+    assert Survey.objects.count() == 1 and Response.objects.count() == 5
     assert Study.objects.filter(slug="dl-bugs-demo").count() == 1
     assert StudyItem.objects.filter(study=study).count() == 40
     assert CrashGroup.objects.count() == 4 and CodeBlock.objects.count() == blocks

@@ -19,6 +19,7 @@ from labelling.services.decision_rules import decision_rule_set
 from labelling.services.items import items_add
 from labelling.services.screening import item_screen, screening_vote
 from labelling.services.studies import membership_set, study_create
+from surveys.demo import DEMO_SURVEY_SLUG, demo_survey_load
 from triage.crashes.services import crashes_import
 from triage.models import CrashOccurrence, Report
 from triage.reports.services import report_code_blocks_refresh, reports_import
@@ -124,6 +125,10 @@ class Command(BaseCommand):
                     membership_set(study=study, user=users[username], role=role)
         if not Study.objects.filter(slug=SCREENING_DEMO_SLUG).exists():
             self._screening_study(users)
+        survey_token = demo_survey_load(study=Study.objects.get(slug=DEMO_SLUG), owner=users["owner"])
+        survey_line = f"  survey ({DEMO_SURVEY_SLUG}, 5 responses): {url}studies/{DEMO_SLUG}/surveys/\n"
+        if survey_token:
+            survey_line += f"  answer it yourself (an unused link): {url}s/{survey_token}/\n"
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nBugsift demo is ready: {url}\n"
@@ -135,6 +140,7 @@ class Command(BaseCommand):
                 f"  add people: Settings > Invitation links, or `manage.py invite {DEMO_SLUG} annotator`\n"
                 f"  study: {url}studies/{DEMO_SLUG}/\n"
                 f"  two blind screeners per item: {url}studies/{SCREENING_DEMO_SLUG}/screening/\n"
+                f"{survey_line}"
             )
         )
 

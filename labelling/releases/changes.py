@@ -1,0 +1,165 @@
+"""What changed between two releases of a study: items added or removed, final labels and individual
+labels changed, codebook changes. Computed from the two packages' Parquet files with pyarrow joins
+(columnar, no Python object per row) and from the codebook snapshots.
+
+Codebook events: Bugsift does not record a codebook history yet, so the events are derived by
+comparing the previous release's codebook.json with this one (dimensions and categories added,
+removed, renamed or redefined). When a codebook history exists, it belongs here.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from labelling.releases import package as pk
+
+EXAMPLES = 20
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded to strings (joins and comparisons want plain types)."""
+    columns = [pc.cast(c, pa.string()) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _read(zip_path, member: str, columns: list[str] | None = None) -> pa.Table:
+    with zipfile.ZipFile(zip_path) as zf:
+        data = zf.read(member)
+    table = pq.read_table(pa.BufferReader(data), columns=columns)
+    return _plain(table)
+
+
+def _differs(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
+    """a != b where a null and an empty string count as different, two nulls as equal."""
+    neq = pc.fill_null(pc.not_equal(a, b), True)
+    both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+    return pc.and_(neq, pc.invert(both_null))
+
+
+def data_changes(*, previous_zip, current_dir, final_headers: list[str]) -> dict:
+    prev_items = _read(previous_zip, pk.PARQUET_PATHS[pk.ITEMS])
+    cur_items = _plain(pq.read_table(current_dir / pk.PARQUET_PATHS[pk.ITEMS]))
+    prev_ids, cur_ids = prev_items["source_id"], cur_items["source_id"]
+    added = pc.invert(pc.is_in(cur_ids, value_set=pc.unique(prev_ids)))
+    removed = pc.invert(pc.is_in(prev_ids, value_set=pc.unique(cur_ids)))
+    items = {
+        "added": pc.sum(added).as_py() or 0,
+        "removed": pc.sum(removed).as_py() or 0,
+        "added_examples": pc.filter(cur_ids, added)[:EXAMPLES].to_pylist(),
+        "removed_examples": pc.filter(prev_ids, removed)[:EXAMPLES].to_pylist(),
+    }
+    common = [h for h in final_headers if h in prev_items.column_names and h in cur_items.column_names]
+    finals = {"changed": 0, "by_dimension": {}}
+    if common:
+        joined = cur_items.select(["source_id", *common]).join(
+            prev_items.select(["source_id", *common]), keys="source_id", right_suffix="__prev"
+        )
+        joined = joined.filter(pc.is_valid(joined[f"{common[0]}__prev"]) | pc.is_valid(joined[common[0]]))
+        for h in common:
+            n = pc.sum(_differs(joined[h], joined[f"{h}__prev"])).as_py() or 0
+            finals["by_dimension"][h] = n
+            finals["changed"] += n
+    keys = ["source_id", "annotator", "dimension"]
+    prev_labels = _read(previous_zip, pk.PARQUET_PATHS[pk.LABELS], columns=[*keys, "value"])
+    cur_labels = _plain(pq.read_table(current_dir / pk.PARQUET_PATHS[pk.LABELS], columns=[*keys, "value"]))
+    # Presence on each side is read from a marker column (a value may itself be null or empty).
+    cur_marker = cur_labels.append_column("__cur", pa.array([True] * cur_labels.num_rows, pa.bool_()))
+    prev_marker = prev_labels.append_column("__prev", pa.array([True] * prev_labels.num_rows, pa.bool_()))
+    joined = cur_marker.join(prev_marker, keys=keys, join_type="full outer", right_suffix="__prev")
+    in_cur = pc.fill_null(joined["__cur"], False)
+    in_prev = pc.fill_null(joined["__prev"], False)
+    both = pc.and_(in_cur, in_prev)
+    labels = {
+        "added": pc.sum(pc.and_(in_cur, pc.invert(in_prev))).as_py() or 0,
+        "removed": pc.sum(pc.and_(in_prev, pc.invert(in_cur))).as_py() or 0,
+        "changed": pc.sum(pc.and_(both, _differs(joined["value"], joined["value__prev"]))).as_py() or 0,
+    }
+    return {"items": items, "final_labels": finals, "labels": labels}
+
+
+def codebook_events(previous: dict, current: dict) -> list[dict]:
+    """Dimensions and categories added, removed, renamed or redefined, as {kind, dimension, category, text}."""
+    events = []
+
+    def cats(dim: dict) -> dict:
+        out = {}
+        for c in dim.get("categories") or []:
+            out[c["code"]] = c
+            for child in c.get("children") or []:
+                out[child["code"]] = child
+        return out
+
+    before = {d["code"]: d for d in previous.get("dimensions", [])}
+    after = {d["code"]: d for d in current.get("dimensions", [])}
+    for code in before.keys() - after.keys():
+        events.append(
+            {"kind": "dimension_removed", "dimension": code, "category": "", "text": f"dimension '{code}' removed"}
+        )
+    for code, dim in after.items():
+        if code not in before:
+            events.append(
+                {
+                    "kind": "dimension_added",
+                    "dimension": code,
+                    "category": "",
+                    "text": f"dimension '{code}' ({dim['name']}) added",
+                }
+            )
+            continue
+        old = before[code]
+        if old["name"] != dim["name"]:
+            events.append(
+                {
+                    "kind": "dimension_renamed",
+                    "dimension": code,
+                    "category": "",
+                    "text": f"dimension '{code}' renamed from '{old['name']}' to '{dim['name']}'",
+                }
+            )
+        old_cats, new_cats = cats(old), cats(dim)
+        for c in old_cats.keys() - new_cats.keys():
+            events.append(
+                {
+                    "kind": "category_removed",
+                    "dimension": code,
+                    "category": c,
+                    "text": f"category '{c}' of '{code}' removed",
+                }
+            )
+        for c, spec in new_cats.items():
+            if c not in old_cats:
+                events.append(
+                    {
+                        "kind": "category_added",
+                        "dimension": code,
+                        "category": c,
+                        "text": f"category '{c}' ({spec['name']}) added to '{code}'",
+                    }
+                )
+            elif old_cats[c]["name"] != spec["name"]:
+                events.append(
+                    {
+                        "kind": "category_renamed",
+                        "dimension": code,
+                        "category": c,
+                        "text": f"category '{c}' of '{code}' renamed from '{old_cats[c]['name']}' to '{spec['name']}'",
+                    }
+                )
+            elif old_cats[c].get("definition", "") != spec.get("definition", ""):
+                events.append(
+                    {
+                        "kind": "category_redefined",
+                        "dimension": code,
+                        "category": c,
+                        "text": f"definition of '{c}' ({code}) changed",
+                    }
+                )
+    return sorted(events, key=lambda e: (e["dimension"], e["kind"], e["category"]))
+
+
+def first_release_changes() -> dict:
+    return {"previous": None}

@@ -58,7 +58,7 @@ def data_changes(*, previous_zip, current_dir, final_headers: list[str]) -> dict
         joined = cur_items.select(["source_id", *common]).join(
             prev_items.select(["source_id", *common]), keys="source_id", right_suffix="__prev"
         )
-        joined = joined.filter(pc.is_valid(joined[f"{common[0]}__prev"]) | pc.is_valid(joined[common[0]]))
+        joined = joined.filter(pc.or_(pc.is_valid(joined[f"{common[0]}__prev"]), pc.is_valid(joined[common[0]])))
         for h in common:
             n = pc.sum(_differs(joined[h], joined[f"{h}__prev"])).as_py() or 0
             finals["by_dimension"][h] = n

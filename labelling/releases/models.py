@@ -27,7 +27,9 @@ class Release(models.Model):
     filename = models.CharField(max_length=300)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64, help_text="SHA-256 of the whole zip.")
-    counts = models.JSONField(default=dict, blank=True, help_text="Items, included items, labels, final labels, annotators...")
+    counts = models.JSONField(
+        default=dict, blank=True, help_text="Items, included items, labels, final labels, annotators..."
+    )
     changes = models.JSONField(default=dict, blank=True, help_text="What changed since the previous release.")
     codebook = models.JSONField(default=dict, blank=True, help_text="The codebook as released (template format).")
     created_by = models.ForeignKey(

@@ -91,11 +91,11 @@ class Chart:
         return (self.table_columns or self.columns, self.table_rows if self.table_rows is not None else self.rows)
 
 
-def _layout(**more) -> dict:
+def plot_layout(**more) -> dict:
     return {"font": PLOT_FONT, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "autosize": True, **more}
 
 
-def _pct(n: int, total: int) -> float:
+def percent(n: int, total: int) -> float:
     return round(100.0 * n / total, 2) if total else 0.0
 
 
@@ -142,7 +142,7 @@ def distribution_chart(study: Study, filters: ChartFilters, code: str, codebook:
     counts, total = q.distribution(study=study, filters=filters, dimension=dimension)
     codes = codebook.codes(dimension, counts)
     names = codebook.names(dimension)
-    rows = [[c, counts.get(c, 0), _pct(counts.get(c, 0), total)] for c in codes]
+    rows = [[c, counts.get(c, 0), percent(counts.get(c, 0), total)] for c in codes]
     parents = codebook.parents(dimension)
     label = [names.get(c, c) for c in codes]
     if parents:
@@ -172,7 +172,7 @@ def distribution_chart(study: Study, filters: ChartFilters, code: str, codebook:
         title=f"{dimension.name}: distribution",
         columns=["category", "count", "percent"],
         rows=rows,
-        spec={"data": [trace], "layout": _layout(yaxis={"autorange": "reversed", "automargin": True})},
+        spec={"data": [trace], "layout": plot_layout(yaxis={"autorange": "reversed", "automargin": True})},
         description=f"{total} {_which(filters)} on {dimension.name}; percent of those labels.{multi}",
         empty_message=f"No {_which(filters)} on {dimension.name} yet.",
         table_columns=["category", "name", "count", "percent"],
@@ -187,15 +187,23 @@ def _column_names(cols, codebook: Codebook):
     return {q.KIND: KIND_NAMES, q.VERDICT: VERDICT_NAMES}.get(cols, {})
 
 
-def _columns_of(study, filters, code: str, codebook: Codebook):
+def _columns_of(code: str, codebook: Codebook):
+    """``cols`` of a crosstab: a report column (framework, kind, label, verdict) or a choice dimension."""
     if code in q.REPORT_COLUMNS:
         return code
-    return codebook.dimension(code, field_name="cols")
+    entry = codebook.entries.get(code)
+    if entry is None or not entry.dimension.has_categories:
+        valid = ", ".join([*q.REPORT_COLUMNS, *(d.code for d in codebook.choice_dimensions())])
+        raise ApplicationError(
+            f"'cols': '{code}' is neither a choice dimension of this study nor a report column. Use one of: {valid}.",
+            details=[{"field": "cols", "message": f"Choose from: {valid}."}],
+        )
+    return entry.dimension
 
 
 def crosstab_chart(study: Study, filters: ChartFilters, rows_code: str, cols_code: str, codebook: Codebook) -> Chart:
     rows_dim = codebook.dimension(rows_code, field_name="rows")
-    cols = _columns_of(study, filters, cols_code, codebook)
+    cols = _columns_of(cols_code, codebook)
     table = q.crosstab(study=study, filters=filters, rows=rows_dim, cols=cols)
     row_codes = codebook.codes(rows_dim, {r for r, _ in table})
     seen_cols = {c for _, c in table}
@@ -210,7 +218,9 @@ def crosstab_chart(study: Study, filters: ChartFilters, rows_code: str, cols_cod
     col_totals = [sum(col) for col in zip(*matrix, strict=True)] if matrix else []
     row_names, col_names = codebook.names(rows_dim), _column_names(cols, codebook)
     cols_title = cols.name if isinstance(cols, Dimension) else {q.LABEL: "source label"}.get(cols, cols)
-    custom = [[[_pct(n, row_totals[i]), _pct(n, col_totals[j])] for j, n in enumerate(r)] for i, r in enumerate(matrix)]
+    custom = [
+        [[percent(n, row_totals[i]), percent(n, col_totals[j])] for j, n in enumerate(r)] for i, r in enumerate(matrix)
+    ]
     trace = {
         "type": "heatmap",
         "z": matrix,
@@ -235,7 +245,7 @@ def crosstab_chart(study: Study, filters: ChartFilters, rows_code: str, cols_cod
         rows=[[r, *matrix[i]] for i, r in enumerate(row_codes)],
         spec={
             "data": [trace],
-            "layout": _layout(yaxis={"autorange": "reversed", "automargin": True}, xaxis={"automargin": True}),
+            "layout": plot_layout(yaxis={"autorange": "reversed", "automargin": True}, xaxis={"automargin": True}),
         },  # fmt: skip
         description=f"Counts of {_which(filters)}; hover a cell (or read the table) for row and column percentages.",
         empty_message=f"No items have both a {rows_dim.name} and a {cols_title} yet.",
@@ -270,7 +280,7 @@ def sankey_chart(study: Study, filters: ChartFilters, source: str, target: str, 
         title=f"{src.name} -> {dst.name}",
         columns=[f"{source}", f"{target}", "count"],
         rows=rows,
-        spec={"data": [trace], "layout": _layout()},
+        spec={"data": [trace], "layout": plot_layout()},
         description=f"How {_which(filters)} on {src.name} flow into {dst.name}.",
         empty_message=f"No items have both a {src.name} and a {dst.name} yet.",
         table_columns=[src.name, dst.name, "count"],
@@ -336,7 +346,7 @@ def agreement_chart(study: Study, filters: ChartFilters, codebook: Codebook) -> 
         title=FIXED["agreement"],
         columns=["dimension", "statistic", "value", "ci95_low", "ci95_high", "items"],
         rows=rows,
-        spec={"data": traces, "layout": _layout(yaxis={"range": [-0.2, 1.05], "title": {"text": "agreement"}})},
+        spec={"data": traces, "layout": plot_layout(yaxis={"range": [-0.2, 1.05], "title": {"text": "agreement"}})},
         description="Computed by labelling.agreement (the Agreement page has every figure, with bands and notes).",
         empty_message="No item has labels from two annotators yet.",
         filters=filters,
@@ -358,7 +368,7 @@ def labelled_chart(study: Study, filters: ChartFilters) -> Chart:
         title=FIXED["progress.labelled"],
         columns=["day", "annotator", "items", "cumulative"],
         rows=rows,
-        spec={"data": traces, "layout": _layout(yaxis={"title": {"text": "items finished"}})},
+        spec={"data": traces, "layout": plot_layout(yaxis={"title": {"text": "items finished"}})},
         description="Items each annotator finished (completed assignments) per day (UTC), cumulated.",
         empty_message="No annotator has finished an item yet.",
         filters=filters,
@@ -376,7 +386,7 @@ def time_spent_chart(study: Study, filters: ChartFilters) -> Chart:
         title=FIXED["progress.time_spent"],
         columns=["time_spent", "items"],
         rows=rows,
-        spec={"data": [_bars([r[0] for r in rows], [r[1] for r in rows])], "layout": _layout()},
+        spec={"data": [_bars([r[0] for r in rows], [r[1] for r in rows])], "layout": plot_layout()},
         description="Time one annotator spent on one item (summed over its dimensions), in bands.",
         empty_message="No time has been recorded yet.",
         filters=filters,
@@ -401,7 +411,7 @@ def funnel_chart(study: Study, filters: ChartFilters) -> Chart:
         title=FIXED["funnel"],
         columns=["stage", "items"],
         rows=rows,
-        spec={"data": [trace], "layout": _layout(yaxis={"automargin": True})},
+        spec={"data": [trace], "layout": plot_layout(yaxis={"automargin": True})},
         description="Ingested reports (site-wide, same filters), then the study's items at each stage.",
         table_rows=[[FUNNEL_NAMES[s], n] for s, n in rows],
         filters=filters,
@@ -415,7 +425,7 @@ def exclusions_chart(study: Study, filters: ChartFilters) -> Chart:
         title=FIXED["funnel.exclusions"],
         columns=["reason", "items"],
         rows=rows,
-        spec={"data": [_bars([r[0] for r in rows], [r[1] for r in rows])], "layout": _layout()},
+        spec={"data": [_bars([r[0] for r in rows], [r[1] for r in rows])], "layout": plot_layout()},
         empty_message="No item has been excluded.",
         filters=filters,
     )
@@ -426,7 +436,7 @@ def _stacked(groups: list[str], rows: list[tuple[str, str, int]]) -> dict:
     table = {(g, v): n for g, v, n in rows}
     verdicts = [v for v in VERDICT_NAMES if any(v == r[1] for r in rows)]
     data = [_bars(groups, [table.get((g, v), 0) for g in groups], name=VERDICT_NAMES[v]) for v in verdicts]
-    return {"data": data, "layout": _layout(barmode="stack")}
+    return {"data": data, "layout": plot_layout(barmode="stack")}
 
 
 def verdicts_chart(study: Study, filters: ChartFilters) -> Chart:
@@ -484,7 +494,7 @@ def bisection_chart(study: Study, filters: ChartFilters) -> Chart:
         title=FIXED["reproduction.bisection"],
         columns=["framework", "package", "mode", "first_bad", "bisections"],
         rows=rows,
-        spec={"data": [_bars(list(by_mode), list(by_mode.values()))], "layout": _layout()},
+        spec={"data": [_bars(list(by_mode), list(by_mode.values()))], "layout": plot_layout()},
         description="Finished bisections: introduced, fixed, no change or inconclusive, and the first bad version.",
         empty_message="No bisection of these reports has finished yet.",
         filters=filters,

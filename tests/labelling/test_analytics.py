@@ -26,3 +26,11 @@ def test_study_figures_are_valid_plotly_figures(data):
     for chart in charts:
         assert chart.figure.data, chart.id  # go.Figure validated the spec
         assert chart.csv_text().splitlines()[0] == ",".join(chart.columns)
+
+
+def test_page_renders_for_owner(client, data):
+    client.force_login(data["owner"])
+    response = client.get("/studies/small/analytics/")
+    assert response.status_code == 200, response.content[:2000]
+    html = response.content.decode()
+    assert "chart-distribution--symptom" in html and "Download data (CSV)" in html

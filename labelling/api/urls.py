@@ -2,6 +2,7 @@ from django.urls import path  # noqa: F401
 
 from labelling.api import adjudication as adjudication_api
 from labelling.api import agreement as agreement_api
+from labelling.api import analytics as analytics_api
 from labelling.api import annotations as annotation_api
 from labelling.api import codebook as codebook_api
 from labelling.api import dataset as dataset_api
@@ -92,4 +93,12 @@ urlpatterns = [
         agreement_api.PairConfusionApi.as_view(),
         name="agreement-confusion",
     ),
+    path("studies/<slug:slug>/charts/", analytics_api.ChartListApi.as_view(), name="chart-list"),
+    path(
+        "studies/<slug:slug>/charts/distribution/",
+        analytics_api.DistributionApi.as_view(),
+        name="chart-distribution",
+    ),
+    path("studies/<slug:slug>/charts/crosstab/", analytics_api.CrosstabApi.as_view(), name="chart-crosstab"),
+    path("studies/<slug:slug>/charts/<str:chart_id>/", analytics_api.ChartDataApi.as_view(), name="chart-data"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -36,6 +38,7 @@ class ReleaseOptions:
     include_bodies: bool = False
     name_annotators: bool = False
     licence: str = card.DEFAULT_LICENCE
+    figures: bool = True  # the analytics charts in figures/ (each a standalone HTML of ~5 MB)
 
 
 def check_licence(licence: str) -> str:
@@ -197,7 +200,12 @@ def build_package(
     """Write the whole package into ``directory`` (not zipped): data, metadata, card, descriptor, checksums."""
     names = annotator_names(study=study, name_annotators=options.name_annotators)
     built = write_data(
-        study=study, directory=directory, names=names, include_bodies=options.include_bodies, progress=progress
+        study=study,
+        directory=directory,
+        names=names,
+        include_bodies=options.include_bodies,
+        figures=options.figures,
+        progress=progress,
     )
     if previous is None:
         changes = {"previous": None}
@@ -314,7 +322,7 @@ def release_create(
     while others keep labelling); the zip is stored under MEDIA_ROOT/releases/ and, with
     ``output``, copied there too. Two releases of one version at once: one wins, the other gets a 400.
     """
-    options = ReleaseOptions(options.include_bodies, options.name_annotators, check_licence(options.licence))
+    options = dataclasses.replace(options, licence=check_licence(options.licence))
     parsed = check_version(study, version)
     now = timezone.now()
     with tempfile.TemporaryDirectory(prefix="bugsift-release-") as tmp:

@@ -14,6 +14,7 @@ the package's data files).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import zipfile
@@ -309,13 +310,36 @@ def survey_tables(study: Study) -> list[tuple[str, list[str], Iterator[list]]]:
     return list(study_survey_tables(study))
 
 
-def study_figures(study: Study) -> list:
-    """The analytics charts (``labelling.analytics.study_figures``) when that module exists."""
+def _renamed(value, names: dict[str, str]):
+    """``value`` with every string equal to a username replaced by the annotator's release name."""
+    if isinstance(value, str):
+        return names.get(value, value)
+    if isinstance(value, list | tuple):
+        return [_renamed(v, names) for v in value]
+    if isinstance(value, dict):
+        return {k: _renamed(v, names) for k, v in value.items()}
+    return value
+
+
+def study_figures(study: Study, names: dict[str, str]) -> list:
+    """The analytics charts (``labelling.analytics.study_figures``), annotators by their release names.
+    Charts are objects with ``.id``, ``.title``, ``.figure`` and ``.csv_text()``; dataclasses (rows and
+    Plotly spec) are renamed field by field, so a username inside other text is never touched."""
     try:
-        from labelling.analytics import study_figures as figures  # type: ignore[attr-defined]
-    except ImportError:
+        from labelling.analytics import study_figures as figures
+    except ImportError:  # the analytics app is not there: no figures
         return []
-    return list(figures(study))
+    out = []
+    for chart in figures(study):
+        if dataclasses.is_dataclass(chart) and hasattr(chart, "rows") and hasattr(chart, "spec"):
+            chart = dataclasses.replace(
+                chart,
+                rows=_renamed(chart.rows, names),
+                spec=_renamed(chart.spec, names),
+                table_rows=_renamed(getattr(chart, "table_rows", None), names),
+            )
+        out.append(chart)
+    return out
 
 
 def pseudonymised_agreement(study: Study, names: dict[str, str]) -> dict:
@@ -338,6 +362,7 @@ def write_data(
     directory: Path,
     names: dict[str, str],
     include_bodies: bool,
+    figures: bool = True,
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> Built:
@@ -374,7 +399,7 @@ def write_data(
     codebook = template_from_study(study)
     agreement = pseudonymised_agreement(study, names)
     write_json(directory / "agreement.json", agreement)
-    for figure in study_figures(study):
+    for figure in study_figures(study, names) if figures else ():
         (directory / "figures").mkdir(exist_ok=True)
         html = figure.figure.to_html(include_plotlyjs=True, full_html=True, div_id=f"figure-{figure.id}")
         (directory / "figures" / f"{figure.id}.html").write_text(html, encoding="utf-8")
@@ -412,6 +437,10 @@ def write_zip(directory: Path, target, order: list[str]) -> None:
         for rel in order:
             info = zipfile.ZipInfo(rel, date_time=ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
+            # The figures each inline plotly.js (~4.7 MB): the fastest level keeps the zip quick to write.
+            # (ZipInfo.compress_level from Python 3.13, _compresslevel before.)
+            level_attribute = "compress_level" if hasattr(info, "compress_level") else "_compresslevel"
+            setattr(info, level_attribute, 1 if rel.endswith(".html") else 6)
             info.external_attr = 0o644 << 16
             info.create_system = 3
             with (directory / rel).open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:

@@ -35,6 +35,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--licence", default=DEFAULT_LICENCE, choices=list(LICENCES), help=f"Default {DEFAULT_LICENCE}."
         )
+        parser.add_argument("--no-figures", action="store_true", help="Leave the analytics charts out.")
         parser.add_argument("--by", help="Username recorded as the release's creator (default: none).")
 
     def handle(self, *args, slug, release_version, output=None, **options):
@@ -58,6 +59,7 @@ class Command(BaseCommand):
                         include_bodies=options["include_bodies"],
                         name_annotators=options["name_annotators"],
                         licence=options["licence"],
+                        figures=not options["no_figures"],
                     ),
                     output=output,
                     progress=bar.update,

@@ -72,9 +72,8 @@ class DecisionSerializer(serializers.ModelSerializer):
     decided_by = serializers.SerializerMethodField()
     chosen_from = serializers.ListField(child=serializers.CharField(allow_blank=True), read_only=True)
     replaced_method = serializers.CharField(
-        read_only=True,
-        help_text="Method of the final label it replaced (unanimous, majority, adjudicated, "
-        "imported), empty when there was none.",
+        read_only=True, help_text="Method of the final label it replaced (unanimous, majority, adjudicated, "
+        "imported), empty when there was none."
     )
 
     class Meta:

@@ -33,7 +33,9 @@ def given_values(*, item: StudyItem, dimension: Dimension) -> list[str]:
     """The distinct values the item's assigned annotators gave ``dimension`` (a missing label is
     ""), in the order of the annotators' assignments."""
     annotators = list(Assignment.objects.filter(item=item).order_by("id").values_list("annotator_id", flat=True))
-    values = dict(Annotation.objects.filter(item=item, dimension=dimension).values_list("annotator_id", "value"))
+    values = dict(
+        Annotation.objects.filter(item=item, dimension=dimension).values_list("annotator_id", "value")
+    )
     result: list[str] = []
     for annotator_id in annotators:
         value = _normalised(dimension, values.get(annotator_id, ""))
@@ -120,8 +122,9 @@ def item_adjudicate(
     if not decisions:
         raise ValidationError({"": "Decide at least one dimension."})
     dimensions = {
-        d.code: d
-        for d in Dimension.objects.filter(codebook__study=study, code__in=list(decisions)).select_related("codebook")
+        d.code: d for d in Dimension.objects.filter(codebook__study=study, code__in=list(decisions)).select_related(
+            "codebook"
+        )
     }
     errors: dict[str, list[str]] = {}
     made = []
@@ -134,11 +137,7 @@ def item_adjudicate(
             with transaction.atomic():
                 made.append(
                     final_label_adjudicate(
-                        study=study,
-                        item=item,
-                        dimension=dimension,
-                        value=value,
-                        rationale=rationale,
+                        study=study, item=item, dimension=dimension, value=value, rationale=rationale,
                         adjudicator=adjudicator,
                     )
                 )

@@ -16,7 +16,7 @@ from labelling.releases.models import Release
 from labelling.releases.services import ReleaseOptions, release_create
 from labelling.services.adjudication import final_label_adjudicate
 from labelling.services.annotations import item_labels_save
-from tests.factories import AssignmentFactory, ReportFactory, StudyItemFactory, UserFactory
+from tests.factories import AssignmentFactory, ReportFactory, StudyItemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -186,8 +186,10 @@ def test_the_dataset_card_figures_equal_the_agreement_command(study, tmp_path):
     card = files["README.md"].decode()
     for d in command["dimensions"]:
         kappa, alpha = d["fleiss_kappa"], d["krippendorff_alpha"]
-        row = (f"| {d['code']} | {d['items']} | {fmt(d['percent_agreement'])} | {fmt(kappa['value'])} "
-               f"{fmt_ci(kappa['ci95'])} | {fmt(alpha['value'])} {fmt_ci(alpha['ci95'])} | {fmt(d['gwet_ac1']['value'])} |")  # fmt: skip
+        row = (
+            f"| {d['code']} | {d['items']} | {fmt(d['percent_agreement'])} | {fmt(kappa['value'])} "
+            f"{fmt_ci(kappa['ci95'])} | {fmt(alpha['value'])} {fmt_ci(alpha['ci95'])} | {fmt(d['gwet_ac1']['value'])} |"
+        )
         assert row in card
 
 
@@ -223,7 +225,7 @@ def test_a_tampered_package_is_refused_and_nothing_is_written(study, tmp_path):
 
 
 def test_a_codebook_that_contradicts_the_data_is_refused(study, tmp_path):
-    from labelling.releases.writer import checksums_text, WrittenFile
+    from labelling.releases.writer import WrittenFile, checksums_text
 
     release = _release(study)
     files = _zip(release.file.path)

@@ -209,3 +209,18 @@ class CanAdjudicate(_StudyPermission):
 
 class CanAnnotate(_StudyPermission):
     check = staticmethod(can_annotate)
+
+
+def can_read_releases(user, study: Study) -> bool:
+    """A release holds every annotator's labels (pseudonymised or not): owners and viewers (and
+    staff) list and download them, like the exports; never an annotator or an adjudicator."""
+    return can_read_results(user, study)
+
+
+def can_create_releases(user, study: Study) -> bool:
+    """Freezing a study as a citable release is the owner's decision."""
+    return is_owner(user, study)
+
+
+class CanReadReleases(_StudyPermission):
+    check = staticmethod(can_read_releases)

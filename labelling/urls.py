@@ -1,5 +1,6 @@
 from django.urls import path
 
+from labelling.releases import views as release_views
 from labelling.views import adjudication as adjudication_views
 from labelling.views import agreement as agreement_views
 from labelling.views import analytics as analytics_views
@@ -72,6 +73,13 @@ urlpatterns = [
     path("studies/<slug:slug>/adjudicate/", adjudication_views.adjudicate, name="adjudicate"),
     path("studies/<slug:slug>/adjudicate/<int:item_id>/", adjudication_views.adjudicate_save, name="adjudicate-save"),
     path("studies/<slug:slug>/agreement/", agreement_views.agreement, name="agreement"),
+    path("studies/<slug:slug>/releases/", release_views.releases, name="releases"),
+    path(
+        "studies/<slug:slug>/releases/<str:version>/download/",
+        release_views.release_download,
+        name="release-download",
+    ),
+    path("releases/load/", release_views.release_upload, name="release-upload"),
     path("studies/<slug:slug>/analytics/", analytics_views.analytics, name="analytics"),
     path("studies/<slug:slug>/analytics/compare/", analytics_views.analytics_compare, name="analytics-compare"),
     path(

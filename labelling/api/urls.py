@@ -10,6 +10,7 @@ from labelling.api import decision_rules as decision_rules_api
 from labelling.api import items as items_api
 from labelling.api import screening as screening_api
 from labelling.api import studies as studies_api
+from labelling.releases import api as releases_api
 
 urlpatterns = [
     # studies, members, assignments, codebook, items, screening (studies helper)
@@ -101,4 +102,16 @@ urlpatterns = [
     ),
     path("studies/<slug:slug>/charts/crosstab/", analytics_api.CrosstabApi.as_view(), name="chart-crosstab"),
     path("studies/<slug:slug>/charts/<str:chart_id>/", analytics_api.ChartDataApi.as_view(), name="chart-data"),
+    path("studies/<slug:slug>/releases/", releases_api.ReleaseListApi.as_view(), name="release-list"),
+    path(
+        "studies/<slug:slug>/releases/<str:version>/",
+        releases_api.ReleaseDetailApi.as_view(),
+        name="release-detail",
+    ),
+    path(
+        "studies/<slug:slug>/releases/<str:version>/download/",
+        releases_api.ReleaseDownloadApi.as_view(),
+        name="release-download",
+    ),
+    path("releases/load/", releases_api.ReleaseLoadApi.as_view(), name="release-load"),
 ]

@@ -63,22 +63,35 @@ def data_changes(*, previous_zip, current_dir, final_headers: list[str]) -> dict
             n = pc.sum(_differs(joined[h], joined[f"{h}__prev"])).as_py() or 0
             finals["by_dimension"][h] = n
             finals["changed"] += n
-    keys = ["source_id", "annotator", "dimension"]
-    prev_labels = _read(previous_zip, pk.PARQUET_PATHS[pk.LABELS], columns=[*keys, "value"])
-    cur_labels = _plain(pq.read_table(current_dir / pk.PARQUET_PATHS[pk.LABELS], columns=[*keys, "value"]))
-    # Presence on each side is read from a marker column (a value may itself be null or empty).
-    cur_marker = cur_labels.append_column("__cur", pa.array([True] * cur_labels.num_rows, pa.bool_()))
-    prev_marker = prev_labels.append_column("__prev", pa.array([True] * prev_labels.num_rows, pa.bool_()))
-    joined = cur_marker.join(prev_marker, keys=keys, join_type="full outer", right_suffix="__prev")
-    in_cur = pc.fill_null(joined["__cur"], False)
-    in_prev = pc.fill_null(joined["__prev"], False)
-    both = pc.and_(in_cur, in_prev)
-    labels = {
-        "added": pc.sum(pc.and_(in_cur, pc.invert(in_prev))).as_py() or 0,
-        "removed": pc.sum(pc.and_(in_prev, pc.invert(in_cur))).as_py() or 0,
-        "changed": pc.sum(pc.and_(both, _differs(joined["value"], joined["value__prev"]))).as_py() or 0,
-    }
+    labels = _label_changes(previous_zip, current_dir / pk.PARQUET_PATHS[pk.LABELS])
     return {"items": items, "final_labels": finals, "labels": labels}
+
+
+def _label_changes(previous_zip, current_path) -> dict:
+    """Individual labels added, removed and changed, keyed by (source_id, annotator, dimension).
+
+    The previous labels are held once, compactly (source_id dictionary-encoded); the current ones
+    are read row group by row group and joined with the previous rows of the same items, so memory
+    stays near one row group plus the previous table."""
+    keys = ["source_id", "annotator", "dimension"]
+    with zipfile.ZipFile(previous_zip) as zf:
+        data = zf.read(pk.PARQUET_PATHS[pk.LABELS])
+    prev = pq.read_table(pa.BufferReader(data), columns=[*keys, "value"], read_dictionary=["source_id"])
+    del data
+    prev_ids = pc.cast(prev["source_id"], pa.string())
+    matched = changed = current_rows = 0
+    reader = pq.ParquetFile(current_path)
+    for group in range(reader.num_row_groups):
+        cur = _plain(reader.read_row_group(group, columns=[*keys, "value"]))
+        current_rows += cur.num_rows
+        ids = pc.unique(cur["source_id"])
+        before = _plain(prev.filter(pc.is_in(prev_ids, value_set=ids)))
+        if not before.num_rows:
+            continue
+        joined = cur.join(before, keys=keys, join_type="inner", right_suffix="__prev")
+        matched += joined.num_rows
+        changed += pc.sum(_differs(joined["value"], joined["value__prev"])).as_py() or 0
+    return {"added": current_rows - matched, "removed": prev.num_rows - matched, "changed": changed}
 
 
 def codebook_events(previous: dict, current: dict) -> list[dict]:

@@ -33,7 +33,7 @@ from labelling.models import Assignment, Category, Dimension, FinalLabelDecision
 from labelling.releases import package as pk
 from triage.models import Report, ReproductionRun
 
-CHUNK_SIZE = 5000
+CHUNK_SIZE = 2000
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 

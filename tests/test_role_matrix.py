@@ -34,6 +34,7 @@ from tests.factories import (
     AnnotationFactory,
     ReproducerFactory,
     ReproductionFactory,
+    ReleaseFactory,
     ReproductionRunFactory,
     RunnerFactory,
     UserFactory,
@@ -122,6 +123,7 @@ _expect(NO_SUCH_METHOD, "GET logout")
 _expect(LOGGED_IN, "GET labelling:study-list")
 _expect(NO_SUCH_METHOD_LOGIN, "POST labelling:study-list")
 _expect(RESEARCHER, "GET labelling:study-create", "POST labelling:study-create")
+_expect(RESEARCHER, "GET labelling:release-upload", "POST labelling:release-upload")  # it creates a study
 _expect(STUDY_MEMBER, "GET labelling:study-detail", "GET labelling:codebook")
 _expect(NO_SUCH_METHOD_LOGIN, "POST labelling:study-detail", "POST labelling:codebook")
 _expect(STUDY_ANNOTATE, "GET labelling:label-next")
@@ -134,6 +136,8 @@ _expect(
     "GET labelling:disagreements",
     "GET labelling:agreement",
     "GET labelling:export",
+    "GET labelling:releases",  # every label, pseudonymised or not: like the exports
+    "GET labelling:release-download",
 )
 _expect(
     STUDY_OWNER,
@@ -161,6 +165,7 @@ _expect(
     "GET labelling:category-edit",
     "POST labelling:category-edit",
     "POST labelling:category-delete",
+    "POST labelling:releases",  # only the owner freezes a release
 )
 _expect(
     NO_SUCH_METHOD_LOGIN,
@@ -169,6 +174,7 @@ _expect(
     "POST labelling:disagreements",
     "POST labelling:agreement",
     "POST labelling:export",
+    "POST labelling:release-download",
     "GET labelling:assignments",
     "GET labelling:study-member-add",
     "GET labelling:study-member",
@@ -250,7 +256,7 @@ _expect(RESEARCHER, "POST triage:reproducer-bisect", "POST triage:run-rejudge")
 # ----------------------------------------------------------------------------------------- API
 _expect(PUBLIC, "POST /api/auth/token/")
 _expect(LOGGED_IN, "GET /api/studies/")
-_expect(RESEARCHER, "POST /api/studies/")
+_expect(RESEARCHER, "POST /api/studies/", "POST /api/releases/load/")  # loading a release creates a study
 _expect(
     STUDY_MEMBER,
     "GET /api/studies/{slug}/",
@@ -280,6 +286,9 @@ _expect(
     "GET /api/studies/{slug}/adjudications/",  # the decisions: adjudicators too (not in this matrix)
     "GET /api/studies/{slug}/draws/",
     "GET /api/studies/{slug}/export/",
+    "GET /api/studies/{slug}/releases/",
+    "GET /api/studies/{slug}/releases/{version}/",
+    "GET /api/studies/{slug}/releases/{version}/download/",
 )
 _expect(
     STUDY_OWNER,
@@ -295,6 +304,7 @@ _expect(
     "POST /api/studies/{slug}/items/{item_id}/adjudication/",
     "POST /api/studies/{slug}/assignments/",
     "POST /api/studies/{slug}/labels/import/",
+    "POST /api/studies/{slug}/releases/",
     "POST /api/studies/{slug}/members/",
     "GET /api/studies/{slug}/invitations/",  # only owners see who was invited as what
     "POST /api/studies/{slug}/invitations/",
@@ -408,8 +418,9 @@ class World:
 
 
 @pytest.fixture
-def world(labelling_study) -> World:
+def world(labelling_study, settings, tmp_path) -> World:
     s = labelling_study
+    settings.MEDIA_ROOT = tmp_path / "media"
     study = s["study"]
     assert study.blind, "the matrix is about a blind study"
     owner = s["owner"]
@@ -440,6 +451,7 @@ def world(labelling_study) -> World:
     sync_run = SyncRun.objects.create(source=source, created_by=curator)
     job = ImportJob.objects.create(filename="a.jsonl", file="imports/a.jsonl", created_by=curator)
     invitation = invitations_create(study=study, role="annotator", created_by=owner)[0]
+    release = ReleaseFactory(study=study)
     users = {
         "anonymous": None,
         "nonmember": s["outsider"],
@@ -467,6 +479,7 @@ def world(labelling_study) -> World:
         "job": job.id,
         "invitation": invitation.invitation.id,
         "token": invitation.token,
+        "version": release.version,
         "uidb64": "MQ",  # with the invitation's token: a password reset link that does not work
     }
     return World(users=users, objects=objects, bob=s["ann2"], items=[first, second, third], study=study)

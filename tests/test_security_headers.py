@@ -45,6 +45,7 @@ NOT_PAGES = {
     "labelling:study-member", "labelling:study-member-add", "labelling:export", "labelling:assignments",
     "labelling:study-invitations", "labelling:study-invitation-revoke",
     "labelling:screening-resolve", "labelling:study-decision-rule", "labelling:adjudicate-save",
+    "labelling:release-download",
     "triage:crash-link-known", "triage:crash-merge", "triage:crash-split", "triage:github-run-resume",
     "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run", "triage:run-rejudge",
 }  # fmt: skip
@@ -124,6 +125,8 @@ def site(db):
         "labelling:adjudicate": f"/studies/{s}/adjudicate/",
         "labelling:agreement": f"/studies/{s}/agreement/?dimension=symptom&rater_a=annie&rater_b=owner",
         "labelling:items": f"/studies/{s}/items/",
+        "labelling:releases": f"/studies/{s}/releases/",
+        "labelling:release-upload": "/releases/load/",
         "labelling:item-detail": f"/studies/{s}/items/{item.pk}/",
         "labelling:screening": f"/studies/{s}/screening/",
         "labelling:label-next": f"/studies/{s}/label/",

@@ -134,6 +134,10 @@ _expect(
     "GET labelling:disagreements",
     "GET labelling:agreement",
     "GET labelling:export",
+    # Analytics: adjudicators too (can_view_analytics; tests/labelling/test_analytics.py), never annotators
+    "GET labelling:analytics",
+    "GET labelling:analytics-chart",
+    "GET labelling:analytics-compare",
 )
 _expect(
     STUDY_OWNER,
@@ -169,6 +173,9 @@ _expect(
     "POST labelling:disagreements",
     "POST labelling:agreement",
     "POST labelling:export",
+    "POST labelling:analytics",
+    "POST labelling:analytics-chart",
+    "POST labelling:analytics-compare",
     "GET labelling:assignments",
     "GET labelling:study-member-add",
     "GET labelling:study-member",
@@ -280,6 +287,10 @@ _expect(
     "GET /api/studies/{slug}/adjudications/",  # the decisions: adjudicators too (not in this matrix)
     "GET /api/studies/{slug}/draws/",
     "GET /api/studies/{slug}/export/",
+    "GET /api/studies/{slug}/charts/",  # adjudicators too (not in this matrix)
+    "GET /api/studies/{slug}/charts/distribution/",  # 400 without its parameters: past the access check
+    "GET /api/studies/{slug}/charts/crosstab/",
+    "GET /api/studies/{slug}/charts/{chart_id}/",
 )
 _expect(
     STUDY_OWNER,
@@ -454,6 +465,7 @@ def world(labelling_study) -> World:
         "item_id": first.id,
         "user_id": s["ann2"].id,
         "fmt": "csv",
+        "chart_id": "distribution.symptom",
         "report": report.id,
         "annotation": bob_annotation.id,
         "dimension": s["symptom"].id,

@@ -183,7 +183,7 @@ def build_labelled_study(*, items: int = 100_000, seed: int = 7, log=print) -> B
             SELECT %s, id,
                    CASE WHEN id %% 20 = 0 THEN 'excluded' WHEN id %% 20 = 1 THEN 'pending' ELSE 'included' END,
                    CASE WHEN id %% 20 = 0 THEN 'Not a framework bug' ELSE '' END,
-                   %s, %s, false, '', 'single', false
+                   %s, %s, false, '', '', false
             FROM triage_report WHERE source_id LIKE 'bench:%%' ORDER BY id
             """,
             [study.id, now, now],

@@ -138,6 +138,10 @@ _expect(
     "GET labelling:export",
     "GET labelling:releases",  # every label, pseudonymised or not: like the exports
     "GET labelling:release-download",
+    # Analytics: adjudicators too (can_view_analytics; tests/labelling/test_analytics.py), never annotators
+    "GET labelling:analytics",
+    "GET labelling:analytics-chart",
+    "GET labelling:analytics-compare",
 )
 _expect(
     STUDY_OWNER,
@@ -175,6 +179,9 @@ _expect(
     "POST labelling:agreement",
     "POST labelling:export",
     "POST labelling:release-download",
+    "POST labelling:analytics",
+    "POST labelling:analytics-chart",
+    "POST labelling:analytics-compare",
     "GET labelling:assignments",
     "GET labelling:study-member-add",
     "GET labelling:study-member",
@@ -289,6 +296,10 @@ _expect(
     "GET /api/studies/{slug}/releases/",
     "GET /api/studies/{slug}/releases/{version}/",
     "GET /api/studies/{slug}/releases/{version}/download/",
+    "GET /api/studies/{slug}/charts/",  # adjudicators too (not in this matrix)
+    "GET /api/studies/{slug}/charts/distribution/",  # 400 without its parameters: past the access check
+    "GET /api/studies/{slug}/charts/crosstab/",
+    "GET /api/studies/{slug}/charts/{chart_id}/",
 )
 _expect(
     STUDY_OWNER,
@@ -466,6 +477,7 @@ def world(labelling_study, settings, tmp_path) -> World:
         "item_id": first.id,
         "user_id": s["ann2"].id,
         "fmt": "csv",
+        "chart_id": "distribution.symptom",
         "report": report.id,
         "annotation": bob_annotation.id,
         "dimension": s["symptom"].id,

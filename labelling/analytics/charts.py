@@ -137,9 +137,10 @@ def _which(filters: ChartFilters) -> str:
     return "every annotator's labels" if filters.labels == ANNOTATORS else "final labels"
 
 
-def distribution_chart(study: Study, filters: ChartFilters, code: str, codebook: Codebook) -> Chart:
+def distribution_chart(study: Study, filters: ChartFilters, code: str, codebook: Codebook, counted=None) -> Chart:
+    """``counted``: the dimension's (counts, total) when already read (``selectors.distributions``)."""
     dimension = codebook.dimension(code)
-    counts, total = q.distribution(study=study, filters=filters, dimension=dimension)
+    counts, total = counted or q.distribution(study=study, filters=filters, dimension=dimension)
     codes = codebook.codes(dimension, counts)
     names = codebook.names(dimension)
     rows = [[c, counts.get(c, 0), percent(counts.get(c, 0), total)] for c in codes]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncDate
 
@@ -33,15 +33,16 @@ TIME_LAST_BUCKET = ">= 30 min"
 FUNNEL_STAGES = ("ingested", "in_study", "screened", "included", "labelled", "final")
 
 
-def _labels(study: Study, filters: ChartFilters, dimension: Dimension):
-    """The label rows counted for ``dimension``: final labels, or every annotator's labels."""
+def _labels(study: Study, filters: ChartFilters, dimensions: list[Dimension]):
+    """The label rows counted for ``dimensions``: final labels, or every annotator's labels.
+
+    A dimension belongs to one study's codebook, so its labels are that study's: the join to the
+    items (and their reports) is made only when a filter restricts them."""
     model = Annotation if filters.labels == ANNOTATORS else FinalLabel
-    return (
-        model.objects.filter(item__study=study, dimension=dimension)
-        .exclude(value="")
-        .filter(filters.item_q("item__"))
-        .order_by()
-    )
+    labels = model.objects.filter(dimension__in=dimensions).exclude(value="").order_by()
+    if filters.restricts_items:
+        labels = labels.filter(item__study=study).filter(filters.item_q("item__"))
+    return labels
 
 
 def split(value: str, dimension: Dimension) -> list[str]:
@@ -51,15 +52,26 @@ def split(value: str, dimension: Dimension) -> list[str]:
     return [value]
 
 
+def distributions(
+    *, study: Study, filters: ChartFilters, dimensions: list[Dimension]
+) -> dict[int, tuple[Counter, int]]:
+    """{dimension id: ({category code: labels holding it}, labels counted)} for ``dimensions``, in
+    ONE query grouped by dimension and value."""
+    by_id = {d.pk: d for d in dimensions}
+    result = {d.pk: (Counter(), 0) for d in dimensions}
+    for dimension_id, value, n in (
+        _labels(study, filters, dimensions).values_list("dimension_id", "value").annotate(n=Count("id"))
+    ):
+        counts, total = result[dimension_id]
+        for code in split(value, by_id[dimension_id]):
+            counts[code] += n
+        result[dimension_id] = (counts, total + n)
+    return result
+
+
 def distribution(*, study: Study, filters: ChartFilters, dimension: Dimension) -> tuple[Counter, int]:
     """({category code: labels holding it}, labels counted) for ``dimension``: one GROUP BY value."""
-    counts: Counter = Counter()
-    total = 0
-    for value, n in _labels(study, filters, dimension).values_list("value").annotate(n=Count("id")):
-        total += n
-        for code in split(value, dimension):
-            counts[code] += n
-    return counts, total
+    return distributions(study=study, filters=filters, dimensions=[dimension])[dimension.pk]
 
 
 def _latest_verdict():
@@ -77,7 +89,7 @@ def crosstab(*, study: Study, filters: ChartFilters, rows: Dimension, cols: Dime
     same item; with every annotator's labels, the same annotator's) or against a report column
     (``framework``, ``kind``, ``label``: the report's source labels, ``verdict``: its latest
     reproduction verdict, ``not_run`` when none). One GROUP BY query."""
-    labels = _labels(study, filters, rows)
+    labels = _labels(study, filters, [rows])
     if isinstance(cols, Dimension):
         if filters.labels == ANNOTATORS:
             pair = Q(item__annotations__dimension=cols, item__annotations__annotator=F("annotator"))
@@ -147,19 +159,16 @@ def time_spent(*, study: Study, filters: ChartFilters) -> list[tuple[str, int]]:
 def funnel(*, study: Study, filters: ChartFilters) -> list[tuple[str, int]]:
     """The screening funnel: ingested reports (site-wide, same filters) -> in the study ->
     screened -> included -> labelled (an annotator finished it) -> final (it has a final label).
-    One query of conditional aggregates over the study's items, and the count of ingested reports."""
-    done = Assignment.objects.filter(item=OuterRef("pk"), completed_at__isnull=False)
-    final = FinalLabel.objects.filter(item=OuterRef("pk")).exclude(value="")
-    counts = (
-        _items(study, filters)
-        .annotate(has_done=Exists(done), has_final=Exists(final))
-        .aggregate(
-            in_study=Count("id"),
-            screened=Count("id", filter=~Q(screening=StudyItem.Screening.PENDING)),
-            included=Count("id", filter=Q(screening=StudyItem.Screening.INCLUDED)),
-            labelled=Count("id", filter=Q(has_done=True)),
-            final=Count("id", filter=Q(has_final=True)),
-        )
+    One query of conditional aggregates over the study's items (labelled and final as semi-joins
+    on the completed assignments and the final labels), and the count of ingested reports."""
+    done = Assignment.objects.filter(study=study, completed_at__isnull=False).order_by().values("item_id")
+    final = FinalLabel.objects.filter(item__study=study).exclude(value="").order_by().values("item_id")
+    counts = _items(study, filters).aggregate(
+        in_study=Count("id"),
+        screened=Count("id", filter=~Q(screening=StudyItem.Screening.PENDING)),
+        included=Count("id", filter=Q(screening=StudyItem.Screening.INCLUDED)),
+        labelled=Count("id", filter=Q(id__in=done)),
+        final=Count("id", filter=Q(id__in=final)),
     )
     ingested = Report.objects.filter(filters.report_q()).order_by().count()
     return [("ingested", ingested)] + [(k, counts[k]) for k in FUNNEL_STAGES[1:]]

@@ -88,7 +88,7 @@ class _ChartView(APIView):
     content_negotiation_class = _JSONErrorsNegotiation
 
     def chart_response(self, request, slug: str, build):
-        """``build(study, filters, codebook)`` makes the chart; the format and filters are checked first."""
+        """``build(study, filters, codebook)`` makes the chart, once access, the format and the filters are checked."""
         study = study_for(request.user, slug, check=can_view_analytics)
         fmt = _format(request)
         filters = parse_filters(request.query_params, study=study)
@@ -191,8 +191,11 @@ class DistributionApi(_ChartView):
         "choice label counts once for each category it holds, so its percents may sum to more than 100.",
     )
     def get(self, request, slug: str):
-        code = _required(request, "dimension", "?dimension=CODE (a choice dimension)")
-        return self.chart_response(request, slug, lambda s, f, c: distribution_chart(s, f, code, c))
+        def build(study, filters, codebook):
+            code = _required(request, "dimension", "?dimension=CODE (a choice dimension)")
+            return distribution_chart(study, filters, code, codebook)
+
+        return self.chart_response(request, slug, build)
 
 
 class CrosstabApi(_ChartView):
@@ -220,6 +223,9 @@ class CrosstabApi(_ChartView):
         "labels=annotators: the same annotator's two labels).",
     )
     def get(self, request, slug: str):
-        hint = "?rows=CODE&cols=CODE (or " + ", ".join(REPORT_COLUMNS) + ")"
-        rows, cols = _required(request, "rows", hint), _required(request, "cols", hint)
-        return self.chart_response(request, slug, lambda s, f, c: crosstab_chart(s, f, rows, cols, c))
+        def build(study, filters, codebook):
+            hint = "?rows=CODE&cols=CODE (or " + ", ".join(REPORT_COLUMNS) + ")"
+            rows, cols = _required(request, "rows", hint), _required(request, "cols", hint)
+            return crosstab_chart(study, filters, rows, cols, codebook)
+
+        return self.chart_response(request, slug, build)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_safe
 
 from config.errors import ApplicationError
 from labelling.analytics import build_chart, parse_filters
+from labelling.analytics import selectors as q
 from labelling.analytics.access import check_chart_access, sees_annotator_charts
 from labelling.analytics.catalogue import default_sankey
 from labelling.analytics.charts import FIXED, Chart, Codebook, crosstab_chart, distribution_chart, sankey_chart
@@ -99,8 +100,13 @@ def analytics(request, slug):
     def slot(chart_id, title, build, deferred=False):
         return _slot(study, filters, chart_id, title, None if deferred else build)
 
+    counted = q.distributions(study=study, filters=filters, dimensions=dims)  # every dimension in one query
     distributions = [
-        slot(f"distribution.{d.code}", d.name, lambda d=d: distribution_chart(study, filters, d.code, codebook))
+        slot(
+            f"distribution.{d.code}",
+            d.name,
+            lambda d=d: distribution_chart(study, filters, d.code, codebook, counted[d.pk]),
+        )  # fmt: skip
         for d in dims
     ]
     rows = _pick(request, "rows", dims[0].code if dims else None)

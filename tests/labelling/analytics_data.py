@@ -64,7 +64,7 @@ def build(small_study, *, items: int = 40, seed: int = 3) -> dict:
                 ReproductionRunFactory(
                     reproduction=reproduction, status="done", finished_at=now + timedelta(minutes=i),
                     verdict=rng.choice(("reproduced", "not_reproduced")),
-                    requirements=f"tensorflow=={version}\nnumpy==1.26",
+                    requirements=f"numpy==1.26\ntorch=={version}",
                 )  # fmt: skip
     bisect = ReproductionFactory(
         reproducer__report=made[0].report, kind="bisect", status="done",

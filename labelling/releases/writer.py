@@ -25,11 +25,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.apps import apps
+from django.contrib.auth import get_user_model
 
 from labelling.agreement.selectors import study_agreement
 from labelling.codebook_templates import template_from_study
 from labelling.dataset.export import _chunks, _iso, export_columns
-from labelling.models import Assignment, Category, Dimension, FinalLabelDecision, Study, StudyItem
+from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabelDecision, Study, StudyItem
 from labelling.releases import package as pk
 from triage.models import Report, ReproductionRun
 
@@ -94,14 +95,26 @@ class _Table:
         )
 
     def write(self, rows: list[tuple]) -> None:
-        if not rows:
+        if rows:
+            self.write_columns([list(c) for c in zip(*rows, strict=True)])
+
+    def write_columns(self, columns: list[list]) -> None:
+        """One batch, column by column (the fast path: each column converted once, not each cell)."""
+        if not columns or not columns[0]:
             return
-        self.rows += len(rows)
-        self._csv.writerows(_csv_row(row, self.fields) for row in rows)
+        self.rows += len(columns[0])
+        text = []
+        for values, f in zip(columns, self.fields, strict=True):
+            if f.type == "datetime":
+                text.append([_iso(v) for v in values])
+            elif f.type == "boolean":
+                text.append(["true" if v else "false" for v in values])
+            else:
+                text.append(values)  # the csv module writes None as an empty cell
+        self._csv.writerows(zip(*text, strict=True))
         if self._parquet is not None:
             arrays = []
-            for i, f in enumerate(self.fields):
-                values = [row[i] for row in rows]
+            for values, f in zip(columns, self.fields, strict=True):
                 if f.type == "string":
                     array = pa.array(values, type=pa.string())
                     arrays.append(array.dictionary_encode() if f.categorical else array)
@@ -113,21 +126,6 @@ class _Table:
         self._fh.close()
         if self._parquet is not None:
             self._parquet.close()
-
-
-def _csv_row(row: tuple, fields: list[pk.Field]) -> list:
-    """Values as the CSV writes them: None empty, datetimes ISO 8601 in UTC, booleans true/false."""
-    out = []
-    for value, f in zip(row, fields, strict=True):
-        if value is None:
-            out.append("")
-        elif f.type == "datetime":
-            out.append(_iso(value))
-        elif f.type == "boolean":
-            out.append("true" if value else "false")
-        else:
-            out.append(value)
-    return out
 
 
 def _items_and_labels(
@@ -144,10 +142,15 @@ def _items_and_labels(
     n = len(columns)
     no_finals = (None,) * (4 * n)
     order = {name: i for i, name in enumerate(names.values())}
+    user_ids = dict(get_user_model().objects.filter(username__in=list(names)).values_list("id", "username"))
+    names_by_id = {user_id: names[username] for user_id, username in user_ids.items()}
+    order_by_id = {user_id: i for i, user_id in enumerate(sorted(names_by_id, key=lambda u: order[names_by_id[u]]))}
     items = _Table(directory, pk.ITEMS, pk.item_fields(dims, include_bodies=include_bodies), parquet=True)
     labels = _Table(directory, pk.LABELS, pk.label_fields(dims, list(names.values())), parquet=True)
+    code_of = {d.column.id: d.column.code for d in dims}
+    dim_order = {d.column.id: i for i, d in enumerate(dims)}
     try:
-        for chunk in _chunks(study, columns, chunk_size=chunk_size, detailed=True):
+        for chunk in _chunks(study, columns, chunk_size=chunk_size, detailed=True, annotations=False):
             first, last = chunk.items[0][0], chunk.items[-1][0]
             bodies = {}
             if include_bodies:
@@ -155,35 +158,16 @@ def _items_and_labels(
             finished = set(
                 Assignment.objects.filter(
                     study_id=study.pk, item_id__gte=first, item_id__lte=last, completed_at__isnull=False
-                ).values_list("item_id", "annotator__username")
+                ).values_list("item_id", "annotator_id")
             )
-            item_rows, label_rows = [], []
-            for (
-                item_id,
-                source_id,
-                title,
-                url,
-                framework,
-                kind,
-                screening,
-                reason,
-                report_id,
-                created_at,
-                closed_at,
-                state,
-            ) in chunk.items:
+            item_rows = []
+            source_of = {}
+            for (item_id, source_id, title, url, framework, kind, screening, reason, report_id, created_at,
+                 closed_at, state) in chunk.items:  # fmt: skip
+                source_of[item_id] = source_id
                 finals = chunk.finals.get(item_id, no_finals)
-                row = [
-                    source_id,
-                    kind,
-                    framework,
-                    title,
-                    url,
-                    state,
-                    created_at,
-                    closed_at,
-                    ";".join(sorted(chunk.source_labels.get(report_id, ()))),
-                ]
+                row = [source_id, kind, framework, title, url, state, created_at, closed_at,
+                       ";".join(sorted(chunk.source_labels.get(report_id, ())))]  # fmt: skip
                 if include_bodies:
                     row.append(bodies.get(report_id, ""))
                 row += [screening, reason, chunk.complete.get(item_id, 0)]
@@ -197,13 +181,25 @@ def _items_and_labels(
                         finals[3 * n + i] if method is not None else None,
                     ]
                 item_rows.append(tuple(row))
-                own = sorted(chunk.annotations.get(item_id, ()), key=lambda label: order.get(names.get(label[0]), 0))
-                label_rows += [
-                    (source_id, names[username], code, value, note, spent, (item_id, username) in finished)
-                    for username, code, value, note, spent, _created, _updated in own
-                ]
             items.write(item_rows)
-            labels.write(label_rows)
+            # The labels: one lean query (ids, no timestamps), sorted here by item, pseudonym, codebook order.
+            found = list(
+                Annotation.objects.filter(dimension_id__in=list(code_of), item_id__gte=first, item_id__lte=last)
+                .order_by()
+                .values_list("item_id", "annotator_id", "dimension_id", "value", "note", "time_spent_ms")
+            )
+            found.sort(key=lambda a: (a[0], order_by_id.get(a[1], 1 << 30), dim_order[a[2]]))
+            labels.write_columns(
+                [
+                    [source_of[a[0]] for a in found],
+                    [names_by_id[a[1]] for a in found],
+                    [code_of[a[2]] for a in found],
+                    [a[3] for a in found],
+                    [a[4] for a in found],
+                    [a[5] for a in found],
+                    [(a[0], a[1]) in finished for a in found],
+                ]
+            )
             if progress:
                 progress(len(chunk.items))
     finally:

@@ -32,9 +32,9 @@ from labelling.services.annotations import item_labels_save
 from labelling.services.invitations import invitations_create
 from tests.factories import (
     AnnotationFactory,
+    ReleaseFactory,
     ReproducerFactory,
     ReproductionFactory,
-    ReleaseFactory,
     ReproductionRunFactory,
     RunnerFactory,
     UserFactory,

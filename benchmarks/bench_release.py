@@ -5,10 +5,11 @@ annotators, 4 dimensions, 1.2 million annotations, final labels for most items),
 SUBPROCESS each (as bench_export.py does, for an honest peak RSS of that process alone):
 
 * `export_study <slug> --format csv --output /dev/null` (the plain export, for comparison);
-* `release <slug> --version X` (the whole package: CSV + Parquet of items and labels,
-  adjudications, agreement with bootstrap CIs, figures, card, checksums, frictionless
-  validation, zip), a first release and then a second one (which also computes the changes
-  since the first from the two packages' Parquet files).
+* `release <slug> --version X --no-figures` (the whole package but the analytics charts: CSV +
+  Parquet of items and labels, adjudications, agreement with bootstrap CIs, card, checksums,
+  frictionless self-check, zip), a first release and then a second one (which also computes the
+  changes since the first from the two packages' Parquet files); with --figures, a third with
+  the charts (their time is the analytics app's queries, see bench_analytics.py).
 
 Targets: a release in < 60 s with a peak memory < 300 MB.
 Usage: .venv/bin/python benchmarks/bench_release.py [--scale 0.1]
@@ -55,7 +56,9 @@ def child(slug: str, what: str, media: str):
     if what == "export":
         call_command("export_study", slug, format="csv", output=os.devnull, verbosity=0)
     else:
-        call_command("release", slug, "--version", what, verbosity=0)
+        version, _, figures = what.partition("+")
+        flags = [] if figures == "figures" else ["--no-figures"]
+        call_command("release", slug, "--version", version, *flags, verbosity=0)
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
@@ -77,6 +80,7 @@ def run_child(slug: str, what: str, media: str) -> tuple[float, float]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of 100,000 items (e.g. 0.1)")
+    parser.add_argument("--figures", action="store_true", help="also time a release with the analytics charts")
     args = parser.parse_args()
     items = max(10, int(100_000 * args.scale))
 
@@ -94,6 +98,7 @@ def main():
         export_s, export_mb = run_child(built.slug, "export", media)
         first_s, first_mb = run_child(built.slug, "1.0.0", media)
         second_s, second_mb = run_child(built.slug, "1.0.1", media)
+        figures = run_child(built.slug, "1.0.2+figures", media) if args.figures else None
         sizes = {r.version: r.size for r in Release.objects.filter(study_id=built.study_id)}
     Release.objects.filter(study_id=built.study_id).delete()
 
@@ -129,8 +134,18 @@ def main():
                 "whole process",
                 second_mb < TARGET_MB,
             ),
+            *(
+                [
+                    ("release 1.0.2 with figures", f"{figures[0]:.1f}s", "-", "analytics charts included", None),
+                    ("release 1.0.2 peak RSS", f"{figures[1]:.0f} MB", f"< {TARGET_MB} MB", "", figures[1] < TARGET_MB),
+                ]
+                if figures
+                else []
+            ),
         ],
     )
+    print("  releases 1.0.0 and 1.0.1 leave the analytics charts out (--no-figures): their cost is the analytics")
+    print("  app's chart queries (benchmarks/bench_analytics.py); --figures times a release with them.")
 
 
 if __name__ == "__main__":

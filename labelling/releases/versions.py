@@ -43,7 +43,8 @@ def parse_version(text: str) -> Version:
     match = _SEMVER.match(text) if len(text) <= 64 else None
     if not match:
         raise ApplicationError(
-            f"'{text[:80]}' is not a semantic version (of at most 64 characters). Write MAJOR.MINOR.PATCH, e.g. 1.0.0 (or 1.1.0-rc.1).",
+            f"'{text[:80]}' is not a semantic version (of at most 64 characters). Write MAJOR.MINOR.PATCH, "
+            "e.g. 1.0.0 (or 1.1.0-rc.1).",
             details=[{"field": "version", "message": "Use MAJOR.MINOR.PATCH, e.g. 1.0.0."}],
         )
     return Version(int(match[1]), int(match[2]), int(match[3]), match[4] or "")

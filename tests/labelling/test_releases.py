@@ -252,3 +252,21 @@ def test_a_codebook_that_contradicts_the_data_is_refused(study, tmp_path):
     with pytest.raises(CommandError, match="'hang' is not a category of 'symptom' in codebook.json"):
         call_command("load_release", str(bad), "--study", "bad", "--owner", "rita", stdout=io.StringIO())
     assert not Study.objects.filter(slug="bad").exists()
+
+
+def test_bodies_and_names_are_the_owners_choice_and_the_card_says_so(study):
+    plain = _zip(_release(study).file.path)
+    assert "body" not in _csv(plain["data/items.csv"])[0]
+    assert "Report bodies are **not included**" in plain["README.md"].decode()
+    chosen = _zip(_release(study, "1.1.0", include_bodies=True, name_annotators=True, licence="CC0-1.0").file.path)
+    items = _csv(chosen["data/items.csv"])
+    assert [r["body"] for r in items] == ["body 1", "body 2", ""] or items[0]["body"] == "body 1"
+    card = chosen["README.md"].decode()
+    assert "Report bodies **are included**" in card and "named by their usernames" in card
+    assert {r["annotator"] for r in _csv(chosen["data/labels.csv"])} == {"alice", "bob"}
+    assert "CC0-1.0" in chosen["LICENSE"].decode() and "license: CC0-1.0" in chosen["CITATION.cff"].decode()
+    descriptor = json.loads(chosen["datapackage.json"])
+    assert descriptor["licenses"][0]["name"] == "CC0-1.0" and descriptor["version"] == "1.1.0"
+    # the same study released again gives the same data files, byte for byte
+    again = _zip(_release(study, "1.2.0", include_bodies=True, name_annotators=True).file.path)
+    assert all(again[p] == chosen[p] for p in chosen if p.startswith("data/"))

@@ -315,6 +315,25 @@ def release_filename(study: Study, version) -> str:
     return f"{study.slug}-{version}.zip"
 
 
+def _build_in_snapshot(study, parsed, options, directory, now, progress):
+    """``build_package`` in one transaction; on PostgreSQL REPEATABLE READ, so every chunk reads the
+    same snapshot while others keep labelling."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not _in_outer_transaction():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        study = Study.objects.get(pk=study.pk)
+        return build_package(
+            study=study,
+            version=parsed,
+            options=options,
+            directory=directory,
+            date=now.date(),
+            previous=latest_release(study),
+            progress=progress,
+        )
+
+
 def release_create(
     *,
     study: Study,
@@ -336,20 +355,13 @@ def release_create(
     with tempfile.TemporaryDirectory(prefix="bugsift-release-") as tmp:
         directory = Path(tmp) / "package"
         directory.mkdir()
-        with transaction.atomic():
-            if connection.vendor == "postgresql" and not _in_outer_transaction():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            study = Study.objects.get(pk=study.pk)
-            built, changes, files = build_package(
-                study=study,
-                version=parsed,
-                options=options,
-                directory=directory,
-                date=now.date(),
-                previous=latest_release(study),
-                progress=progress,
-            )
+        try:
+            built, changes, files = _build_in_snapshot(study, parsed, options, directory, now, progress)
+        except IntegrityError as exc:  # two releases of the study at once gave a new annotator a pseudonym
+            raise ApplicationError(
+                "Another release of this study is being made right now. Try again in a minute.", status=409
+            ) from exc
+        study = Study.objects.get(pk=study.pk)
         zip_path = Path(tmp) / release_filename(study, parsed)
         write_zip(directory, zip_path, zip_order(_all(directory)))
         digest, size = sha256_of(zip_path), zip_path.stat().st_size

@@ -78,14 +78,17 @@ def _label_changes(previous_zip, current_path) -> dict:
         data = zf.read(pk.PARQUET_PATHS[pk.LABELS])
     prev = pq.read_table(pa.BufferReader(data), columns=[*keys, "value"], read_dictionary=["source_id"])
     del data
-    prev_ids = pc.cast(prev["source_id"], pa.string())
+    prev = prev.combine_chunks()
+    prev_ids = prev["source_id"].chunk(0) if prev.num_rows else pa.array([], pa.dictionary(pa.int32(), pa.string()))
     matched = changed = current_rows = 0
     reader = pq.ParquetFile(current_path)
     for group in range(reader.num_row_groups):
         cur = _plain(reader.read_row_group(group, columns=[*keys, "value"]))
         current_rows += cur.num_rows
         ids = pc.unique(cur["source_id"])
-        before = _plain(prev.filter(pc.is_in(prev_ids, value_set=ids)))
+        # is_in on the dictionary (one entry per item), then per row through the indices: no string per row
+        wanted = pc.is_in(prev_ids.dictionary, value_set=ids)
+        before = _plain(prev.filter(pc.fill_null(pc.take(wanted, prev_ids.indices), False)))
         if not before.num_rows:
             continue
         joined = cur.join(before, keys=keys, join_type="inner", right_suffix="__prev")

@@ -152,6 +152,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # js/plotly.min.js from the installed plotly package (no copy in the repository, no CDN).
+    "labelling.analytics.staticfiles.PlotlyFinder",
+]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 # WhiteNoise serves static/ straight from the source folders in development (the demo runs
 # without Django's debug pages, so runserver does not serve them); production runs collectstatic.

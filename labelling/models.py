@@ -376,3 +376,7 @@ class StudyInvitation(models.Model):
         if self.expires_at <= now:
             return "expired"
         return "open"
+
+
+# Releases (issue 16) live in their own module; imported here so Django finds the models.
+from labelling.releases.models import AnnotatorPseudonym, Release, ReleaseFile  # noqa: E402, F401

@@ -57,6 +57,14 @@ def can_view_agreement(user, study: Study) -> bool:
     return can_read_results(user, study)
 
 
+def can_view_analytics(user, study: Study) -> bool:
+    """The Analytics page and the chart data API: results readers (owners, viewers) and adjudicators
+    (who read every label anyway). Never an annotator: in a blind study the charts are computed
+    from the others' labels, and the agreement and progress charts are about the annotators. The
+    charts about the annotators (agreement, progress) are shown only to ``can_view_agreement``."""
+    return can_read_results(user, study) or can_adjudicate(user, study)
+
+
 def can_adjudicate(user, study: Study) -> bool:
     """Owners and adjudicators decide the final label of a disagreement, and so read every
     annotator's values and notes of it. Never an annotator, blind study or not."""
@@ -201,3 +209,18 @@ class CanAdjudicate(_StudyPermission):
 
 class CanAnnotate(_StudyPermission):
     check = staticmethod(can_annotate)
+
+
+def can_read_releases(user, study: Study) -> bool:
+    """A release holds every annotator's labels (pseudonymised or not): owners and viewers (and
+    staff) list and download them, like the exports; never an annotator or an adjudicator."""
+    return can_read_results(user, study)
+
+
+def can_create_releases(user, study: Study) -> bool:
+    """Freezing a study as a citable release is the owner's decision."""
+    return is_owner(user, study)
+
+
+class CanReadReleases(_StudyPermission):
+    check = staticmethod(can_read_releases)

@@ -1,7 +1,9 @@
 from django.urls import path
 
+from labelling.releases import views as release_views
 from labelling.views import adjudication as adjudication_views
 from labelling.views import agreement as agreement_views
+from labelling.views import analytics as analytics_views
 from labelling.views import codebook as codebook_views
 from labelling.views import disagreements as disagreement_views
 from labelling.views import export as export_views
@@ -18,9 +20,7 @@ urlpatterns = [
     path("studies/new/", studies.study_create_view, name="study-create"),
     path("studies/<slug:slug>/", studies.study_detail, name="study-detail"),
     path("studies/<slug:slug>/settings/", studies.study_settings, name="study-settings"),
-    path(
-        "studies/<slug:slug>/settings/decision-rules/", studies.study_decision_rule, name="study-decision-rule"
-    ),
+    path("studies/<slug:slug>/settings/decision-rules/", studies.study_decision_rule, name="study-decision-rule"),
     path("studies/<slug:slug>/settings/members/", studies.study_member_add, name="study-member-add"),
     path("studies/<slug:slug>/settings/members/<int:user_id>/", studies.study_member_change, name="study-member"),
     path(
@@ -71,8 +71,20 @@ urlpatterns = [
     path("studies/<slug:slug>/label/<int:item_id>/", label_views.label_item, name="label-item"),
     path("studies/<slug:slug>/disagreements/", disagreement_views.disagreement_list, name="disagreements"),
     path("studies/<slug:slug>/adjudicate/", adjudication_views.adjudicate, name="adjudicate"),
-    path(
-        "studies/<slug:slug>/adjudicate/<int:item_id>/", adjudication_views.adjudicate_save, name="adjudicate-save"
-    ),
+    path("studies/<slug:slug>/adjudicate/<int:item_id>/", adjudication_views.adjudicate_save, name="adjudicate-save"),
     path("studies/<slug:slug>/agreement/", agreement_views.agreement, name="agreement"),
+    path("studies/<slug:slug>/releases/", release_views.releases, name="releases"),
+    path(
+        "studies/<slug:slug>/releases/<str:version>/download/",
+        release_views.release_download,
+        name="release-download",
+    ),
+    path("releases/load/", release_views.release_upload, name="release-upload"),
+    path("studies/<slug:slug>/analytics/", analytics_views.analytics, name="analytics"),
+    path("studies/<slug:slug>/analytics/compare/", analytics_views.analytics_compare, name="analytics-compare"),
+    path(
+        "studies/<slug:slug>/analytics/charts/<str:chart_id>/",
+        analytics_views.analytics_chart,
+        name="analytics-chart",
+    ),
 ]

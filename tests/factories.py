@@ -188,3 +188,26 @@ class ReproductionRunFactory(factory.django.DjangoModelFactory):
     queue = factory.LazyAttribute(lambda run: "repro.gpu" if run.device == "gpu" else "repro.cpu")
     status = "queued"
     queued_at = factory.LazyFunction(timezone.now)
+
+
+# An empty zip (its end-of-central-directory record alone): enough for a download test.
+EMPTY_ZIP = b"PK\x05\x06" + b"\0" * 18
+
+
+class ReleaseFactory(factory.django.DjangoModelFactory):
+    """A release row with a tiny zip (no package is built: for access tests; real releases come from
+    ``labelling.releases.services.release_create``). Set MEDIA_ROOT to a temporary folder first."""
+
+    class Meta:
+        model = "labelling.Release"
+
+    study = factory.SubFactory(StudyFactory)
+    version = "1.0.0"
+    major, minor, patch = 1, 0, 0
+    title = factory.LazyAttribute(lambda r: f"{r.study.name} {r.version}")
+    licence = "CC-BY-4.0"
+    file = factory.django.FileField(filename="release.zip", data=EMPTY_ZIP)
+    filename = "release.zip"
+    size = len(EMPTY_ZIP)
+    sha256 = "8739c76e681f900923b900c9df0ef75cf421d39cabb54650c4b9ad19b6a76d85"
+    created_at = factory.LazyFunction(timezone.now)

@@ -64,8 +64,9 @@ def _schema():
 
 
 @pytest.fixture
-def world(small_study):
+def world(small_study, settings, tmp_path):
     s = small_study
+    settings.MEDIA_ROOT = tmp_path / "media"  # releases the fuzzer makes are stored there
     report = ReportFactory(source_id="gh#fuzz")
     item = StudyItemFactory(study=s["study"], report=report)
     AssignmentFactory(study=s["study"], item=item, annotator=s["ann1"])
@@ -81,6 +82,7 @@ def world(small_study):
         "annotations": annotation.id,
         "reproducers": reproducer.id,
         "members": s["ann2"].id,
+        "version": "1.0.0",
     }
     tokens = {role: Token.objects.create(user=s[who]).key for role, who in (("annotator", "ann1"), ("owner", "owner"))}
     return {"tokens": tokens, "ids": ids}

@@ -34,6 +34,7 @@ from surveys.services import invitations_make as survey_invitations_make
 from surveys.services import survey_create, survey_open
 from tests.factories import (
     AnnotationFactory,
+    ReleaseFactory,
     ReproducerFactory,
     ReproductionFactory,
     ReproductionRunFactory,
@@ -128,6 +129,7 @@ _expect(NO_SUCH_METHOD, "GET logout")
 _expect(LOGGED_IN, "GET labelling:study-list")
 _expect(NO_SUCH_METHOD_LOGIN, "POST labelling:study-list")
 _expect(RESEARCHER, "GET labelling:study-create", "POST labelling:study-create")
+_expect(RESEARCHER, "GET labelling:release-upload", "POST labelling:release-upload")  # it creates a study
 _expect(STUDY_MEMBER, "GET labelling:study-detail", "GET labelling:codebook")
 _expect(NO_SUCH_METHOD_LOGIN, "POST labelling:study-detail", "POST labelling:codebook")
 _expect(STUDY_ANNOTATE, "GET labelling:label-next")
@@ -140,6 +142,12 @@ _expect(
     "GET labelling:disagreements",
     "GET labelling:agreement",
     "GET labelling:export",
+    "GET labelling:releases",  # every label, pseudonymised or not: like the exports
+    "GET labelling:release-download",
+    # Analytics: adjudicators too (can_view_analytics; tests/labelling/test_analytics.py), never annotators
+    "GET labelling:analytics",
+    "GET labelling:analytics-chart",
+    "GET labelling:analytics-compare",
 )
 _expect(
     STUDY_OWNER,
@@ -167,6 +175,7 @@ _expect(
     "GET labelling:category-edit",
     "POST labelling:category-edit",
     "POST labelling:category-delete",
+    "POST labelling:releases",  # only the owner freezes a release
 )
 _expect(
     NO_SUCH_METHOD_LOGIN,
@@ -175,6 +184,10 @@ _expect(
     "POST labelling:disagreements",
     "POST labelling:agreement",
     "POST labelling:export",
+    "POST labelling:release-download",
+    "POST labelling:analytics",
+    "POST labelling:analytics-chart",
+    "POST labelling:analytics-compare",
     "GET labelling:assignments",
     "GET labelling:study-member-add",
     "GET labelling:study-member",
@@ -279,7 +292,7 @@ _expect(RESEARCHER, "POST triage:reproducer-bisect", "POST triage:run-rejudge")
 # ----------------------------------------------------------------------------------------- API
 _expect(PUBLIC, "POST /api/auth/token/")
 _expect(LOGGED_IN, "GET /api/studies/")
-_expect(RESEARCHER, "POST /api/studies/")
+_expect(RESEARCHER, "POST /api/studies/", "POST /api/releases/load/")  # loading a release creates a study
 _expect(
     STUDY_MEMBER,
     "GET /api/studies/{slug}/",
@@ -309,6 +322,13 @@ _expect(
     "GET /api/studies/{slug}/adjudications/",  # the decisions: adjudicators too (not in this matrix)
     "GET /api/studies/{slug}/draws/",
     "GET /api/studies/{slug}/export/",
+    "GET /api/studies/{slug}/releases/",
+    "GET /api/studies/{slug}/releases/{version}/",
+    "GET /api/studies/{slug}/releases/{version}/download/",
+    "GET /api/studies/{slug}/charts/",  # adjudicators too (not in this matrix)
+    "GET /api/studies/{slug}/charts/distribution/",  # 400 without its parameters: past the access check
+    "GET /api/studies/{slug}/charts/crosstab/",
+    "GET /api/studies/{slug}/charts/{chart_id}/",
 )
 _expect(
     STUDY_OWNER,
@@ -324,6 +344,7 @@ _expect(
     "POST /api/studies/{slug}/items/{item_id}/adjudication/",
     "POST /api/studies/{slug}/assignments/",
     "POST /api/studies/{slug}/labels/import/",
+    "POST /api/studies/{slug}/releases/",
     "POST /api/studies/{slug}/members/",
     "GET /api/studies/{slug}/invitations/",  # only owners see who was invited as what
     "POST /api/studies/{slug}/invitations/",
@@ -443,8 +464,9 @@ class World:
 
 
 @pytest.fixture
-def world(labelling_study) -> World:
+def world(labelling_study, settings, tmp_path) -> World:
     s = labelling_study
+    settings.MEDIA_ROOT = tmp_path / "media"
     study = s["study"]
     assert study.blind, "the matrix is about a blind study"
     owner = s["owner"]
@@ -479,6 +501,7 @@ def world(labelling_study) -> World:
         survey=survey_create(study=study, slug="matrix-survey", definition=SURVEY, created_by=owner), user=owner
     )
     survey_token = survey_invitations_make(survey=survey, count=1)[0].token
+    release = ReleaseFactory(study=study)
     users = {
         "anonymous": None,
         "nonmember": s["outsider"],
@@ -493,6 +516,7 @@ def world(labelling_study) -> World:
         "item_id": first.id,
         "user_id": s["ann2"].id,
         "fmt": "csv",
+        "chart_id": "distribution.symptom",
         "report": report.id,
         "annotation": bob_annotation.id,
         "dimension": s["symptom"].id,
@@ -509,6 +533,7 @@ def world(labelling_study) -> World:
         "survey": survey.slug,
         "survey_token": survey_token,
         "number": 1,  # a survey section
+        "version": release.version,
         "uidb64": "MQ",  # with the invitation's token: a password reset link that does not work
     }
     return World(users=users, objects=objects, bob=s["ann2"], items=[first, second, third], study=study)

@@ -2,6 +2,7 @@ from django.urls import path  # noqa: F401
 
 from labelling.api import adjudication as adjudication_api
 from labelling.api import agreement as agreement_api
+from labelling.api import analytics as analytics_api
 from labelling.api import annotations as annotation_api
 from labelling.api import codebook as codebook_api
 from labelling.api import dataset as dataset_api
@@ -9,6 +10,7 @@ from labelling.api import decision_rules as decision_rules_api
 from labelling.api import items as items_api
 from labelling.api import screening as screening_api
 from labelling.api import studies as studies_api
+from labelling.releases import api as releases_api
 
 urlpatterns = [
     # studies, members, assignments, codebook, items, screening (studies helper)
@@ -92,4 +94,24 @@ urlpatterns = [
         agreement_api.PairConfusionApi.as_view(),
         name="agreement-confusion",
     ),
+    path("studies/<slug:slug>/charts/", analytics_api.ChartListApi.as_view(), name="chart-list"),
+    path(
+        "studies/<slug:slug>/charts/distribution/",
+        analytics_api.DistributionApi.as_view(),
+        name="chart-distribution",
+    ),
+    path("studies/<slug:slug>/charts/crosstab/", analytics_api.CrosstabApi.as_view(), name="chart-crosstab"),
+    path("studies/<slug:slug>/charts/<str:chart_id>/", analytics_api.ChartDataApi.as_view(), name="chart-data"),
+    path("studies/<slug:slug>/releases/", releases_api.ReleaseListApi.as_view(), name="release-list"),
+    path(
+        "studies/<slug:slug>/releases/<str:version>/",
+        releases_api.ReleaseDetailApi.as_view(),
+        name="release-detail",
+    ),
+    path(
+        "studies/<slug:slug>/releases/<str:version>/download/",
+        releases_api.ReleaseDownloadApi.as_view(),
+        name="release-download",
+    ),
+    path("releases/load/", releases_api.ReleaseLoadApi.as_view(), name="release-load"),
 ]

@@ -114,3 +114,47 @@ def template_problems(data: dict) -> list[str]:
                         problems.append(f"{where}: shortcut '{shortcut}' is used twice.")
                     shortcuts.add(shortcut)
     return problems
+
+
+def template_from_study(study) -> dict:
+    """A study's codebook in the template format (what ``codebook_fill_from_template`` reads back),
+    with each dimension's decision rule (``decision_rule``, ``majority_threshold``) added."""
+    from labelling.selectors.labelling import codebook_for_labelling
+
+    codebook = study.codebook
+    dimensions = []
+    for entry in codebook_for_labelling(study=study):
+        dim = entry.dimension
+        tops: list[dict] = []
+        for category, depth in entry.entries:
+            spec = {
+                "code": category.code,
+                "name": category.name,
+                "definition": category.definition,
+                "example": category.example,
+                "shortcut": category.shortcut,
+            }
+            if depth == 0 or not tops:
+                tops.append(spec)
+            else:
+                tops[-1].setdefault("children", []).append(spec)
+        dimensions.append(
+            {
+                "code": dim.code,
+                "name": dim.name,
+                "kind": dim.kind,
+                "description": dim.description,
+                "required": dim.required,
+                "max_choices": dim.max_choices,
+                "decision_rule": dim.decision_rule,
+                "majority_threshold": str(dim.majority_threshold),
+                "categories": tops,
+            }
+        )
+    return {
+        "slug": study.template_slug or study.slug,
+        "name": codebook.name,
+        "description": codebook.description,
+        "source": codebook.source,
+        "dimensions": dimensions,
+    }

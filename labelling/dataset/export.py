@@ -277,9 +277,18 @@ def _annotations(columns: list[ExportColumn], *, after: int, last: int) -> dict[
 
 
 def _chunks(
-    study: Study, columns: list[ExportColumn], *, chunk_size: int, finals: bool = True, detailed: bool
+    study: Study,
+    columns: list[ExportColumn],
+    *,
+    chunk_size: int,
+    finals: bool = True,
+    detailed: bool,
+    annotations: bool | None = None,
 ) -> Iterator[_Chunk]:
     """Read the study chunk by chunk: at most 4 queries per chunk (6 with ``detailed``, 2 without ``finals``).
+
+    ``annotations``: read the chunk's labels (default: with ``detailed`` or without ``finals``); a
+    release reads them its own way (``labelling.releases.writer``).
 
     The fourth (``_given_pivot``) runs only when the chunk has items finished by k annotators that
     lack a final label on some dimension."""
@@ -322,10 +331,10 @@ def _chunks(
             ]
             given = _given_pivot(columns, undecided, after=after, last=last)
 
-        annotations: dict[int, list[tuple]] = {}
+        labels: dict[int, list[tuple]] = {}
         source_labels: dict[int, list[str]] = {}
-        if detailed or not finals:
-            annotations = _annotations(columns, after=after, last=last)
+        if (detailed or not finals) if annotations is None else annotations:
+            labels = _annotations(columns, after=after, last=last)
         if detailed:
             through = Report.source_labels.through
             rows = through.objects.filter(
@@ -336,7 +345,7 @@ def _chunks(
             for report_id, name in rows.order_by():
                 source_labels.setdefault(report_id, []).append(name)
 
-        yield _Chunk(items, final_rows, assigned, complete, given, annotations, source_labels)
+        yield _Chunk(items, final_rows, assigned, complete, given, labels, source_labels)
         if len(items) < chunk_size:
             return
         after = last

@@ -252,6 +252,9 @@ QUERIES = {
     "labelling:adjudicate": [{"after": "ITEM"}],
     "labelling:items": [{"screening": "included"}],
     "labelling:screening": [{"item": "ITEM"}],
+    "labelling-api:chart-distribution": [{"dimension": "symptom"}, {"dimension": "symptom", "labels": "annotators"}],
+    "labelling-api:chart-crosstab": [{"rows": "symptom", "cols": "framework"}],
+    "labelling:analytics": [{"labels": "annotators"}],
 }
 CASES = [
     pytest.param(name, params, query, id=name + "".join(f"?{k}={v}" for k, v in query.items()))
@@ -294,11 +297,13 @@ def test_no_labelling_page_or_endpoint_tells_an_annotator_of_a_blind_study_what_
         "item_id": first.id,
         "user_id": s["ann2"].pk,
         "fmt": "csv",
+        "chart_id": "distribution.symptom",
         "dimension": s["symptom"].pk,
         "category": s["symptom"].categories.get(code="hang").pk,
         "bob_annotation": bob_annotations[0].pk,
         "invitation": invitation.invitation.pk,
         "token": invitation.token,
+        "version": "1.0.0",  # the Releases pages and API refuse an annotator before looking it up
     }
     url = reverse(name, kwargs=_kwargs(name, params, refs))
     data = {k: (first.id if v == "ITEM" else v) for k, v in query.items()}

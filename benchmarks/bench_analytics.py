@@ -1,0 +1,135 @@
+"""Analytics benchmark: the study Analytics page and each chart's query on 100,000 items, 1.2 million annotations.
+
+Builds (or reuses) the labelled study of benchmarks/_dataset.py (100,000 items over four
+frameworks, 3 annotators, 4 dimensions: two single choice, one multiple choice, one free text;
+1.2 million annotations; final labels on most items), then times:
+
+* the Analytics page as its owner (GET /studies/SLUG/analytics/ through the whole Django stack,
+  in process: every chart drawn on the page, its figure and its table rendered; the agreement and
+  time-spent charts are deferred: loaded by the page after it is shown, timed apart);
+* each chart's data and figure (``build_chart``), one aggregate query each, unfiltered and with
+  ``framework=pytorch``, final labels and every annotator's labels;
+* the floor: the plain ``COUNT(*)`` of the rows each kind of chart reads (the study's final labels,
+  its annotations, its items), which no GROUP BY over them can beat.
+
+Target: the page in under 1 s.
+Usage: .venv/bin/python benchmarks/bench_analytics.py [--scale 0.1] [--repeat 3]
+Database: BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/bugsift_bench_analytics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._table import print_table, setup_django  # noqa: E402
+
+DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bugsift_bench_analytics")
+TARGET_SECONDS = 1.0
+
+
+def best_of(repeat: int, fn):
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of 100,000 items (e.g. 0.1)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measure; the best is kept")
+    args = parser.parse_args()
+    items = max(10, int(100_000 * args.scale))
+
+    setup_django(DB_URL)
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    from benchmarks._dataset import build_labelled_study
+
+    print(f"building / reusing the dataset ({items} items) in {DB_URL.rsplit('/', 1)[-1]} ...", flush=True)
+    built = build_labelled_study(items=items)
+    if built.seconds:
+        print(f"  built in {built.seconds:.1f}s", flush=True)
+
+    from django.contrib.auth import get_user_model
+
+    from labelling.analytics import ChartFilters, build_chart, chart_ids
+    from labelling.analytics.charts import Codebook
+    from labelling.models import Annotation, FinalLabel, Study, StudyItem
+
+    setup_test_environment()  # 'testserver' in ALLOWED_HOSTS for the in-process client
+    study = Study.objects.get(slug=built.slug)
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="bench_owner"))
+    url = f"/studies/{study.slug}/analytics/"
+
+    def page(query=""):
+        response = client.get(url + query)
+        assert response.status_code == 200, response.status_code
+        return len(response.content)
+
+    page()  # warm: imports, the codebook cache, PostgreSQL's buffers
+    page_s, size = best_of(args.repeat, page)
+    filtered_s, _ = best_of(args.repeat, lambda: page("?framework=pytorch"))
+    annotators_s, _ = best_of(args.repeat, lambda: page("?labels=annotators"))
+
+    floors = {
+        "final labels": best_of(args.repeat, lambda: FinalLabel.objects.filter(item__study=study).count()),
+        "annotations": best_of(args.repeat, lambda: Annotation.objects.filter(item__study=study).count()),
+        "items": best_of(args.repeat, lambda: StudyItem.objects.filter(study=study).count()),
+    }
+    rows = [
+        ("Analytics page (owner)", f"{page_s * 1000:.0f} ms", f"< {TARGET_SECONDS:.0f} s",
+         f"{page_s / TARGET_SECONDS:.0%} of the target; {size / 1024:.0f} KiB", page_s < TARGET_SECONDS),
+        ("  with framework=pytorch", f"{filtered_s * 1000:.0f} ms", f"< {TARGET_SECONDS:.0f} s", "",
+         filtered_s < TARGET_SECONDS),
+        ("  with labels=annotators", f"{annotators_s * 1000:.0f} ms", f"< {TARGET_SECONDS:.0f} s", "",
+         annotators_s < TARGET_SECONDS),
+    ]  # fmt: skip
+    for what, (seconds, n) in floors.items():
+        rows.append((f"floor: COUNT(*) of the study's {what}", f"{seconds * 1000:.0f} ms", "-", f"{n:,} rows", None))
+
+    codebook = Codebook(study)
+    ids = chart_ids(codebook) + ["crosstab.symptom.root_cause", "crosstab.root_cause.label", "crosstab.symptom.verdict"]
+    floor_of = {
+        **dict.fromkeys(("distribution", "crosstab", "sankey"), "final labels"),
+        **dict.fromkeys(("agreement", "progress"), "annotations"),
+        **dict.fromkeys(("funnel", "reproduction"), "items"),
+    }
+    for labels in ("final", "annotators"):
+        filters = ChartFilters(labels=labels)
+        for chart_id in ids:
+            kind = chart_id.partition(".")[0]
+            if labels == "annotators" and kind not in ("distribution", "crosstab", "sankey"):
+                continue
+
+            def build(i=chart_id, f=filters):
+                return build_chart(study=study, chart_id=i, filters=f, codebook=codebook)
+
+            seconds, _ = best_of(args.repeat, build)
+            floor = "annotations" if labels == "annotators" else floor_of[kind]
+            ratio = seconds / floors[floor][0] if floors[floor][0] else 0
+            rows.append((f"  {chart_id}" + (" (labels=annotators)" if labels == "annotators" else ""),
+                         f"{seconds * 1000:.0f} ms", "-", f"{ratio:.1f}x COUNT(*) of the {floor}", None))  # fmt: skip
+    pytorch = ChartFilters(frameworks=("pytorch",))
+    for chart_id in ("distribution.root_cause", "crosstab.root_cause.framework", "agreement"):
+        seconds, _ = best_of(args.repeat, lambda i=chart_id: build_chart(study=study, chart_id=i, filters=pytorch))
+        rows.append((f"  {chart_id} (framework=pytorch)", f"{seconds * 1000:.0f} ms", "-", "", None))
+    print_table(
+        f"analytics: {built.items:,} items, {built.annotations:,} annotations, {built.final_labels:,} final labels "
+        f"(load average {os.getloadavg()[0]:.1f})",
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -129,6 +129,7 @@ def site(db):
         "labelling:label-next": f"/studies/{s}/label/",
         "labelling:label-item": f"/studies/{s}/label/{item.pk}/",
         "triage:report-list": "/reports/",
+        "triage:reports-overview": "/reports/overview/",
         "triage:report-detail": f"/reports/{r}/",
         "triage:report-reproduction": f"/reports/{r}/reproduction/",
         "triage:reproducer-new": f"/reports/{r}/reproducers/new/",

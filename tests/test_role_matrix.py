@@ -242,9 +242,11 @@ _expect(
     "GET triage:reproduction-progress",
     "GET triage:run-detail",
     "GET triage:runner-list",
+    "GET triage:reports-overview",  # the GitHub sync chart counts only the syncs of sources one may see
 )
 _expect(
     NO_SUCH_METHOD_LOGIN,
+    "POST triage:reports-overview",
     "POST triage:report-list",
     "POST triage:report-detail",
     "POST triage:report-reproduction",
@@ -373,6 +375,8 @@ _expect(
     "GET /api/crash-groups/",
     "GET /api/crash-groups/{id}/",
     "GET /api/runners/",
+    "GET /api/reports/overview/",
+    "GET /api/reports/overview/{chart_id}/",
 )
 _expect(
     CURATOR,
@@ -517,6 +521,7 @@ def world(labelling_study, settings, tmp_path) -> World:
         "user_id": s["ann2"].id,
         "fmt": "csv",
         "chart_id": "distribution.symptom",
+        "overview_chart": "github-syncs",
         "report": report.id,
         "annotation": bob_annotation.id,
         "dimension": s["symptom"].id,

@@ -163,6 +163,7 @@ def site(db):
         "surveys:results": f"/surveys/{survey.slug}/results/",
         "surveys:responses-import": f"/surveys/{survey.slug}/responses/import/",
         "triage:report-list": "/reports/",
+        "triage:reports-overview": "/reports/overview/",
         "triage:report-detail": f"/reports/{r}/",
         "triage:report-reproduction": f"/reports/{r}/reproduction/",
         "triage:reproducer-new": f"/reports/{r}/reproducers/new/",

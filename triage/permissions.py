@@ -44,6 +44,11 @@ def has_site_permission(user, permission: str) -> bool:
     return user.is_staff or user.has_perm(permission)
 
 
+def can_view_reports(user) -> bool:
+    """Read reports, crash groups, reproductions, runners and the Reports overview: anyone logged in."""
+    return bool(user and user.is_authenticated and user.is_active)
+
+
 def can_curate_reports(user) -> bool:
     """Import or re-import reports (files, API), merge and split crash groups."""
     return has_site_permission(user, CURATE_REPORTS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,8 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from config.errors import ApplicationError
 from triage.models import Report
-from triage.permissions import CanCurateReports, can_curate_reports
-from triage.reports import selectors, services
+from triage.permissions import CanCurateReports, can_curate_reports, can_manage_github_sources
+from triage.reports import overview, selectors, services
 from triage.reports.files import EXAMPLE_CSV_HEADER, EXAMPLE_JSONL
 from triage.reports.selectors import (
     import_jobs_visible_to,
@@ -43,6 +45,42 @@ def report_list(request):
         "can_import": can_curate_reports(request.user),
     }
     return render(request, "triage/reports/report_list.html", context)
+
+
+@login_required
+@require_GET
+def reports_overview(request):
+    """Reports, crash groups and GitHub syncs over time: a Plotly chart and a table each (issue 14)."""
+    try:
+        rng = overview.overview_range_from(request.GET)
+        error = None
+    except ApplicationError as exc:
+        rng, error = overview.OverviewRange(), exc
+    charts = []
+    for chart in overview.CHARTS:
+        rows = chart.data(rng, request.user)
+        charts.append(
+            {
+                "chart": chart,
+                "rows": rows,
+                "table": overview.chart_table(chart, rows, rng),
+                "figure": overview.chart_figure(chart, rows, rng) if rows else None,
+                "figure_id": f"figure-{chart.id}",
+                "query": urlencode({**rng.as_params(), "format": "csv"}),
+            }
+        )
+    context = {
+        "charts": charts,
+        "range": rng,
+        "values": {
+            "from": request.GET.get("from", ""),
+            "to": request.GET.get("to", ""),
+            "bucket": request.GET.get("bucket", "auto"),
+        },
+        "error": error,
+        "sees_syncs": can_manage_github_sources(request.user),
+    }
+    return render(request, "triage/reports/overview.html", context, status=400 if error else 200)
 
 
 @login_required

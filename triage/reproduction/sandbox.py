@@ -180,9 +180,16 @@ def interpreter_binds(python: Path) -> list[Path]:
     python = Path(python)
     if not python.exists():
         raise ValueError(f"No interpreter at {python}: give the path of a python executable (e.g. a venv's python).")
-    dirs = [Path(p).resolve() for p in _interpreter_dirs(str(python))]
-    dirs.append(python.resolve().parent)
-    return _outermost(dirs)
+    return list(_interpreter_binds(str(python)))
+
+
+@functools.lru_cache(maxsize=64)
+def _interpreter_binds(python: str) -> tuple[Path, ...]:
+    """Worked out once per interpreter path (as ``_interpreter_dirs`` asks the interpreter once): a runner
+    asks for every run, and the symlink resolution is CPU the sandboxed scripts beside it could use."""
+    dirs = [Path(p).resolve() for p in _interpreter_dirs(python)]
+    dirs.append(Path(python).resolve().parent)
+    return tuple(_outermost(dirs))
 
 
 def _outermost(paths: list[Path]) -> list[Path]:

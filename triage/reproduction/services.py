@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -722,8 +722,10 @@ def runs_execute(
     Each result is stored by the attempt that holds its run (``_run_finish``, as in ``run_execute``), on a
     thread of this process with its own database connection, while the next run is claimed and started:
     the database round trips of storing overlap the next sandbox. At most one result is pending; the task
-    returns (and its message is acknowledged) only once every result it produced is stored, and a failure to
-    store one (database gone) is raised, after the run in progress, for the task to retry.
+    returns (and its message is acknowledged) only once every result it produced is stored. A result the
+    thread could not store is not left RUNNING until the sweep: ``_run_store_failed`` stores it again here,
+    else queues the run again (the database went away) or fails it with the reason (the database refused
+    the result); only when none of that can be written is the error raised, for the task to retry.
     """
     pid = pid or os.getpid()
     batch_size = settings.BUGSIFT_REPRO_BATCH_SIZE if batch_size is None else batch_size
@@ -733,14 +735,23 @@ def runs_execute(
     # Inside a caller's transaction (an eager task in a test) another connection would not see its rows.
     threaded = not transaction.get_connection().in_atomic_block
     writer = _result_writer() if threaded else _Inline()
-    pending: list[Future] = []  # writes handed to the writer: at most one run's, in order
+    # Writes handed to the writer, in order (at most one run's): (future, the finish's arguments or None).
+    pending: list[tuple[Future, dict | None]] = []
 
     def hand_over(function, **kwargs):
-        pending.append(writer.submit(_in_thread if threaded else _call, function, **kwargs))
+        finish = kwargs if function is _run_finish else None
+        pending.append((writer.submit(_in_thread if threaded else _call, function, **kwargs), finish))
 
     def wait_pending():
         while pending:
-            pending.pop(0).result()  # raises what storing raised
+            future, finish = pending.pop(0)
+            try:
+                future.result()
+            except Exception as exc:  # noqa: BLE001 - each failed write is dealt with below
+                if finish is None:  # _run_started: the reproduction's status, which storing the result sets too
+                    log.warning("Could not mark the reproduction of a run running.", exc_info=True)
+                    continue
+                _run_store_failed(**finish, error=exc, runner_name=runner_name)
 
     known: dict = {}
     try:
@@ -761,6 +772,73 @@ def runs_execute(
     finally:
         wait_pending()
     return result
+
+
+# Errors of a database that is unreachable or went away (worth another attempt), not of a refused value.
+_TRANSIENT = (OperationalError, InterfaceError)
+
+
+def _drop_broken_connection() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+def _run_store_failed(
+    *,
+    run: ReproductionRun,
+    attempt: int,
+    outcome: SideOutcome,
+    config: RunnerConfig,
+    error: Exception,
+    runner_name: str,
+) -> None:
+    """A finished run whose result the batch's writer thread could not store (``error``).
+
+    Stored again here, once, on the task's own connection. If that fails too the run is not left RUNNING
+    until the sweep: when the database could not be reached (OperationalError, InterfaceError) the run is
+    queued again with a message (the attempt stays counted, so a run that can never be stored ends lost);
+    when it refused the result (e.g. a DataError) the run is done at once, inconclusive, with the error as
+    its reason. Raises only when even that cannot be written (the database is gone): the task retries."""
+    log.warning("Run %s attempt %s: storing its result failed (%r); trying again.", run.pk, attempt, error)
+    _drop_broken_connection()
+    try:
+        _run_finish(run=run, attempt=attempt, outcome=outcome, config=config)
+        return
+    except Exception as again:  # noqa: BLE001 - decided below
+        log.exception("Run %s attempt %s: storing its result failed again.", run.pk, attempt)
+        error = again
+    _drop_broken_connection()
+    with transaction.atomic():
+        reproduction, locked = _lock_run(run.pk, run.reproduction_id)
+        if locked is None or locked.status != RunStatus.RUNNING or locked.attempt != attempt:
+            return  # taken over meanwhile: the attempt that holds it now decides
+        what = f"{type(error).__name__}: {str(error).strip()[:300]}"
+        if isinstance(error, _TRANSIENT) and locked.attempt < settings.BUGSIFT_REPRO_MAX_ATTEMPTS:
+            locked.status = RunStatus.QUEUED
+            locked.queued_at = timezone.now()
+            locked.worker_pid = None
+            locked.verdict_detail = (
+                f"Attempt {attempt} on {runner_name} finished but its result could not be stored ({what}); "
+                "queued again."
+            )
+            locked.save(update_fields=["status", "queued_at", "worker_pid", "verdict_detail"])
+            _queue_on_commit([locked.pk], queues={locked.pk: locked.queue})
+            return
+        fields = {
+            "verdict": Verdict.INCONCLUSIVE,
+            "verdict_reason": "result_not_stored",
+            "verdict_detail": f"The run finished on {runner_name} but its result could not be stored ({what}).",
+            "verdict_hint": "run it again; if it fails the same way, send the runner's log to the administrators",
+            "expectation": {},
+            "expectation_matched": False,
+        }
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.status = RunStatus.DONE
+        locked.finished_at = timezone.now()
+        locked.verdict_history = [*(locked.verdict_history or []), history_entry(fields)]
+        locked.save(update_fields=["status", "finished_at", "verdict_history", *fields])
+        _after_run_done(locked, reproduction)
 
 
 def _call(function, /, **kwargs):

@@ -845,6 +845,8 @@ class TestSweep:
 )
 def test_a_check_keeps_its_fraction_and_is_flaky_only_over_conclusive_runs(verdicts, summary):
     assert services.check_summary(verdicts, total=len(verdicts)) == summary
+
+
 # --------------------------------------------------------------------------- batches
 
 
@@ -958,6 +960,90 @@ class TestBatches:
         assert len(fake.calls) == 3 + 2  # runs 0, 1, 2 (cut short), then 2 again and 3
         reproduction.refresh_from_db()
         assert reproduction.summary == "reproduced 4/4" and reproduction.finished_count == 4
+
+    @staticmethod
+    def _failing_finish(monkeypatch, run_id: int, errors: list[Exception]):
+        """Storing ``run_id``'s result raises the next of ``errors`` (one per try), then works."""
+        real = services._run_finish
+
+        def finish(*, run, **kwargs):
+            if run.pk == run_id and errors:
+                raise errors.pop(0)
+            return real(run=run, **kwargs)
+
+        monkeypatch.setattr(services, "_run_finish", finish)
+
+    def test_a_result_the_writer_could_not_store_is_stored_again_at_once(self, report, fake, sent, monkeypatch):
+        from django.db import OperationalError
+
+        reproduction = start(make(report), repeat=3)
+        runs = runs_of(reproduction)
+        self._failing_finish(monkeypatch, runs[0].pk, [OperationalError("server closed the connection")])
+        assert execute_batch(runs[0].pk).executed == [r.pk for r in runs]
+        assert [(r.status, r.attempt, r.verdict) for r in runs_of(reproduction)] == [
+            (Status.DONE, 1, Verdict.REPRODUCED)
+        ] * 3
+        assert len(fake.calls) == 3  # nothing ran twice
+
+    def test_a_result_that_cannot_be_stored_for_a_lost_database_is_queued_again_not_left_running(
+        self, report, fake, sent, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        from django.db import OperationalError
+
+        reproduction = start(make(report), repeat=3)
+        runs = runs_of(reproduction)
+        sent.clear()
+        lost = [OperationalError("server closed the connection"), OperationalError("connection refused")]
+        self._failing_finish(monkeypatch, runs[0].pk, lost)
+        with django_capture_on_commit_callbacks(execute=True):
+            result = execute_batch(runs[0].pk, batch_size=3)  # (a longer batch would take it again itself)
+        assert result.executed == [r.pk for r in runs]  # the batch went on: the next runs were stored
+        first, *others = runs_of(reproduction)
+        assert (first.status, first.attempt, first.worker_pid) == (Status.QUEUED, 1, None)
+        assert "result could not be stored (OperationalError: connection refused); queued again" in (
+            first.verdict_detail
+        )
+        assert sent == [(first.pk, "repro.cpu")]  # with a message, not waiting for the sweep
+        assert [(r.status, r.verdict) for r in others] == [(Status.DONE, Verdict.REPRODUCED)] * 2
+        execute_batch(first.pk)  # its message: run again, and stored this time
+        first.refresh_from_db()
+        assert (first.status, first.attempt, first.verdict) == (Status.DONE, 2, Verdict.REPRODUCED)
+        reproduction.refresh_from_db()
+        assert reproduction.summary == "reproduced 3/3"
+
+    def test_a_result_the_database_refuses_fails_the_run_at_once_with_the_reason(self, report, fake, sent, monkeypatch):
+        from django.db import DataError
+
+        reproduction = start(make(report), repeat=2)
+        runs = runs_of(reproduction)
+        refused = [DataError("value too long for type character varying(32)")] * 2
+        self._failing_finish(monkeypatch, runs[0].pk, refused)
+        assert execute_batch(runs[0].pk).executed == [r.pk for r in runs]
+        first, second = runs_of(reproduction)
+        assert (first.status, first.verdict, first.verdict_reason) == (
+            Status.DONE,
+            Verdict.INCONCLUSIVE,
+            "result_not_stored",
+        )
+        assert "could not be stored (DataError: value too long" in first.verdict_detail
+        assert first.verdict_history[-1]["reason"] == "result_not_stored" and first.finished_at is not None
+        assert second.status == Status.DONE and second.verdict == Verdict.REPRODUCED
+        reproduction.refresh_from_db()
+        assert reproduction.status == Reproduction.Status.DONE and reproduction.finished_count == 2
+
+    def test_when_nothing_can_be_written_the_task_gets_the_error_to_retry(self, report, fake, sent, monkeypatch):
+        from django.db import OperationalError
+
+        reproduction = start(make(report), repeat=2)
+        runs = runs_of(reproduction)
+        self._failing_finish(monkeypatch, runs[0].pk, [OperationalError("gone")] * 2)
+
+        def no_database(*args, **kwargs):
+            raise OperationalError("the database is gone")
+
+        monkeypatch.setattr(services, "_lock_run", no_database)
+        with pytest.raises(OperationalError, match="the database is gone"):
+            execute_batch(runs[0].pk)
 
     def test_runner_recovery_leaves_runs_of_live_processes_and_of_other_runners(self, report, fake, sent):
         reproduction = start(make(report), repeat=3)

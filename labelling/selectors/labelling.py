@@ -24,13 +24,27 @@ def _open_assignments(*, study: Study, annotator) -> QuerySet[Assignment]:
     return Assignment.objects.filter(study=study, annotator=annotator, completed_at__isnull=True)
 
 
+def recode_items_for(*, study: Study, annotator) -> QuerySet[StudyItem]:
+    """Items of ``study`` where ``annotator`` has a label flagged by a split (``needs_recode``) and is
+    still assigned, in id order (``annotation_recode_idx``)."""
+    flagged = Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator, needs_recode=True)
+    assigned = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
+    return StudyItem.objects.filter(Exists(flagged), Exists(assigned), study=study).order_by("id")
+
+
 def next_item_for(*, study: Study, annotator) -> StudyItem | None:
-    """The item of the annotator's first open assignment (by assignment id), report joined; None when done.
+    """The next item of the annotator's queue, report joined; None when done.
+
+    First the items where a split flagged one of the annotator's labels for recoding
+    (``recode_items_for``), then the item of the annotator's first open assignment (by assignment id).
 
     Ordered by (completed_at, id) rather than id alone: with study, annotator and completed_at
     fixed by the filter this is the same order, and it lets PostgreSQL walk ``next_item_idx``
     and stop at the first row instead of scanning every completed assignment in id order.
     """
+    recode = recode_items_for(study=study, annotator=annotator).select_related("report").first()
+    if recode is not None:
+        return recode
     assignment = (
         _open_assignments(study=study, annotator=annotator)
         .select_related("item__report")
@@ -203,6 +217,25 @@ def _codebook_for_labelling(study: Study) -> list[CodebookDimension]:
         walk(None, 0)
         result.append(CodebookDimension(dimension=dimension, entries=entries))
     return result
+
+
+def recode_flags_for(*, item: StudyItem, annotator) -> dict[int, dict]:
+    """{dimension id: {"summary", "into": [names]}} for the annotator's labels of ``item`` that a
+    split flagged for recoding (the labelling page says which categories to choose between)."""
+    flags = {}
+    for annotation in Annotation.objects.filter(item=item, annotator=annotator, needs_recode=True).select_related(
+        "recode_event"
+    ):
+        event = annotation.recode_event
+        into = (event.details or {}).get("into", []) if event else []
+        names = dict(
+            Category.objects.filter(dimension_id=annotation.dimension_id, code__in=into).values_list("code", "name")
+        )
+        flags[annotation.dimension_id] = {
+            "summary": f"the codebook split this category (version {event.version})." if event else "",
+            "into": [names.get(code, code) for code in into],
+        }
+    return flags
 
 
 def own_labels_for(*, item: StudyItem, annotator) -> dict[int, tuple[str, str]]:

@@ -12,7 +12,7 @@ def backfill(apps, schema_editor):
     Study = apps.get_model("labelling", "Study")
     Annotation = apps.get_model("labelling", "Annotation")
     CodebookEvent = apps.get_model("labelling", "CodebookEvent")
-    version = Study.objects.filter(pk=OuterRef("item__study_id")).values("codebook_version")[:1]
+    version = Study.objects.filter(items__id=OuterRef("item_id")).values("codebook_version")[:1]
     Annotation.objects.update(codebook_version=Subquery(version))
     CodebookEvent.objects.bulk_create(
         [

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabel, Membership, Study, StudyItem
 from labelling.permissions import can_adjudicate, can_annotate, can_read_results, sees_others_labels
@@ -24,12 +25,22 @@ def _open_assignments(*, study: Study, annotator) -> QuerySet[Assignment]:
     return Assignment.objects.filter(study=study, annotator=annotator, completed_at__isnull=True)
 
 
+def _flagged_labels(*, study: Study, annotator) -> QuerySet[Annotation]:
+    """The annotator's labels in ``study`` that a split flagged (``needs_recode``) on items still
+    assigned to them, in item order (``annotation_recode_idx``: a partial index, small)."""
+    assigned = Assignment.objects.filter(item=OuterRef("item_id"), annotator=annotator)
+    return (
+        Annotation.objects.filter(annotator=annotator, needs_recode=True, item__study=study)
+        .filter(Exists(assigned))
+        .order_by("item_id")
+    )
+
+
 def recode_items_for(*, study: Study, annotator) -> QuerySet[StudyItem]:
-    """Items of ``study`` where ``annotator`` has a label flagged by a split (``needs_recode``) and is
-    still assigned, in id order (``annotation_recode_idx``)."""
-    flagged = Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator, needs_recode=True)
-    assigned = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
-    return StudyItem.objects.filter(Exists(flagged), Exists(assigned), study=study).order_by("id")
+    """Items of ``study`` where ``annotator`` has a label flagged by a split, in id order."""
+    return StudyItem.objects.filter(
+        id__in=_flagged_labels(study=study, annotator=annotator).values("item_id")
+    ).order_by("id")
 
 
 def next_item_for(*, study: Study, annotator) -> StudyItem | None:
@@ -42,16 +53,14 @@ def next_item_for(*, study: Study, annotator) -> StudyItem | None:
     fixed by the filter this is the same order, and it lets PostgreSQL walk ``next_item_idx``
     and stop at the first row instead of scanning every completed assignment in id order.
     """
-    recode = recode_items_for(study=study, annotator=annotator).select_related("report").first()
-    if recode is not None:
-        return recode
-    assignment = (
-        _open_assignments(study=study, annotator=annotator)
-        .select_related("item__report")
-        .order_by("completed_at", "id")
-        .first()
+    flagged = _flagged_labels(study=study, annotator=annotator).values("item_id")[:1]
+    first_open = (
+        _open_assignments(study=study, annotator=annotator).order_by("completed_at", "id").values("item_id")[:1]
     )
-    return assignment.item if assignment else None
+    # One query: each subquery walks its own index (annotation_recode_idx, next_item_idx) and stops at one row.
+    return (
+        StudyItem.objects.filter(id=Coalesce(Subquery(flagged), Subquery(first_open))).select_related("report").first()
+    )
 
 
 def assignment_for(*, study: Study, annotator, item_id: int, with_previous: bool = True) -> Assignment | None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max, Q
+from django.utils import timezone
 
 from config.errors import ApplicationError
 from config.text import count
+from labelling import decision_rules
+from labelling.decision_rules import threshold_parse
 from labelling.models import Annotation, Category, Codebook, CodebookEvent, Dimension, FinalLabel, code_validator
 from labelling.services.codebook_events import codebook_changed
 
@@ -442,6 +445,7 @@ def codebook_fill_from_template(*, codebook: Codebook, template: dict, by=None) 
             details=problems,
         )
     dims_spec = template.get("dimensions", [])
+    now = timezone.now()
     dimensions = [
         Dimension(
             codebook=codebook,
@@ -452,6 +456,8 @@ def codebook_fill_from_template(*, codebook: Codebook, template: dict, by=None) 
             required=bool(d.get("required", True)),
             max_choices=d.get("max_choices") if d.get("kind") == Dimension.Kind.MULTI else None,
             order=i + 1,
+            decision_rule=d.get("decision_rule") or Dimension.Rule.UNANIMOUS,
+            majority_threshold=threshold_parse(d.get("majority_threshold") or decision_rules.DEFAULT_THRESHOLD),
         )
         for i, d in enumerate(dims_spec)
     ]
@@ -467,6 +473,7 @@ def codebook_fill_from_template(*, codebook: Codebook, template: dict, by=None) 
             shortcut=spec.get("shortcut") or "",
             order=order,
             parent=parent,
+            retired_at=now if spec.get("retired") else None,
         )
 
     # Orders follow the tree depth-first (parent, its children, next parent...), so a flat

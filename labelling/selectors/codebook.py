@@ -1,0 +1,107 @@
+"""Reads about a study's codebook as a whole: its history, what a change would touch, and the
+codebook as JSON in the template format (``labelling.codebook_templates``) for export."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from labelling.models import Annotation, Category, CodebookEvent, Dimension, FinalLabel, FinalLabelDecision, Study
+from labelling.selectors.studies import codebook_tree
+from labelling.services.codebooks import _value_has_code_q
+from labelling.values import value_codes
+
+EXPORT_FORMAT = "bugsift-codebook/1"
+
+
+def codebook_history(*, study: Study) -> QuerySet[CodebookEvent]:
+    """The study's codebook events, the latest first, with who made them."""
+    return CodebookEvent.objects.filter(study=study).select_related("created_by").order_by("-version", "-id")
+
+
+def category_impact(*, category: Category) -> dict:
+    """What a change of ``category``'s stored labels would touch: annotations, final labels (and how
+    many of those are adjudicated or imported), adjudication history rows and items."""
+    q = _value_has_code_q(category.code)
+    annotations = Annotation.objects.filter(dimension_id=category.dimension_id).filter(q)
+    finals = FinalLabel.objects.filter(dimension_id=category.dimension_id).filter(q)
+    decisions = 0
+    items = set(annotations.values_list("item_id", flat=True)) | set(finals.values_list("item_id", flat=True))
+    for item_id, value, replaced, chosen in FinalLabelDecision.objects.filter(
+        dimension_id=category.dimension_id
+    ).values_list("item_id", "value", "replaced_value", "chosen_from"):
+        held = {*value_codes(value), *value_codes(replaced)}
+        for v in chosen or []:
+            held.update(value_codes(str(v)))
+        if category.code in held:
+            decisions += 1
+            items.add(item_id)
+    return {
+        "category": category.code,
+        "annotations": annotations.count(),
+        "annotators": annotations.values("annotator_id").distinct().count(),
+        "final_labels": finals.count(),
+        "protected_final_labels": finals.filter(
+            method__in=[FinalLabel.Method.ADJUDICATED, FinalLabel.Method.IMPORTED]
+        ).count(),
+        "decisions": decisions,
+        "items": len(items),
+    }
+
+
+def dimension_impact(*, dimension: Dimension) -> dict:
+    return {
+        "dimension": dimension.code,
+        "annotations": Annotation.objects.filter(dimension=dimension).count(),
+        "final_labels": FinalLabel.objects.filter(dimension=dimension).count(),
+    }
+
+
+def _category_json(category: Category, children: list[Category]) -> dict:
+    out = {
+        "code": category.code,
+        "name": category.name,
+        "definition": category.definition,
+        "example": category.example,
+        "shortcut": category.shortcut,
+    }
+    if category.retired:
+        out["retired"] = True
+    if children:
+        out["children"] = [_category_json(c, []) for c in children]
+    return out
+
+
+def codebook_export(*, study: Study) -> dict:
+    """The study's codebook in the template format, which ``study_create(codebook=...)``, the study
+    create page and ``create_study --codebook-file`` read back. ``exported_from`` says where it
+    comes from; the rest is the codebook itself."""
+    codebook = study.codebook
+    dimensions = []
+    for dim in codebook_tree(codebook=codebook):
+        dimensions.append(
+            {
+                "code": dim.code,
+                "name": dim.name,
+                "kind": dim.kind,
+                "description": dim.description,
+                "required": dim.required,
+                "max_choices": dim.max_choices,
+                "decision_rule": dim.decision_rule,
+                "majority_threshold": str(dim.majority_threshold),
+                "categories": [_category_json(top, children) for top, children in dim.tree],
+            }
+        )
+    return {
+        "format": EXPORT_FORMAT,
+        "slug": study.template_slug or study.slug,
+        "name": codebook.name,
+        "description": codebook.description,
+        "source": codebook.source,
+        "exported_from": {
+            "study": study.slug,
+            "codebook_version": study.codebook_version,
+            "exported_at": timezone.now().isoformat(),
+        },
+        "dimensions": dimensions,
+    }

@@ -249,8 +249,10 @@ class CategorySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Category
-        fields = ["id", "dimension", "code", "name", "definition", "example", "parent", "order", "shortcut"]
+        fields = ["id", "dimension", "code", "name", "definition", "example", "parent", "order", "shortcut", "retired"]
         read_only_fields = fields
+
+    retired = serializers.BooleanField(read_only=True, help_text="Retired: not offered for new labels.")
 
     def get_parent(self, obj) -> str | None:
         return obj.parent.code if obj.parent_id else None
@@ -264,6 +266,7 @@ class CategoryTreeSerializer(serializers.Serializer):
     example = serializers.CharField()
     order = serializers.IntegerField()
     shortcut = serializers.CharField()
+    retired = serializers.BooleanField(help_text="Retired: not offered for new labels, kept on the labels holding it.")
     children = serializers.ListField(child=serializers.DictField(), help_text="Sub-categories (same fields).")
 
 
@@ -276,6 +279,7 @@ def _category_dict(c: Category) -> dict:
         "example": c.example,
         "order": c.order,
         "shortcut": c.shortcut,
+        "retired": c.retired,
     }
 
 
@@ -317,6 +321,7 @@ class CodebookSerializer(serializers.Serializer):
     description = serializers.CharField()
     source = serializers.CharField()
     template_slug = serializers.CharField()
+    version = serializers.IntegerField(help_text="The codebook version: bumped by every change (see history/).")
     dimensions = DimensionSerializer(many=True)
 
 

@@ -105,3 +105,35 @@ def codebook_export(*, study: Study) -> dict:
         },
         "dimensions": dimensions,
     }
+
+
+# Details computed from the labels (item ids, counts): shown only to whoever ``sees_others_labels``.
+LABEL_DETAILS = {
+    "items",
+    "labels_holding_it",
+    "labels_now_named_by_new_code",
+    "final_labels_kept",
+    "final_labels_created",
+    "final_labels_changed",
+    "final_labels_removed",
+}
+
+
+def event_as_dict(event: CodebookEvent, *, with_counts: bool) -> dict:
+    """One history entry as JSON. ``with_counts`` False (an annotator of a blind study): no counts
+    and no details computed from the labels, only what changed in the codebook."""
+    details = event.details or {}
+    if not with_counts:
+        details = {k: v for k, v in details.items() if k not in LABEL_DETAILS}
+    return {
+        "version": event.version,
+        "kind": event.kind,
+        "kind_display": event.get_kind_display(),
+        "summary": event.summary,
+        "details": details,
+        "annotations_touched": event.annotations_touched if with_counts else None,
+        "final_labels_touched": event.final_labels_touched if with_counts else None,
+        "decisions_touched": event.decisions_touched if with_counts else None,
+        "created_by": event.created_by.get_username() if event.created_by_id else None,
+        "created_at": event.created_at.isoformat(),
+    }

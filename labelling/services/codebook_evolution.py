@@ -29,7 +29,6 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from config.text import count
 from labelling.models import (
     Annotation,
     Category,
@@ -292,8 +291,7 @@ def categories_merge(*, source: Category, target: Category, by=None) -> Codebook
         kind=Kind.CATEGORIES_MERGED,
         summary=(
             f"Category '{snapshot['code']}' ({snapshot['name']}) of '{dimension.code}' merged into "
-            f"'{target.code}' ({target.name}): {count(annotations, 'annotation')}, {count(finals, 'final label')} "
-            f"and {count(decisions, 'adjudication')} rewritten; {count(row.get('created', 0), 'new final label')}."
+            f"'{target.code}' ({target.name}): its labels are '{target.code}' now."
         ),
         details={
             "dimension": dimension.code,
@@ -444,9 +442,7 @@ def category_split(*, category: Category, into, by=None) -> CodebookEvent:
     event.final_labels_touched = removed
     event.details["final_labels_removed"] = removed
     event.summary = (
-        f"{event.summary[:-1]}: {count(n_flagged, 'annotation')} flagged for recoding, "
-        f"{count(removed, 'automatic final label')} removed until then"
-        + (f", {count(kept_finals, 'adjudicated or imported final label')} kept." if kept_finals else ".")
+        f"{event.summary[:-1]}: the labels that held it are flagged for their annotators to recode."
     )[:500]
     event.save(update_fields=["annotations_touched", "final_labels_touched", "details", "summary"])
     return event
@@ -490,7 +486,7 @@ def _retire(category: Category, *, retired: bool, by) -> CodebookEvent:
         summary = (
             f"Category '{category.code}' ({category.name}) of '{dimension.code}' retired"
             + (f" with its sub-categories {', '.join(codes[1:])}" if len(codes) > 1 else "")
-            + f": no longer offered for new labels; {count(annotations, 'annotation')} keep it."
+            + ": no longer offered for new labels; the labels that hold it keep it."
         )
     else:
         summary = f"Category '{category.code}' ({category.name}) of '{dimension.code}' restored: offered again."

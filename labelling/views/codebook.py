@@ -62,7 +62,7 @@ def dimension_add(request, slug):
     form = DimensionForm(request.POST)
     if form.is_valid():
         try:
-            dim = dimension_create(codebook=study.codebook, **form.service_kwargs())
+            dim = dimension_create(codebook=study.codebook, **form.service_kwargs(), by=request.user)
         except SERVICE_ERRORS as exc:
             add_service_error(form, exc)
         else:
@@ -80,7 +80,7 @@ def dimension_edit(request, slug, pk):
         form = DimensionForm(request.POST)
         if form.is_valid():
             try:
-                dimension_update(dimension=dimension, data=form.service_kwargs())
+                dimension_update(dimension=dimension, data=form.service_kwargs(), by=request.user)
             except SERVICE_ERRORS as exc:
                 add_service_error(form, exc)
             else:
@@ -104,7 +104,7 @@ def dimension_remove(request, slug, pk):
     study = study_for(request.user, slug, check=is_owner)
     dimension = get_object_or_404(Dimension, pk=pk, codebook__study=study)
     try:
-        dimension_delete(dimension=dimension)
+        dimension_delete(dimension=dimension, by=request.user)
     except SERVICE_ERRORS as exc:
         messages.error(request, exc.message if isinstance(exc, ApplicationError) else " ".join(exc.messages))
     else:
@@ -120,7 +120,7 @@ def category_add(request, slug, pk):
     form = CategoryForm(request.POST, dimension=dimension, prefix=f"dim{dimension.pk}")
     if form.is_valid():
         try:
-            cat = category_create(dimension=dimension, **form.service_kwargs())
+            cat = category_create(dimension=dimension, **form.service_kwargs(), by=request.user)
         except SERVICE_ERRORS as exc:
             add_service_error(form, exc)
         else:
@@ -143,7 +143,7 @@ def category_edit(request, slug, pk):
         form = CategoryForm(request.POST, dimension=dimension, category=category)
         if form.is_valid():
             try:
-                category_update(category=category, data=form.service_kwargs())
+                category_update(category=category, data=form.service_kwargs(), by=request.user)
             except SERVICE_ERRORS as exc:
                 add_service_error(form, exc)
             else:
@@ -183,7 +183,7 @@ def category_remove(request, slug, pk):
     study = study_for(request.user, slug, check=is_owner)
     category = get_object_or_404(Category, pk=pk, dimension__codebook__study=study)
     try:
-        category_delete(category=category)
+        category_delete(category=category, by=request.user)
     except SERVICE_ERRORS as exc:
         messages.error(request, exc.message if isinstance(exc, ApplicationError) else " ".join(exc.messages))
     else:

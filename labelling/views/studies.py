@@ -178,7 +178,11 @@ def study_decision_rule(request, slug):
         d = form.cleaned_data
         try:
             (change,) = decision_rule_set(
-                study=study, rule=d["rule"], threshold=d["threshold"], dimension_codes=[d["dimension"]]
+                study=study,
+                rule=d["rule"],
+                threshold=d["threshold"],
+                dimension_codes=[d["dimension"]],
+                by=request.user,
             )
         except (ValidationError, ApplicationError) as exc:
             add_service_error(form, exc)

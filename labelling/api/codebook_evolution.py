@@ -4,8 +4,6 @@ touched; ``"dry_run": true`` answers with what it would touch and writes nothing
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +15,7 @@ from rest_framework.views import APIView
 from labelling import codebook_operations
 from labelling.models import Category, Dimension
 from labelling.permissions import can_view_study, is_owner, sees_others_labels, study_for
-from labelling.selectors.codebook import codebook_export, codebook_history, event_as_dict
+from labelling.selectors.codebook import codebook_export_file, codebook_history, event_as_dict
 
 SLUG = OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The study's slug.")
 PK = OpenApiParameter("pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="The category's or dimension's id.")
@@ -84,9 +82,9 @@ class CodebookExportView(APIView):
     )
     def get(self, request, slug):
         study = study_for(request.user, slug, check=can_view_study)
-        body = json.dumps(codebook_export(study=study), indent=2, ensure_ascii=False)
-        response = HttpResponse(body + "\n", content_type="application/json; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{study.slug}-codebook-v{study.codebook_version}.json"'
+        filename, body = codebook_export_file(study=study)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
 

@@ -137,3 +137,11 @@ def event_as_dict(event: CodebookEvent, *, with_counts: bool) -> dict:
         "created_by": event.created_by.get_username() if event.created_by_id else None,
         "created_at": event.created_at.isoformat(),
     }
+
+
+def codebook_export_file(*, study: Study) -> tuple[str, str]:
+    """(file name, JSON text) of the codebook export, as the page and the API send it."""
+    import json
+
+    body = json.dumps(codebook_export(study=study), indent=2, ensure_ascii=False) + "\n"
+    return f"{study.slug}-codebook-v{study.codebook_version}.json", body

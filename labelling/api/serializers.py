@@ -153,6 +153,13 @@ class StudyCreateInputSerializer(serializers.Serializer):
         default=None,
         help_text="Codebook template slug (e.g. dl-framework-bugs, silent-bugs); empty for an empty codebook.",
     )
+    codebook = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Instead of a template: a codebook in the template format, e.g. another study's "
+        "GET /api/studies/SLUG/codebook/export/. A 400 names what is wrong with it.",
+    )
     overlap_k = serializers.IntegerField(min_value=1, default=2)
     blind = serializers.BooleanField(default=True)
     reproduction_suggestions = serializers.BooleanField(

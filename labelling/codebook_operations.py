@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from labelling.models import Category, CodebookEvent, Dimension
 from labelling.selectors.codebook import category_impact, dimension_impact
@@ -148,6 +149,24 @@ def plan(operation: str, subject: Category | Dimension, data: dict) -> Plan:
             kwargs = {}
         impact = category_impact(category=subject)
     return Plan(operation, subject, kwargs, impact, _describe(operation, subject, kwargs, impact))
+
+
+class _Rehearsal(Exception):
+    def __init__(self, event: CodebookEvent):
+        self.event = event
+
+
+def rehearse(p: Plan, *, by) -> dict:
+    """Run the operation and roll it back (the confirm step): the validation errors it would raise
+    and the history entry it would record, counts included, with nothing written."""
+    from labelling.selectors.codebook import event_as_dict
+
+    try:
+        with transaction.atomic():
+            raise _Rehearsal(apply(p, by=by))
+    except _Rehearsal as rehearsal:
+        event = rehearsal.event
+    return event_as_dict(event, with_counts=True)
 
 
 def apply(p: Plan, *, by) -> CodebookEvent:

@@ -59,7 +59,9 @@ class CodebookOperationSerializer(serializers.Serializer):
     operation = serializers.CharField()
     description = serializers.CharField(help_text="What the operation does and how many labels it touches.")
     impact = serializers.JSONField(help_text="annotations, annotators, final_labels, decisions, items (before it).")
-    event = CodebookEventSerializer(allow_null=True, help_text="The recorded change; null for a dry run.")
+    event = CodebookEventSerializer(
+        help_text="The recorded change; for a dry run the change it would record (rolled back), counts included."
+    )
     codebook_version = serializers.IntegerField()
 
 
@@ -107,15 +109,13 @@ class _OperationView(APIView):
         fields = dict(data.validated_data)
         dry_run = fields.pop("dry_run", False)
         plan = codebook_operations.plan(self.operation, subject, fields)
-        event = None if dry_run else codebook_operations.apply(plan, by=request.user)
+        if dry_run:
+            event = codebook_operations.rehearse(plan, by=request.user)
+        else:
+            event = event_as_dict(codebook_operations.apply(plan, by=request.user), with_counts=True)
         study.refresh_from_db(fields=["codebook_version"])
         return Response(
-            {
-                "dry_run": dry_run,
-                **plan.as_dict(),
-                "event": event_as_dict(event, with_counts=True) if event else None,
-                "codebook_version": study.codebook_version,
-            }
+            {"dry_run": dry_run, **plan.as_dict(), "event": event, "codebook_version": study.codebook_version}
         )
 
 

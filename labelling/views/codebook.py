@@ -265,7 +265,9 @@ def _change(request, study, subject):
     try:
         plan = codebook_operations.plan(operation, subject, data)
         if request.POST.get("confirm") != "1":
-            return _change_page(request, study, subject, values={operation: data}, confirm={"plan": plan, "data": data})
+            rehearsal = codebook_operations.rehearse(plan, by=request.user)
+            confirm = {"plan": plan, "data": data, "event": rehearsal}
+            return _change_page(request, study, subject, values={operation: data}, confirm=confirm)
         event = codebook_operations.apply(plan, by=request.user)
     except ValidationError as exc:
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}

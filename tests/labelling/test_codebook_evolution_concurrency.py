@@ -11,7 +11,7 @@ from django.db import connection
 from labelling.models import Annotation, Category, CodebookEvent
 from labelling.services.annotations import item_labels_save
 from labelling.services.codebook_evolution import categories_merge
-from tests.factories import CategoryFactory
+from labelling.services.codebooks import category_create
 from tests.labelling.test_final_labels_concurrency import _at_once, _item
 
 ROUNDS = 15
@@ -27,8 +27,9 @@ def test_merge_and_annotation_save_at_once_strand_no_value(small_study):
     symptom = s["symptom"]
     outcomes = {"before": 0, "after": 0}
     for round_ in range(ROUNDS):
-        source = CategoryFactory(dimension=symptom, code=f"old_{round_}", name=f"Old {round_}")
-        target = CategoryFactory(dimension=symptom, code=f"new_{round_}", name=f"New {round_}")
+        # Through the service: it bumps the codebook version, so the labelling cache sees the new categories.
+        source = category_create(dimension=symptom, code=f"old_{round_}", name=f"Old {round_}")
+        target = category_create(dimension=symptom, code=f"new_{round_}", name=f"New {round_}")
         item = _item(s)
         item_labels_save(item=item, annotator=s["ann1"], values={"symptom": target.code, "component": ["layers"]})
         events = CodebookEvent.objects.count()
@@ -61,4 +62,3 @@ def test_merge_and_annotation_save_at_once_strand_no_value(small_study):
             assert item.final_labels.get(dimension=symptom).value == target.code
             outcomes["before"] += 1
     assert sum(outcomes.values()) == ROUNDS, outcomes
-    print(outcomes)

@@ -141,6 +141,9 @@ def plan(operation: str, subject: Category | Dimension, data: dict) -> Plan:
             into = data.get("into")
             if isinstance(into, str):
                 into = split_lines(into)
+            _targets, errors = evolution.split_targets(subject, into)
+            if errors:
+                raise ValidationError(errors)
             kwargs = {"into": into}
         elif operation == "move":
             parent = data.get("parent")

@@ -121,6 +121,9 @@ class _OperationView(APIView):
 
 def _operation_view(operation: str, model, doc: str):
     name = f"{model.__name__}{operation.capitalize()}View"
+    def post(self, request, slug, pk):  # its own function, so each operation has its own schema
+        return _OperationView.post(self, request, slug, pk)
+
     view = type(name, (_OperationView,), {"operation": operation, "model": model, "__doc__": doc})
     view.post = extend_schema(
         operation_id=f"codebook_{model.__name__.lower()}_{operation}",
@@ -128,7 +131,7 @@ def _operation_view(operation: str, model, doc: str):
         request=CodebookOperationInputSerializer,
         responses={200: CodebookOperationSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR},
         description=doc,
-    )(_OperationView.post)
+    )(post)
     return view
 
 

@@ -4,7 +4,6 @@ codebook as JSON in the template format (``labelling.codebook_templates``) for e
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from labelling.models import Annotation, Category, CodebookEvent, Dimension, FinalLabel, FinalLabelDecision, Study
 from labelling.selectors.studies import codebook_tree
@@ -98,11 +97,7 @@ def codebook_export(*, study: Study) -> dict:
         "name": codebook.name,
         "description": codebook.description,
         "source": codebook.source,
-        "exported_from": {
-            "study": study.slug,
-            "codebook_version": study.codebook_version,
-            "exported_at": timezone.now().isoformat(),
-        },
+        "exported_from": {"study": study.slug, "codebook_version": study.codebook_version},
         "dimensions": dimensions,
     }
 

@@ -314,7 +314,7 @@ def categories_merge(*, source: Category, target: Category, by=None) -> Codebook
 # --------------------------------------------------------------------------- split
 
 
-def _split_targets(category: Category, into) -> tuple[list[dict], dict[str, list[str]]]:
+def split_targets(category: Category, into) -> tuple[list[dict], dict[str, list[str]]]:
     """Validate ``into``: each a dict with ``code`` (an existing category of the dimension, or a new
     one with ``name`` and optionally ``definition`` and ``example``)."""
     errors: dict[str, list[str]] = {}
@@ -381,7 +381,7 @@ def category_split(*, category: Category, into, by=None) -> CodebookEvent:
         )
     if category.retired:
         raise ValidationError({"category": [f"'{category.code}' is retired; restore it before splitting it."]})
-    targets, errors = _split_targets(category, into)
+    targets, errors = split_targets(category, into)
     if errors:
         raise ValidationError(errors)
 

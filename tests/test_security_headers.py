@@ -45,6 +45,7 @@ NOT_PAGES = {
     "labelling:study-member", "labelling:study-member-add", "labelling:export", "labelling:assignments",
     "labelling:study-invitations", "labelling:study-invitation-revoke",
     "labelling:screening-resolve", "labelling:study-decision-rule", "labelling:adjudicate-save",
+    "labelling:codebook-export",
     "triage:crash-link-known", "triage:crash-merge", "triage:crash-split", "triage:github-run-resume",
     "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run", "triage:run-rejudge",
 }  # fmt: skip
@@ -120,6 +121,8 @@ def site(db):
         "labelling:codebook": f"/studies/{s}/codebook/",
         "labelling:dimension-edit": f"/studies/{s}/codebook/dimensions/{dimension.pk}/",
         "labelling:category-edit": f"/studies/{s}/codebook/categories/{category.pk}/",
+        "labelling:category-change": f"/studies/{s}/codebook/categories/{category.pk}/change/",
+        "labelling:dimension-rename": f"/studies/{s}/codebook/dimensions/{dimension.pk}/rename/",
         "labelling:disagreements": f"/studies/{s}/disagreements/",
         "labelling:adjudicate": f"/studies/{s}/adjudicate/",
         "labelling:agreement": f"/studies/{s}/agreement/?dimension=symptom&rater_a=annie&rater_b=owner",

@@ -252,6 +252,8 @@ QUERIES = {
     "labelling:adjudicate": [{"after": "ITEM"}],
     "labelling:items": [{"screening": "included"}],
     "labelling:screening": [{"item": "ITEM"}],
+    "labelling-api:agreement": [{"codebook_version": "0"}],
+    "labelling:agreement": [{"codebook_version": "0"}],
 }
 CASES = [
     pytest.param(name, params, query, id=name + "".join(f"?{k}={v}" for k, v in query.items()))

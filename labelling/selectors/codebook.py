@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from labelling.models import Annotation, Category, CodebookEvent, Dimension, FinalLabel, FinalLabelDecision, Study
 from labelling.selectors.studies import codebook_tree
 from labelling.services.codebooks import _value_has_code_q
-from labelling.values import value_codes
+from labelling.values import decision_codes
 
 EXPORT_FORMAT = "bugsift-codebook/1"
 
@@ -29,10 +29,7 @@ def category_impact(*, category: Category) -> dict:
     for item_id, value, replaced, chosen in FinalLabelDecision.objects.filter(
         dimension_id=category.dimension_id
     ).values_list("item_id", "value", "replaced_value", "chosen_from"):
-        held = {*value_codes(value), *value_codes(replaced)}
-        for v in chosen or []:
-            held.update(value_codes(str(v)))
-        if category.code in held:
+        if category.code in decision_codes(value, replaced, chosen):
             decisions += 1
             items.add(item_id)
     return {

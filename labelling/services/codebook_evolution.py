@@ -40,7 +40,7 @@ from labelling.models import (
 from labelling.services.codebook_events import codebook_changed, codebook_lock
 from labelling.services.codebooks import _value_has_code_q, category_update, code_is_valid
 from labelling.services.final_labels import final_labels_recompute, items_lock
-from labelling.values import SEPARATOR, value_codes
+from labelling.values import SEPARATOR, decision_codes, value_codes
 
 Kind = CodebookEvent.Kind
 BATCH = 500
@@ -71,10 +71,7 @@ def _affected_item_ids(dimension: Dimension, codes: list[str]) -> set[int]:
     for item_id, value, replaced, chosen in FinalLabelDecision.objects.filter(dimension=dimension).values_list(
         "item_id", "value", "replaced_value", "chosen_from"
     ):
-        held = {*value_codes(value), *value_codes(replaced)}
-        for v in chosen or []:
-            held.update(value_codes(str(v)))
-        if held & set(codes):
+        if decision_codes(value, replaced, chosen) & set(codes):
             ids.add(item_id)
     return ids
 
@@ -86,23 +83,19 @@ def _rewrite(dimension: Dimension, mapping: dict[str, str]) -> tuple[int, int, i
     q = _holding_q(mapping)
     items: set[int] = set()
 
-    annotations = []
-    for a in Annotation.objects.filter(dimension=dimension).filter(q).only("id", "item_id", "value").iterator(2000):
-        new = recode_value(a.value, mapping, multi=multi)
-        if new != a.value:
-            a.value = new
-            annotations.append(a)
-            items.add(a.item_id)
-    Annotation.objects.bulk_update(annotations, ["value"], batch_size=BATCH)
+    def recoded(model) -> list:
+        rows = []
+        for row in model.objects.filter(dimension=dimension).filter(q).only("id", "item_id", "value").iterator(2000):
+            new = recode_value(row.value, mapping, multi=multi)
+            if new != row.value:
+                row.value = new
+                rows.append(row)
+                items.add(row.item_id)
+        model.objects.bulk_update(rows, ["value"], batch_size=BATCH)
+        return rows
 
-    finals = []
-    for f in FinalLabel.objects.filter(dimension=dimension).filter(q).only("id", "item_id", "value"):
-        new = recode_value(f.value, mapping, multi=multi)
-        if new != f.value:
-            f.value = new
-            finals.append(f)
-            items.add(f.item_id)
-    FinalLabel.objects.bulk_update(finals, ["value"], batch_size=BATCH)
+    annotations = recoded(Annotation)
+    finals = recoded(FinalLabel)
 
     decisions = []
     for d in FinalLabelDecision.objects.filter(dimension=dimension).only(

@@ -83,16 +83,20 @@ def _rewrite(dimension: Dimension, mapping: dict[str, str]) -> tuple[int, int, i
     q = _holding_q(mapping)
     items: set[int] = set()
 
-    def recoded(model) -> list:
-        rows = []
-        for row in model.objects.filter(dimension=dimension).filter(q).only("id", "item_id", "value").iterator(2000):
-            new = recode_value(row.value, mapping, multi=multi)
-            if new != row.value:
-                row.value = new
-                rows.append(row)
-                items.add(row.item_id)
-        model.objects.bulk_update(rows, ["value"], batch_size=BATCH)
-        return rows
+    def recoded(model) -> int:
+        # Rows grouped by their new value: one UPDATE per distinct value (a few), not one per row.
+        by_new: dict[str, list[int]] = {}
+        for pk, item_id, value in (
+            model.objects.filter(dimension=dimension).filter(q).values_list("id", "item_id", "value")
+        ):
+            new = recode_value(value, mapping, multi=multi)
+            if new != value:
+                by_new.setdefault(new, []).append(pk)
+                items.add(item_id)
+        for new, ids in by_new.items():
+            for start in range(0, len(ids), 5000):
+                model.objects.filter(id__in=ids[start : start + 5000]).update(value=new)
+        return sum(len(ids) for ids in by_new.values())
 
     annotations = recoded(Annotation)
     finals = recoded(FinalLabel)
@@ -109,7 +113,7 @@ def _rewrite(dimension: Dimension, mapping: dict[str, str]) -> tuple[int, int, i
             decisions.append(d)
             items.add(d.item_id)
     FinalLabelDecision.objects.bulk_update(decisions, ["value", "replaced_value", "chosen_from"], batch_size=BATCH)
-    return len(annotations), len(finals), len(decisions), items
+    return annotations, finals, len(decisions), items
 
 
 def _lock(dimension: Dimension, codes: list[str]):
@@ -434,9 +438,7 @@ def category_split(*, category: Category, into, by=None) -> CodebookEvent:
     event.annotations_touched = n_flagged
     event.final_labels_touched = removed
     event.details["final_labels_removed"] = removed
-    event.summary = (
-        f"{event.summary[:-1]}: the labels that held it are flagged for their annotators to recode."
-    )[:500]
+    event.summary = (f"{event.summary[:-1]}: the labels that held it are flagged for their annotators to recode.")[:500]
     event.save(update_fields=["annotations_touched", "final_labels_touched", "details", "summary"])
     return event
 

@@ -18,9 +18,7 @@ urlpatterns = [
     path("studies/new/", studies.study_create_view, name="study-create"),
     path("studies/<slug:slug>/", studies.study_detail, name="study-detail"),
     path("studies/<slug:slug>/settings/", studies.study_settings, name="study-settings"),
-    path(
-        "studies/<slug:slug>/settings/decision-rules/", studies.study_decision_rule, name="study-decision-rule"
-    ),
+    path("studies/<slug:slug>/settings/decision-rules/", studies.study_decision_rule, name="study-decision-rule"),
     path("studies/<slug:slug>/settings/members/", studies.study_member_add, name="study-member-add"),
     path("studies/<slug:slug>/settings/members/<int:user_id>/", studies.study_member_change, name="study-member"),
     path(
@@ -82,8 +80,6 @@ urlpatterns = [
     path("studies/<slug:slug>/label/<int:item_id>/", label_views.label_item, name="label-item"),
     path("studies/<slug:slug>/disagreements/", disagreement_views.disagreement_list, name="disagreements"),
     path("studies/<slug:slug>/adjudicate/", adjudication_views.adjudicate, name="adjudicate"),
-    path(
-        "studies/<slug:slug>/adjudicate/<int:item_id>/", adjudication_views.adjudicate_save, name="adjudicate-save"
-    ),
+    path("studies/<slug:slug>/adjudicate/<int:item_id>/", adjudication_views.adjudicate_save, name="adjudicate-save"),
     path("studies/<slug:slug>/agreement/", agreement_views.agreement, name="agreement"),
 ]

@@ -121,6 +121,7 @@ class _OperationView(APIView):
 
 def _operation_view(operation: str, model, doc: str):
     name = f"{model.__name__}{operation.capitalize()}View"
+
     def post(self, request, slug, pk):  # its own function, so each operation has its own schema
         return _OperationView.post(self, request, slug, pk)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db.models import Q
+
 from labelling.models import Category, Dimension
 
 SEPARATOR = ";"
@@ -91,3 +93,13 @@ def decision_codes(value: str, replaced_value: str, chosen_from) -> set[str]:
     for v in chosen_from or []:
         codes.update(value_codes(str(v)))
     return codes
+
+
+def value_holds_code_q(code: str) -> Q:
+    """Stored values (of annotations, final labels) holding ``code`` as one of their ';'-separated codes."""
+    return (
+        Q(value=code)
+        | Q(value__startswith=f"{code}{SEPARATOR}")
+        | Q(value__endswith=f"{SEPARATOR}{code}")
+        | Q(value__contains=f"{SEPARATOR}{code}{SEPARATOR}")
+    )

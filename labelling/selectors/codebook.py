@@ -7,8 +7,7 @@ from django.db.models import QuerySet
 
 from labelling.models import Annotation, Category, CodebookEvent, Dimension, FinalLabel, FinalLabelDecision, Study
 from labelling.selectors.studies import codebook_tree
-from labelling.services.codebooks import _value_has_code_q
-from labelling.values import decision_codes
+from labelling.values import decision_codes, value_holds_code_q
 
 EXPORT_FORMAT = "bugsift-codebook/1"
 
@@ -21,7 +20,7 @@ def codebook_history(*, study: Study) -> QuerySet[CodebookEvent]:
 def category_impact(*, category: Category) -> dict:
     """What a change of ``category``'s stored labels would touch: annotations, final labels (and how
     many of those are adjudicated or imported), adjudication history rows and items."""
-    q = _value_has_code_q(category.code)
+    q = value_holds_code_q(category.code)
     annotations = Annotation.objects.filter(dimension_id=category.dimension_id).filter(q)
     finals = FinalLabel.objects.filter(dimension_id=category.dimension_id).filter(q)
     decisions = 0

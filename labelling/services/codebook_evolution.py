@@ -38,9 +38,9 @@ from labelling.models import (
     FinalLabelDecision,
 )
 from labelling.services.codebook_events import codebook_changed, codebook_lock
-from labelling.services.codebooks import _value_has_code_q, category_update, code_is_valid
+from labelling.services.codebooks import category_update, code_is_valid
 from labelling.services.final_labels import final_labels_recompute, items_lock
-from labelling.values import SEPARATOR, decision_codes, value_codes
+from labelling.values import SEPARATOR, decision_codes, value_codes, value_holds_code_q
 
 Kind = CodebookEvent.Kind
 BATCH = 500
@@ -60,7 +60,7 @@ def recode_value(value: str, mapping: dict[str, str], *, multi: bool) -> str:
 def _holding_q(codes: Iterable[str]) -> Q:
     q = Q(pk__in=[])
     for code in codes:
-        q |= _value_has_code_q(code)
+        q |= value_holds_code_q(code)
     return q
 
 
@@ -405,13 +405,13 @@ def category_split(*, category: Category, into, by=None) -> CodebookEvent:
     category.retired_at = timezone.now()
     category.save(update_fields=["retired_at"])
 
-    flagged = Annotation.objects.filter(dimension=dimension).filter(_value_has_code_q(category.code))
+    flagged = Annotation.objects.filter(dimension=dimension).filter(value_holds_code_q(category.code))
     flagged_items = set(flagged.values_list("item_id", flat=True))
     kept_finals = (
         FinalLabel.objects.filter(
             dimension=dimension, method__in=[FinalLabel.Method.ADJUDICATED, FinalLabel.Method.IMPORTED]
         )
-        .filter(_value_has_code_q(category.code))
+        .filter(value_holds_code_q(category.code))
         .count()
     )
     codes = [t["code"] for t in targets]
@@ -473,8 +473,8 @@ def _retire(category: Category, *, retired: bool, by) -> CodebookEvent:
         c.retired_at = now
     Category.objects.bulk_update(family, ["retired_at"])
     annotations, finals = (
-        Annotation.objects.filter(dimension=dimension).filter(_value_has_code_q(category.code)).count(),
-        FinalLabel.objects.filter(dimension=dimension).filter(_value_has_code_q(category.code)).count(),
+        Annotation.objects.filter(dimension=dimension).filter(value_holds_code_q(category.code)).count(),
+        FinalLabel.objects.filter(dimension=dimension).filter(value_holds_code_q(category.code)).count(),
     )
     codes = [c.code for c in family]
     if retired:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -19,6 +19,7 @@ from labelling import decision_rules
 from labelling.decision_rules import threshold_parse
 from labelling.models import Annotation, Category, Codebook, CodebookEvent, Dimension, FinalLabel, code_validator
 from labelling.services.codebook_events import codebook_changed
+from labelling.values import value_holds_code_q
 
 Kind = CodebookEvent.Kind
 
@@ -43,16 +44,9 @@ def code_is_valid(code: str) -> bool:
     return bool(code) and len(code) <= 64
 
 
-def _value_has_code_q(code: str) -> Q:
-    """Stored values holding ``code`` as one of their ';'-separated tokens."""
-    return (
-        Q(value=code) | Q(value__startswith=f"{code};") | Q(value__endswith=f";{code}") | Q(value__contains=f";{code};")
-    )
-
-
 def category_usage(*, category: Category) -> tuple[int, int]:
     """How many annotations and final labels hold ``category``'s code."""
-    q = _value_has_code_q(category.code)
+    q = value_holds_code_q(category.code)
     annotations = Annotation.objects.filter(dimension_id=category.dimension_id).filter(q).count()
     finals = FinalLabel.objects.filter(dimension_id=category.dimension_id).filter(q).count()
     return annotations, finals

@@ -326,3 +326,12 @@ def test_agreement_restricted_to_labels_of_an_earlier_version(api_client, client
     page = client.get(f"/studies/{study.slug}/agreement/?codebook_version={before}")
     assert page.status_code == 200 and "Restricted to version" in page.content.decode()
     assert client.get(f"/studies/{study.slug}/agreement/?codebook_version=x").status_code == 400
+
+
+def test_agreement_command_takes_a_codebook_version(labelled):
+    s = labelled
+    out = io.StringIO()
+    call_command("agreement", s["study"].slug, "--codebook-version", "0", "--format", "json", stdout=out)
+    assert json.loads(out.getvalue())["codebook"]["labels_up_to_version"] == 0
+    with pytest.raises(Exception, match="codebook_version must be a whole number"):
+        call_command("agreement", s["study"].slug, "--codebook-version", "99", stdout=io.StringIO())

@@ -78,8 +78,23 @@ class StudyCreateForm(_StudySettingsFields):
         max_length=80, help_text="Short name used in links, e.g. 'tf-silent-bugs'. Letters, digits, '-' and '_'."
     )
     template = forms.ChoiceField(label="Codebook", required=False)
+    codebook_file = forms.FileField(
+        label="Or upload a codebook (JSON)",
+        required=False,
+        help_text="A codebook in the template format, e.g. another study's 'Export JSON' from its codebook page. "
+        "Leave the template on 'From scratch' when you upload one.",
+    )
 
-    field_order = ["slug", "name", "description", "template", "overlap_k", "blind", "exclusion_reasons"]
+    field_order = [
+        "slug",
+        "name",
+        "description",
+        "template",
+        "codebook_file",
+        "overlap_k",
+        "blind",
+        "exclusion_reasons",
+    ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

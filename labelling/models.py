@@ -158,6 +158,11 @@ class Category(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     order = models.PositiveIntegerField(default=0)
     shortcut = models.CharField(max_length=1, blank=True, help_text="Key that picks this category while labelling.")
+    retired_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Retired: not offered for new labels; labels that hold it keep it.",
+    )
 
     class Meta:
         ordering = ["order", "id"]
@@ -168,6 +173,52 @@ class Category(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
+
+
+class CodebookEvent(models.Model):
+    """One change of a study's codebook: the version it made, what changed, who changed it and how
+    many stored labels it touched (``labelling.services.codebook_evolution``). The study's history."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Codebook created"
+        DIMENSION_ADDED = "dimension_added", "Dimension added"
+        DIMENSION_CHANGED = "dimension_changed", "Dimension changed"
+        DIMENSION_RENAMED = "dimension_renamed", "Dimension renamed"
+        DIMENSION_DELETED = "dimension_deleted", "Dimension deleted"
+        CATEGORY_ADDED = "category_added", "Category added"
+        CATEGORY_CHANGED = "category_changed", "Category changed"
+        CATEGORY_RENAMED = "category_renamed", "Category renamed"
+        CATEGORY_MOVED = "category_moved", "Category moved"
+        CATEGORY_DELETED = "category_deleted", "Category deleted"
+        CATEGORY_RETIRED = "category_retired", "Category retired"
+        CATEGORY_RESTORED = "category_restored", "Category restored"
+        CATEGORIES_MERGED = "categories_merged", "Categories merged"
+        CATEGORY_SPLIT = "category_split", "Category split"
+        DECISION_RULE_CHANGED = "decision_rule_changed", "Decision rule changed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="codebook_events")
+    version = models.PositiveIntegerField(help_text="The study's codebook_version after this change.")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    summary = models.CharField(max_length=500, help_text="What changed, in one sentence.")
+    details = models.JSONField(default=dict, blank=True, help_text="What changed, as data (codes, names, ids).")
+    annotations_touched = models.PositiveIntegerField(default=0)
+    final_labels_touched = models.PositiveIntegerField(default=0)
+    decisions_touched = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version", "-id"]
+        indexes = [models.Index(fields=["study", "version"], name="codebook_event_version_idx")]
+
+    def __str__(self):
+        return f"{self.study_id} v{self.version}: {self.summary}"
 
 
 class StudyItem(models.Model):
@@ -277,12 +328,31 @@ class Annotation(models.Model):
     value = models.TextField(blank=True, help_text="Canonical value: code, sorted codes joined by ';', or text.")
     note = models.TextField(blank=True)
     time_spent_ms = models.PositiveIntegerField(default=0)
+    codebook_version = models.PositiveIntegerField(
+        default=0, help_text="The study's codebook version when the annotator last saved this label."
+    )
+    needs_recode = models.BooleanField(
+        default=False, help_text="A split made its category ambiguous: the annotator picks one of the new ones."
+    )
+    recode_event = models.ForeignKey(
+        CodebookEvent,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="flagged_annotations",
+        help_text="The split that flagged it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["item", "annotator", "dimension"], name="one_annotation_per_dimension")
+        ]
+        indexes = [
+            models.Index(
+                fields=["annotator", "item"], condition=models.Q(needs_recode=True), name="annotation_recode_idx"
+            )
         ]
 
     def __str__(self):

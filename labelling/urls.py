@@ -36,6 +36,17 @@ urlpatterns = [
     path("invite/<str:token>/", invitation_views.invite, name="invite"),
     path("studies/<slug:slug>/assignments/", studies.assignments_make_view, name="assignments"),
     path("studies/<slug:slug>/codebook/", codebook_views.codebook, name="codebook"),
+    path("studies/<slug:slug>/codebook/export/", codebook_views.codebook_export_view, name="codebook-export"),
+    path(
+        "studies/<slug:slug>/codebook/categories/<int:pk>/change/",
+        codebook_views.category_change,
+        name="category-change",
+    ),
+    path(
+        "studies/<slug:slug>/codebook/dimensions/<int:pk>/rename/",
+        codebook_views.dimension_rename_view,
+        name="dimension-rename",
+    ),
     path("studies/<slug:slug>/codebook/dimensions/", codebook_views.dimension_add, name="dimension-add"),
     path("studies/<slug:slug>/codebook/dimensions/<int:pk>/", codebook_views.dimension_edit, name="dimension-edit"),
     path(

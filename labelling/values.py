@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db.models import Q
+
 from labelling.models import Category, Dimension
 
 SEPARATOR = ";"
@@ -82,3 +84,22 @@ def canonical_value(dimension: Dimension, raw, index: CategoryIndex | None = Non
 def value_codes(value: str) -> list[str]:
     """The category codes inside a stored choice value."""
     return [c for c in value.split(SEPARATOR) if c] if value else []
+
+
+def decision_codes(value: str, replaced_value: str, chosen_from) -> set[str]:
+    """Every category code an adjudication (``FinalLabelDecision``) holds: in its value, the value
+    it replaced, and the values it chose between."""
+    codes = {*value_codes(value), *value_codes(replaced_value)}
+    for v in chosen_from or []:
+        codes.update(value_codes(str(v)))
+    return codes
+
+
+def value_holds_code_q(code: str) -> Q:
+    """Stored values (of annotations, final labels) holding ``code`` as one of their ';'-separated codes."""
+    return (
+        Q(value=code)
+        | Q(value__startswith=f"{code}{SEPARATOR}")
+        | Q(value__endswith=f"{SEPARATOR}{code}")
+        | Q(value__contains=f"{SEPARATOR}{code}{SEPARATOR}")
+    )

@@ -130,8 +130,10 @@ _expect(LOGGED_IN, "GET labelling:study-list")
 _expect(NO_SUCH_METHOD_LOGIN, "POST labelling:study-list")
 _expect(RESEARCHER, "GET labelling:study-create", "POST labelling:study-create")
 _expect(RESEARCHER, "GET labelling:release-upload", "POST labelling:release-upload")  # it creates a study
-_expect(STUDY_MEMBER, "GET labelling:study-detail", "GET labelling:codebook")
-_expect(NO_SUCH_METHOD_LOGIN, "POST labelling:study-detail", "POST labelling:codebook")
+_expect(STUDY_MEMBER, "GET labelling:study-detail", "GET labelling:codebook", "GET labelling:codebook-export")
+_expect(
+    NO_SUCH_METHOD_LOGIN, "POST labelling:study-detail", "POST labelling:codebook", "POST labelling:codebook-export"
+)
 _expect(STUDY_ANNOTATE, "GET labelling:label-next")
 _expect(ASSIGNED, "GET labelling:label-item", "POST labelling:label-item")
 _expect(NO_SUCH_METHOD_LOGIN, "POST labelling:label-next")
@@ -176,6 +178,11 @@ _expect(
     "POST labelling:category-edit",
     "POST labelling:category-delete",
     "POST labelling:releases",  # only the owner freezes a release
+    # codebook evolution: rename, merge, split, move, retire (issue 13)
+    "GET labelling:category-change",
+    "POST labelling:category-change",
+    "GET labelling:dimension-rename",
+    "POST labelling:dimension-rename",
 )
 _expect(
     NO_SUCH_METHOD_LOGIN,
@@ -303,6 +310,8 @@ _expect(
     "GET /api/studies/{slug}/codebook/dimensions/{id}/",
     "GET /api/studies/{slug}/codebook/dimensions/{id}/categories/",
     "GET /api/studies/{slug}/codebook/categories/{id}/",
+    "GET /api/studies/{slug}/codebook/export/",
+    "GET /api/studies/{slug}/codebook/history/",  # counts hidden from a blind study's annotators
     "GET /api/studies/{slug}/annotations/",
     "GET /api/studies/{slug}/items/{item_id}/annotations/",
     "GET /api/studies/{slug}/assignments/",  # an annotator's own
@@ -359,6 +368,13 @@ _expect(
     "POST /api/studies/{slug}/codebook/dimensions/{id}/categories/",
     "PATCH /api/studies/{slug}/codebook/categories/{id}/",
     "DELETE /api/studies/{slug}/codebook/categories/{id}/",
+    "POST /api/studies/{slug}/codebook/categories/{id}/rename/",
+    "POST /api/studies/{slug}/codebook/categories/{id}/merge/",
+    "POST /api/studies/{slug}/codebook/categories/{id}/split/",
+    "POST /api/studies/{slug}/codebook/categories/{id}/move/",
+    "POST /api/studies/{slug}/codebook/categories/{id}/retire/",
+    "POST /api/studies/{slug}/codebook/categories/{id}/restore/",
+    "POST /api/studies/{slug}/codebook/dimensions/{id}/rename/",
 )
 # One annotation (the other annotator's): hidden from the annotator of a blind study.
 _expect(
@@ -547,6 +563,8 @@ def world(labelling_study, settings, tmp_path) -> World:
 # Which object a page's <pk> is, by URL name (a new page with a <pk> fails until it is here).
 PAGE_PK = {
     "labelling:category-add": "dimension",
+    "labelling:category-change": "category",
+    "labelling:dimension-rename": "dimension",
     "labelling:category-delete": "category",
     "labelling:category-edit": "category",
     "labelling:dimension-delete": "dimension",

@@ -163,14 +163,17 @@ class Ratings:
         return Ratings.from_groups(groups, level=self.level, categories=categories)
 
 
-def dimensions_ratings(specs: list[tuple[object, str, list[str]]]) -> dict[int, Ratings]:
+def dimensions_ratings(
+    specs: list[tuple[object, str, list[str]]], *, codebook_version: int | None = None
+) -> dict[int, Ratings]:
     """{dimension id: Ratings} for (dimension, level, categories) specs, in ONE aggregated query.
 
     On PostgreSQL each row is a dimension, an annotator, a value and the array of item ids
     (``array_agg``), so 900,000 labels come back as a few hundred rows, and the annotation table
     is scanned once for all dimensions (their rows share pages: an item's labels are saved
     together). Grouped by annotator id (a hash aggregate), the names are read apart. Elsewhere
-    (SQLite), plain rows grouped in Python.
+    (SQLite), plain rows grouped in Python. ``codebook_version``: only the labels last saved under
+    that codebook version or an earlier one (``Annotation.codebook_version``).
     """
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -181,6 +184,8 @@ def dimensions_ratings(specs: list[tuple[object, str, list[str]]]) -> dict[int, 
         return {}
     ids = [d.pk for d, _, _ in specs]
     labels = Annotation.objects.filter(dimension_id__in=ids).exclude(value="").order_by()
+    if codebook_version is not None:
+        labels = labels.filter(codebook_version__lte=codebook_version)
     groups: dict[int, list] = defaultdict(list)
     if connection.vendor == "postgresql":
         from django.contrib.postgres.aggregates import ArrayAgg

@@ -92,14 +92,51 @@ def dimension_agreement(
     )
 
 
+CODEBOOK_VERSION_NOTE = (
+    "Only the labels that their annotators last saved under codebook version {version} or earlier count "
+    "(each annotation records the version it was saved under). Their values are read as stored now: a later "
+    "merge or rename has rewritten them into the current codebook, so the figure shows how the labels made "
+    "before the change agree in today's categories; compare it with the figure over all labels."
+)
+
+
+def codebook_version_parse(study: Study, raw) -> int | None:
+    """``raw`` (a query parameter) as a codebook version of ``study``; None when empty;
+    ApplicationError saying what to give instead."""
+    if raw is None or str(raw).strip() == "":
+        return None
+    try:
+        version = int(str(raw).strip())
+    except ValueError:
+        version = -1
+    if version < 0 or version > study.codebook_version:
+        raise ApplicationError(
+            f"codebook_version must be a whole number from 0 to {study.codebook_version} (the current version), "
+            f"not '{raw}'. The codebook page lists the versions and what changed in each.",
+            details=[{"field": "codebook_version", "message": f"Give 0 to {study.codebook_version}."}],
+        )
+    return version
+
+
 def study_agreement(
-    *, study: Study, dimension_codes: list[str] | None = None, resamples: int = bs.RESAMPLES, seed: int = bs.SEED
+    *,
+    study: Study,
+    dimension_codes: list[str] | None = None,
+    resamples: int = bs.RESAMPLES,
+    seed: int = bs.SEED,
+    codebook_version: int | None = None,
 ) -> dict:
     """The study's agreement JSON: every dimension (or those of ``dimension_codes``; an unknown code
-    is an ApplicationError naming the valid ones), the bootstrap settings and the bands' citation."""
+    is an ApplicationError naming the valid ones), the bootstrap settings and the bands' citation.
+    ``codebook_version``: only the labels saved under that codebook version or earlier
+    (``CODEBOOK_VERSION_NOTE``); the screening votes are left out then (they have no version)."""
     entries = _dimensions(study, dimension_codes)
-    ratings = dimensions_ratings([_spec(e) for e in entries if e.dimension.kind in LEVELS])
-    with_screening = screens_by_several(study) and (not dimension_codes or SCREENING in dimension_codes)
+    ratings = dimensions_ratings(
+        [_spec(e) for e in entries if e.dimension.kind in LEVELS], codebook_version=codebook_version
+    )
+    with_screening = (
+        codebook_version is None and screens_by_several(study) and (not dimension_codes or SCREENING in dimension_codes)
+    )
     screening = [screening_agreement(study=study, resamples=resamples, seed=seed)] if with_screening else []
     return {
         "study": study.slug,
@@ -109,6 +146,11 @@ def study_agreement(
             "method": "percentile interval; items resampled with replacement",
         },
         "bands": {"citation": bands.CITATION, "legend": bands.legend(), "alpha_advice": bands.KRIPPENDORFF_ADVICE},
+        "codebook": {
+            "current_version": study.codebook_version,
+            "labels_up_to_version": codebook_version,
+            "note": CODEBOOK_VERSION_NOTE.format(version=codebook_version) if codebook_version is not None else "",
+        },
         "dimensions": [
             dimension_agreement(entry=e, ratings=ratings.get(e.dimension.pk), resamples=resamples, seed=seed)
             for e in entries

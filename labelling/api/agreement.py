@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError
-from labelling.agreement.selectors import pair_confusion, study_agreement
+from labelling.agreement.selectors import codebook_version_parse, pair_confusion, study_agreement
 from labelling.permissions import can_view_agreement, study_for
 
 SLUG = OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The study's slug.")
@@ -108,6 +108,16 @@ class AgreementSerializer(serializers.Serializer):
         },
     )
     bands = serializers.JSONField(help_text="citation (Landis & Koch 1977), legend, alpha_advice.")
+    codebook = inline_serializer(
+        "AgreementCodebookVersion",
+        fields={
+            "current_version": serializers.IntegerField(),
+            "labels_up_to_version": serializers.IntegerField(
+                allow_null=True, help_text="The codebook_version asked for; null: every label."
+            ),
+            "note": serializers.CharField(help_text="What the restriction means (empty without one)."),
+        },
+    )
     dimensions = DimensionAgreementSerializer(many=True)
 
 
@@ -138,6 +148,15 @@ class StudyAgreementApi(APIView):
                 description="Only these dimension codes (repeat the parameter); an unknown code is a 400 naming "
                 "the valid ones.",
             ),
+            OpenApiParameter(
+                "codebook_version",
+                OpenApiTypes.INT,
+                OpenApiParameter.QUERY,
+                description="Only the labels last saved under this codebook version or an earlier one (agreement "
+                "before a codebook change; compare with the figure without it). Values are read as stored now, "
+                "i.e. in the current codebook's codes. Screening votes are left out. 0 to the current version, "
+                "else 400.",
+            ),
         ],
         responses={200: AgreementSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR},
         description="Per dimension: items with >= 2 labels, raters, labels, percent agreement, Fleiss' kappa (on "
@@ -152,7 +171,8 @@ class StudyAgreementApi(APIView):
     def get(self, request, slug: str):
         study = study_for(request.user, slug, check=can_view_agreement)
         codes = [c.strip() for c in request.query_params.getlist("dimension") if c.strip()]
-        return Response(study_agreement(study=study, dimension_codes=codes or None))
+        version = codebook_version_parse(study, request.query_params.get("codebook_version"))
+        return Response(study_agreement(study=study, dimension_codes=codes or None, codebook_version=version))
 
 
 class PairConfusionApi(APIView):

@@ -55,6 +55,7 @@ class CodebookView(APIView):
             "description": codebook.description,
             "source": codebook.source,
             "template_slug": study.template_slug,
+            "version": study.codebook_version,
             "dimensions": codebook_tree(codebook=codebook),
         }
         return Response(CodebookSerializer(data).data)
@@ -73,7 +74,7 @@ class DimensionListView(APIView):
         study = study_for(request.user, slug, check=is_owner)
         data = DimensionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        dimension = dimension_create(codebook=study.codebook, **data.validated_data)
+        dimension = dimension_create(codebook=study.codebook, **data.validated_data, by=request.user)
         return Response(DimensionSerializer(dimension).data, status=status.HTTP_201_CREATED)
 
 
@@ -91,13 +92,13 @@ class DimensionDetailView(APIView):
         dimension = _dimension(study, pk)
         data = DimensionInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        dimension = dimension_update(dimension=dimension, data=dict(data.validated_data))
+        dimension = dimension_update(dimension=dimension, data=dict(data.validated_data), by=request.user)
         return Response(DimensionSerializer(dimension).data)
 
     @extend_schema(parameters=[SLUG, PK], responses={204: OpenApiResponse(description="Deleted.")})
     def delete(self, request, slug, pk):
         study = study_for(request.user, slug, check=is_owner)
-        dimension_delete(dimension=_dimension(study, pk))
+        dimension_delete(dimension=_dimension(study, pk), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -117,7 +118,7 @@ class CategoryListView(APIView):
         dimension = _dimension(study, pk)
         data = CategoryInputSerializer(data=request.data, context={"dimension": dimension})
         data.is_valid(raise_exception=True)
-        category = category_create(dimension=dimension, **data.validated_data)
+        category = category_create(dimension=dimension, **data.validated_data, by=request.user)
         return Response(CategorySerializer(category).data, status=status.HTTP_201_CREATED)
 
 
@@ -135,11 +136,11 @@ class CategoryDetailView(APIView):
         category = _category(study, pk)
         data = CategoryInputSerializer(data=request.data, partial=True, context={"dimension": category.dimension})
         data.is_valid(raise_exception=True)
-        category = category_update(category=category, data=dict(data.validated_data))
+        category = category_update(category=category, data=dict(data.validated_data), by=request.user)
         return Response(CategorySerializer(category).data)
 
     @extend_schema(parameters=[SLUG, PK], responses={204: OpenApiResponse(description="Deleted.")})
     def delete(self, request, slug, pk):
         study = study_for(request.user, slug, check=is_owner)
-        category_delete(category=_category(study, pk))
+        category_delete(category=_category(study, pk), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -73,6 +73,10 @@ class DecisionRulesView(APIView):
         data.is_valid(raise_exception=True)
         d = data.validated_data
         changes = decision_rule_set(
-            study=study, rule=d.get("rule"), threshold=d.get("threshold"), dimension_codes=d.get("dimensions")
+            study=study,
+            rule=d.get("rule"),
+            threshold=d.get("threshold"),
+            dimension_codes=d.get("dimensions"),
+            by=request.user,
         )
         return Response({"changes": [c.as_dict() for c in changes], "summary": [c.summary() for c in changes]})

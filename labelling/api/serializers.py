@@ -153,6 +153,13 @@ class StudyCreateInputSerializer(serializers.Serializer):
         default=None,
         help_text="Codebook template slug (e.g. dl-framework-bugs, silent-bugs); empty for an empty codebook.",
     )
+    codebook = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Instead of a template: a codebook in the template format, e.g. another study's "
+        "GET /api/studies/SLUG/codebook/export/. A 400 names what is wrong with it.",
+    )
     overlap_k = serializers.IntegerField(min_value=1, default=2)
     blind = serializers.BooleanField(default=True)
     reproduction_suggestions = serializers.BooleanField(
@@ -249,8 +256,10 @@ class CategorySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Category
-        fields = ["id", "dimension", "code", "name", "definition", "example", "parent", "order", "shortcut"]
+        fields = ["id", "dimension", "code", "name", "definition", "example", "parent", "order", "shortcut", "retired"]
         read_only_fields = fields
+
+    retired = serializers.BooleanField(read_only=True, help_text="Retired: not offered for new labels.")
 
     def get_parent(self, obj) -> str | None:
         return obj.parent.code if obj.parent_id else None
@@ -264,6 +273,7 @@ class CategoryTreeSerializer(serializers.Serializer):
     example = serializers.CharField()
     order = serializers.IntegerField()
     shortcut = serializers.CharField()
+    retired = serializers.BooleanField(help_text="Retired: not offered for new labels, kept on the labels holding it.")
     children = serializers.ListField(child=serializers.DictField(), help_text="Sub-categories (same fields).")
 
 
@@ -276,6 +286,7 @@ def _category_dict(c: Category) -> dict:
         "example": c.example,
         "order": c.order,
         "shortcut": c.shortcut,
+        "retired": c.retired,
     }
 
 
@@ -317,6 +328,7 @@ class CodebookSerializer(serializers.Serializer):
     description = serializers.CharField()
     source = serializers.CharField()
     template_slug = serializers.CharField()
+    version = serializers.IntegerField(help_text="The codebook version: bumped by every change (see history/).")
     dimensions = DimensionSerializer(many=True)
 
 

@@ -66,6 +66,7 @@ class StudyListCreateView(generics.ListAPIView):
             name=d["name"],
             owner=request.user,
             template_slug=d["template"] or None,
+            codebook=d.get("codebook"),
             description=d["description"],
             overlap_k=d["overlap_k"],
             blind=d["blind"],

@@ -5,6 +5,7 @@ from labelling.api import agreement as agreement_api
 from labelling.api import analytics as analytics_api
 from labelling.api import annotations as annotation_api
 from labelling.api import codebook as codebook_api
+from labelling.api import codebook_evolution as evolution_api
 from labelling.api import dataset as dataset_api
 from labelling.api import decision_rules as decision_rules_api
 from labelling.api import items as items_api
@@ -41,6 +42,25 @@ urlpatterns = [
         "studies/<slug:slug>/codebook/categories/<int:pk>/",
         codebook_api.CategoryDetailView.as_view(),
         name="category-detail",
+    ),
+    # codebook evolution (issue 13): history, export, operations on a live codebook
+    path("studies/<slug:slug>/codebook/history/", evolution_api.CodebookHistoryView.as_view(), name="codebook-history"),
+    path("studies/<slug:slug>/codebook/export/", evolution_api.CodebookExportView.as_view(), name="codebook-export"),
+    *[
+        path(f"studies/<slug:slug>/codebook/categories/<int:pk>/{op}/", view.as_view(), name=f"category-{op}")
+        for op, view in [
+            ("rename", evolution_api.CategoryRenameView),
+            ("merge", evolution_api.CategoryMergeView),
+            ("split", evolution_api.CategorySplitView),
+            ("move", evolution_api.CategoryMoveView),
+            ("retire", evolution_api.CategoryRetireView),
+            ("restore", evolution_api.CategoryRestoreView),
+        ]
+    ],
+    path(
+        "studies/<slug:slug>/codebook/dimensions/<int:pk>/rename/",
+        evolution_api.DimensionRenameView.as_view(),
+        name="dimension-rename",
     ),
     path(
         "studies/<slug:slug>/decision-rules/",

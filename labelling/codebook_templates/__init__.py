@@ -65,41 +65,119 @@ def load_template(slug: str) -> dict:
     return data
 
 
-def template_problems(data: dict) -> list[str]:
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+KINDS = ("single", "multi", "ordinal", "text")
+RULES = ("unanimous", "majority", "adjudication")
+TEXT_LIMITS = {"name": 200, "definition": 20_000, "example": 20_000, "description": 50_000}
+
+
+def _text_problems(where: str, spec: dict, fields) -> list[str]:
+    problems = []
+    for field in fields:
+        value = spec.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            problems.append(f"{where}: '{field}' must be text, not {type(value).__name__}.")
+        elif len(value) > TEXT_LIMITS.get(field, 50_000):
+            problems.append(f"{where}: '{field}' is longer than {TEXT_LIMITS.get(field, 50_000)} characters.")
+        elif "\x00" in value:
+            problems.append(f"{where}: '{field}' contains a NUL character.")
+    return problems
+
+
+def _dimension_problems(where: str, dim: dict) -> list[str]:
+    from labelling.decision_rules import threshold_parse
+
+    problems = _text_problems(where, dim, ("name", "description"))
+    kind = dim.get("kind", "single")
+    if kind not in KINDS:
+        problems.append(f"{where}: kind '{kind}' is not one of {', '.join(KINDS)}.")
+    if "required" in dim and not isinstance(dim["required"], bool):
+        problems.append(f"{where}: 'required' must be true or false.")
+    max_choices = dim.get("max_choices")
+    if max_choices is not None and (
+        isinstance(max_choices, bool) or not isinstance(max_choices, int) or max_choices < 1
+    ):
+        problems.append(f"{where}: 'max_choices' must be a whole number of at least 1, or null.")
+    rule = dim.get("decision_rule")
+    if rule is not None and rule not in RULES:
+        problems.append(f"{where}: decision_rule '{rule}' is not one of {', '.join(RULES)}.")
+    threshold = dim.get("majority_threshold")
+    if threshold is not None:
+        try:
+            threshold_parse(threshold)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    if dim.get("categories") is not None and not isinstance(dim.get("categories"), list):
+        problems.append(f"{where}: 'categories' must be a list.")
+    return problems
+
+
+def _category_problems(where: str, cat) -> list[str]:
+    if not isinstance(cat, dict):
+        return [f"{where}: each category must be an object with 'code' and 'name'."]
+    problems = _text_problems(where, cat, ("code", "name", "definition", "example", "shortcut"))
+    if "retired" in cat and not isinstance(cat["retired"], bool):
+        problems.append(f"{where}: 'retired' must be true or false.")
+    if cat.get("children") is not None and not isinstance(cat.get("children"), list):
+        problems.append(f"{where}: 'children' must be a list.")
+    return problems
+
+
+def template_problems(data) -> list[str]:
     """What is wrong with a template, as sentences; an empty list means it can be copied as is.
 
-    Checks what the codebook services check: valid unique codes, known kinds, text dimensions
-    without categories, one level of nesting, one-character shortcuts unique within a dimension
-    and not reserved.
+    Checks the shape (objects, lists, text, numbers where they belong: a file from anywhere can be
+    uploaded) and what the codebook services check: valid unique codes, known kinds and decision
+    rules, text dimensions without categories, one level of nesting, one-character shortcuts unique
+    within a dimension and not reserved.
     """
     from labelling.services.codebooks import RESERVED_SHORTCUTS, code_is_valid
 
-    problems = []
-    kinds = {"single", "multi", "ordinal", "text"}
+    if not isinstance(data, dict):
+        return [f"The codebook must be a JSON object with 'name' and 'dimensions', not a {type(data).__name__}."]
+    problems = _text_problems("the codebook", data, ("name", "description", "source"))
+    dimensions = data.get("dimensions", [])
+    if not isinstance(dimensions, list):
+        return [*problems, "'dimensions' must be a list of dimension objects."]
     dim_codes: set[str] = set()
-    for d_index, dim in enumerate(data.get("dimensions", [])):
+    for d_index, dim in enumerate(dimensions):
+        if not isinstance(dim, dict):
+            problems.append(f"dimension {d_index + 1}: must be an object with 'code', 'name' and 'kind'.")
+            continue
         where = f"dimension {d_index + 1} ({dim.get('code', '?')})"
         code = dim.get("code", "")
-        if not code_is_valid(code):
+        if not isinstance(code, str) or not code_is_valid(code):
             problems.append(f"{where}: code '{code}' is not valid.")
+            code = str(code)
         if code in dim_codes:
             problems.append(f"{where}: code '{code}' is used twice.")
         dim_codes.add(code)
+        problems += _dimension_problems(where, dim)
+        if not isinstance(dim.get("categories") or [], list):
+            continue
         kind = dim.get("kind", "single")
-        if kind not in kinds:
-            problems.append(f"{where}: kind '{kind}' is not one of {', '.join(sorted(kinds))}.")
         categories = dim.get("categories") or []
         if kind == "text" and categories:
             problems.append(f"{where}: a free-text dimension has no categories.")
         cat_codes: set[str] = set()
         shortcuts: set[str] = set()
-        for cat in categories:
-            for child in cat.get("children") or []:
+        for c_index, cat in enumerate(categories):
+            cat_where = f"{where}, category {c_index + 1}"
+            cat_problems = _category_problems(cat_where, cat)
+            children = [] if cat_problems else cat.get("children") or []
+            for child in children:
+                cat_problems += _category_problems(f"{cat_where}, sub-category", child)
+            problems += cat_problems
+            if cat_problems:
+                continue
+            for child in children:
                 if child.get("children"):
                     problems.append(f"{where}: '{child.get('code')}' nests a second level; one level is the most.")
                 if kind == "ordinal":
                     problems.append(f"{where}: an ordinal scale has no sub-categories ('{child.get('code')}').")
-            for c in [cat, *(cat.get("children") or [])]:
+            for c in [cat, *children]:
                 c_code = c.get("code", "")
                 if not code_is_valid(c_code):
                     problems.append(f"{where}: category code '{c_code}' is not valid.")
@@ -116,45 +194,38 @@ def template_problems(data: dict) -> list[str]:
     return problems
 
 
-def template_from_study(study) -> dict:
-    """A study's codebook in the template format (what ``codebook_fill_from_template`` reads back),
-    with each dimension's decision rule (``decision_rule``, ``majority_threshold``) added."""
-    from labelling.selectors.labelling import codebook_for_labelling
-
-    codebook = study.codebook
-    dimensions = []
-    for entry in codebook_for_labelling(study=study):
-        dim = entry.dimension
-        tops: list[dict] = []
-        for category, depth in entry.entries:
-            spec = {
-                "code": category.code,
-                "name": category.name,
-                "definition": category.definition,
-                "example": category.example,
-                "shortcut": category.shortcut,
-            }
-            if depth == 0 or not tops:
-                tops.append(spec)
-            else:
-                tops[-1].setdefault("children", []).append(spec)
-        dimensions.append(
-            {
-                "code": dim.code,
-                "name": dim.name,
-                "kind": dim.kind,
-                "description": dim.description,
-                "required": dim.required,
-                "max_choices": dim.max_choices,
-                "decision_rule": dim.decision_rule,
-                "majority_threshold": str(dim.majority_threshold),
-                "categories": tops,
-            }
+def codebook_from_json(raw) -> dict:
+    """An uploaded codebook (bytes, text, or already parsed JSON) in the template format, checked;
+    ApplicationError (400) naming what is wrong otherwise."""
+    if isinstance(raw, (bytes, bytearray)):
+        if len(raw) > MAX_UPLOAD_BYTES:
+            raise ApplicationError(
+                f"The codebook file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; a codebook is far smaller.",
+                details={"codebook": ["File too large."]},
+            )
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ApplicationError(
+                "The codebook file is not UTF-8 text. Upload the JSON file that the codebook page's "
+                "'Export JSON' gives (or a template like labelling/codebook_templates/silent-bugs.json).",
+                details={"codebook": ["Not UTF-8."]},
+            ) from None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ApplicationError(
+                f"The codebook is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+                details={"codebook": [f"JSON error at line {exc.lineno}, column {exc.colno}: {exc.msg}."]},
+            ) from None
+    problems = template_problems(raw)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ApplicationError(f"The codebook cannot be used: {problems[0]}{more}", details={"codebook": problems[:50]})
+    if not raw.get("dimensions"):
+        raise ApplicationError(
+            "The codebook has no dimensions. Give at least one in 'dimensions' (see the codebook page's export).",
+            details={"codebook": ["No dimensions."]},
         )
-    return {
-        "slug": study.template_slug or study.slug,
-        "name": codebook.name,
-        "description": codebook.description,
-        "source": codebook.source,
-        "dimensions": dimensions,
-    }
+    return raw

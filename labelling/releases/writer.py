@@ -28,7 +28,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 
 from labelling.agreement.selectors import study_agreement
-from labelling.codebook_templates import template_from_study
+from labelling.selectors.codebook import codebook_export
 from labelling.dataset.export import _chunks, _iso, export_columns
 from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabelDecision, Study, StudyItem
 from labelling.releases import package as pk
@@ -392,7 +392,10 @@ def write_data(
                 count += 1
         tables[f"survey_{name}"] = [pk.Field(h, "string", f"Survey '{name}': {h}.") for h in header]
         rows[f"survey_{name}"] = count
-    codebook = template_from_study(study)
+    # The template format (what a new study starts from); where it was exported from is the
+    # release's own metadata, so it is left out and a loaded study's release is byte-identical.
+    codebook = codebook_export(study=study)
+    codebook.pop("exported_from", None)
     agreement = pseudonymised_agreement(study, names)
     write_json(directory / "agreement.json", agreement)
     for figure in study_figures(study, names) if figures else ():

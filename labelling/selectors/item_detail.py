@@ -39,6 +39,8 @@ class Label:
     time_spent_ms: int
     created_at: datetime
     updated_at: datetime
+    needs_recode: bool = False  # a split flagged it: its annotator picks one of the new categories
+    codebook_version: int = 0
 
 
 @dataclass
@@ -145,6 +147,8 @@ def item_detail_for(*, study: Study, item_id: int, user) -> ItemDetail | None:
             time_spent_ms=annotation.time_spent_ms,
             created_at=annotation.created_at,
             updated_at=annotation.updated_at,
+            needs_recode=annotation.needs_recode,
+            codebook_version=annotation.codebook_version,
         )
     rows = []
     for dimension in dimensions:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabel, Membership, Study, StudyItem
 from labelling.permissions import can_adjudicate, can_annotate, can_read_results, sees_others_labels
@@ -24,20 +25,42 @@ def _open_assignments(*, study: Study, annotator) -> QuerySet[Assignment]:
     return Assignment.objects.filter(study=study, annotator=annotator, completed_at__isnull=True)
 
 
+def _flagged_labels(*, study: Study, annotator) -> QuerySet[Annotation]:
+    """The annotator's labels in ``study`` that a split flagged (``needs_recode``) on items still
+    assigned to them, in item order (``annotation_recode_idx``: a partial index, small)."""
+    assigned = Assignment.objects.filter(item=OuterRef("item_id"), annotator=annotator)
+    return (
+        Annotation.objects.filter(annotator=annotator, needs_recode=True, item__study=study)
+        .filter(Exists(assigned))
+        .order_by("item_id")
+    )
+
+
+def recode_items_for(*, study: Study, annotator) -> QuerySet[StudyItem]:
+    """Items of ``study`` where ``annotator`` has a label flagged by a split, in id order."""
+    return StudyItem.objects.filter(
+        id__in=_flagged_labels(study=study, annotator=annotator).values("item_id")
+    ).order_by("id")
+
+
 def next_item_for(*, study: Study, annotator) -> StudyItem | None:
-    """The item of the annotator's first open assignment (by assignment id), report joined; None when done.
+    """The next item of the annotator's queue, report joined; None when done.
+
+    First the items where a split flagged one of the annotator's labels for recoding
+    (``recode_items_for``), then the item of the annotator's first open assignment (by assignment id).
 
     Ordered by (completed_at, id) rather than id alone: with study, annotator and completed_at
     fixed by the filter this is the same order, and it lets PostgreSQL walk ``next_item_idx``
     and stop at the first row instead of scanning every completed assignment in id order.
     """
-    assignment = (
-        _open_assignments(study=study, annotator=annotator)
-        .select_related("item__report")
-        .order_by("completed_at", "id")
-        .first()
+    flagged = _flagged_labels(study=study, annotator=annotator).values("item_id")[:1]
+    first_open = (
+        _open_assignments(study=study, annotator=annotator).order_by("completed_at", "id").values("item_id")[:1]
     )
-    return assignment.item if assignment else None
+    # One query: each subquery walks its own index (annotation_recode_idx, next_item_idx) and stops at one row.
+    return (
+        StudyItem.objects.filter(id=Coalesce(Subquery(flagged), Subquery(first_open))).select_related("report").first()
+    )
 
 
 def assignment_for(*, study: Study, annotator, item_id: int, with_previous: bool = True) -> Assignment | None:
@@ -203,6 +226,25 @@ def _codebook_for_labelling(study: Study) -> list[CodebookDimension]:
         walk(None, 0)
         result.append(CodebookDimension(dimension=dimension, entries=entries))
     return result
+
+
+def recode_flags_for(*, item: StudyItem, annotator) -> dict[int, dict]:
+    """{dimension id: {"summary", "into": [names]}} for the annotator's labels of ``item`` that a
+    split flagged for recoding (the labelling page says which categories to choose between)."""
+    flags = {}
+    for annotation in Annotation.objects.filter(item=item, annotator=annotator, needs_recode=True).select_related(
+        "recode_event"
+    ):
+        event = annotation.recode_event
+        into = (event.details or {}).get("into", []) if event else []
+        names = dict(
+            Category.objects.filter(dimension_id=annotation.dimension_id, code__in=into).values_list("code", "name")
+        )
+        flags[annotation.dimension_id] = {
+            "summary": f"the codebook split this category (version {event.version})." if event else "",
+            "into": [names.get(code, code) for code in into],
+        }
+    return flags
 
 
 def own_labels_for(*, item: StudyItem, annotator) -> dict[int, tuple[str, str]]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import CharField, Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import CharField, Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from labelling.models import (
+    Annotation,
     Assignment,
     Codebook,
     Dimension,
@@ -267,9 +268,12 @@ def _count(model, **filters) -> Coalesce:
     return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
 
 
-def items_for_study(*, study: Study, screening: str | None = None, needs_review: bool = False) -> QuerySet[StudyItem]:
+def items_for_study(
+    *, study: Study, screening: str | None = None, needs_review: bool = False, needs_recode: bool = False
+) -> QuerySet[StudyItem]:
     """Items with their report, screener, assignments (annotator, done or not: one query per page),
-    assignment progress and number of final labels."""
+    assignment progress, number of final labels and of labels a codebook split flagged for recoding
+    (``recode_count``; ``needs_recode`` keeps only the items with some)."""
     qs = (
         StudyItem.objects.filter(study=study)
         .select_related("report", "screened_by")
@@ -284,9 +288,12 @@ def items_for_study(*, study: Study, screening: str | None = None, needs_review:
             assignments_total=_count(Assignment),
             assignments_done=_count(Assignment, completed_at__isnull=False),
             final_label_count=_count(FinalLabel),
+            recode_count=_count(Annotation, needs_recode=True),
         )
         .order_by("id")
     )
+    if needs_recode:
+        qs = qs.filter(Exists(Annotation.objects.filter(item=OuterRef("pk"), needs_recode=True)))
     if screening:
         qs = qs.filter(screening=screening)
     if needs_review:

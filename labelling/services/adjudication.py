@@ -16,9 +16,19 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from labelling.models import Annotation, Assignment, Dimension, FinalLabel, FinalLabelDecision, Study, StudyItem
+from labelling.models import (
+    Annotation,
+    Assignment,
+    Category,
+    Dimension,
+    FinalLabel,
+    FinalLabelDecision,
+    Study,
+    StudyItem,
+)
+from labelling.services.codebook_events import codebook_read_lock
 from labelling.services.final_labels import items_lock
-from labelling.values import SEPARATOR, canonical_value
+from labelling.values import SEPARATOR, canonical_value, value_codes
 
 MAX_RATIONALE = 10_000
 
@@ -77,10 +87,20 @@ def final_label_adjudicate(
     if errors:
         raise ValidationError(errors)
 
+    codebook_read_lock(study_id=study.pk)  # a codebook change (merge, split) waits, or this waits for it
     items_lock(item_ids=[item.pk])
     chosen_from = given_values(item=item, dimension=dimension)
     if canonical == "" and "" not in chosen_from:
         raise ValidationError({"value": "Pick a value: one of the annotators' values or a category."})
+    given_codes = {code for v in chosen_from for code in value_codes(v)}
+    retired = Category.objects.filter(
+        dimension=dimension, code__in=value_codes(canonical), retired_at__isnull=False
+    ).exclude(code__in=given_codes)
+    if retired.exists():
+        names = ", ".join(f"{c.name} ('{c.code}')" for c in retired)
+        raise ValidationError(
+            {"value": f"{names} is retired in this codebook: pick one of the annotators' values or another category."}
+        )
     current = FinalLabel.objects.filter(item=item, dimension=dimension).first()
     now = timezone.now()
     decision = FinalLabelDecision(

@@ -11,8 +11,9 @@ from django.utils import timezone
 from config.errors import ApplicationError
 from labelling.models import Annotation, Assignment, Dimension, Study, StudyItem
 from labelling.selectors.labelling import codebook_for_labelling, progress_count_completed
+from labelling.services.codebook_events import codebook_read_lock
 from labelling.services.final_labels import final_labels_refresh, items_lock
-from labelling.values import CategoryIndex, canonical_value, split_tokens
+from labelling.values import CategoryIndex, canonical_value, split_tokens, value_codes
 
 MAX_TIME_SPENT_MS = 60 * 60 * 1000  # one hour: more means the page was left open, not worked on
 
@@ -37,6 +38,11 @@ def _names(index: CategoryIndex, codes, limit: int = 12) -> str:
     return shown + (", ..." if len(codes) > limit else "")
 
 
+def _offered(index: CategoryIndex) -> list[str]:
+    """Codes of the categories offered for new labels (not retired)."""
+    return [code for code, category in index.by_code.items() if not category.retired]
+
+
 def _value_problem(dimension: Dimension, index: CategoryIndex, raw, exc: ValueError) -> str:
     """What is wrong with ``raw`` for ``dimension``, naming categories by name (and code).
 
@@ -50,7 +56,7 @@ def _value_problem(dimension: Dimension, index: CategoryIndex, raw, exc: ValueEr
     if unknown:
         return (
             f"'{unknown[0]}' is not a category of {dimension.name} ('{dimension.code}'). "
-            f"Pick one of: {_names(index, index.by_code)}."
+            f"Pick one of: {_names(index, _offered(index))}."
         )
     picked = sorted({index.find(t).code for t in tokens})
     if dimension.kind == Dimension.Kind.MULTI:
@@ -61,10 +67,27 @@ def _value_problem(dimension: Dimension, index: CategoryIndex, raw, exc: ValueEr
     return f"{dimension.name} takes one category, got {len(picked)}: {_names(index, picked)}. Keep one."
 
 
+def _retired_problem(dimension: Dimension, index: CategoryIndex, value: str, kept: set[str]) -> str | None:
+    """A message for a retired category in ``value`` that the annotator's saved label did not
+    already hold (``kept``: codes of the saved label, less those flagged for recoding by a split)."""
+    for code in value_codes(value):
+        category = index.by_code.get(code)
+        if category is None or not category.retired or code in kept:
+            continue
+        return (
+            f"{category.name} ('{code}') is retired in this codebook and is no longer offered for new labels. "
+            f"Pick one of: {_names(index, _offered(index))}."
+        )
+    return None
+
+
 def _validated(
-    dimensions: list[tuple[Dimension, CategoryIndex]], values: dict, notes: dict
+    dimensions: list[tuple[Dimension, CategoryIndex]], values: dict, notes: dict, kept: dict[int, set[str]]
 ) -> dict[int, tuple[str, str]]:
-    """{dimension id: (canonical value, note)} or a ValidationError keyed by dimension code."""
+    """{dimension id: (canonical value, note)} or a ValidationError keyed by dimension code.
+
+    ``kept``: per dimension id, the retired codes the value may still hold (those of the annotator's
+    saved label, unless a split flagged it)."""
     errors: dict[str, list[str]] = {}
     known = {d.code for d, _ in dimensions}
     valid_codes = ", ".join(sorted(known)) or "(the codebook has no dimensions yet)"
@@ -85,11 +108,14 @@ def _validated(
         except ValueError as exc:
             errors[dimension.code] = [_value_problem(dimension, index, raw, exc)]
             continue
+        if problem := _retired_problem(dimension, index, value, kept.get(dimension.id, set())):
+            errors[dimension.code] = [problem]
+            continue
         if dimension.required and not value:
             if dimension.has_categories:
-                hint = f"pick one of: {_names(index, index.by_code)}"
+                hint = f"pick one of: {_names(index, _offered(index))}"
                 if dimension.kind == Dimension.Kind.MULTI:
-                    hint = f"pick at least one of: {_names(index, index.by_code)}"
+                    hint = f"pick at least one of: {_names(index, _offered(index))}"
             else:
                 hint = "write an answer"
             errors[dimension.code] = [f"'{dimension.name}' is required: {hint}."]
@@ -114,8 +140,15 @@ def item_labels_save(
     the item's unanimous final labels are refreshed (final_labels_refresh).
 
     Saves of one item (by any annotator) run one after the other: the item row is locked first,
-    so each refresh sees the labels of the saves before it (items_lock).
+    so each refresh sees the labels of the saves before it (items_lock). Before it, the study row is
+    share-locked (``codebook_read_lock``): a codebook change (merge, rename, split) waits for the
+    save, or the save for it, and the values are checked against the codebook as committed.
+
+    Each annotation records the codebook version it was saved under; a label flagged for recoding
+    by a split (``needs_recode``) is cleared by the save, which must not keep the split category.
+    A retired category is refused unless the annotator's saved label already held it.
     """
+    item.study.codebook_version = codebook_read_lock(study_id=item.study_id)
     items_lock(item_ids=[item.pk])
     assignment = (
         Assignment.objects.select_for_update().filter(item=item, annotator=annotator).only("id", "completed_at").first()
@@ -127,14 +160,18 @@ def item_labels_save(
             status=403,
         )
     dimensions = _dimensions_with_categories(item.study)
-    cleaned = _validated(dimensions, dict(values or {}), dict(notes or {}))
+    existing = {
+        a.dimension_id: a for a in Annotation.objects.select_for_update().filter(item=item, annotator=annotator)
+    }
+    kept = {
+        dimension_id: set() if a.needs_recode else set(value_codes(a.value)) for dimension_id, a in existing.items()
+    }
+    cleaned = _validated(dimensions, dict(values or {}), dict(notes or {}), kept)
 
     spent = clamp_time_spent(time_spent_ms)
     share, remainder = divmod(spent, len(dimensions)) if dimensions else (0, 0)
     now = timezone.now()
-    existing = {
-        a.dimension_id: a for a in Annotation.objects.select_for_update().filter(item=item, annotator=annotator)
-    }
+    version = item.study.codebook_version
     to_create, to_update, saved = [], [], []
     for position, (dimension, _index) in enumerate(dimensions):
         value, note = cleaned[dimension.id]
@@ -142,7 +179,13 @@ def item_labels_save(
         annotation = existing.get(dimension.id)
         if annotation is None:
             annotation = Annotation(
-                item=item, annotator=annotator, dimension=dimension, value=value, note=note, time_spent_ms=extra
+                item=item,
+                annotator=annotator,
+                dimension=dimension,
+                value=value,
+                note=note,
+                time_spent_ms=extra,
+                codebook_version=version,
             )
             to_create.append(annotation)
         else:
@@ -151,6 +194,8 @@ def item_labels_save(
             annotation.note = note
             annotation.time_spent_ms = min(annotation.time_spent_ms + extra, 2**31 - 1)
             annotation.updated_at = now
+            annotation.codebook_version = version
+            annotation.needs_recode, annotation.recode_event = False, None
             to_update.append(annotation)
         # Foreign keys are objects fetched above; uniqueness is guaranteed by the lookup.
         annotation.full_clean(
@@ -161,7 +206,10 @@ def item_labels_save(
     if to_create:
         Annotation.objects.bulk_create(to_create)
     if to_update:
-        Annotation.objects.bulk_update(to_update, ["value", "note", "time_spent_ms", "updated_at"])
+        Annotation.objects.bulk_update(
+            to_update,
+            ["value", "note", "time_spent_ms", "updated_at", "codebook_version", "needs_recode", "recode_event"],
+        )
     if assignment.completed_at is None:
         assignment.completed_at = now
         assignment.save(update_fields=["completed_at"])

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Max
+from django.utils import timezone
 
 from config.errors import ApplicationError
 from config.text import count
-from labelling.models import Annotation, Category, Codebook, Dimension, FinalLabel, Study, code_validator
+from labelling import decision_rules
+from labelling.decision_rules import threshold_parse
+from labelling.models import Annotation, Category, Codebook, CodebookEvent, Dimension, FinalLabel, code_validator
+from labelling.services.codebook_events import codebook_changed
+from labelling.values import value_holds_code_q
+
+Kind = CodebookEvent.Kind
 
 # Keys the labelling page keeps for itself: help, note, definitions (Shift+d) and white space.
 RESERVED_SHORTCUTS = {"?", "n", "D", " ", "\n", "\r", "\t"}
@@ -22,9 +29,11 @@ DIMENSION_FIELDS = {"code", "name", "kind", "description", "required", "max_choi
 CATEGORY_FIELDS = {"code", "name", "definition", "example", "parent", "order", "shortcut"}
 
 
-def _codebook_changed(codebook_id: int) -> None:
-    """Bump the study's codebook version, so cached copies of the old codebook are not used."""
-    Study.objects.filter(codebook__id=codebook_id).update(codebook_version=F("codebook_version") + 1)
+def _codebook_changed(codebook_id: int, *, kind: str, summary: str, details: dict | None = None, by=None) -> None:
+    """Bump the study's codebook version (cached copies of the old codebook are then unused) and
+    record the change in the codebook's history (``codebook_events``)."""
+    study_id = Codebook.objects.filter(pk=codebook_id).values_list("study_id", flat=True).get()
+    codebook_changed(study_id=study_id, kind=kind, summary=summary, details=details, by=by)
 
 
 def code_is_valid(code: str) -> bool:
@@ -35,16 +44,9 @@ def code_is_valid(code: str) -> bool:
     return bool(code) and len(code) <= 64
 
 
-def _value_has_code_q(code: str) -> Q:
-    """Stored values holding ``code`` as one of their ';'-separated tokens."""
-    return (
-        Q(value=code) | Q(value__startswith=f"{code};") | Q(value__endswith=f";{code}") | Q(value__contains=f";{code};")
-    )
-
-
 def category_usage(*, category: Category) -> tuple[int, int]:
     """How many annotations and final labels hold ``category``'s code."""
-    q = _value_has_code_q(category.code)
+    q = value_holds_code_q(category.code)
     annotations = Annotation.objects.filter(dimension_id=category.dimension_id).filter(q).count()
     finals = FinalLabel.objects.filter(dimension_id=category.dimension_id).filter(q).count()
     return annotations, finals
@@ -130,6 +132,7 @@ def dimension_create(
     required: bool = True,
     max_choices: int | None = None,
     order: int | None = None,
+    by=None,
 ) -> Dimension:
     if order is None:
         order = (codebook.dimensions.aggregate(m=Max("order"))["m"] or 0) + 1
@@ -146,12 +149,18 @@ def dimension_create(
     _check_dimension(dimension, changing_kind_from=None)
     dimension.full_clean()
     dimension.save()
-    _codebook_changed(dimension.codebook_id)
+    _codebook_changed(
+        dimension.codebook_id,
+        kind=Kind.DIMENSION_ADDED,
+        summary=f"Dimension '{dimension.code}' ({dimension.name}, {dimension.get_kind_display()}) added.",
+        details={"dimension": dimension.code, "name": dimension.name, "kind": dimension.kind},
+        by=by,
+    )
     return dimension
 
 
 @transaction.atomic
-def dimension_update(*, dimension: Dimension, data: dict) -> Dimension:
+def dimension_update(*, dimension: Dimension, data: dict, by=None) -> Dimension:
     """Change the fields in ``data`` (a subset of code, name, kind, description, required,
     max_choices, order)."""
     unknown = set(data) - DIMENSION_FIELDS
@@ -159,6 +168,7 @@ def dimension_update(*, dimension: Dimension, data: dict) -> Dimension:
         raise ValueError(f"dimension_update got unknown fields: {sorted(unknown)}")
     dimension = Dimension.objects.select_for_update().get(pk=dimension.pk)
     old_kind, old_code = dimension.kind, dimension.code
+    before = {field: getattr(dimension, field) for field in DIMENSION_FIELDS}
     changed = []
     for field, value in data.items():
         if field in {"code", "name"} and isinstance(value, str):
@@ -173,19 +183,34 @@ def dimension_update(*, dimension: Dimension, data: dict) -> Dimension:
         return dimension
     if "code" in changed and _dimension_label_count(dimension):
         raise ApplicationError(
-            f"Dimension '{old_code}' already has labels and exports name it by its code, so the code cannot "
-            "change. Change its name instead.",
+            f"Dimension '{old_code}' already has labels, so its code changes only by a rename, which records "
+            "the change in the codebook's history: use Rename (POST .../codebook/dimensions/ID/rename/).",
             details={"code": ["The code of a dimension with labels cannot change."]},
         )
     _check_dimension(dimension, changing_kind_from=old_kind if "kind" in changed else None)
     dimension.full_clean()
     dimension.save(update_fields=changed)
-    _codebook_changed(dimension.codebook_id)
+    _codebook_changed(
+        dimension.codebook_id,
+        kind=Kind.DIMENSION_CHANGED,
+        summary=f"Dimension '{dimension.code}' changed: {', '.join(changed)}.",
+        details={
+            "dimension": dimension.code,
+            "changes": {f: [_jsonable(before[f]), _jsonable(getattr(dimension, f))] for f in changed},
+        },
+        by=by,
+    )
     return dimension
 
 
+def _jsonable(value):
+    if isinstance(value, Category):
+        return value.code
+    return value
+
+
 @transaction.atomic
-def dimension_delete(*, dimension: Dimension) -> None:
+def dimension_delete(*, dimension: Dimension, by=None) -> None:
     used = _dimension_label_count(dimension)
     if used:
         raise ApplicationError(
@@ -193,8 +218,16 @@ def dimension_delete(*, dimension: Dimension) -> None:
             "Mark it not required instead, or export the labels first.",
             status=409,
         )
+    codebook_id, code = dimension.codebook_id, dimension.code
+    categories = list(dimension.categories.values_list("code", flat=True))
     dimension.delete()
-    _codebook_changed(dimension.codebook_id)
+    _codebook_changed(
+        codebook_id,
+        kind=Kind.DIMENSION_DELETED,
+        summary=f"Dimension '{code}' deleted (it had no labels).",
+        details={"dimension": code, "categories": categories},
+        by=by,
+    )
 
 
 # --------------------------------------------------------------------------- categories
@@ -275,6 +308,7 @@ def category_create(
     parent: Category | None = None,
     order: int | None = None,
     shortcut: str = "",
+    by=None,
 ) -> Category:
     if order is None:
         order = (dimension.categories.aggregate(m=Max("order"))["m"] or 0) + 1
@@ -291,12 +325,24 @@ def category_create(
     _check_category(category, dimension=dimension)
     category.full_clean()
     category.save()
-    _codebook_changed(dimension.codebook_id)
+    _codebook_changed(
+        dimension.codebook_id,
+        kind=Kind.CATEGORY_ADDED,
+        summary=f"Category '{category.code}' ({category.name}) added to '{dimension.code}'"
+        + (f" under '{parent.code}'." if parent is not None else "."),
+        details={
+            "dimension": dimension.code,
+            "category": category.code,
+            "name": category.name,
+            "parent": parent.code if parent is not None else None,
+        },
+        by=by,
+    )
     return category
 
 
 @transaction.atomic
-def category_update(*, category: Category, data: dict) -> Category:
+def category_update(*, category: Category, data: dict, by=None) -> Category:
     """Change the fields in ``data`` (a subset of code, name, definition, example, parent, order,
     shortcut). A code in use by labels cannot change."""
     unknown = set(data) - CATEGORY_FIELDS
@@ -304,6 +350,7 @@ def category_update(*, category: Category, data: dict) -> Category:
         raise ValueError(f"category_update got unknown fields: {sorted(unknown)}")
     category = Category.objects.select_for_update().select_related("dimension").get(pk=category.pk)
     old = Category(dimension_id=category.dimension_id, code=category.code)
+    before = {f: category.parent if f == "parent" else getattr(category, f) for f in CATEGORY_FIELDS}
     changed = []
     for field, value in data.items():
         if field in {"code", "name"} and isinstance(value, str):
@@ -321,19 +368,29 @@ def category_update(*, category: Category, data: dict) -> Category:
         if annotations or finals:
             raise ApplicationError(
                 f"{count(annotations, 'annotation')} and {count(finals, 'final label')} use code '{old.code}', "
-                "so it cannot change. "
-                "Change the category's name instead (renaming codes comes with merging).",
+                "so it changes only by a rename, which rewrites those labels and records the change in the "
+                "codebook's history: use Rename (POST .../codebook/categories/ID/rename/).",
                 details={"code": ["The code of a category in use cannot change."]},
             )
     _check_category(category, dimension=category.dimension)
     category.full_clean()
     category.save(update_fields=changed)
-    _codebook_changed(category.dimension.codebook_id)
+    _codebook_changed(
+        category.dimension.codebook_id,
+        kind=Kind.CATEGORY_MOVED if changed == ["parent"] else Kind.CATEGORY_CHANGED,
+        summary=f"Category '{category.code}' of '{category.dimension.code}' changed: {', '.join(changed)}.",
+        details={
+            "dimension": category.dimension.code,
+            "category": category.code,
+            "changes": {f: [_jsonable(before[f]), _jsonable(getattr(category, f))] for f in changed},
+        },
+        by=by,
+    )
     return category
 
 
 @transaction.atomic
-def category_delete(*, category: Category) -> None:
+def category_delete(*, category: Category, by=None) -> None:
     children = category.children.count()
     if children:
         raise ApplicationError(
@@ -353,15 +410,22 @@ def category_delete(*, category: Category) -> None:
             status=409,
             details={"annotations": annotations, "final_labels": finals},
         )
-    codebook_id = category.dimension.codebook_id
+    codebook_id, dimension_code = category.dimension.codebook_id, category.dimension.code
+    snapshot = {"code": category.code, "name": category.name, "definition": category.definition}
     category.delete()
-    _codebook_changed(codebook_id)
+    _codebook_changed(
+        codebook_id,
+        kind=Kind.CATEGORY_DELETED,
+        summary=f"Category '{snapshot['code']}' of '{dimension_code}' deleted (no label used it).",
+        details={"dimension": dimension_code, "category": snapshot},
+        by=by,
+    )
 
 
 # --------------------------------------------------------------------------- templates
 
 
-def codebook_fill_from_template(*, codebook: Codebook, template: dict) -> tuple[int, int]:
+def codebook_fill_from_template(*, codebook: Codebook, template: dict, by=None) -> tuple[int, int]:
     """Copy a template's dimensions and categories into an empty codebook (bulk, three inserts).
 
     Called inside ``study_create``'s transaction; returns (dimensions, categories) created.
@@ -375,6 +439,7 @@ def codebook_fill_from_template(*, codebook: Codebook, template: dict) -> tuple[
             details=problems,
         )
     dims_spec = template.get("dimensions", [])
+    now = timezone.now()
     dimensions = [
         Dimension(
             codebook=codebook,
@@ -385,6 +450,8 @@ def codebook_fill_from_template(*, codebook: Codebook, template: dict) -> tuple[
             required=bool(d.get("required", True)),
             max_choices=d.get("max_choices") if d.get("kind") == Dimension.Kind.MULTI else None,
             order=i + 1,
+            decision_rule=d.get("decision_rule") or Dimension.Rule.UNANIMOUS,
+            majority_threshold=threshold_parse(d.get("majority_threshold") or decision_rules.DEFAULT_THRESHOLD),
         )
         for i, d in enumerate(dims_spec)
     ]
@@ -400,6 +467,7 @@ def codebook_fill_from_template(*, codebook: Codebook, template: dict) -> tuple[
             shortcut=spec.get("shortcut") or "",
             order=order,
             parent=parent,
+            retired_at=now if spec.get("retired") else None,
         )
 
     # Orders follow the tree depth-first (parent, its children, next parent...), so a flat
@@ -423,5 +491,12 @@ def codebook_fill_from_template(*, codebook: Codebook, template: dict) -> tuple[
         for position, child in kids
     ]
     Category.objects.bulk_create(children)
-    _codebook_changed(codebook.pk)
+    where = f"template '{template['slug']}'" if template.get("slug") else "an uploaded codebook"
+    _codebook_changed(
+        codebook.pk,
+        kind=Kind.CREATED,
+        summary=f"Codebook created from {where}: {len(dimensions)} dimensions, {len(tops) + len(children)} categories.",
+        details={"template": template.get("slug") or None, "dimensions": [d.code for d in dimensions]},
+        by=by,
+    )
     return len(dimensions), len(tops) + len(children)

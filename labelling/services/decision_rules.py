@@ -16,10 +16,10 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 
 from labelling import decision_rules
-from labelling.models import Dimension, Study, StudyItem
+from labelling.models import CodebookEvent, Dimension, Study, StudyItem
+from labelling.services.codebook_events import codebook_changed
 from labelling.services.final_labels import final_labels_recompute, items_lock
 
 
@@ -94,6 +94,7 @@ def decision_rule_set(
     rule: str | None = None,
     threshold=None,
     dimension_codes: Iterable[str] | None = None,
+    by=None,
 ) -> list[RuleChange]:
     """Give the dimensions ``dimension_codes`` (all when empty) the decision ``rule`` (unchanged
     when None) and, for ``majority``, the ``threshold`` (unchanged when None), then recompute
@@ -137,7 +138,25 @@ def decision_rule_set(
             changed = True
         changes.append(change)
     if changed:  # cached copies of the codebook (labelling page) are keyed by the version
-        Study.objects.filter(pk=study.pk).update(codebook_version=F("codebook_version") + 1)
+        moved = [c for c in changes if (c.rule, c.threshold) != (c.previous_rule, c.previous_threshold)]
+        codebook_changed(
+            study_id=study.pk,
+            kind=CodebookEvent.Kind.DECISION_RULE_CHANGED,
+            summary="Decision rule changed: "
+            + "; ".join(f"{c.dimension} {c.previous_rule} -> {c.rule}" for c in moved)
+            + ".",
+            details={
+                "changes": [
+                    {
+                        "dimension": c.dimension,
+                        "rule": [c.previous_rule, c.rule],
+                        "threshold": [str(c.previous_threshold), str(c.threshold)],
+                    }
+                    for c in moved
+                ]
+            },
+            by=by,
+        )
 
     item_ids = list(StudyItem.objects.filter(study=study).order_by("id").values_list("id", flat=True))
     counts = final_labels_recompute(study=study, item_ids=item_ids, dimensions=dimensions)

@@ -118,7 +118,8 @@ def final_labels_recompute(
     and the dimension's rule picks a value from F's values (``labelling.decision_rules``), the
     FinalLabel becomes (rule, value); otherwise an existing automatic FinalLabel (unanimous or
     majority, whatever rule made it) is deleted. Adjudicated and imported final labels are left
-    as they are. Returns the counts of automatic labels now there, created, changed and removed.
+    as they are, and a pair with an annotation flagged by a split (``needs_recode``) gets no automatic
+    label until it is recoded. Returns the counts of automatic labels now there, created, changed and removed.
     ``dimensions`` (the study's codebook dimensions) may be passed by a caller that has them already.
     ``only``, a set of (item id, dimension id) pairs, limits the refresh to those pairs: the final
     labels of the other dimensions of the items are not touched (and not counted).
@@ -156,10 +157,13 @@ def final_labels_recompute(
             finished[item_id].add(annotator_id)
 
         values: dict[tuple[int, int], dict[int, str]] = defaultdict(dict)
-        for item_id, dimension_id, annotator_id, value in Annotation.objects.filter(
+        flagged: set[tuple[int, int]] = set()  # a split made a label ambiguous: no decision until it is recoded
+        for item_id, dimension_id, annotator_id, value, needs_recode in Annotation.objects.filter(
             item_id__in=chunk, dimension__in=dimensions
-        ).values_list("item_id", "dimension_id", "annotator_id", "value"):
+        ).values_list("item_id", "dimension_id", "annotator_id", "value", "needs_recode"):
             values[(item_id, dimension_id)][annotator_id] = value
+            if needs_recode:
+                flagged.add((item_id, dimension_id))
 
         existing = {
             (item_id, dimension_id): (pk, value, method, rationale)
@@ -178,7 +182,11 @@ def final_labels_recompute(
                 if current is not None and current[2] in PROTECTED_METHODS:
                     counts.add(dimension_id, "protected")
                     continue
-                decided = _decided(dimension, annotators, values.get((item_id, dimension_id), {}), study.overlap_k)
+                decided = (
+                    None
+                    if (item_id, dimension_id) in flagged
+                    else _decided(dimension, annotators, values.get((item_id, dimension_id), {}), study.overlap_k)
+                )
                 if decided is None:
                     if current is not None and current[2] in AUTOMATIC_METHODS:
                         to_delete.append(current[0])

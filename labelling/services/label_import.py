@@ -410,13 +410,14 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
                     dimension_id=dims[r.dimension].id,
                     value=r.value,
                     note=r.note,
+                    codebook_version=study.codebook_version,
                 )
                 for r in annotation_writes
             ],
             batch_size=BATCH,
             update_conflicts=True,
             unique_fields=["item", "annotator", "dimension"],
-            update_fields=["value", "note", "updated_at"],
+            update_fields=["value", "note", "updated_at", "codebook_version"],
         )
     if pairs_to_create:
         Assignment.objects.bulk_create(

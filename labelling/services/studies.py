@@ -8,9 +8,10 @@ from django.db import transaction
 
 from config.errors import ApplicationError
 from labelling import decision_rules
-from labelling.codebook_templates import load_template
-from labelling.models import Assignment, Codebook, Membership, Study
+from labelling.codebook_templates import codebook_from_json, load_template
+from labelling.models import Assignment, Codebook, CodebookEvent, Membership, Study
 from labelling.selectors.labelling import progress_forget
+from labelling.services.codebook_events import codebook_changed
 from labelling.services.codebooks import codebook_fill_from_template
 from labelling.services.screening import screening_settings_changed
 
@@ -73,12 +74,21 @@ def study_create(
     blind: bool = True,
     exclusion_reasons: list[str] | None = None,
     reproduction_suggestions: bool | None = None,
+    codebook: dict | None = None,
 ) -> Study:
-    """Create a study, its codebook (a copy of ``template_slug``, or empty) and the owner's membership.
+    """Create a study, its codebook (a copy of ``template_slug``, of ``codebook`` — a codebook in the
+    template format, e.g. another study's export, checked by ``codebook_from_json`` — or empty) and the
+    owner's membership.
 
     ``reproduction_suggestions`` (label pages show what matched reproductions suggest) defaults to off
     in a blind study and on otherwise; the choice is the study's setting, changed by its owner."""
+    if template_slug and codebook is not None:
+        raise ValidationError(
+            {"template": ["Start from a template or from an uploaded codebook, not both: leave one empty."]}
+        )
     template = load_template(template_slug) if template_slug else None
+    if codebook is not None:
+        template = codebook_from_json(codebook)
     slug = (slug or "").strip()
     _check_k(overlap_k)
     if Study.objects.filter(slug=slug).exists():
@@ -98,18 +108,22 @@ def study_create(
     study.save()
 
     if template is not None:
-        codebook = Codebook(
+        codebook_row = Codebook(
             study=study,
-            name=template.get("name") or template_slug,
+            name=template.get("name") or template_slug or f"{study.name} codebook",
             description=template.get("description") or "",
             source=template.get("source") or "",
         )
     else:
-        codebook = Codebook(study=study, name=f"{study.name} codebook")
-    codebook.full_clean()
-    codebook.save()
+        codebook_row = Codebook(study=study, name=f"{study.name} codebook")
+    codebook_row.full_clean()
+    codebook_row.save()
     if template is not None:
-        codebook_fill_from_template(codebook=codebook, template=template)
+        codebook_fill_from_template(codebook=codebook_row, template={**template, "slug": template_slug or ""}, by=owner)
+    else:
+        codebook_changed(
+            study_id=study.pk, kind=CodebookEvent.Kind.CREATED, summary="Empty codebook created.", by=owner
+        )
 
     membership = Membership(study=study, user=owner, role=Role.OWNER)
     membership.full_clean()

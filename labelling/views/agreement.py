@@ -10,8 +10,9 @@ from django.views.decorators.http import require_safe
 from config.errors import ApplicationError
 from labelling.agreement import bands
 from labelling.agreement.render import coefficient_rows
-from labelling.agreement.selectors import pair_confusion, study_agreement
+from labelling.agreement.selectors import codebook_version_parse, pair_confusion, study_agreement
 from labelling.permissions import can_view_agreement, role_in, study_for
+from labelling.selectors.codebook import codebook_history
 
 
 def _confusion_form(request, study, result):
@@ -43,7 +44,12 @@ def _confusion_form(request, study, result):
 @require_safe
 def agreement(request, slug):
     study = study_for(request.user, slug, check=can_view_agreement)
-    result = study_agreement(study=study)
+    version_error = ""
+    try:
+        version = codebook_version_parse(study, request.GET.get("codebook_version"))
+    except ApplicationError as exc:
+        version, version_error = None, exc.message
+    result = study_agreement(study=study, codebook_version=version)
     dimensions = []
     raters = set()
     for d in result["dimensions"]:
@@ -67,6 +73,9 @@ def agreement(request, slug):
         "legend": bands.legend(),
         "citation": bands.CITATION,
         "alpha_advice": bands.KRIPPENDORFF_ADVICE,
+        "codebook_version": version,
+        "version_error": version_error,
+        "codebook_events": codebook_history(study=study)[:200],
         "any_figures": any(not d.get("skipped") and d["items"] for d in result["dimensions"]),
     }
-    return render(request, "labelling/agreement.html", context)
+    return render(request, "labelling/agreement.html", context, status=400 if version_error else 200)

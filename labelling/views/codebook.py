@@ -3,14 +3,23 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from config.errors import ApplicationError
+from labelling import codebook_operations
 from labelling.forms import CategoryForm, DimensionForm, add_service_error
 from labelling.models import Category, Dimension
-from labelling.permissions import can_view_study, is_owner, role_in, study_for
+from labelling.permissions import can_view_study, is_owner, role_in, sees_others_labels, study_for
+from labelling.selectors.codebook import (
+    category_impact,
+    codebook_export_file,
+    codebook_history,
+    dimension_impact,
+    event_as_dict,
+)
 from labelling.selectors.studies import codebook_tree
 from labelling.services.codebooks import (
     category_create,
@@ -43,6 +52,7 @@ def _page(request, study, *, dimension_form=None, category_forms=None, status=20
             "dimensions": dimensions,
             "is_owner": owner,
             "dimension_form": dimension_form or DimensionForm(),
+            "history": _history(request, study),
         },
         status=status,
     )
@@ -62,7 +72,7 @@ def dimension_add(request, slug):
     form = DimensionForm(request.POST)
     if form.is_valid():
         try:
-            dim = dimension_create(codebook=study.codebook, **form.service_kwargs())
+            dim = dimension_create(codebook=study.codebook, **form.service_kwargs(), by=request.user)
         except SERVICE_ERRORS as exc:
             add_service_error(form, exc)
         else:
@@ -80,7 +90,7 @@ def dimension_edit(request, slug, pk):
         form = DimensionForm(request.POST)
         if form.is_valid():
             try:
-                dimension_update(dimension=dimension, data=form.service_kwargs())
+                dimension_update(dimension=dimension, data=form.service_kwargs(), by=request.user)
             except SERVICE_ERRORS as exc:
                 add_service_error(form, exc)
             else:
@@ -104,7 +114,7 @@ def dimension_remove(request, slug, pk):
     study = study_for(request.user, slug, check=is_owner)
     dimension = get_object_or_404(Dimension, pk=pk, codebook__study=study)
     try:
-        dimension_delete(dimension=dimension)
+        dimension_delete(dimension=dimension, by=request.user)
     except SERVICE_ERRORS as exc:
         messages.error(request, exc.message if isinstance(exc, ApplicationError) else " ".join(exc.messages))
     else:
@@ -120,7 +130,7 @@ def category_add(request, slug, pk):
     form = CategoryForm(request.POST, dimension=dimension, prefix=f"dim{dimension.pk}")
     if form.is_valid():
         try:
-            cat = category_create(dimension=dimension, **form.service_kwargs())
+            cat = category_create(dimension=dimension, **form.service_kwargs(), by=request.user)
         except SERVICE_ERRORS as exc:
             add_service_error(form, exc)
         else:
@@ -143,7 +153,7 @@ def category_edit(request, slug, pk):
         form = CategoryForm(request.POST, dimension=dimension, category=category)
         if form.is_valid():
             try:
-                category_update(category=category, data=form.service_kwargs())
+                category_update(category=category, data=form.service_kwargs(), by=request.user)
             except SERVICE_ERRORS as exc:
                 add_service_error(form, exc)
             else:
@@ -183,9 +193,102 @@ def category_remove(request, slug, pk):
     study = study_for(request.user, slug, check=is_owner)
     category = get_object_or_404(Category, pk=pk, dimension__codebook__study=study)
     try:
-        category_delete(category=category)
+        category_delete(category=category, by=request.user)
     except SERVICE_ERRORS as exc:
         messages.error(request, exc.message if isinstance(exc, ApplicationError) else " ".join(exc.messages))
     else:
         messages.success(request, f"Category '{category.code}' deleted.")
     return redirect(f"{_codebook_url(study)}#dim-{category.dimension_id}")
+
+
+# --------------------------------------------------------------------------- evolution (issue 13)
+
+
+def _history(request, study):
+    full = sees_others_labels(request.user, study)
+    return [{**event_as_dict(e, with_counts=full), "at": e.created_at} for e in codebook_history(study=study)[:500]]
+
+
+@login_required
+@require_safe
+def codebook_export_view(request, slug):
+    """The codebook as a JSON file in the template format (members)."""
+    study = study_for(request.user, slug, check=can_view_study)
+    filename, body = codebook_export_file(study=study)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _operation_input(post, operation: str) -> dict:
+    if operation == "rename":
+        return {"code": post.get("code", ""), "name": post.get("name", "")}
+    if operation == "merge":
+        return {"target": post.get("target", "")}
+    if operation == "split":
+        return {"into": post.get("into", "")}
+    if operation == "move":
+        return {"parent": post.get("parent", "")}
+    return {}
+
+
+def _change_page(request, study, subject, *, errors=None, values=None, confirm=None, status=200):
+    is_dimension = isinstance(subject, Dimension)
+    dimension = subject if is_dimension else subject.dimension
+    siblings = [] if is_dimension else list(dimension.categories.exclude(pk=subject.pk).order_by("order", "id"))
+    return render(
+        request,
+        "labelling/codebook_change.html",
+        {
+            "study": study,
+            "role": role_in(request.user, study),
+            "subject": subject,
+            "is_dimension": is_dimension,
+            "dimension": dimension,
+            "merge_targets": siblings,
+            "parents": [c for c in siblings if c.parent_id is None],
+            "impact": dimension_impact(dimension=subject) if is_dimension else category_impact(category=subject),
+            "errors": errors or {},
+            "values": values or {},
+            "confirm": confirm,
+        },
+        status=status,
+    )
+
+
+def _change(request, study, subject):
+    """GET: the forms. POST: the confirm step (what the operation touches), then with confirm=1 the change."""
+    if request.method == "GET":
+        return _change_page(request, study, subject)
+    operation = request.POST.get("operation", "")
+    data = _operation_input(request.POST, operation)
+    try:
+        plan = codebook_operations.plan(operation, subject, data)
+        if request.POST.get("confirm") != "1":
+            rehearsal = codebook_operations.rehearse(plan, by=request.user)
+            confirm = {"plan": plan, "data": data, "event": rehearsal}
+            return _change_page(request, study, subject, values={operation: data}, confirm=confirm)
+        event = codebook_operations.apply(plan, by=request.user)
+    except ValidationError as exc:
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
+        return _change_page(request, study, subject, errors={operation: errors}, values={operation: data}, status=400)
+    messages.success(request, f"Codebook version {event.version}: {event.summary}")
+    return redirect(f"{_codebook_url(study)}#history")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def category_change(request, slug, pk):
+    study = study_for(request.user, slug, check=is_owner)
+    category = get_object_or_404(
+        Category.objects.select_related("dimension__codebook", "parent"), pk=pk, dimension__codebook__study=study
+    )
+    return _change(request, study, category)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dimension_rename_view(request, slug, pk):
+    study = study_for(request.user, slug, check=is_owner)
+    dimension = get_object_or_404(Dimension.objects.select_related("codebook"), pk=pk, codebook__study=study)
+    return _change(request, study, dimension)

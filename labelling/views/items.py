@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from config.errors import ApplicationError
 from labelling.forms import ItemStatusForm, ReportFilterForm, SampleForm, add_service_error
-from labelling.models import StudyItem
+from labelling.models import Annotation, StudyItem
 from labelling.permissions import can_read_results, is_owner, role_in, study_for
 from labelling.selectors.studies import draws_for_study, items_for_study
 from labelling.services.items import items_add_by_filter, items_sample, new_seed
@@ -42,8 +42,10 @@ def _items_page(request, study, *, filter_form=None, sample_form=None, status=20
     status_form = ItemStatusForm(request.GET)
     screening = status_form.cleaned_data.get("screening") if status_form.is_valid() else ""
     needs_review = request.GET.get("needs_review") == "1"
+    needs_recode = request.GET.get("needs_recode") == "1"
     page = Paginator(
-        items_for_study(study=study, screening=screening or None, needs_review=needs_review), PAGE_SIZE
+        items_for_study(study=study, screening=screening or None, needs_review=needs_review, needs_recode=needs_recode),
+        PAGE_SIZE,
     ).get_page(request.GET.get("page"))
     return render(
         request,
@@ -59,6 +61,11 @@ def _items_page(request, study, *, filter_form=None, sample_form=None, status=20
             "screening": screening,
             "needs_review": needs_review,
             "needs_review_count": StudyItem.objects.filter(study=study, needs_review=True).count(),
+            "needs_recode": needs_recode,
+            "needs_recode_count": Annotation.objects.filter(item__study=study, needs_recode=True)
+            .values("item_id")
+            .distinct()
+            .count(),
             "screening_choices": StudyItem.Screening.choices,
             "draws": draws_for_study(study=study)[:50],
             "frameworks": report_framework_counts() if owner else [],

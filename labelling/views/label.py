@@ -26,6 +26,7 @@ from labelling.selectors.labelling import (
     own_labels_for,
     previous_item_for,
     progress_for,
+    recode_flags_for,
 )
 from labelling.services.annotations import clamp_time_spent, item_labels_save
 from labelling.values import value_codes
@@ -77,6 +78,7 @@ def _category_entries(entries, picked: set) -> list[dict]:
             "parent_key": key_of.get(c.parent_id, "") if c.parent_id is not None else "",
         }
         for c, depth in entries
+        if not c.retired or c.code in picked  # retired: shown only on the labels that still hold it
     ]
 
 
@@ -103,7 +105,8 @@ def _saved_input(item, user, codebook) -> tuple[dict, dict]:
     return values, notes
 
 
-def _dimension_rows(codebook, values: dict, notes: dict, errors: dict) -> list[dict]:
+def _dimension_rows(codebook, values: dict, notes: dict, errors: dict, recode: dict | None = None) -> list[dict]:
+    recode = recode or {}
     rows = []
     for entry in codebook:
         dimension = entry.dimension
@@ -124,6 +127,7 @@ def _dimension_rows(codebook, values: dict, notes: dict, errors: dict) -> list[d
                 "text": text,
                 "note": notes.get(dimension.code, ""),
                 "errors": errors.get(dimension.code, []),
+                "recode": recode.get(dimension.id),
             }
         )
     return rows
@@ -205,7 +209,7 @@ def label_item(request, slug, item_id):
         values, notes = _saved_input(item, request.user, codebook)
 
     rows = _attach_suggestions(
-        _dimension_rows(codebook, values, notes, errors),
+        _dimension_rows(codebook, values, notes, errors, recode_flags_for(item=item, annotator=request.user)),
         # The study's switch (off by default while blind) decides whether suggestions are read at all.
         label_suggestions_for(item.report) if study.reproduction_suggestions else [],
     )

@@ -8,7 +8,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from config.errors import ApplicationError
-from labelling.codebook_templates import list_templates
+from labelling.codebook_templates import MAX_UPLOAD_BYTES, list_templates
 from labelling.forms import (
     DecisionRuleForm,
     InvitationCreateForm,
@@ -47,11 +47,13 @@ def study_list(request):
 def study_create_view(request):
     if not can_create_studies(request.user):
         raise PermissionDenied(CanCreateStudiesOrReadOnly.message)
-    form = StudyCreateForm(request.POST or None)
+    form = StudyCreateForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
+        upload = d.get("codebook_file")
         try:
             study = study_create(
+                codebook=upload.read(MAX_UPLOAD_BYTES + 1) if upload else None,
                 slug=d["slug"],
                 name=d["name"],
                 owner=request.user,
@@ -66,7 +68,8 @@ def study_create_view(request):
         else:
             messages.success(request, f"Study '{study.name}' created. Next: add reports to it.")
             return redirect("labelling:study-detail", slug=study.slug)
-    return render(request, "labelling/study_create.html", {"form": form, "templates": list_templates()})
+    status = 400 if form.errors else 200
+    return render(request, "labelling/study_create.html", {"form": form, "templates": list_templates()}, status=status)
 
 
 @login_required
@@ -178,7 +181,11 @@ def study_decision_rule(request, slug):
         d = form.cleaned_data
         try:
             (change,) = decision_rule_set(
-                study=study, rule=d["rule"], threshold=d["threshold"], dimension_codes=[d["dimension"]]
+                study=study,
+                rule=d["rule"],
+                threshold=d["threshold"],
+                dimension_codes=[d["dimension"]],
+                by=request.user,
             )
         except (ValidationError, ApplicationError) as exc:
             add_service_error(form, exc)

@@ -255,6 +255,8 @@ QUERIES = {
     "labelling-api:chart-distribution": [{"dimension": "symptom"}, {"dimension": "symptom", "labels": "annotators"}],
     "labelling-api:chart-crosstab": [{"rows": "symptom", "cols": "framework"}],
     "labelling:analytics": [{"labels": "annotators"}],
+    "labelling-api:agreement": [{"codebook_version": "0"}],
+    "labelling:agreement": [{"codebook_version": "0"}],
 }
 CASES = [
     pytest.param(name, params, query, id=name + "".join(f"?{k}={v}" for k, v in query.items()))

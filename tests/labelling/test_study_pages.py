@@ -155,7 +155,7 @@ def test_create_a_study_from_a_template_in_the_page(client, small_study):
 def test_create_page_shows_errors_and_keeps_the_input(client, small_study):
     client.force_login(small_study["researcher"])
     response = client.post("/studies/new/", {"slug": "small", "name": "Dup", "overlap_k": 2, "template": ""})
-    assert response.status_code == 200
+    assert response.status_code == 400  # the form again, with what to fix
     assert "Choose another slug" in response.content.decode()
     response = client.post("/studies/new/", {"slug": "bad slug", "name": "", "overlap_k": 0})
     html = response.content.decode()

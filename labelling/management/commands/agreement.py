@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from config.errors import ApplicationError
 from labelling.agreement import bootstrap as bs
 from labelling.agreement.render import agreement_json, agreement_table
-from labelling.agreement.selectors import study_agreement
+from labelling.agreement.selectors import codebook_version_parse, study_agreement
 from labelling.models import Study
 
 
@@ -27,8 +27,23 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json.")
         parser.add_argument("--resamples", type=int, default=bs.RESAMPLES, help="Bootstrap resamples (default 1000).")
         parser.add_argument("--seed", type=int, default=bs.SEED, help="Bootstrap seed.")
+        parser.add_argument(
+            "--codebook-version",
+            metavar="N",
+            help="Only labels saved under codebook version N or earlier (agreement before a codebook change).",
+        )
 
-    def handle(self, *args, slug, dimensions=None, format="table", resamples=bs.RESAMPLES, seed=bs.SEED, **options):
+    def handle(
+        self,
+        *args,
+        slug,
+        dimensions=None,
+        format="table",
+        resamples=bs.RESAMPLES,
+        seed=bs.SEED,
+        codebook_version=None,
+        **options,
+    ):
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             known = ", ".join(Study.objects.order_by("slug").values_list("slug", flat=True)[:10]) or "none yet"
@@ -36,7 +51,12 @@ class Command(BaseCommand):
         if not 0 <= resamples <= 100_000:
             raise CommandError("--resamples must be between 0 and 100000.")
         try:
-            result = study_agreement(study=study, dimension_codes=dimensions, resamples=resamples, seed=seed)
+            version = codebook_version_parse(study, codebook_version)
+            result = study_agreement(
+                study=study, dimension_codes=dimensions, resamples=resamples, seed=seed, codebook_version=version
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
+        if result["codebook"]["note"] and format == "table":
+            self.stdout.write(result["codebook"]["note"] + "\n")
         self.stdout.write(agreement_json(result) if format == "json" else agreement_table(result))

@@ -12,9 +12,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from labelling.models import Study, StudyItem
+from labelling.models import Category, Study, StudyItem
 from labelling.services.annotations import item_labels_save
 from labelling.services.assignments import assignments_make
+from labelling.services.codebook_evolution import category_retire
 from labelling.services.decision_rules import decision_rule_set
 from labelling.services.items import items_add
 from labelling.services.screening import item_screen, screening_vote
@@ -231,4 +232,9 @@ class Command(BaseCommand):
                     values=dict(zip(DIMENSIONS, values, strict=True)),
                     time_spent_ms=90_000,
                 )
+        # The codebook's history has something to show: a category the team set aside after the pilot.
+        unreported = Category.objects.get(
+            dimension__codebook__study=study, dimension__code="symptom", code="unreported"
+        )
+        category_retire(category=unreported, by=users["owner"])
         return study

@@ -163,8 +163,12 @@ class Ratings:
         return Ratings.from_groups(groups, level=self.level, categories=categories)
 
 
-def dimensions_ratings(specs: list[tuple[object, str, list[str]]]) -> dict[int, Ratings]:
+def dimensions_ratings(specs: list[tuple[object, str, list[str]]], *, labels=None) -> dict[int, Ratings]:
     """{dimension id: Ratings} for (dimension, level, categories) specs, in ONE aggregated query.
+
+    ``labels``: the rows to read (a queryset with ``item``, ``annotator``, ``dimension`` and
+    ``value``, e.g. one calibration round's pass: ``labelling.selectors.rounds.round_labels``);
+    every annotation when None.
 
     On PostgreSQL each row is a dimension, an annotator, a value and the array of item ids
     (``array_agg``), so 900,000 labels come back as a few hundred rows, and the annotation table
@@ -180,7 +184,8 @@ def dimensions_ratings(specs: list[tuple[object, str, list[str]]]) -> dict[int, 
     if not specs:
         return {}
     ids = [d.pk for d, _, _ in specs]
-    labels = Annotation.objects.filter(dimension_id__in=ids).exclude(value="").order_by()
+    base = Annotation.objects.all() if labels is None else labels
+    labels = base.filter(dimension_id__in=ids).exclude(value="").order_by()
     groups: dict[int, list] = defaultdict(list)
     if connection.vendor == "postgresql":
         from django.contrib.postgres.aggregates import ArrayAgg

@@ -472,4 +472,4 @@ class AnnotationSnapshot(models.Model):
         indexes = [models.Index(fields=["round_pass", "dimension"], name="snapshot_pass_dim_idx")]
 
     def __str__(self):
-        return f"{self.dimension_id}={self.value!r} by {self.annotator_id} on item {self.item_id} (pass {self.round_pass_id})"
+        return f"{self.dimension_id}={self.value!r} on item {self.item_id} (pass {self.round_pass_id})"

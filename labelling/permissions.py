@@ -201,3 +201,9 @@ class CanAdjudicate(_StudyPermission):
 
 class CanAnnotate(_StudyPermission):
     check = staticmethod(can_annotate)
+
+
+def can_manage_rounds(user, study: Study) -> bool:
+    """Creating, closing and re-opening calibration rounds is the owner's (everyone in the study
+    sees the rounds; their figures follow ``can_view_agreement``)."""
+    return is_owner(user, study)

@@ -9,6 +9,7 @@ from labelling.views import invitations as invitation_views
 from labelling.views import item_detail as item_detail_views
 from labelling.views import items as item_views
 from labelling.views import label as label_views
+from labelling.views import rounds as round_views
 from labelling.views import screening as screening_views
 from labelling.views import studies
 
@@ -75,4 +76,9 @@ urlpatterns = [
         "studies/<slug:slug>/adjudicate/<int:item_id>/", adjudication_views.adjudicate_save, name="adjudicate-save"
     ),
     path("studies/<slug:slug>/agreement/", agreement_views.agreement, name="agreement"),
+    path("studies/<slug:slug>/rounds/", round_views.rounds, name="rounds"),
+    path("studies/<slug:slug>/rounds/new/", round_views.round_create_view, name="round-create"),
+    path("studies/<slug:slug>/rounds/<int:pk>/", round_views.round_detail, name="round-detail"),
+    path("studies/<slug:slug>/rounds/<int:pk>/close/", round_views.round_close_view, name="round-close"),
+    path("studies/<slug:slug>/rounds/<int:pk>/reopen/", round_views.round_reopen_view, name="round-reopen"),
 ]

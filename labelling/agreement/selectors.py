@@ -210,9 +210,7 @@ def rounds_agreement(*, study: Study, resamples: int = bs.RESAMPLES, seed: int =
     result = []
     for round_ in rounds_of(study=study):
         for p in round_passes(round=round_):
-            figures = study_agreement(
-                study=study, round=round_, pass_number=p.number, resamples=resamples, seed=seed
-            )
+            figures = study_agreement(study=study, round=round_, pass_number=p.number, resamples=resamples, seed=seed)
             result.append(
                 {
                     "round": {**figures["round"], "items": round_.item_count},

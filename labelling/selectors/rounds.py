@@ -13,6 +13,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from config.errors import ApplicationError
+from config.params import id_param
 from labelling.models import Annotation, AnnotationSnapshot, Assignment, CalibrationRound, RoundPass, Study, StudyItem
 
 
@@ -97,8 +98,8 @@ def round_and_pass_param(*, study: Study, round_raw, pass_raw) -> tuple[Calibrat
     known = list(rounds_of(study=study).values_list("id", "name"))
     valid = ", ".join(f"{pk} ({name})" for pk, name in known) or "(the study has no rounds yet)"
     found = None
-    if round_raw.isdigit():
-        found = CalibrationRound.objects.filter(study=study, pk=int(round_raw)).first()
+    if id_param(round_raw) is not None:
+        found = CalibrationRound.objects.filter(study=study, pk=id_param(round_raw)).first()
     if found is None:
         found = CalibrationRound.objects.filter(study=study, name__iexact=round_raw).first()
     if found is None:
@@ -108,7 +109,7 @@ def round_and_pass_param(*, study: Study, round_raw, pass_raw) -> tuple[Calibrat
         )
     if not pass_raw:
         return found, None
-    if not pass_raw.isdigit():
+    if id_param(pass_raw) is None or len(pass_raw) > 5:
         raise ApplicationError(
             f"pass must be a whole number from 1 to {found.current_pass}.",
             details=[{"field": "pass", "message": f"From 1 to {found.current_pass}."}],

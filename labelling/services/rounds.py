@@ -223,9 +223,11 @@ def round_reopen(*, round: CalibrationRound, reopened_by, reason: str = "") -> R
     now = timezone.now()
     ending = RoundPass.objects.get(round=locked, number=locked.current_pass)
     kept = []
-    for row in round_labels(round=locked, pass_number=locked.current_pass).values(
-        "item_id", "annotator_id", "dimension_id", "value", "note", "time_spent_ms", "updated_at"
-    ).iterator(chunk_size=BATCH_SIZE):
+    for row in (
+        round_labels(round=locked, pass_number=locked.current_pass)
+        .values("item_id", "annotator_id", "dimension_id", "value", "note", "time_spent_ms", "updated_at")
+        .iterator(chunk_size=BATCH_SIZE)
+    ):
         updated_at = row.pop("updated_at")
         kept.append(AnnotationSnapshot(round_pass=ending, labelled_at=updated_at, **row))
     AnnotationSnapshot.objects.bulk_create(kept, batch_size=BATCH_SIZE)
@@ -251,4 +253,3 @@ def round_reopen(*, round: CalibrationRound, reopened_by, reason: str = "") -> R
     reopened.update(completed_at=None)
     progress_forget(study_id=locked.study_id, annotator_ids=annotator_ids)
     return new_pass
-

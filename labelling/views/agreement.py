@@ -1,5 +1,6 @@
 """The study's Agreement page: every figure with its interval, band and items used (owners and
-viewers), and the confusion matrix of a chosen pair of annotators."""
+viewers), and the confusion matrix of a chosen pair of annotators; the figures of one calibration
+round (and pass) with ``?round=ID&pass=N``, and a table of every round's headline figures."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from django.views.decorators.http import require_safe
 from config.errors import ApplicationError
 from labelling.agreement import bands
 from labelling.agreement.render import coefficient_rows
-from labelling.agreement.selectors import pair_confusion, study_agreement
+from labelling.agreement.selectors import pair_confusion, rounds_agreement, study_agreement
 from labelling.permissions import can_view_agreement, role_in, study_for
+from labelling.selectors.rounds import round_and_pass_param, rounds_of
 
 
 def _confusion_form(request, study, result):
@@ -43,7 +45,14 @@ def _confusion_form(request, study, result):
 @require_safe
 def agreement(request, slug):
     study = study_for(request.user, slug, check=can_view_agreement)
-    result = study_agreement(study=study)
+    round_error = ""
+    try:
+        round_, pass_number = round_and_pass_param(
+            study=study, round_raw=request.GET.get("round"), pass_raw=request.GET.get("pass")
+        )
+    except ApplicationError as exc:
+        round_, pass_number, round_error = None, None, exc.message
+    result = study_agreement(study=study, round=round_, pass_number=pass_number)
     dimensions = []
     raters = set()
     for d in result["dimensions"]:
@@ -64,6 +73,10 @@ def agreement(request, slug):
         "choice_dimensions": [d for d in result["dimensions"] if not d.get("skipped")],
         "raters": sorted(raters),
         "form": _confusion_form(request, study, result),
+        "rounds": list(rounds_of(study=study)),
+        "round": round_,
+        "round_error": round_error,
+        "rounds_figures": rounds_agreement(study=study),
         "legend": bands.legend(),
         "citation": bands.CITATION,
         "alpha_advice": bands.KRIPPENDORFF_ADVICE,

@@ -7,6 +7,7 @@ from labelling.agreement import bootstrap as bs
 from labelling.agreement.render import agreement_json, agreement_table
 from labelling.agreement.selectors import study_agreement
 from labelling.models import Study
+from labelling.selectors.rounds import round_and_pass_param
 
 
 class Command(BaseCommand):
@@ -24,11 +25,29 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dimension", action="append", dest="dimensions", metavar="CODE", help="Only this dimension (repeatable)."
         )
+        parser.add_argument("--round", metavar="ID_OR_NAME", help="Only this calibration round's items.")
+        parser.add_argument(
+            "--pass",
+            dest="pass_number",
+            metavar="N",
+            help="With --round: the labels of this pass (default the current).",
+        )
         parser.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json.")
         parser.add_argument("--resamples", type=int, default=bs.RESAMPLES, help="Bootstrap resamples (default 1000).")
         parser.add_argument("--seed", type=int, default=bs.SEED, help="Bootstrap seed.")
 
-    def handle(self, *args, slug, dimensions=None, format="table", resamples=bs.RESAMPLES, seed=bs.SEED, **options):
+    def handle(
+        self,
+        *args,
+        slug,
+        dimensions=None,
+        format="table",
+        resamples=bs.RESAMPLES,
+        seed=bs.SEED,
+        round=None,
+        pass_number=None,
+        **options,
+    ):
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             known = ", ".join(Study.objects.order_by("slug").values_list("slug", flat=True)[:10]) or "none yet"
@@ -36,7 +55,10 @@ class Command(BaseCommand):
         if not 0 <= resamples <= 100_000:
             raise CommandError("--resamples must be between 0 and 100000.")
         try:
-            result = study_agreement(study=study, dimension_codes=dimensions, resamples=resamples, seed=seed)
+            round_, pass_ = round_and_pass_param(study=study, round_raw=round, pass_raw=pass_number)
+            result = study_agreement(
+                study=study, dimension_codes=dimensions, resamples=resamples, seed=seed, round=round_, pass_number=pass_
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(agreement_json(result) if format == "json" else agreement_table(result))

@@ -7,8 +7,8 @@ allowed one (an empty form or body: a 400 is fine, it got past the access check)
 world as it was for the next role.
 
 The roles: anonymous; a logged-in user who is in no study and no site group (``nonmember``);
-an annotator of the blind study (``annotator``); its viewer and owner (the owner is also a
-researcher, as study owners are); a curator, who is in no study; and a staff user.
+an annotator of the blind study (``annotator``); its viewer, adjudicator and owner (the owner is
+also a researcher, as study owners are); a curator, who is in no study; and a staff user.
 
 For the annotator of the blind study every page and API read that answers is read again after
 the other annotator labels (agreeing, then disagreeing): the body must not change and must not
@@ -28,10 +28,13 @@ from django.db import transaction
 from django.test import Client
 from rest_framework.test import APIClient
 
+from labelling.models import Membership
 from labelling.services.annotations import item_labels_save
 from labelling.services.invitations import invitations_create
+from labelling.services.rounds import round_create
 from tests.factories import (
     AnnotationFactory,
+    MembershipFactory,
     ReproducerFactory,
     ReproductionFactory,
     ReproductionRunFactory,
@@ -46,7 +49,7 @@ from triage.permissions import site_group_membership_set
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "nonmember", "annotator", "viewer", "owner", "curator", "staff")
+ROLES = ("anonymous", "nonmember", "annotator", "viewer", "adjudicator", "owner", "curator", "staff")
 BOB_NOTES = ("quokka-note-only-bob-wrote", "pangolin-note-only-bob-wrote")
 
 # Outcomes: how a response is classified.
@@ -67,11 +70,26 @@ def _policy(**given) -> dict[str, str]:
 
 # Study-level access: non-members (and the curator, who is in no study) do not learn it exists.
 STUDY_MEMBER = _policy(anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, rest=ALLOWED)
-STUDY_RESULTS = _policy(anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, annotator=FORBIDDEN, rest=ALLOWED)
-STUDY_ANNOTATE = _policy(anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, viewer=FORBIDDEN, rest=ALLOWED)
-STUDY_OWNER = _policy(
-    anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, annotator=FORBIDDEN, viewer=FORBIDDEN, rest=ALLOWED
+# The adjudicator (labelling/permissions.py): a member who reads every label of a disagreement and
+# decides its final label (can_adjudicate), reads the decisions (can_read_decisions), but neither
+# the results (items, agreement, export: can_read_results) nor labels or manages anything.
+STUDY_RESULTS = _policy(
+    anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, annotator=FORBIDDEN, adjudicator=FORBIDDEN, rest=ALLOWED
 )
+STUDY_DECISIONS = {**STUDY_RESULTS, "adjudicator": ALLOWED}
+STUDY_ANNOTATE = _policy(
+    anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, viewer=FORBIDDEN, adjudicator=FORBIDDEN, rest=ALLOWED
+)
+STUDY_OWNER = _policy(
+    anonymous=LOGIN,
+    nonmember=HIDDEN,
+    curator=HIDDEN,
+    annotator=FORBIDDEN,
+    viewer=FORBIDDEN,
+    adjudicator=FORBIDDEN,
+    rest=ALLOWED,
+)
+STUDY_ADJUDICATE = {**STUDY_OWNER, "adjudicator": ALLOWED}
 # Site-level access (triage/permissions.py).
 LOGGED_IN = _policy(anonymous=LOGIN, rest=ALLOWED)
 PUBLIC = _policy(rest=ALLOWED)
@@ -82,7 +100,7 @@ RESEARCHER = _policy(anonymous=LOGIN, owner=ALLOWED, curator=ALLOWED, staff=ALLO
 SOURCE_OWNER = CURATOR
 CREATOR = _policy(anonymous=LOGIN, curator=ALLOWED, staff=ALLOWED, rest=HIDDEN)
 # Labelling one item: the annotators it is assigned to (not the owner, here).
-ASSIGNED = _policy(anonymous=LOGIN, annotator=ALLOWED, viewer=FORBIDDEN, rest=HIDDEN)
+ASSIGNED = _policy(anonymous=LOGIN, annotator=ALLOWED, viewer=FORBIDDEN, adjudicator=FORBIDDEN, rest=HIDDEN)
 NO_SUCH_METHOD = _policy(rest=METHOD)
 NO_SUCH_METHOD_LOGIN = _policy(anonymous=LOGIN, rest=METHOD)
 STAFF = _policy(anonymous=LOGIN, staff=ALLOWED, rest=FORBIDDEN)
@@ -135,6 +153,17 @@ _expect(
     "GET labelling:agreement",
     "GET labelling:export",
 )
+_expect(STUDY_ADJUDICATE, "GET labelling:adjudicate", "POST labelling:adjudicate-save")  # can_adjudicate
+_expect(STUDY_MEMBER, "GET labelling:rounds", "GET labelling:round-detail")  # figures: can_view_agreement
+_expect(STUDY_OWNER, "POST labelling:round-create", "POST labelling:round-close", "POST labelling:round-reopen")
+_expect(
+    NO_SUCH_METHOD_LOGIN,
+    "POST labelling:rounds",
+    "POST labelling:round-detail",
+    "GET labelling:round-create",
+    "GET labelling:round-close",
+    "GET labelling:round-reopen",
+)
 _expect(
     STUDY_OWNER,
     "GET labelling:study-settings",
@@ -147,8 +176,6 @@ _expect(
     "POST labelling:screening-decide",
     "POST labelling:screening-resolve",
     "POST labelling:study-decision-rule",
-    "GET labelling:adjudicate",  # owners and adjudicators (can_adjudicate)
-    "POST labelling:adjudicate-save",
     "POST labelling:items-add-all",
     "POST labelling:items-sample",
     "POST labelling:item-reviewed",
@@ -270,6 +297,19 @@ _expect(
     "GET /api/studies/{slug}/next-item/",
 )
 _expect(ASSIGNED, "PUT /api/studies/{slug}/items/{item_id}/annotations/")
+_expect(STUDY_DECISIONS, "GET /api/studies/{slug}/adjudications/")  # can_read_decisions
+_expect(
+    STUDY_ADJUDICATE,  # can_adjudicate
+    "GET /api/studies/{slug}/adjudication/next/",
+    "POST /api/studies/{slug}/items/{item_id}/adjudication/",
+)
+_expect(STUDY_MEMBER, "GET /api/studies/{slug}/rounds/", "GET /api/studies/{slug}/rounds/{id}/")
+_expect(
+    STUDY_OWNER,
+    "POST /api/studies/{slug}/rounds/",
+    "POST /api/studies/{slug}/rounds/{id}/close/",
+    "POST /api/studies/{slug}/rounds/{id}/reopen/",
+)
 _expect(
     STUDY_RESULTS,
     "GET /api/studies/{slug}/items/",
@@ -277,7 +317,6 @@ _expect(
     "GET /api/studies/{slug}/agreement/",
     "GET /api/studies/{slug}/agreement/confusion/",  # 400 without its parameters: past the access check
     "GET /api/studies/{slug}/final-labels/",
-    "GET /api/studies/{slug}/adjudications/",  # the decisions: adjudicators too (not in this matrix)
     "GET /api/studies/{slug}/draws/",
     "GET /api/studies/{slug}/export/",
 )
@@ -291,8 +330,6 @@ _expect(
     "POST /api/studies/{slug}/items/{item_id}/screen/",  # annotators too with several screeners per item
     "POST /api/studies/{slug}/items/{item_id}/screening-decision/",
     "POST /api/studies/{slug}/decision-rules/",
-    "GET /api/studies/{slug}/adjudication/next/",  # owners and adjudicators (can_adjudicate)
-    "POST /api/studies/{slug}/items/{item_id}/adjudication/",
     "POST /api/studies/{slug}/assignments/",
     "POST /api/studies/{slug}/labels/import/",
     "POST /api/studies/{slug}/members/",
@@ -440,11 +477,15 @@ def world(labelling_study) -> World:
     sync_run = SyncRun.objects.create(source=source, created_by=curator)
     job = ImportJob.objects.create(filename="a.jsonl", file="imports/a.jsonl", created_by=curator)
     invitation = invitations_create(study=study, role="annotator", created_by=owner)[0]
+    adjudicator = UserFactory(username="ada")
+    MembershipFactory(study=study, user=adjudicator, role=Membership.Role.ADJUDICATOR)
+    pilot = round_create(study=study, name="Pilot", source="list", item_ids=[first.id, second.id], created_by=owner)
     users = {
         "anonymous": None,
         "nonmember": s["outsider"],
         "annotator": s["ann1"],
         "viewer": s["viewer"],
+        "adjudicator": adjudicator,
         "owner": owner,
         "curator": curator,
         "staff": staff,
@@ -466,6 +507,7 @@ def world(labelling_study) -> World:
         "sync_run": sync_run.id,
         "job": job.id,
         "invitation": invitation.invitation.id,
+        "round": pilot.id,
         "token": invitation.token,
         "uidb64": "MQ",  # with the invitation's token: a password reset link that does not work
     }
@@ -480,6 +522,9 @@ PAGE_PK = {
     "labelling:dimension-delete": "dimension",
     "labelling:dimension-edit": "dimension",
     "labelling:study-invitation-revoke": "invitation",
+    "labelling:round-detail": "round",
+    "labelling:round-close": "round",
+    "labelling:round-reopen": "round",
     "triage:crash-detail": "crash",
     "triage:crash-link-known": "crash",
     "triage:crash-merge": "crash",
@@ -515,6 +560,7 @@ API_ID = {
     "reproduction-runs": "run",
     "import-jobs": "job",
     "invitations": "invitation",
+    "rounds": "round",
 }
 
 

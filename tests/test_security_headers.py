@@ -45,6 +45,7 @@ NOT_PAGES = {
     "labelling:study-member", "labelling:study-member-add", "labelling:export", "labelling:assignments",
     "labelling:study-invitations", "labelling:study-invitation-revoke",
     "labelling:screening-resolve", "labelling:study-decision-rule", "labelling:adjudicate-save",
+    "labelling:round-create", "labelling:round-close", "labelling:round-reopen",
     "triage:crash-link-known", "triage:crash-merge", "triage:crash-split", "triage:github-run-resume",
     "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run", "triage:run-rejudge",
 }  # fmt: skip
@@ -103,6 +104,9 @@ def site(db):
     from labelling.services.invitations import invitations_create
 
     invitation = invitations_create(study=study, role="viewer", created_by=owner)[0]
+    from labelling.services.rounds import round_create
+
+    pilot = round_create(study=study, name="Pilot", source="list", item_ids=[item.pk], created_by=owner)
     s, r = study.slug, item.report_id
     urls = {
         "login": "/accounts/login/",
@@ -124,6 +128,8 @@ def site(db):
         "labelling:adjudicate": f"/studies/{s}/adjudicate/",
         "labelling:agreement": f"/studies/{s}/agreement/?dimension=symptom&rater_a=annie&rater_b=owner",
         "labelling:items": f"/studies/{s}/items/",
+        "labelling:rounds": f"/studies/{s}/rounds/",
+        "labelling:round-detail": f"/studies/{s}/rounds/{pilot.pk}/",
         "labelling:item-detail": f"/studies/{s}/items/{item.pk}/",
         "labelling:screening": f"/studies/{s}/screening/",
         "labelling:label-next": f"/studies/{s}/label/",

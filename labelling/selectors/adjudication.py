@@ -129,3 +129,38 @@ def decisions_of(*, study: Study) -> QuerySet[FinalLabelDecision]:
         .select_related("item__report", "dimension", "decided_by")
         .order_by("decided_at", "id")
     )
+
+
+@dataclass
+class DecisionRow:
+    decision: FinalLabelDecision
+    value: str  # the chosen value, categories by name
+    chosen_from: list[str]
+    replaced: str
+
+
+def item_decisions_for(*, study: Study, item_id: int) -> list[DecisionRow]:
+    """The adjudication history of one item (oldest first), values shown by category name: who
+    decided, when, what was chosen between what, why, and what final label it replaced. Readers:
+    ``can_read_decisions`` (the caller checks)."""
+    names = category_names(study=study)
+
+    def shown(decision, value: str) -> str:
+        if not value:
+            return "(empty)"
+        if not decision.dimension.has_categories:
+            return value
+        return ", ".join(names.get((decision.dimension_id, c), c) for c in value_codes(value))
+
+    rows = []
+    for d in decisions_of(study=study).filter(item_id=item_id):
+        replaced = f"{d.get_replaced_method_display()}: {shown(d, d.replaced_value)}" if d.replaced_method else ""
+        rows.append(
+            DecisionRow(
+                decision=d,
+                value=shown(d, d.value),
+                chosen_from=[shown(d, v) for v in d.chosen_from],
+                replaced=replaced,
+            )
+        )
+    return rows

@@ -20,6 +20,7 @@ from labelling.selectors.labelling import (
     Disagreement,
     category_names,
     codebook_for_labelling,
+    disagreement_count,
     disagreements_for,
 )
 from labelling.values import value_codes
@@ -73,13 +74,18 @@ def _alias(study: Study, names: list[str]) -> dict[str, str]:
 
 def adjudication_next_for(*, study: Study, user, after: int | None = None) -> AdjudicationItem | None:
     """The first item (by id, after item ``after`` if given, wrapping round) that has a
-    disagreement on any dimension, with what the adjudication page shows; None when there is none."""
-    disagreements = disagreements_for(study=study)
-    if not disagreements:
+    disagreement on any dimension, with what the adjudication page shows; None when there is none.
+
+    Bounded: a keyset read of the first disagreement after ``after`` (``disagreements_for`` with
+    ``limit=1`` walks the items in id order and stops at it), once more from the start when there is
+    none after it; ``remaining`` is the cached aggregate ``disagreement_count``. It never lists every
+    disagreement of the study."""
+    found = disagreements_for(study=study, after=after, limit=1)
+    if not found and after is not None:
+        found = disagreements_for(study=study, limit=1)
+    if not found:
         return None
-    chosen: Disagreement = disagreements[0]
-    if after is not None:
-        chosen = next((d for d in disagreements if d.item.pk > after), disagreements[0])
+    chosen: Disagreement = found[0]
     detail = item_detail_for(study=study, item_id=chosen.item.pk, user=user)
     codebook = codebook_for_labelling(study=study)
     by_id = {entry.dimension.id: entry for entry in codebook}
@@ -103,7 +109,8 @@ def adjudication_next_for(*, study: Study, user, after: int | None = None) -> Ad
                 display = v.value or "(none)"
             values.append(GivenValue(annotator=alias[v.annotator], value=v.value, display=display, note=v.note))
         dimensions.append(AdjudicationDimension(codebook=entry, values=values))
-    return AdjudicationItem(detail=detail, dimensions=dimensions, remaining=len(disagreements), codebook=codebook)
+    remaining = max(disagreement_count(study=study), 1)  # this one at least, whatever the cache says
+    return AdjudicationItem(detail=detail, dimensions=dimensions, remaining=remaining, codebook=codebook)
 
 
 def adjudicated_outcomes_for(*, study: Study, annotator) -> QuerySet[FinalLabel]:

@@ -233,6 +233,8 @@ SPECTACULAR_SETTINGS = {
         "ReproducerOracleEnum": "triage.models.Reproducer.Oracle",
         "ReproductionKindEnum": "triage.models.Reproduction.Kind",
         "ReproductionStatusEnum": "triage.models.Reproduction.Status",
+        "CalibrationRoundStatusEnum": "labelling.models.CalibrationRound.Status",
+        "CalibrationRoundSourceEnum": "labelling.models.CalibrationRound.Source",
     },
 }
 

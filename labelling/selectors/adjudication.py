@@ -16,6 +16,7 @@ from labelling.models import Assignment, FinalLabel, FinalLabelDecision, Study
 from labelling.permissions import sees_adjudicated_outcomes
 from labelling.selectors.item_detail import ItemDetail, item_detail_for
 from labelling.selectors.labelling import (
+    DISAGREEMENT_COUNT_CAP,
     CodebookDimension,
     Disagreement,
     category_names,
@@ -58,7 +59,8 @@ class AdjudicationDimension:
 class AdjudicationItem:
     detail: ItemDetail
     dimensions: list[AdjudicationDimension]
-    remaining: int  # disagreements left, this one included
+    remaining: int  # disagreements left, this one included; above DISAGREEMENT_COUNT_CAP: "more than the cap"
+    remaining_capped: bool = False
     codebook: list[CodebookDimension] = field(default_factory=list)
 
     @property
@@ -78,8 +80,8 @@ def adjudication_next_for(*, study: Study, user, after: int | None = None) -> Ad
 
     Bounded: a keyset read of the first disagreement after ``after`` (``disagreements_for`` with
     ``limit=1`` walks the items in id order and stops at it), once more from the start when there is
-    none after it; ``remaining`` is the cached aggregate ``disagreement_count``. It never lists every
-    disagreement of the study."""
+    none after it; ``remaining`` is the cached, capped ``disagreement_count`` (above
+    ``DISAGREEMENT_COUNT_CAP``: more than that many). It never lists every disagreement of the study."""
     found = disagreements_for(study=study, after=after, limit=1)
     if not found and after is not None:
         found = disagreements_for(study=study, limit=1)
@@ -110,7 +112,14 @@ def adjudication_next_for(*, study: Study, user, after: int | None = None) -> Ad
             values.append(GivenValue(annotator=alias[v.annotator], value=v.value, display=display, note=v.note))
         dimensions.append(AdjudicationDimension(codebook=entry, values=values))
     remaining = max(disagreement_count(study=study), 1)  # this one at least, whatever the cache says
-    return AdjudicationItem(detail=detail, dimensions=dimensions, remaining=remaining, codebook=codebook)
+    capped = remaining > DISAGREEMENT_COUNT_CAP
+    return AdjudicationItem(
+        detail=detail,
+        dimensions=dimensions,
+        remaining=min(remaining, DISAGREEMENT_COUNT_CAP),
+        remaining_capped=capped,
+        codebook=codebook,
+    )
 
 
 def adjudicated_outcomes_for(*, study: Study, annotator) -> QuerySet[FinalLabel]:

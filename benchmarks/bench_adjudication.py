@@ -97,7 +97,8 @@ def main(argv=None):
         p50, p99 = lab.percentile(timings, 50), lab.percentile(timings, 99)
         rows.append((f"{name} p50 / p99 (n={len(timings)})", f"{p50:.1f} / {p99:.1f} ms", "-", "", None))
     print_table(
-        f"Adjudicate queue ({sizes['items']:,} items, {sizes['annotations']:,} annotations, {len(every):,} disagreements)",
+        f"Adjudicate queue ({sizes['items']:,} items, {sizes['annotations']:,} annotations, "
+        f"{len(every):,} disagreements)",
         rows,
     )
     return 0

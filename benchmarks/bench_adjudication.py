@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import bench_labelling as lab  # noqa: E402
-from _table import print_table, setup_django  # noqa: E402
+from _table import print_table  # noqa: E402
 
 
 def _ms(call) -> float:
@@ -47,14 +47,7 @@ def main(argv=None):
     n = args.requests
     items = max(100, int(100_000 * args.scale))
     open_items = min(items, max(int(items * 0.05), 2 * n + 10))
-    if lab.existing_size() != items:
-        lab.drop_database()
-        setup_django(lab.DB_URL)
-        print(f"building the study: {items:,} items, {open_items:,} open ...", flush=True)
-        lab.build(items=items, open_items=open_items)
-    else:
-        setup_django(lab.DB_URL)
-        lab.reset_open_slice(items=items, open_items=open_items)
+    lab.ensure_study(items=items, open_items=open_items)
 
     from django.contrib.auth import get_user_model
     from django.core.cache import cache

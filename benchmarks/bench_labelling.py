@@ -204,6 +204,19 @@ def build(*, items: int, open_items: int) -> dict:
     return {"seconds": time.perf_counter() - started}
 
 
+def ensure_study(*, items: int, open_items: int) -> None:
+    """Set Django up on the benchmark database with the study of ``items`` items: built afresh when
+    the database holds another size, else reused with its open slice reset."""
+    if existing_size() != items:
+        drop_database()
+        setup_django(DB_URL)
+        print(f"building the study: {items:,} items, {open_items:,} open ...", flush=True)
+        build(items=items, open_items=open_items)
+    else:
+        setup_django(DB_URL)
+        reset_open_slice(items=items, open_items=open_items)
+
+
 def reset_open_slice(*, items: int, open_items: int):
     """Reopen the last ``open_items`` items (a re-run starts from the same state)."""
     from django.db import connection

@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import bench_labelling as lab  # noqa: E402
 from _server import free_port, stop_gunicorn  # noqa: E402
-from _table import print_table, setup_django  # noqa: E402
+from _table import print_table  # noqa: E402
 from compare import Http, RssSampler, csrf_from, expect  # noqa: E402
 
 CHOICES = {code: categories for code, _, _, categories in lab.DIMENSIONS}
@@ -81,14 +81,7 @@ def main(argv=None):
     items = max(100, int(100_000 * args.scale))
     open_items = min(items, max(int(items * 0.05), 2 * n + 10))
 
-    if lab.existing_size() != items:
-        lab.drop_database()
-        setup_django(lab.DB_URL)
-        print(f"building the study: {items:,} items, {open_items:,} open ...", flush=True)
-        lab.build(items=items, open_items=open_items)
-    else:
-        setup_django(lab.DB_URL)
-        lab.reset_open_slice(items=items, open_items=open_items)
+    lab.ensure_study(items=items, open_items=open_items)
     sizes = lab.counts()
     from django.db import connections
 

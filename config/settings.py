@@ -241,6 +241,8 @@ SPECTACULAR_SETTINGS = {
         "ReproductionKindEnum": "triage.models.Reproduction.Kind",
         "ReproductionStatusEnum": "triage.models.Reproduction.Status",
         "SurveyStatusEnum": "surveys.models.Survey.Status",
+        "CalibrationRoundStatusEnum": "labelling.models.CalibrationRound.Status",
+        "CalibrationRoundSourceEnum": "labelling.models.CalibrationRound.Source",
     },
 }
 

@@ -11,7 +11,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from config.errors import ApplicationError
 from labelling.codebook_templates import list_templates
-from labelling.models import Category, Dimension, Membership, StudyItem
+from labelling.models import CalibrationRound, Category, Dimension, Membership, StudyItem
 from triage.models import Report
 from triage.reports.selectors import ReportFilter
 
@@ -302,3 +302,39 @@ class ScreeningForm(forms.Form):
 
 class ItemStatusForm(forms.Form):
     screening = forms.ChoiceField(choices=[("", "All"), *StudyItem.Screening.choices], required=False)
+
+
+class RoundForm(ReportFilterForm):
+    """A new calibration round: its name, dates and where its items come from (the report filter
+    fields apply to ``sample`` and ``filter``)."""
+
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 2}))
+    source = forms.ChoiceField(choices=CalibrationRound.Source.choices, widget=forms.RadioSelect, initial="sample")
+    size = forms.IntegerField(label="Sample size", min_value=1, required=False)
+    seed = forms.IntegerField(label="Seed", min_value=0, max_value=2**53 - 1, required=False)
+    item_ids = forms.CharField(
+        label="Item ids", required=False, max_length=200_000, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="List: the items' ids (as on the Items page), separated by commas or spaces.",
+    )  # fmt: skip
+    starts_at = forms.DateTimeField(
+        label="Starts", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    ends_at = forms.DateTimeField(
+        label="Ends", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    def clean_item_ids(self) -> list[str]:
+        return [part for part in self.cleaned_data["item_ids"].replace(",", " ").split() if part]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("source") == CalibrationRound.Source.SAMPLE and not data.get("size"):
+            self.add_error("size", "A sample needs its size (a whole number of at least 1).")
+        if data.get("source") == CalibrationRound.Source.LIST and not data.get("item_ids"):
+            self.add_error("item_ids", "A list round needs the ids of its items.")
+        return data
+
+
+class RoundReopenForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=10_000, widget=forms.Textarea(attrs={"rows": 2}))

@@ -450,3 +450,100 @@ class StudyInvitation(models.Model):
 
 # Releases (issue 16) live in their own module; imported here so Django finds the models.
 from labelling.releases.models import AnnotatorPseudonym, Release, ReleaseFile  # noqa: E402, F401
+
+
+class CalibrationRound(models.Model):
+    """A named set of a study's items labelled together (a pilot, a later round), with a start and
+    an end; agreement is shown per round. Re-opening it for re-labelling (after a codebook change)
+    starts a new pass; the earlier passes' labels are kept as ``AnnotationSnapshot`` rows
+    (``labelling.services.rounds``)."""
+
+    class Source(models.TextChoices):
+        SAMPLE = "sample", "Seeded random sample"
+        FILTER = "filter", "Every item matching a filter"
+        LIST = "list", "A list of items"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="rounds")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    source_params = models.JSONField(
+        default=dict, blank=True, help_text="How the items were chosen: filters, sample size and seed, or the count."
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    current_pass = models.PositiveSmallIntegerField(default=1, help_text="1, then one more per re-opening.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["study", "name"], name="round_name_unique_in_study")]
+
+    def __str__(self):
+        return f"{self.name} ({self.study_id})"
+
+
+class RoundItem(models.Model):
+    round = models.ForeignKey(CalibrationRound, on_delete=models.CASCADE, related_name="round_items")
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="round_memberships")
+
+    class Meta:
+        ordering = ["item_id"]
+        constraints = [models.UniqueConstraint(fields=["round", "item"], name="item_once_per_round")]
+
+    def __str__(self):
+        return f"item {self.item_id} in round {self.round_id}"
+
+
+class RoundPass(models.Model):
+    """One labelling pass over a round: pass 1 from its creation, one more per re-opening."""
+
+    round = models.ForeignKey(CalibrationRound, on_delete=models.CASCADE, related_name="passes")
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="When the round was re-opened after it.")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True, help_text="Why the round was re-opened (e.g. the codebook change).")
+    codebook_version = models.PositiveIntegerField(default=0, help_text="The study's codebook version at its start.")
+    labels_kept = models.PositiveIntegerField(default=0, help_text="Labels kept in its history when it ended.")
+
+    class Meta:
+        ordering = ["round_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["round", "number"], name="pass_number_unique_in_round")]
+
+    def __str__(self):
+        return f"pass {self.number} of round {self.round_id}"
+
+
+class AnnotationSnapshot(models.Model):
+    """A label as it stood when its round was re-opened: the history of an earlier pass."""
+
+    round_pass = models.ForeignKey(RoundPass, on_delete=models.CASCADE, related_name="snapshots")
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="+")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="+")
+    value = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    labelled_at = models.DateTimeField(help_text="When the label was last saved in that pass.")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["round_pass", "item", "annotator", "dimension"], name="one_snapshot_per_label_and_pass"
+            )
+        ]
+        indexes = [models.Index(fields=["round_pass", "dimension"], name="snapshot_pass_dim_idx")]
+
+    def __str__(self):
+        return f"{self.dimension_id}={self.value!r} on item {self.item_id} (pass {self.round_pass_id})"

@@ -11,6 +11,7 @@ from labelling.views import invitations as invitation_views
 from labelling.views import item_detail as item_detail_views
 from labelling.views import items as item_views
 from labelling.views import label as label_views
+from labelling.views import rounds as round_views
 from labelling.views import screening as screening_views
 from labelling.views import studies
 
@@ -98,4 +99,9 @@ urlpatterns = [
         analytics_views.analytics_chart,
         name="analytics-chart",
     ),
+    path("studies/<slug:slug>/rounds/", round_views.rounds, name="rounds"),
+    path("studies/<slug:slug>/rounds/new/", round_views.round_create_view, name="round-create"),
+    path("studies/<slug:slug>/rounds/<int:pk>/", round_views.round_detail, name="round-detail"),
+    path("studies/<slug:slug>/rounds/<int:pk>/close/", round_views.round_close_view, name="round-close"),
+    path("studies/<slug:slug>/rounds/<int:pk>/reopen/", round_views.round_reopen_view, name="round-reopen"),
 ]

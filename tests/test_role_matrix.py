@@ -7,8 +7,8 @@ allowed one (an empty form or body: a 400 is fine, it got past the access check)
 world as it was for the next role.
 
 The roles: anonymous; a logged-in user who is in no study and no site group (``nonmember``);
-an annotator of the blind study (``annotator``); its viewer and owner (the owner is also a
-researcher, as study owners are); a curator, who is in no study; and a staff user.
+an annotator of the blind study (``annotator``); its viewer, adjudicator and owner (the owner is
+also a researcher, as study owners are); a curator, who is in no study; and a staff user.
 
 For the annotator of the blind study every page and API read that answers is read again after
 the other annotator labels (agreeing, then disagreeing): the body must not change and must not
@@ -28,12 +28,15 @@ from django.db import transaction
 from django.test import Client
 from rest_framework.test import APIClient
 
+from labelling.models import Membership
 from labelling.services.annotations import item_labels_save
 from labelling.services.invitations import invitations_create
+from labelling.services.rounds import round_create
 from surveys.services import invitations_make as survey_invitations_make
 from surveys.services import survey_create, survey_open
 from tests.factories import (
     AnnotationFactory,
+    MembershipFactory,
     ReleaseFactory,
     ReproducerFactory,
     ReproductionFactory,
@@ -49,11 +52,11 @@ from triage.permissions import site_group_membership_set
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "nonmember", "annotator", "viewer", "owner", "curator", "staff")
 SURVEY = {
     "title": "Matrix survey",
     "sections": [{"title": "One", "questions": [{"code": "q", "kind": "single", "text": "?", "options": ["a"]}]}],
 }
+ROLES = ("anonymous", "nonmember", "annotator", "viewer", "adjudicator", "owner", "curator", "staff")
 BOB_NOTES = ("quokka-note-only-bob-wrote", "pangolin-note-only-bob-wrote")
 
 # Outcomes: how a response is classified.
@@ -74,11 +77,26 @@ def _policy(**given) -> dict[str, str]:
 
 # Study-level access: non-members (and the curator, who is in no study) do not learn it exists.
 STUDY_MEMBER = _policy(anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, rest=ALLOWED)
-STUDY_RESULTS = _policy(anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, annotator=FORBIDDEN, rest=ALLOWED)
-STUDY_ANNOTATE = _policy(anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, viewer=FORBIDDEN, rest=ALLOWED)
-STUDY_OWNER = _policy(
-    anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, annotator=FORBIDDEN, viewer=FORBIDDEN, rest=ALLOWED
+# The adjudicator (labelling/permissions.py): a member who reads every label of a disagreement and
+# decides its final label (can_adjudicate), reads the decisions (can_read_decisions), but neither
+# the results (items, agreement, export: can_read_results) nor labels or manages anything.
+STUDY_RESULTS = _policy(
+    anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, annotator=FORBIDDEN, adjudicator=FORBIDDEN, rest=ALLOWED
 )
+STUDY_DECISIONS = {**STUDY_RESULTS, "adjudicator": ALLOWED}
+STUDY_ANNOTATE = _policy(
+    anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, viewer=FORBIDDEN, adjudicator=FORBIDDEN, rest=ALLOWED
+)
+STUDY_OWNER = _policy(
+    anonymous=LOGIN,
+    nonmember=HIDDEN,
+    curator=HIDDEN,
+    annotator=FORBIDDEN,
+    viewer=FORBIDDEN,
+    adjudicator=FORBIDDEN,
+    rest=ALLOWED,
+)
+STUDY_ADJUDICATE = {**STUDY_OWNER, "adjudicator": ALLOWED}
 # Site-level access (triage/permissions.py).
 LOGGED_IN = _policy(anonymous=LOGIN, rest=ALLOWED)
 PUBLIC = _policy(rest=ALLOWED)
@@ -89,7 +107,7 @@ RESEARCHER = _policy(anonymous=LOGIN, owner=ALLOWED, curator=ALLOWED, staff=ALLO
 SOURCE_OWNER = CURATOR
 CREATOR = _policy(anonymous=LOGIN, curator=ALLOWED, staff=ALLOWED, rest=HIDDEN)
 # Labelling one item: the annotators it is assigned to (not the owner, here).
-ASSIGNED = _policy(anonymous=LOGIN, annotator=ALLOWED, viewer=FORBIDDEN, rest=HIDDEN)
+ASSIGNED = _policy(anonymous=LOGIN, annotator=ALLOWED, viewer=FORBIDDEN, adjudicator=FORBIDDEN, rest=HIDDEN)
 NO_SUCH_METHOD = _policy(rest=METHOD)
 NO_SUCH_METHOD_LOGIN = _policy(anonymous=LOGIN, rest=METHOD)
 STAFF = _policy(anonymous=LOGIN, staff=ALLOWED, rest=FORBIDDEN)
@@ -151,6 +169,17 @@ _expect(
     "GET labelling:analytics-chart",
     "GET labelling:analytics-compare",
 )
+_expect(STUDY_ADJUDICATE, "GET labelling:adjudicate", "POST labelling:adjudicate-save")  # can_adjudicate
+_expect(STUDY_MEMBER, "GET labelling:rounds", "GET labelling:round-detail")  # figures: can_view_agreement
+_expect(STUDY_OWNER, "POST labelling:round-create", "POST labelling:round-close", "POST labelling:round-reopen")
+_expect(
+    NO_SUCH_METHOD_LOGIN,
+    "POST labelling:rounds",
+    "POST labelling:round-detail",
+    "GET labelling:round-create",
+    "GET labelling:round-close",
+    "GET labelling:round-reopen",
+)
 _expect(
     STUDY_OWNER,
     "GET labelling:study-settings",
@@ -163,8 +192,6 @@ _expect(
     "POST labelling:screening-decide",
     "POST labelling:screening-resolve",
     "POST labelling:study-decision-rule",
-    "GET labelling:adjudicate",  # owners and adjudicators (can_adjudicate)
-    "POST labelling:adjudicate-save",
     "POST labelling:items-add-all",
     "POST labelling:items-sample",
     "POST labelling:item-reviewed",
@@ -323,6 +350,19 @@ _expect(
     "GET /api/studies/{slug}/next-item/",
 )
 _expect(ASSIGNED, "PUT /api/studies/{slug}/items/{item_id}/annotations/")
+_expect(STUDY_DECISIONS, "GET /api/studies/{slug}/adjudications/")  # can_read_decisions
+_expect(
+    STUDY_ADJUDICATE,  # can_adjudicate
+    "GET /api/studies/{slug}/adjudication/next/",
+    "POST /api/studies/{slug}/items/{item_id}/adjudication/",
+)
+_expect(STUDY_MEMBER, "GET /api/studies/{slug}/rounds/", "GET /api/studies/{slug}/rounds/{id}/")
+_expect(
+    STUDY_OWNER,
+    "POST /api/studies/{slug}/rounds/",
+    "POST /api/studies/{slug}/rounds/{id}/close/",
+    "POST /api/studies/{slug}/rounds/{id}/reopen/",
+)
 _expect(
     STUDY_RESULTS,
     "GET /api/studies/{slug}/items/",
@@ -330,7 +370,6 @@ _expect(
     "GET /api/studies/{slug}/agreement/",
     "GET /api/studies/{slug}/agreement/confusion/",  # 400 without its parameters: past the access check
     "GET /api/studies/{slug}/final-labels/",
-    "GET /api/studies/{slug}/adjudications/",  # the decisions: adjudicators too (not in this matrix)
     "GET /api/studies/{slug}/draws/",
     "GET /api/studies/{slug}/export/",
     "GET /api/studies/{slug}/releases/",
@@ -351,8 +390,6 @@ _expect(
     "POST /api/studies/{slug}/items/{item_id}/screen/",  # annotators too with several screeners per item
     "POST /api/studies/{slug}/items/{item_id}/screening-decision/",
     "POST /api/studies/{slug}/decision-rules/",
-    "GET /api/studies/{slug}/adjudication/next/",  # owners and adjudicators (can_adjudicate)
-    "POST /api/studies/{slug}/items/{item_id}/adjudication/",
     "POST /api/studies/{slug}/assignments/",
     "POST /api/studies/{slug}/labels/import/",
     "POST /api/studies/{slug}/releases/",
@@ -522,11 +559,15 @@ def world(labelling_study, settings, tmp_path) -> World:
     )
     survey_token = survey_invitations_make(survey=survey, count=1)[0].token
     release = ReleaseFactory(study=study)
+    adjudicator = UserFactory(username="ada")
+    MembershipFactory(study=study, user=adjudicator, role=Membership.Role.ADJUDICATOR)
+    pilot = round_create(study=study, name="Pilot", source="list", item_ids=[first.id, second.id], created_by=owner)
     users = {
         "anonymous": None,
         "nonmember": s["outsider"],
         "annotator": s["ann1"],
         "viewer": s["viewer"],
+        "adjudicator": adjudicator,
         "owner": owner,
         "curator": curator,
         "staff": staff,
@@ -550,6 +591,7 @@ def world(labelling_study, settings, tmp_path) -> World:
         "sync_run": sync_run.id,
         "job": job.id,
         "invitation": invitation.invitation.id,
+        "round": pilot.id,
         "token": invitation.token,
         "survey": survey.slug,
         "survey_token": survey_token,
@@ -570,6 +612,9 @@ PAGE_PK = {
     "labelling:dimension-delete": "dimension",
     "labelling:dimension-edit": "dimension",
     "labelling:study-invitation-revoke": "invitation",
+    "labelling:round-detail": "round",
+    "labelling:round-close": "round",
+    "labelling:round-reopen": "round",
     "triage:crash-detail": "crash",
     "triage:crash-link-known": "crash",
     "triage:crash-merge": "crash",
@@ -605,6 +650,7 @@ API_ID = {
     "reproduction-runs": "run",
     "import-jobs": "job",
     "invitations": "invitation",
+    "rounds": "round",
 }
 
 

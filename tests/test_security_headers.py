@@ -47,6 +47,7 @@ NOT_PAGES = {
     "labelling:screening-resolve", "labelling:study-decision-rule", "labelling:adjudicate-save",
     "labelling:release-download",
     "labelling:codebook-export",
+    "labelling:round-create", "labelling:round-close", "labelling:round-reopen",
     "triage:crash-link-known", "triage:crash-merge", "triage:crash-split", "triage:github-run-resume",
     "triage:github-source-sync", "triage:reproducer-bisect", "triage:reproducer-run", "triage:run-rejudge",
     "surveys:survey-status", "surveys:survey-settings", "surveys:survey-open-link", "surveys:results-export",
@@ -106,6 +107,9 @@ def site(db):
     from labelling.services.invitations import invitations_create
 
     invitation = invitations_create(study=study, role="viewer", created_by=owner)[0]
+    from labelling.services.rounds import round_create
+
+    pilot = round_create(study=study, name="Pilot", source="list", item_ids=[item.pk], created_by=owner)
     s, r = study.slug, item.report_id
     from surveys.services import invitations_make, response_answer, survey_create, survey_open
     from surveys.validation import DEFAULT_CONSENT
@@ -154,6 +158,8 @@ def site(db):
         "labelling:items": f"/studies/{s}/items/",
         "labelling:releases": f"/studies/{s}/releases/",
         "labelling:release-upload": "/releases/load/",
+        "labelling:rounds": f"/studies/{s}/rounds/",
+        "labelling:round-detail": f"/studies/{s}/rounds/{pilot.pk}/",
         "labelling:item-detail": f"/studies/{s}/items/{item.pk}/",
         "labelling:screening": f"/studies/{s}/screening/",
         "labelling:label-next": f"/studies/{s}/label/",

@@ -164,9 +164,13 @@ class Ratings:
 
 
 def dimensions_ratings(
-    specs: list[tuple[object, str, list[str]]], *, codebook_version: int | None = None
+    specs: list[tuple[object, str, list[str]]], *, labels=None, codebook_version: int | None = None
 ) -> dict[int, Ratings]:
     """{dimension id: Ratings} for (dimension, level, categories) specs, in ONE aggregated query.
+
+    ``labels``: the rows to read (a queryset with ``item``, ``annotator``, ``dimension`` and
+    ``value``, e.g. one calibration round's pass: ``labelling.selectors.rounds.round_labels``);
+    every annotation when None.
 
     On PostgreSQL each row is a dimension, an annotator, a value and the array of item ids
     (``array_agg``), so 900,000 labels come back as a few hundred rows, and the annotation table
@@ -183,7 +187,8 @@ def dimensions_ratings(
     if not specs:
         return {}
     ids = [d.pk for d, _, _ in specs]
-    labels = Annotation.objects.filter(dimension_id__in=ids).exclude(value="").order_by()
+    base = Annotation.objects.all() if labels is None else labels
+    labels = base.filter(dimension_id__in=ids).exclude(value="").order_by()
     if codebook_version is not None:
         labels = labels.filter(codebook_version__lte=codebook_version)
     groups: dict[int, list] = defaultdict(list)

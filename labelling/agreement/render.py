@@ -55,6 +55,11 @@ def coefficient_rows(figures: dict) -> list[list[str]]:
 
 def agreement_table(result: dict) -> str:
     lines = [f"Agreement of study '{result['study']}'"]
+    if result.get("round"):
+        r = result["round"]
+        lines.append(
+            f"Calibration round '{r['name']}' (id {r['id']}), pass {r['pass']} of {r['passes']}: its items only."
+        )
     boot = result["bootstrap"]
     lines.append(f"95% intervals: {boot['method']}, {boot['resamples']} resamples, seed {boot['seed']}.")
     for d in result["dimensions"]:

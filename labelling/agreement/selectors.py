@@ -9,8 +9,9 @@ from labelling.agreement import bootstrap as bs
 from labelling.agreement import statistics as st
 from labelling.agreement.ratings import Ratings, dimension_ratings, dimensions_ratings
 from labelling.agreement.report import ratings_agreement
-from labelling.models import Dimension, Study
+from labelling.models import CalibrationRound, Dimension, Study
 from labelling.selectors.labelling import CodebookDimension, codebook_for_labelling
+from labelling.selectors.rounds import round_labels, round_passes, rounds_of
 from labelling.selectors.screening import screening_ratings
 
 LEVELS = {Dimension.Kind.SINGLE: "nominal", Dimension.Kind.ORDINAL: "ordinal", Dimension.Kind.MULTI: "multi"}
@@ -118,6 +119,16 @@ def codebook_version_parse(study: Study, raw) -> int | None:
     return version
 
 
+def _round_json(round_: CalibrationRound, pass_number: int) -> dict:
+    return {
+        "id": round_.pk,
+        "name": round_.name,
+        "pass": pass_number,
+        "passes": round_.current_pass,
+        "status": round_.status,
+    }
+
+
 def study_agreement(
     *,
     study: Study,
@@ -125,21 +136,42 @@ def study_agreement(
     resamples: int = bs.RESAMPLES,
     seed: int = bs.SEED,
     codebook_version: int | None = None,
+    round: CalibrationRound | None = None,
+    pass_number: int | None = None,
 ) -> dict:
     """The study's agreement JSON: every dimension (or those of ``dimension_codes``; an unknown code
     is an ApplicationError naming the valid ones), the bootstrap settings and the bands' citation.
+
     ``codebook_version``: only the labels saved under that codebook version or earlier
-    (``CODEBOOK_VERSION_NOTE``); the screening votes are left out then (they have no version)."""
+    (``CODEBOOK_VERSION_NOTE``). With ``round``: the same figures over that calibration round's items
+    only, from the labels of its pass ``pass_number`` (the current pass when None;
+    ``labelling.selectors.rounds.round_labels``). The screening votes are left out with either (they
+    have no version and are not part of a round). A round's ended pass is a snapshot without
+    versions, so the two cannot be combined there (ApplicationError)."""
     entries = _dimensions(study, dimension_codes)
+    labels = None
+    if round is not None:
+        pass_number = pass_number or round.current_pass
+        if codebook_version is not None and pass_number < round.current_pass:
+            raise ApplicationError(
+                f"Pass {pass_number} of round '{round.name}' is kept as it stood when the round was re-opened, "
+                "without codebook versions: give either codebook_version or an earlier pass, not both.",
+                details=[{"field": "codebook_version", "message": "Leave it out with an earlier pass of a round."}],
+            )
+        labels = round_labels(round=round, pass_number=pass_number)
     ratings = dimensions_ratings(
-        [_spec(e) for e in entries if e.dimension.kind in LEVELS], codebook_version=codebook_version
+        [_spec(e) for e in entries if e.dimension.kind in LEVELS], labels=labels, codebook_version=codebook_version
     )
     with_screening = (
-        codebook_version is None and screens_by_several(study) and (not dimension_codes or SCREENING in dimension_codes)
+        codebook_version is None
+        and round is None
+        and screens_by_several(study)
+        and (not dimension_codes or SCREENING in dimension_codes)
     )
     screening = [screening_agreement(study=study, resamples=resamples, seed=seed)] if with_screening else []
     return {
         "study": study.slug,
+        "round": _round_json(round, pass_number) if round is not None else None,
         "bootstrap": {
             "resamples": resamples,
             "seed": seed,
@@ -200,3 +232,37 @@ def pair_confusion(*, study: Study, dimension_code: str, rater_a: str, rater_b: 
         "names": [names.get(v, v) for v in labels],
         "matrix": table.tolist(),
     }
+
+
+def _headline(d: dict) -> dict:
+    """The figures of one dimension the rounds table shows."""
+    if d.get("skipped"):
+        return {"code": d["code"], "name": d["name"], "skipped": True}
+    return {
+        "code": d["code"],
+        "name": d["name"],
+        "items": d["items"],
+        "percent_agreement": d["percent_agreement"],
+        "krippendorff_alpha": {k: d["krippendorff_alpha"][k] for k in ("value", "ci95", "band")},
+        "fleiss_kappa": {k: d["fleiss_kappa"][k] for k in ("value", "ci95", "band")},
+    }
+
+
+def rounds_agreement(*, study: Study, resamples: int = bs.RESAMPLES, seed: int = bs.SEED) -> list[dict]:
+    """Per round and pass (oldest first): the round, its pass and each dimension's headline figures
+    (items, percent agreement, Krippendorff's alpha and Fleiss' kappa with their 95% intervals and
+    bands), each computed by ``study_agreement`` over the round's items: what the overview and the
+    Agreement page's table of rounds show, so the team sees whether the pilot's discussion raised kappa."""
+    result = []
+    for round_ in rounds_of(study=study):
+        for p in round_passes(round=round_):
+            figures = study_agreement(study=study, round=round_, pass_number=p.number, resamples=resamples, seed=seed)
+            result.append(
+                {
+                    "round": {**figures["round"], "items": round_.item_count},
+                    "pass_started_at": p.started_at,
+                    "reason": p.reason,
+                    "dimensions": [_headline(d) for d in figures["dimensions"]],
+                }
+            )
+    return result

@@ -54,7 +54,10 @@ class VerdictSerializer(serializers.Serializer):
 class AdjudicationNextSerializer(serializers.Serializer):
     item = serializers.IntegerField(source="item.id")
     report = ReportOutSerializer(source="item.report")
-    remaining = serializers.IntegerField(help_text="Items with a disagreement left, this one included.")
+    remaining = serializers.IntegerField(
+        help_text="Items with a disagreement left, this one included, counted up to 1000 (see remaining_capped)."
+    )
+    remaining_capped = serializers.BooleanField(help_text="True when more than `remaining` items are left.")
     dimensions = AdjudicationDimensionSerializer(many=True, help_text="The dimensions the annotators disagree on.")
     verdicts = VerdictSerializer(many=True, source="detail.runs")
 
@@ -72,8 +75,9 @@ class DecisionSerializer(serializers.ModelSerializer):
     decided_by = serializers.SerializerMethodField()
     chosen_from = serializers.ListField(child=serializers.CharField(allow_blank=True), read_only=True)
     replaced_method = serializers.CharField(
-        read_only=True, help_text="Method of the final label it replaced (unanimous, majority, adjudicated, "
-        "imported), empty when there was none."
+        read_only=True,
+        help_text="Method of the final label it replaced (unanimous, majority, adjudicated, "
+        "imported), empty when there was none.",
     )
 
     class Meta:

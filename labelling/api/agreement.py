@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from config.errors import ApplicationError
 from labelling.agreement.selectors import codebook_version_parse, pair_confusion, study_agreement
 from labelling.permissions import can_view_agreement, study_for
+from labelling.selectors.rounds import round_and_pass_param
 
 SLUG = OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The study's slug.")
 _ERROR = inline_serializer(
@@ -97,8 +98,24 @@ class DimensionAgreementSerializer(FiguresSerializer):
     notes = serializers.ListField(child=serializers.CharField())
 
 
+class AgreementRoundSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    pass_ = serializers.IntegerField(help_text="The pass the figures are of.")
+    passes = serializers.IntegerField(help_text="How many passes the round has had (the last is current).")
+    status = serializers.CharField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["pass"] = fields.pop("pass_")
+        return fields
+
+
 class AgreementSerializer(serializers.Serializer):
     study = serializers.CharField()
+    round = AgreementRoundSerializer(
+        allow_null=True, help_text="The calibration round (and pass) the figures are of; null for the whole study."
+    )
     bootstrap = inline_serializer(
         "AgreementBootstrap",
         fields={
@@ -157,6 +174,19 @@ class StudyAgreementApi(APIView):
                 "i.e. in the current codebook's codes. Screening votes are left out. 0 to the current version, "
                 "else 400.",
             ),
+            OpenApiParameter(
+                "round",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                description="A calibration round's id (or name): the figures over its items only.",
+            ),
+            OpenApiParameter(
+                "pass",
+                OpenApiTypes.INT,
+                OpenApiParameter.QUERY,
+                description="With round: the labels of this pass (1 = before the first re-opening; default the "
+                "current one).",
+            ),
         ],
         responses={200: AgreementSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR},
         description="Per dimension: items with >= 2 labels, raters, labels, percent agreement, Fleiss' kappa (on "
@@ -172,7 +202,18 @@ class StudyAgreementApi(APIView):
         study = study_for(request.user, slug, check=can_view_agreement)
         codes = [c.strip() for c in request.query_params.getlist("dimension") if c.strip()]
         version = codebook_version_parse(study, request.query_params.get("codebook_version"))
-        return Response(study_agreement(study=study, dimension_codes=codes or None, codebook_version=version))
+        round_, pass_number = round_and_pass_param(
+            study=study, round_raw=request.query_params.get("round"), pass_raw=request.query_params.get("pass")
+        )
+        return Response(
+            study_agreement(
+                study=study,
+                dimension_codes=codes or None,
+                codebook_version=version,
+                round=round_,
+                pass_number=pass_number,
+            )
+        )
 
 
 class PairConfusionApi(APIView):

@@ -28,7 +28,14 @@ from labelling.api.annotation_serializers import (
     NextItemSerializer,
 )
 from labelling.models import Annotation, FinalLabel, StudyItem
-from labelling.permissions import can_annotate, can_read_final_labels, can_read_results, can_view_study, study_for
+from labelling.permissions import (
+    can_adjudicate,
+    can_annotate,
+    can_read_final_labels,
+    can_read_results,
+    can_view_study,
+    study_for,
+)
 from labelling.selectors.adjudication import adjudicated_outcomes_for
 from labelling.selectors.labelling import (
     annotations_visible_to,
@@ -46,9 +53,10 @@ ITEM_ID = OpenApiParameter("item_id", OpenApiTypes.INT, OpenApiParameter.PATH, d
 
 
 def _item_visible(*, user, study, item_id: int) -> StudyItem:
-    """The study item, if the caller may look at its labels: results readers any item of the
-    study, annotators only the items assigned to them. Anything else is 404."""
-    if can_read_results(user, study):
+    """The study item, if the caller may look at its labels: results readers and adjudicators (who
+    read every label, ``annotations_visible_to``) any item of the study, annotators only the items
+    assigned to them. Anything else is 404."""
+    if can_read_results(user, study) or can_adjudicate(user, study):
         return get_object_or_404(StudyItem.objects.select_related("report"), study=study, pk=item_id)
     assignment = assignment_for(study=study, annotator=user, item_id=item_id)
     if assignment is None:

@@ -9,6 +9,7 @@ from labelling.api import codebook_evolution as evolution_api
 from labelling.api import dataset as dataset_api
 from labelling.api import decision_rules as decision_rules_api
 from labelling.api import items as items_api
+from labelling.api import rounds as rounds_api
 from labelling.api import screening as screening_api
 from labelling.api import studies as studies_api
 from labelling.releases import api as releases_api
@@ -108,6 +109,10 @@ urlpatterns = [
         name="item-adjudication",
     ),
     path("studies/<slug:slug>/adjudications/", adjudication_api.DecisionListView.as_view(), name="adjudication-list"),
+    path("studies/<slug:slug>/rounds/", rounds_api.RoundListView.as_view(), name="round-list"),
+    path("studies/<slug:slug>/rounds/<int:pk>/", rounds_api.RoundDetailView.as_view(), name="round-detail"),
+    path("studies/<slug:slug>/rounds/<int:pk>/close/", rounds_api.RoundCloseView.as_view(), name="round-close"),
+    path("studies/<slug:slug>/rounds/<int:pk>/reopen/", rounds_api.RoundReopenView.as_view(), name="round-reopen"),
     path("studies/<slug:slug>/agreement/", agreement_api.StudyAgreementApi.as_view(), name="agreement"),
     path(
         "studies/<slug:slug>/agreement/confusion/",

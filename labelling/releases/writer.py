@@ -28,10 +28,10 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 
 from labelling.agreement.selectors import study_agreement
-from labelling.selectors.codebook import codebook_export
 from labelling.dataset.export import _chunks, _iso, export_columns
 from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabelDecision, Study, StudyItem
 from labelling.releases import package as pk
+from labelling.selectors.codebook import codebook_export
 from triage.models import Report, ReproductionRun
 
 CHUNK_SIZE = 2000

@@ -16,10 +16,12 @@ from labelling.models import Assignment, FinalLabel, FinalLabelDecision, Study
 from labelling.permissions import sees_adjudicated_outcomes
 from labelling.selectors.item_detail import ItemDetail, item_detail_for
 from labelling.selectors.labelling import (
+    DISAGREEMENT_COUNT_CAP,
     CodebookDimension,
     Disagreement,
     category_names,
     codebook_for_labelling,
+    disagreement_count,
     disagreements_for,
 )
 from labelling.values import value_codes
@@ -57,7 +59,8 @@ class AdjudicationDimension:
 class AdjudicationItem:
     detail: ItemDetail
     dimensions: list[AdjudicationDimension]
-    remaining: int  # disagreements left, this one included
+    remaining: int  # disagreements left, this one included; above DISAGREEMENT_COUNT_CAP: "more than the cap"
+    remaining_capped: bool = False
     codebook: list[CodebookDimension] = field(default_factory=list)
 
     @property
@@ -73,13 +76,18 @@ def _alias(study: Study, names: list[str]) -> dict[str, str]:
 
 def adjudication_next_for(*, study: Study, user, after: int | None = None) -> AdjudicationItem | None:
     """The first item (by id, after item ``after`` if given, wrapping round) that has a
-    disagreement on any dimension, with what the adjudication page shows; None when there is none."""
-    disagreements = disagreements_for(study=study)
-    if not disagreements:
+    disagreement on any dimension, with what the adjudication page shows; None when there is none.
+
+    Bounded: a keyset read of the first disagreement after ``after`` (``disagreements_for`` with
+    ``limit=1`` walks the items in id order and stops at it), once more from the start when there is
+    none after it; ``remaining`` is the cached, capped ``disagreement_count`` (above
+    ``DISAGREEMENT_COUNT_CAP``: more than that many). It never lists every disagreement of the study."""
+    found = disagreements_for(study=study, after=after, limit=1)
+    if not found and after is not None:
+        found = disagreements_for(study=study, limit=1)
+    if not found:
         return None
-    chosen: Disagreement = disagreements[0]
-    if after is not None:
-        chosen = next((d for d in disagreements if d.item.pk > after), disagreements[0])
+    chosen: Disagreement = found[0]
     detail = item_detail_for(study=study, item_id=chosen.item.pk, user=user)
     codebook = codebook_for_labelling(study=study)
     by_id = {entry.dimension.id: entry for entry in codebook}
@@ -103,7 +111,15 @@ def adjudication_next_for(*, study: Study, user, after: int | None = None) -> Ad
                 display = v.value or "(none)"
             values.append(GivenValue(annotator=alias[v.annotator], value=v.value, display=display, note=v.note))
         dimensions.append(AdjudicationDimension(codebook=entry, values=values))
-    return AdjudicationItem(detail=detail, dimensions=dimensions, remaining=len(disagreements), codebook=codebook)
+    remaining = max(disagreement_count(study=study), 1)  # this one at least, whatever the cache says
+    capped = remaining > DISAGREEMENT_COUNT_CAP
+    return AdjudicationItem(
+        detail=detail,
+        dimensions=dimensions,
+        remaining=min(remaining, DISAGREEMENT_COUNT_CAP),
+        remaining_capped=capped,
+        codebook=codebook,
+    )
 
 
 def adjudicated_outcomes_for(*, study: Study, annotator) -> QuerySet[FinalLabel]:
@@ -129,3 +145,38 @@ def decisions_of(*, study: Study) -> QuerySet[FinalLabelDecision]:
         .select_related("item__report", "dimension", "decided_by")
         .order_by("decided_at", "id")
     )
+
+
+@dataclass
+class DecisionRow:
+    decision: FinalLabelDecision
+    value: str  # the chosen value, categories by name
+    chosen_from: list[str]
+    replaced: str
+
+
+def item_decisions_for(*, study: Study, item_id: int) -> list[DecisionRow]:
+    """The adjudication history of one item (oldest first), values shown by category name: who
+    decided, when, what was chosen between what, why, and what final label it replaced. Readers:
+    ``can_read_decisions`` (the caller checks)."""
+    names = category_names(study=study)
+
+    def shown(decision, value: str) -> str:
+        if not value:
+            return "(empty)"
+        if not decision.dimension.has_categories:
+            return value
+        return ", ".join(names.get((decision.dimension_id, c), c) for c in value_codes(value))
+
+    rows = []
+    for d in decisions_of(study=study).filter(item_id=item_id):
+        replaced = f"{d.get_replaced_method_display()}: {shown(d, d.replaced_value)}" if d.replaced_method else ""
+        rows.append(
+            DecisionRow(
+                decision=d,
+                value=shown(d, d.value),
+                chosen_from=[shown(d, v) for v in d.chosen_from],
+                replaced=replaced,
+            )
+        )
+    return rows

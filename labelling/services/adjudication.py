@@ -26,6 +26,7 @@ from labelling.models import (
     Study,
     StudyItem,
 )
+from labelling.selectors.labelling import disagreement_count_forget
 from labelling.services.codebook_events import codebook_read_lock
 from labelling.services.final_labels import items_lock
 from labelling.values import SEPARATOR, canonical_value, value_codes
@@ -43,9 +44,7 @@ def given_values(*, item: StudyItem, dimension: Dimension) -> list[str]:
     """The distinct values the item's assigned annotators gave ``dimension`` (a missing label is
     ""), in the order of the annotators' assignments."""
     annotators = list(Assignment.objects.filter(item=item).order_by("id").values_list("annotator_id", flat=True))
-    values = dict(
-        Annotation.objects.filter(item=item, dimension=dimension).values_list("annotator_id", "value")
-    )
+    values = dict(Annotation.objects.filter(item=item, dimension=dimension).values_list("annotator_id", "value"))
     result: list[str] = []
     for annotator_id in annotators:
         value = _normalised(dimension, values.get(annotator_id, ""))
@@ -129,6 +128,7 @@ def final_label_adjudicate(
         final.save()
     else:
         final.save(update_fields=["value", "method", "decided_by", "rationale", "decided_at"])
+    disagreement_count_forget(study_id=study.pk)  # the Adjudicate queue's 'remaining'
     return decision
 
 
@@ -142,9 +142,8 @@ def item_adjudicate(
     if not decisions:
         raise ValidationError({"": "Decide at least one dimension."})
     dimensions = {
-        d.code: d for d in Dimension.objects.filter(codebook__study=study, code__in=list(decisions)).select_related(
-            "codebook"
-        )
+        d.code: d
+        for d in Dimension.objects.filter(codebook__study=study, code__in=list(decisions)).select_related("codebook")
     }
     errors: dict[str, list[str]] = {}
     made = []
@@ -157,7 +156,11 @@ def item_adjudicate(
             with transaction.atomic():
                 made.append(
                     final_label_adjudicate(
-                        study=study, item=item, dimension=dimension, value=value, rationale=rationale,
+                        study=study,
+                        item=item,
+                        dimension=dimension,
+                        value=value,
+                        rationale=rationale,
                         adjudicator=adjudicator,
                     )
                 )

@@ -37,7 +37,7 @@ def _lock_study(study: Study) -> None:
     Study.objects.select_for_update().filter(pk=study.pk).first()
 
 
-def _normalised(filters: ReportFilter) -> ReportFilter:
+def normalised_filters(filters: ReportFilter) -> ReportFilter:
     """The filters as they are applied (trimmed, framework in lower case), so the draw records them so."""
     return replace(
         filters,
@@ -105,7 +105,7 @@ def items_add(*, study: Study, report_ids: Iterable[int], screening: str | None 
 @transaction.atomic
 def items_add_by_filter(*, study: Study, filters: ReportFilter, added_by: AbstractBaseUser | None) -> SampleDraw:
     """Add every report matching ``filters`` that is not in the study yet, and record the draw."""
-    filters = _normalised(filters)
+    filters = normalised_filters(filters)
     _lock_study(study)
     candidates = _candidate_ids(study, filters)
     added = _insert(study, candidates, StudyItem.Screening.PENDING)
@@ -132,7 +132,7 @@ def items_sample(
         seed = new_seed()
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_MAX:
         raise ValidationError({"seed": [f"The seed must be a whole number from 0 to {SEED_MAX - 1}."]})
-    filters = _normalised(filters)
+    filters = normalised_filters(filters)
     _lock_study(study)
     candidates = _candidate_ids(study, filters)
     if size > len(candidates):

@@ -1,5 +1,6 @@
 """The study's Agreement page: every figure with its interval, band and items used (owners and
-viewers), and the confusion matrix of a chosen pair of annotators."""
+viewers), and the confusion matrix of a chosen pair of annotators; the figures of one calibration
+round (and pass) with ``?round=ID&pass=N``, and a table of every round's headline figures."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from django.views.decorators.http import require_safe
 from config.errors import ApplicationError
 from labelling.agreement import bands
 from labelling.agreement.render import coefficient_rows
-from labelling.agreement.selectors import codebook_version_parse, pair_confusion, study_agreement
+from labelling.agreement.selectors import codebook_version_parse, pair_confusion, rounds_agreement, study_agreement
 from labelling.permissions import can_view_agreement, role_in, study_for
 from labelling.selectors.codebook import codebook_history
+from labelling.selectors.rounds import round_and_pass_param, rounds_of
 
 
 def _confusion_form(request, study, result):
@@ -49,7 +51,18 @@ def agreement(request, slug):
         version = codebook_version_parse(study, request.GET.get("codebook_version"))
     except ApplicationError as exc:
         version, version_error = None, exc.message
-    result = study_agreement(study=study, codebook_version=version)
+    round_error = ""
+    try:
+        round_, pass_number = round_and_pass_param(
+            study=study, round_raw=request.GET.get("round"), pass_raw=request.GET.get("pass")
+        )
+    except ApplicationError as exc:
+        round_, pass_number, round_error = None, None, exc.message
+    try:
+        result = study_agreement(study=study, codebook_version=version, round=round_, pass_number=pass_number)
+    except ApplicationError as exc:  # an earlier pass of a round has no codebook versions
+        version, version_error = None, exc.message
+        result = study_agreement(study=study, round=round_, pass_number=pass_number)
     dimensions = []
     raters = set()
     for d in result["dimensions"]:
@@ -70,6 +83,10 @@ def agreement(request, slug):
         "choice_dimensions": [d for d in result["dimensions"] if not d.get("skipped")],
         "raters": sorted(raters),
         "form": _confusion_form(request, study, result),
+        "rounds": list(rounds_of(study=study)),
+        "round": round_,
+        "round_error": round_error,
+        "rounds_figures": rounds_agreement(study=study),
         "legend": bands.legend(),
         "citation": bands.CITATION,
         "alpha_advice": bands.KRIPPENDORFF_ADVICE,
@@ -78,4 +95,4 @@ def agreement(request, slug):
         "codebook_events": codebook_history(study=study)[:200],
         "any_figures": any(not d.get("skipped") and d["items"] for d in result["dimensions"]),
     }
-    return render(request, "labelling/agreement.html", context, status=400 if version_error else 200)
+    return render(request, "labelling/agreement.html", context, status=400 if version_error or round_error else 200)

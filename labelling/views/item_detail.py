@@ -6,7 +6,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from labelling.permissions import can_read_results, is_owner, role_in, study_for
+from labelling.permissions import can_read_decisions, can_read_results, is_owner, role_in, study_for
+from labelling.selectors.adjudication import item_decisions_for
 from labelling.selectors.item_detail import item_detail_for
 
 
@@ -24,5 +25,8 @@ def item_detail(request, slug: str, item_id: int):
         "detail": detail,
         "item": detail.item,
         "report": detail.item.report,
+        "decisions": item_decisions_for(study=study, item_id=item_id)
+        if can_read_decisions(request.user, study)
+        else [],
     }
     return render(request, "labelling/item_detail.html", context)

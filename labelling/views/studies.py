@@ -8,6 +8,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from config.errors import ApplicationError
+from labelling.agreement.selectors import rounds_agreement
 from labelling.codebook_templates import MAX_UPLOAD_BYTES, list_templates
 from labelling.forms import (
     DecisionRuleForm,
@@ -19,7 +20,7 @@ from labelling.forms import (
     add_service_error,
 )
 from labelling.models import Dimension, Membership
-from labelling.permissions import can_view_study, is_owner, role_in, study_for
+from labelling.permissions import can_view_agreement, can_view_study, is_owner, role_in, study_for
 from labelling.selectors.invitations import invitations_of
 from labelling.selectors.studies import members_of, studies_with_progress, study_progress
 from labelling.services.assignments import assignments_make
@@ -88,6 +89,7 @@ def study_detail(request, slug):
             "mine": progress.for_annotator(request.user.pk),
             "dimension_count": study.codebook.dimensions.count() if hasattr(study, "codebook") else 0,
             "annotator_count": len(progress.annotators),
+            "rounds_figures": rounds_agreement(study=study) if can_view_agreement(request.user, study) else None,
         },
     )
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 from labelling.selectors.labelling import annotations_visible_to
 from labelling.services.annotations import item_labels_save
 from labelling.services.invitations import invitations_create
+from labelling.services.rounds import round_create
 from tests.factories import UserFactory
 from tests.responses import body_text as _body
 
@@ -255,8 +256,8 @@ QUERIES = {
     "labelling-api:chart-distribution": [{"dimension": "symptom"}, {"dimension": "symptom", "labels": "annotators"}],
     "labelling-api:chart-crosstab": [{"rows": "symptom", "cols": "framework"}],
     "labelling:analytics": [{"labels": "annotators"}],
-    "labelling-api:agreement": [{"codebook_version": "0"}],
-    "labelling:agreement": [{"codebook_version": "0"}],
+    "labelling-api:agreement": [{"codebook_version": "0"}, {"round": "Pilot"}],
+    "labelling:agreement": [{"codebook_version": "0"}, {"round": "Pilot"}],
 }
 CASES = [
     pytest.param(name, params, query, id=name + "".join(f"?{k}={v}" for k, v in query.items()))
@@ -277,6 +278,8 @@ def _kwargs(name: str, params: list[str], refs: dict) -> dict:
                 kwargs[param] = refs["category"]
             elif "invitation" in name:
                 kwargs[param] = refs["invitation"]
+            elif "round" in name:
+                kwargs[param] = refs["round"]
         else:
             kwargs[param] = refs.get(param)
         if kwargs.get(param) is None:
@@ -294,7 +297,11 @@ def test_no_labelling_page_or_endpoint_tells_an_annotator_of_a_blind_study_what_
     _label(s, "ann1", second, "crash")
     bob_annotations = _label(s, "ann2", third, "hang", note=BOB_NOTES[2])
     invitation = invitations_create(study=s["study"], role="viewer", created_by=s["owner"])[0]
+    pilot = round_create(
+        study=s["study"], name="Pilot", source="list", item_ids=[i.id for i in s["items"]], created_by=s["owner"]
+    )
     refs = {
+        "round": pilot.pk,
         "slug": s["study"].slug,
         "item_id": first.id,
         "user_id": s["ann2"].pk,

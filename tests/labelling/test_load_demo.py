@@ -1,6 +1,7 @@
 from django.core.management import call_command
 
-from labelling.models import Assignment, FinalLabel, Membership, Study, StudyItem
+from labelling.agreement.selectors import study_agreement
+from labelling.models import Assignment, CalibrationRound, FinalLabel, Membership, Study, StudyItem
 from labelling.selectors.labelling import disagreements_for
 from triage.models import CodeBlock, CrashGroup, CrashOccurrence, Report
 
@@ -24,6 +25,12 @@ def test_load_demo_builds_a_study_ready_to_label_and_is_idempotent(db, capsys):
     assert FinalLabel.objects.filter(item__study=study, dimension__code="symptom").count() == 11
     assert FinalLabel.objects.filter(item__study=study, dimension__code="root_cause").count() == 8
     assert len(list(disagreements_for(study=study))) == 7
+    # A closed pilot round over the 12 labelled items, and an open seeded second round of 10.
+    pilot, second = CalibrationRound.objects.filter(study=study).order_by("id")
+    assert (pilot.name, pilot.status, pilot.round_items.count()) == ("Pilot", "closed", 12)
+    assert (second.status, second.round_items.count(), second.source_params["seed"]) == ("open", 10, 2026)
+    figures = study_agreement(study=study, round=pilot, dimension_codes=["root_cause"], resamples=0)
+    assert figures["dimensions"][0]["items"] == 12
 
     # Real crash groups, made by the crash intake from fuzzer-shaped reports: the Crashes page has them.
     groups = CrashGroup.objects.select_related("report")

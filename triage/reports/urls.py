@@ -20,7 +20,9 @@ api_urlpatterns = [
     path("reports/", api.ReportListAPI.as_view(), name="report-list"),
     path("reports/import/", api.ReportImportAPI.as_view(), name="report-import"),
     path("reports/overview/", api.ReportsOverviewAPI.as_view(), name="reports-overview"),
-    path("reports/overview/<slug:overview_chart>/", api.ReportsOverviewChartAPI.as_view(), name="reports-overview-chart"),
+    path(
+        "reports/overview/<slug:overview_chart>/", api.ReportsOverviewChartAPI.as_view(), name="reports-overview-chart"
+    ),
     path("reports/<int:pk>/", api.ReportDetailAPI.as_view(), name="report-detail"),
     path("import-jobs/<int:pk>/", api.ImportJobDetailAPI.as_view(), name="import-job-detail"),
 ]

@@ -7,6 +7,7 @@ from labelling.agreement import bootstrap as bs
 from labelling.agreement.render import agreement_json, agreement_table
 from labelling.agreement.selectors import codebook_version_parse, study_agreement
 from labelling.models import Study
+from labelling.selectors.rounds import round_and_pass_param
 
 
 class Command(BaseCommand):
@@ -23,6 +24,13 @@ class Command(BaseCommand):
         parser.add_argument("slug", help="The study's slug (as in /studies/<slug>/).")
         parser.add_argument(
             "--dimension", action="append", dest="dimensions", metavar="CODE", help="Only this dimension (repeatable)."
+        )
+        parser.add_argument("--round", metavar="ID_OR_NAME", help="Only this calibration round's items.")
+        parser.add_argument(
+            "--pass",
+            dest="pass_number",
+            metavar="N",
+            help="With --round: the labels of this pass (default the current).",
         )
         parser.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json.")
         parser.add_argument("--resamples", type=int, default=bs.RESAMPLES, help="Bootstrap resamples (default 1000).")
@@ -42,6 +50,8 @@ class Command(BaseCommand):
         resamples=bs.RESAMPLES,
         seed=bs.SEED,
         codebook_version=None,
+        round=None,
+        pass_number=None,
         **options,
     ):
         study = Study.objects.filter(slug=slug).first()
@@ -52,8 +62,15 @@ class Command(BaseCommand):
             raise CommandError("--resamples must be between 0 and 100000.")
         try:
             version = codebook_version_parse(study, codebook_version)
+            round_, pass_ = round_and_pass_param(study=study, round_raw=round, pass_raw=pass_number)
             result = study_agreement(
-                study=study, dimension_codes=dimensions, resamples=resamples, seed=seed, codebook_version=version
+                study=study,
+                dimension_codes=dimensions,
+                resamples=resamples,
+                seed=seed,
+                codebook_version=version,
+                round=round_,
+                pass_number=pass_,
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc

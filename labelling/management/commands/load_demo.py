@@ -18,6 +18,7 @@ from labelling.services.assignments import assignments_make
 from labelling.services.codebook_evolution import category_retire
 from labelling.services.decision_rules import decision_rule_set
 from labelling.services.items import items_add
+from labelling.services.rounds import round_close, round_create
 from labelling.services.screening import item_screen, screening_vote
 from labelling.services.studies import membership_set, study_create
 from surveys.demo import DEMO_SURVEY_SLUG, demo_survey_load
@@ -237,4 +238,20 @@ class Command(BaseCommand):
             dimension__codebook__study=study, dimension__code="symptom", code="unreported"
         )
         category_retire(category=unreported, by=users["owner"])
+        self._rounds(study, users, labelled=[item.id for item in items[: len(DEMO_LABELS)]])
         return study
+
+    @staticmethod
+    def _rounds(study, users, *, labelled: list[int]):
+        """A closed pilot round over the labelled items (its agreement is on the overview) and an
+        open second round, a seeded sample of the included items."""
+        pilot = round_create(
+            study=study, name="Pilot", source="list", item_ids=labelled, created_by=users["owner"],
+            description="The first items both annotators labelled, discussed before the codebook was settled.",
+        )  # fmt: skip
+        round_close(round=pilot, closed_by=users["owner"])
+        if StudyItem.objects.filter(study=study, screening=StudyItem.Screening.INCLUDED).count() >= 10:
+            round_create(
+                study=study, name="Round 2", source="sample", size=10, seed=2026, created_by=users["owner"],
+                description="After the pilot's discussion: does agreement rise?",
+            )  # fmt: skip

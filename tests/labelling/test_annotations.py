@@ -196,7 +196,8 @@ def test_the_save_costs_the_same_queries_whatever_the_number_of_dimensions(djang
     with django_assert_num_queries(SAVE_QUERIES_AGAIN):  # saved again: updates in place
         saved = item_labels_save(item=item, annotator=second, values=values, time_spent_ms=1000)
     assert Annotation.objects.filter(item=item).count() == 2 * dimensions
-    assert {a.id for a in saved} == set(Annotation.objects.filter(item=item, annotator=second).values_list("id", flat=True))
+    stored = Annotation.objects.filter(item=item, annotator=second).values_list("id", flat=True)
+    assert {a.id for a in saved} == set(stored)
 
 
 def test_a_save_with_a_stale_study_uses_the_rule_committed_since(labelling_study):

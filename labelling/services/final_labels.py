@@ -29,10 +29,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from labelling import decision_rules
+from labelling.dataset.bulk_write import rows_upsert, uses_copy
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study, StudyItem
 from labelling.values import SEPARATOR
 
 CHUNK = 1000
+COPY_FROM = 2000  # final labels to write at once from which COPY is faster than one INSERT
 PROTECTED_METHODS = {FinalLabel.Method.ADJUDICATED, FinalLabel.Method.IMPORTED}
 AUTOMATIC_METHODS = {FinalLabel.Method.UNANIMOUS, FinalLabel.Method.MAJORITY}
 
@@ -228,7 +230,15 @@ def _plan(
 def _write(to_write: list[FinalLabel], to_delete: list[int]) -> None:
     if to_delete:
         FinalLabel.objects.filter(id__in=to_delete, method__in=AUTOMATIC_METHODS).delete()
-    if to_write:
+    if len(to_write) >= COPY_FROM and uses_copy():  # a label import: by COPY (labelling/dataset/bulk_write.py)
+        rows_upsert(
+            model=FinalLabel,
+            fields=["item_id", "dimension_id", "value", "method", "decided_by_id", "rationale", "decided_at"],
+            rows=((f.item_id, f.dimension_id, f.value, f.method, None, f.rationale, f.decided_at) for f in to_write),
+            unique_fields=["item", "dimension"],
+            update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
+        )
+    elif to_write:
         # New and changed labels in one upsert; the item locks make sure that no other
         # writer created a label of these items since it was read.
         FinalLabel.objects.bulk_create(

@@ -432,8 +432,11 @@ def test_the_cached_category_lists_show_each_items_own_picks(client, labelling_s
     html = client.get(_url(s, first)).content.decode()  # renders and caches the lists
     assert _checked(html, "symptom") == ["hang"] and _checked(html, "component") == ["layers", "model"]
     with CaptureQueriesContext(connection) as ctx:
-        other = client.get(_url(s, second)).content.decode()  # from the cache
+        response = client.get(_url(s, second))  # from the cache
+    other = response.content.decode()
     assert not any("labelling_category" in q["sql"] for q in ctx.captured_queries)
+    assert "labelling/_label_categories.html" not in [t.name for t in response.templates]  # not rendered again
+    assert "rendered once per codebook version" not in other  # the template's comment stays a comment
     assert _checked(other, "symptom") == [] and _checked(other, "component") == []
     assert other.count('name="value-symptom"') == 3 and 'data-name="Incorrect Functionality"' in other
     again = client.get(_url(s, first)).content.decode()

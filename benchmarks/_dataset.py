@@ -179,11 +179,11 @@ def build_labelled_study(*, items: int = 100_000, seed: int = 7, log=print) -> B
         cur.execute(
             """
             INSERT INTO labelling_studyitem (study_id, report_id, screening, exclusion_reason, screened_at, added_at,
-                                             needs_review, review_reason)
+                                             needs_review, review_reason, screening_method, screening_conflict)
             SELECT %s, id,
                    CASE WHEN id %% 20 = 0 THEN 'excluded' WHEN id %% 20 = 1 THEN 'pending' ELSE 'included' END,
                    CASE WHEN id %% 20 = 0 THEN 'Not a framework bug' ELSE '' END,
-                   %s, %s, false, ''
+                   %s, %s, false, '', '', false
             FROM triage_report WHERE source_id LIKE 'bench:%%' ORDER BY id
             """,
             [study.id, now, now],

@@ -8,7 +8,7 @@ annotations and final labels for most items (benchmarks/_dataset.py, with COPY),
   own peak RSS (getrusage RUSAGE_SELF in the process; see run_child for why not RUSAGE_CHILDREN);
 * times `COPY (<the same columns in SQL>) TO STDOUT WITH (FORMAT csv)` into a null sink.
 
-Targets: CSV rows/s at least 25% of COPY's, peak memory below 150 MB.
+Targets: CSV rows/s at least 50% of COPY's (issue 18), peak memory below 150 MB.
 Usage: .venv/bin/python benchmarks/bench_export.py [--scale 0.1] [--repeat 3]
 Database: BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/bugsift_bench_dat.
 """
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._table import print_table, setup_django  # noqa: E402
 
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bugsift_bench_dat")
-TARGET_RATIO = 0.25
+TARGET_RATIO = 0.5  # issue 18: the CSV export at least half as fast as PostgreSQL COPY of the same rows
 TARGET_MB = 150
 
 

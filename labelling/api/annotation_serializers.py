@@ -125,5 +125,14 @@ class ProgressSerializer(serializers.Serializer):
 class NextItemSerializer(serializers.Serializer):
     item = serializers.IntegerField(source="item.id")
     report = ReportOutSerializer(source="item.report")
-    codebook = DimensionOutSerializer(many=True)
+    codebook_version = serializers.IntegerField(
+        help_text="The version of the study's codebook; every change to the codebook raises it. "
+        "Send it back as ?codebook_version= to be sent the codebook only when it changed."
+    )
+    codebook = DimensionOutSerializer(
+        many=True,
+        allow_null=True,
+        help_text="The codebook's dimensions and categories; null when the request's codebook_version is "
+        "the current one (keep the copy you have).",
+    )
     progress = ProgressSerializer()

@@ -64,22 +64,49 @@ def _item_visible(*, user, study, item_id: int) -> StudyItem:
     return assignment.item
 
 
+CODEBOOK_VERSION = OpenApiParameter(
+    "codebook_version",
+    OpenApiTypes.INT,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="The codebook_version of the codebook the client holds (from an earlier answer): when it is "
+    "still the current one, the answer's codebook is null instead of the whole codebook again.",
+)
+
+
+def _client_codebook_version(request) -> int | None:
+    raw = request.query_params.get("codebook_version")
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+        raise ValidationError(
+            {"codebook_version": ["Give the codebook_version of an earlier answer (a whole number), or leave it out."]}
+        )
+    return int(raw)
+
+
 class NextItemView(APIView):
-    """The caller's next item to label, with its report, the codebook and the caller's progress."""
+    """The caller's next item to label, with its report, the codebook and the caller's progress.
+
+    The codebook is sent once: a client that passes the ``codebook_version`` of its copy gets
+    ``"codebook": null`` while that version is current, and the whole codebook after a change.
+    """
 
     @extend_schema(
-        parameters=[SLUG],
+        parameters=[SLUG, CODEBOOK_VERSION],
         responses={200: NextItemSerializer, 204: OpenApiResponse(description="Nothing left to label.")},
     )
     def get(self, request, slug):
         study = study_for(request.user, slug, check=can_annotate)
+        held = _client_codebook_version(request)
         item = next_item_for(study=study, annotator=request.user)
         if item is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         done, total = progress_for(study=study, annotator=request.user)
         data = {
             "item": item,
-            "codebook": codebook_for_labelling(study=study),
+            "codebook_version": study.codebook_version,
+            "codebook": None if held == study.codebook_version else codebook_for_labelling(study=study),
             "progress": {"done": done, "total": total},
         }
         return Response(NextItemSerializer(data).data)

@@ -212,15 +212,15 @@ def _final_labels_pivot(columns: list[ExportColumn], *, after: int, last: int) -
 
 
 def _given_pivot(columns: list[ExportColumn], undecided: list[list[int]], *, after: int, last: int) -> dict[int, tuple]:
-    """Per item, per column: the non-empty labels given by annotators who finished the item, counted
-    only for ``undecided[i]``, the chunk's items whose column ``i`` needs it (0 elsewhere). One query."""
-    wanted = Q()
-    for col, item_ids in zip(columns, undecided, strict=True):
-        if item_ids:
-            wanted |= Q(dimension_id=col.id, item_id__in=item_ids)
+    """Per item, per column: the non-empty labels given by annotators who finished the item, where the
+    item has no final label on the column (0 elsewhere). One query over the chunk's labels, with no
+    list of ids: ``undecided[i]`` (the chunk's items whose column ``i`` needs the count) only says
+    whether a column needs it at all; counting more items than those changes nothing, as the caller
+    reads the counts of its undecided items only."""
+    wanted = [col.id for col, item_ids in zip(columns, undecided, strict=True) if item_ids]
     if not wanted:
         return {}
-    # The chunk's bounds inside the subquery too: PostgreSQL then reads only the chunk's assignments.
+    # The chunk's bounds inside the subqueries too: PostgreSQL then reads only the chunk's rows.
     finished = Assignment.objects.filter(
         item_id=OuterRef("item_id"),
         annotator_id=OuterRef("annotator_id"),
@@ -228,11 +228,15 @@ def _given_pivot(columns: list[ExportColumn], undecided: list[list[int]], *, aft
         item_id__gt=after,
         item_id__lte=last,
     )
+    decided = FinalLabel.objects.filter(
+        item_id=OuterRef("item_id"), dimension_id=OuterRef("dimension_id"), item_id__gt=after, item_id__lte=last
+    )
     aggregates = {f"n{c.id}": Count("id", filter=Q(dimension_id=c.id)) for c in columns}
     rows = (
-        Annotation.objects.filter(wanted, item_id__gt=after, item_id__lte=last)
+        Annotation.objects.filter(dimension_id__in=wanted, item_id__gt=after, item_id__lte=last)
         .exclude(value="")
         .filter(Exists(finished))
+        .exclude(Exists(decided))
         .order_by()
         .values("item_id")
         .annotate(**aggregates)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
@@ -200,6 +201,7 @@ class CodebookLookup:
         return ", ".join(self.dimensions) or "(the codebook has no dimensions yet)"
 
 
+@lru_cache(maxsize=4096)  # a file names a few annotators on a million lines
 def _username_error(username: str) -> str | None:
     if len(username) > USERNAME_MAX_LENGTH:
         return f"'{username[:40]}...' is longer than {USERNAME_MAX_LENGTH} characters; use a shorter username."

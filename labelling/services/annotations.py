@@ -9,10 +9,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
-from labelling.models import Annotation, Assignment, Dimension, Study, StudyItem
+from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study, StudyItem
 from labelling.selectors.labelling import codebook_for_labelling, progress_count_completed
 from labelling.services.codebook_events import codebook_read_lock
-from labelling.services.final_labels import final_labels_refresh, items_lock
+from labelling.services.final_labels import item_final_labels_refresh, items_lock
 from labelling.values import CategoryIndex, canonical_value, split_tokens, value_codes
 
 MAX_TIME_SPENT_MS = 60 * 60 * 1000  # one hour: more means the page was left open, not worked on
@@ -126,6 +126,21 @@ def _validated(
     return cleaned
 
 
+def _assignments_with_codebook_version(item: StudyItem) -> list[Assignment]:
+    """All the item's assignments, each with the study's ``codebook_version`` as committed now (one query).
+
+    Read after ``items_lock`` in a statement of its own: a statement that waits for a row lock
+    reads the other tables as they were when it started, so the lock and this read cannot be one
+    query (a save waiting for another save of the item would miss that save's completion).
+    """
+    return list(
+        Assignment.objects.select_related("item__study")
+        .filter(item_id=item.pk)
+        .only("id", "annotator_id", "completed_at", "item__id", "item__study__id", "item__study__codebook_version")
+        .order_by("id")
+    )
+
+
 @transaction.atomic
 def item_labels_save(
     *, item: StudyItem, annotator, values: dict, notes: dict | None = None, time_spent_ms: int = 0
@@ -137,82 +152,119 @@ def item_labels_save(
     Everything is validated first, nothing is written if any value is wrong. The time spent
     (clamped to [0, 1 hour]) is added to the annotator's time on the item, shared out over the
     dimensions so that the item's annotations sum to it. The assignment is marked completed and
-    the item's unanimous final labels are refreshed (final_labels_refresh).
+    the item's unanimous final labels are refreshed (``item_final_labels_refresh``).
 
     Saves of one item (by any annotator) run one after the other: the item row is locked first,
-    so each refresh sees the labels of the saves before it (items_lock). Before it, the study row is
-    share-locked (``codebook_read_lock``): a codebook change (merge, rename, split) waits for the
+    so each refresh sees the labels of the saves before it (``items_lock``). Before it, the study row
+    is share-locked (``codebook_read_lock``): a codebook change (merge, rename, split) waits for the
     save, or the save for it, and the values are checked against the codebook as committed.
 
     Each annotation records the codebook version it was saved under; a label flagged for recoding
     by a split (``needs_recode``) is cleared by the save, which must not keep the split category.
     A retired category is refused unless the annotator's saved label already held it.
+
+    A fixed number of queries, whatever the number of dimensions (the labelling page's hot path):
+    the study's share lock, the item's lock, its assignments, its annotations, its final labels, one
+    upsert of the annotator's annotations (INSERT ... ON CONFLICT), the completion of the
+    assignment, and at most one delete and one upsert of final labels. The codebook comes from the
+    cache of its version (``codebook_for_labelling``).
     """
-    item.study.codebook_version = codebook_read_lock(study_id=item.study_id)
+    study = item.study
+    study.codebook_version = codebook_read_lock(study_id=item.study_id)
     items_lock(item_ids=[item.pk])
-    assignment = (
-        Assignment.objects.select_for_update().filter(item=item, annotator=annotator).only("id", "completed_at").first()
-    )
-    if assignment is None:
+    assignments = _assignments_with_codebook_version(item)
+    own = next((a for a in assignments if a.annotator_id == annotator.pk), None)
+    if own is None:
         raise ApplicationError(
             "You are not assigned to this item, so you cannot label it. "
             "Label the items of your own queue, or ask the study owner to assign this one to you.",
             status=403,
         )
-    dimensions = _dimensions_with_categories(item.study)
-    existing = {
-        a.dimension_id: a for a in Annotation.objects.select_for_update().filter(item=item, annotator=annotator)
-    }
-    kept = {
-        dimension_id: set() if a.needs_recode else set(value_codes(a.value)) for dimension_id, a in existing.items()
-    }
+    dimensions = _dimensions_with_categories(study)
+    dimension_ids = [d.id for d, _ in dimensions]
+
+    # Everyone's annotations of the item (for the final labels) and this annotator's own (to add the
+    # time, and the retired codes the label may keep); others' labels flagged by a split hold back
+    # the item's automatic final label on that dimension until they are recoded.
+    by_dimension: dict[int, dict[int, str]] = {pk: {} for pk in dimension_ids}
+    mine: dict[int, tuple[int, int, object]] = {}  # dimension id: (annotation id, time spent, created at)
+    kept: dict[int, set[str]] = {}
+    flagged: set[int] = set()
+    for pk, annotator_id, dimension_id, value, spent_before, created_at, needs_recode in Annotation.objects.filter(
+        item_id=item.pk, dimension_id__in=dimension_ids
+    ).values_list("id", "annotator_id", "dimension_id", "value", "time_spent_ms", "created_at", "needs_recode"):
+        by_dimension[dimension_id][annotator_id] = value
+        if annotator_id == annotator.pk:
+            mine[dimension_id] = (pk, spent_before, created_at)
+            kept[dimension_id] = set() if needs_recode else set(value_codes(value))
+        elif needs_recode:
+            flagged.add(dimension_id)
     cleaned = _validated(dimensions, dict(values or {}), dict(notes or {}), kept)
+    finals = {
+        dimension_id: (pk, value, method, rationale)
+        for pk, dimension_id, value, method, rationale in FinalLabel.objects.filter(
+            item_id=item.pk, dimension_id__in=dimension_ids
+        ).values_list("id", "dimension_id", "value", "method", "rationale")
+    }
 
     spent = clamp_time_spent(time_spent_ms)
     share, remainder = divmod(spent, len(dimensions)) if dimensions else (0, 0)
     now = timezone.now()
-    version = item.study.codebook_version
-    to_create, to_update, saved = [], [], []
+    version = study.codebook_version
+    saved = []
     for position, (dimension, _index) in enumerate(dimensions):
         value, note = cleaned[dimension.id]
         extra = share + (remainder if position == 0 else 0)
-        annotation = existing.get(dimension.id)
-        if annotation is None:
-            annotation = Annotation(
-                item=item,
-                annotator=annotator,
-                dimension=dimension,
-                value=value,
-                note=note,
-                time_spent_ms=extra,
-                codebook_version=version,
-            )
-            to_create.append(annotation)
-        else:
-            annotation.dimension, annotation.annotator = dimension, annotator  # already fetched: no query later
-            annotation.value = value
-            annotation.note = note
-            annotation.time_spent_ms = min(annotation.time_spent_ms + extra, 2**31 - 1)
-            annotation.updated_at = now
-            annotation.codebook_version = version
-            annotation.needs_recode, annotation.recode_event = False, None
-            to_update.append(annotation)
-        # Foreign keys are objects fetched above; uniqueness is guaranteed by the lookup.
+        before = mine.get(dimension.id)
+        annotation = Annotation(
+            item=item,
+            annotator=annotator,
+            dimension=dimension,
+            value=value,
+            note=note,
+            time_spent_ms=min((before[1] if before else 0) + extra, 2**31 - 1),
+            codebook_version=version,
+            needs_recode=False,
+            recode_event=None,
+        )
+        # Foreign keys are objects fetched above; uniqueness is the upsert's.
         annotation.full_clean(
-            exclude=["item", "annotator", "dimension"], validate_unique=False, validate_constraints=False
+            exclude=["item", "annotator", "dimension", "recode_event"],
+            validate_unique=False,
+            validate_constraints=False,
         )
         saved.append(annotation)
-
-    if to_create:
-        Annotation.objects.bulk_create(to_create)
-    if to_update:
-        Annotation.objects.bulk_update(
-            to_update,
-            ["value", "note", "time_spent_ms", "updated_at", "codebook_version", "needs_recode", "recode_event"],
+        by_dimension[dimension.id][annotator.pk] = value
+    if saved:
+        Annotation.objects.bulk_create(
+            saved,
+            update_conflicts=True,
+            unique_fields=["item", "annotator", "dimension"],
+            update_fields=[
+                "value",
+                "note",
+                "time_spent_ms",
+                "updated_at",
+                "codebook_version",
+                "needs_recode",
+                "recode_event",
+            ],
         )
-    if assignment.completed_at is None:
-        assignment.completed_at = now
-        assignment.save(update_fields=["completed_at"])
+        for annotation in saved:  # as stored: an updated annotation keeps its id and creation time
+            before = mine.get(annotation.dimension_id)
+            if before:
+                annotation.id, annotation.created_at = before[0], before[2]
+    if own.completed_at is None:
+        own.completed_at = now
+        Assignment.objects.filter(pk=own.pk).update(completed_at=now)
         transaction.on_commit(partial(progress_count_completed, study_id=item.study_id, annotator_id=annotator.pk))
-    final_labels_refresh(study=item.study, item_ids=[item.id], dimensions=[d for d, _ in dimensions])
+    item_final_labels_refresh(
+        study=study,
+        item_id=item.pk,
+        dimensions=[d for d, _ in dimensions],
+        finished={a.annotator_id for a in assignments if a.completed_at is not None},
+        values=by_dimension,
+        existing=finals,
+        flagged=flagged,
+    )
     return saved

@@ -29,10 +29,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from labelling import decision_rules
+from labelling.dataset.bulk_write import rows_upsert, uses_copy
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study, StudyItem
 from labelling.values import SEPARATOR
 
 CHUNK = 1000
+COPY_FROM = 2000  # final labels to write at once from which COPY is faster than one INSERT
 PROTECTED_METHODS = {FinalLabel.Method.ADJUDICATED, FinalLabel.Method.IMPORTED}
 AUTOMATIC_METHODS = {FinalLabel.Method.UNANIMOUS, FinalLabel.Method.MAJORITY}
 
@@ -172,52 +174,127 @@ def final_labels_recompute(
             ).values_list("id", "item_id", "dimension_id", "value", "method", "rationale")
         }
 
-        to_write, to_delete = [], []
-        for item_id in chunk:
-            annotators = finished.get(item_id, set())
-            for dimension_id, dimension in by_id.items():
-                if only is not None and (item_id, dimension_id) not in only:
-                    continue
-                current = existing.get((item_id, dimension_id))
-                if current is not None and current[2] in PROTECTED_METHODS:
-                    counts.add(dimension_id, "protected")
-                    continue
-                decided = (
-                    None
-                    if (item_id, dimension_id) in flagged
-                    else _decided(dimension, annotators, values.get((item_id, dimension_id), {}), study.overlap_k)
-                )
-                if decided is None:
-                    if current is not None and current[2] in AUTOMATIC_METHODS:
-                        to_delete.append(current[0])
-                        counts.add(dimension_id, "removed")
-                    continue
-                counts.automatic += 1
-                if current is None or current[1:] != decided:
-                    counts.add(dimension_id, "created" if current is None else "changed")
-                    value, method, rationale = decided
-                    to_write.append(
-                        FinalLabel(
-                            item_id=item_id,
-                            dimension_id=dimension_id,
-                            value=value,
-                            method=method,
-                            decided_by=None,
-                            rationale=rationale,
-                            decided_at=now,
-                        )
-                    )
-
-        if to_delete:
-            FinalLabel.objects.filter(id__in=to_delete, method__in=AUTOMATIC_METHODS).delete()
-        if to_write:
-            # New and changed labels in one upsert; the item locks make sure that no other
-            # writer created a label of these items since it was read above.
-            FinalLabel.objects.bulk_create(
-                to_write,
-                batch_size=500,
-                update_conflicts=True,
-                unique_fields=["item", "dimension"],
-                update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
-            )
+        to_write, to_delete = _plan(
+            item_ids=chunk, by_id=by_id, finished=finished, values=values, existing=existing,
+            k=study.overlap_k, only=only, now=now, counts=counts, flagged=flagged,
+        )  # fmt: skip
+        _write(to_write, to_delete)
     return counts
+
+
+def _plan(
+    *,
+    item_ids: Iterable[int],
+    by_id: dict[int, Dimension],
+    finished: dict[int, set[int]],
+    values: dict[tuple[int, int], dict[int, str]],
+    existing: dict[tuple[int, int], tuple[int, str, str, str]],
+    k: int,
+    only: Collection[tuple[int, int]] | None,
+    now,
+    counts: RefreshCounts,
+    flagged: Collection[tuple[int, int]] = (),
+) -> tuple[list[FinalLabel], list[int]]:
+    """The final labels to write and the ids of the automatic ones to delete, from what was read:
+    ``finished`` {item: annotators who completed it}, ``values`` {(item, dimension): {annotator:
+    value}}, ``existing`` {(item, dimension): (id, value, method, rationale)}; ``flagged``: the
+    (item, dimension) pairs with a label a split made ambiguous, which get no automatic decision
+    until it is recoded. Counts into ``counts``."""
+    to_write, to_delete = [], []
+    for item_id in item_ids:
+        annotators = finished.get(item_id, set())
+        for dimension_id, dimension in by_id.items():
+            if only is not None and (item_id, dimension_id) not in only:
+                continue
+            current = existing.get((item_id, dimension_id))
+            if current is not None and current[2] in PROTECTED_METHODS:
+                counts.add(dimension_id, "protected")
+                continue
+            decided = (
+                None
+                if (item_id, dimension_id) in flagged
+                else _decided(dimension, annotators, values.get((item_id, dimension_id), {}), k)
+            )
+            if decided is None:
+                if current is not None and current[2] in AUTOMATIC_METHODS:
+                    to_delete.append(current[0])
+                    counts.add(dimension_id, "removed")
+                continue
+            counts.automatic += 1
+            if current is None or current[1:] != decided:
+                counts.add(dimension_id, "created" if current is None else "changed")
+                value, method, rationale = decided
+                to_write.append(
+                    FinalLabel(
+                        item_id=item_id,
+                        dimension_id=dimension_id,
+                        value=value,
+                        method=method,
+                        decided_by=None,
+                        rationale=rationale,
+                        decided_at=now,
+                    )
+                )
+    return to_write, to_delete
+
+
+def _write(to_write: list[FinalLabel], to_delete: list[int]) -> None:
+    if to_delete:
+        FinalLabel.objects.filter(id__in=to_delete, method__in=AUTOMATIC_METHODS).delete()
+    if len(to_write) >= COPY_FROM and uses_copy():  # a label import: by COPY (labelling/dataset/bulk_write.py)
+        rows_upsert(
+            model=FinalLabel,
+            fields=["item_id", "dimension_id", "value", "method", "decided_by_id", "rationale", "decided_at"],
+            rows=((f.item_id, f.dimension_id, f.value, f.method, None, f.rationale, f.decided_at) for f in to_write),
+            unique_fields=["item", "dimension"],
+            update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
+        )
+    elif to_write:
+        # New and changed labels in one upsert; the item locks make sure that no other
+        # writer created a label of these items since it was read.
+        FinalLabel.objects.bulk_create(
+            to_write,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["item", "dimension"],
+            update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
+        )
+
+
+def item_final_labels_refresh(
+    *,
+    study: Study,
+    item_id: int,
+    dimensions: list[Dimension],
+    finished: set[int],
+    values: dict[int, dict[int, str]],
+    existing: dict[int, tuple[int, str, str, str]],
+    flagged: Collection[int] = (),
+) -> int:
+    """``final_labels_refresh`` of one item from its state as the caller read it, without reading
+    it again: for the save on the labelling page, which has just read (and written) it anyway.
+
+    ``finished``: the annotators whose assignment of the item is completed; ``values``
+    {dimension id: {annotator id: value}}; ``existing`` {dimension id: (final label id, value,
+    method, rationale)}; ``flagged``: the dimensions on which another annotator's label waits
+    to be recoded after a split (no automatic decision there). The caller holds the item's lock
+    (``items_lock``) and read all three in its transaction after taking it, and ``dimensions`` carry the decision rules as committed
+    (the save takes them from the codebook of the study's ``codebook_version`` read under the
+    lock: a rule change bumps it while it holds every item's lock). Returns the item's automatic
+    final labels.
+    """
+    counts = RefreshCounts()
+    to_write, to_delete = _plan(
+        item_ids=[item_id],
+        by_id={d.id: d for d in dimensions},
+        finished={item_id: set(finished)},
+        values={(item_id, dimension_id): by_annotator for dimension_id, by_annotator in values.items()},
+        existing={(item_id, dimension_id): row for dimension_id, row in existing.items()},
+        k=study.overlap_k,
+        only=None,
+        now=timezone.now(),
+        counts=counts,
+        flagged={(item_id, dimension_id) for dimension_id in flagged},
+    )
+    _write(to_write, to_delete)
+    return counts.automatic

@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from config.analyze import analyze_after_bulk_write
 from config.errors import ApplicationError
+from labelling.dataset.bulk_write import rows_insert, rows_upsert
 from labelling.dataset.label_import import (
     SCREENING_DIMENSION,
     CodebookLookup,
@@ -401,31 +402,28 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
     # Annotations and final labels are not full_clean()ed one by one: their values were made
     # canonical by labelling.values.canonical_value above and every foreign key comes from the
     # database, so per-row validation would only add queries.
+    # On PostgreSQL by COPY (labelling/dataset/bulk_write.py), elsewhere by bulk_create: the same rows.
     if annotation_writes:
-        Annotation.objects.bulk_create(
-            [
-                Annotation(
-                    item_id=item_of[report_id_of[r.source_id]],
-                    annotator_id=user_of[r.annotator],
-                    dimension_id=dims[r.dimension].id,
-                    value=r.value,
-                    note=r.note,
-                    codebook_version=study.codebook_version,
-                )
+        rows_upsert(
+            model=Annotation,
+            fields=["item_id", "annotator_id", "dimension_id", "value", "note", "time_spent_ms", "created_at",
+                    "updated_at", "codebook_version", "needs_recode", "recode_event_id"],
+            rows=(
+                (item_of[report_id_of[r.source_id]], user_of[r.annotator], dims[r.dimension].id, r.value, r.note, 0,
+                 now, now, study.codebook_version, False, None)
                 for r in annotation_writes
-            ],
-            batch_size=BATCH,
-            update_conflicts=True,
+            ),
             unique_fields=["item", "annotator", "dimension"],
-            update_fields=["value", "note", "updated_at", "codebook_version"],
-        )
+            # An imported label is a decision: it clears a split's recode flag, as a save does.
+            update_fields=["value", "note", "updated_at", "codebook_version", "needs_recode", "recode_event"],
+        )  # fmt: skip
     if pairs_to_create:
-        Assignment.objects.bulk_create(
-            [
-                Assignment(study=study, item_id=item_of[report_id], annotator_id=user_of[name], completed_at=now)
-                for report_id, name in sorted(pairs_to_create)
-            ],
-            batch_size=BATCH,
+        rows_insert(
+            model=Assignment,
+            fields=["study_id", "item_id", "annotator_id", "created_at", "completed_at"],
+            rows=(
+                (study.pk, item_of[report_id], user_of[name], now, now) for report_id, name in sorted(pairs_to_create)
+            ),
         )
     for chunk in _chunks(assignments_to_complete):
         Assignment.objects.filter(id__in=chunk, completed_at__isnull=True).update(completed_at=now)
@@ -433,23 +431,17 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
         progress_forget(study_id=study.pk)
 
     if final_writes:
-        FinalLabel.objects.bulk_create(
-            [
-                FinalLabel(
-                    item_id=item_of[report_id_of[r.source_id]],
-                    dimension_id=dims[r.dimension].id,
-                    value=r.value,
-                    method=FinalLabel.Method.IMPORTED,
-                    decided_by=None,
-                    rationale=IMPORTED_RATIONALE,
-                )
+        rows_upsert(
+            model=FinalLabel,
+            fields=["item_id", "dimension_id", "value", "method", "decided_by_id", "rationale", "decided_at"],
+            rows=(
+                (item_of[report_id_of[r.source_id]], dims[r.dimension].id, r.value, FinalLabel.Method.IMPORTED, None,
+                 IMPORTED_RATIONALE, now)
                 for r in final_writes
-            ],
-            batch_size=BATCH,
-            update_conflicts=True,
+            ),
             unique_fields=["item", "dimension"],
             update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
-        )
+        )  # fmt: skip
 
     if vote_rows:
         # The same path as a vote on the screening page: the study's screening rule decides. The

@@ -8,10 +8,14 @@ entered values kept and the message next to the dimension.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.views.decorators.http import require_http_methods, require_safe
 
 from config.errors import ApplicationError
@@ -105,7 +109,56 @@ def _saved_input(item, user, codebook) -> tuple[dict, dict]:
     return values, notes
 
 
-def _dimension_rows(codebook, values: dict, notes: dict, errors: dict, recode: dict | None = None) -> list[dict]:
+# Where " checked" goes in a cached category list: NUL cannot be in anything the list shows (PostgreSQL
+# text cannot hold it, and every form and API input with a NUL is refused), so it cannot be forged.
+_CHECKED = "\x00checked\x00"
+FRAGMENT_CACHE_SECONDS = 3600
+
+
+def _input_type(dimension) -> str:
+    return {Dimension.Kind.MULTI: "checkbox", Dimension.Kind.TEXT: "text"}.get(dimension.kind, "radio")
+
+
+def _category_fragments(study, codebook) -> dict[int, list[str]]:
+    """{dimension id: its category list's HTML, split where each category's " checked" goes}.
+
+    The list is the same for every item and annotator, so it is rendered once per codebook
+    version and language and kept in Django's cache (``CACHES``; the default is a cache per
+    process, ``CACHE_URL`` makes it shared) under (study id, ``codebook_version``, language):
+    a codebook change bumps the version, so a stale copy is never asked for again.
+    """
+    key = f"labelling:categories-html:{study.pk}:{study.codebook_version}:{get_language() or ''}"
+    fragments = cache.get(key)
+    if fragments is None:
+        fragments = {}
+        for entry in codebook:
+            if entry.dimension.kind != Dimension.Kind.TEXT:
+                html = _render_categories(entry.dimension, _category_entries(entry.entries, set()), marker=_CHECKED)
+                fragments[entry.dimension.id] = html.split(_CHECKED)
+        cache.set(key, fragments, FRAGMENT_CACHE_SECONDS)
+    return fragments
+
+
+def _render_categories(dimension, categories: list[dict], *, marker: str) -> str:
+    context = {"d": dimension, "input_type": _input_type(dimension), "categories": categories, "marker": marker}
+    return render_to_string("labelling/_label_categories.html", context)
+
+
+def _categories_html(parts: list[str], categories: list[dict]) -> str | None:
+    """The cached list with " checked" on the picked categories (``parts`` has one piece more than
+    there are categories; anything else is not this codebook's list, and None is returned)."""
+    if len(parts) != len(categories) + 1:
+        return None
+    pieces = [parts[0]]
+    for entry, after in zip(categories, parts[1:], strict=True):
+        pieces.append(" checked" if entry["checked"] else "")
+        pieces.append(after)
+    return mark_safe("".join(pieces))  # noqa: S308 - rendered by the template (escaped) and cached as is
+
+
+def _dimension_rows(
+    codebook, values: dict, notes: dict, errors: dict, fragments: dict | None = None, recode: dict | None = None
+) -> list[dict]:
     recode = recode or {}
     rows = []
     for entry in codebook:
@@ -116,14 +169,18 @@ def _dimension_rows(codebook, values: dict, notes: dict, errors: dict, recode: d
         else:
             text = ""
             picked = set(raw) if isinstance(raw, (list, tuple)) else set(value_codes(raw))
+        categories = _category_entries(entry.entries, picked)
+        html = ""
+        if dimension.kind != Dimension.Kind.TEXT:
+            html = _categories_html((fragments or {}).get(dimension.id, []), categories)
+            if html is None:  # not cached (or not of this codebook): rendered with this item's picks
+                html = _render_categories(dimension, categories, marker="")
         rows.append(
             {
                 "dimension": dimension,
-                "input_type": {
-                    Dimension.Kind.MULTI: "checkbox",
-                    Dimension.Kind.TEXT: "text",
-                }.get(dimension.kind, "radio"),
-                "categories": _category_entries(entry.entries, picked),
+                "input_type": _input_type(dimension),
+                "categories": categories,
+                "categories_html": html,
                 "text": text,
                 "note": notes.get(dimension.code, ""),
                 "errors": errors.get(dimension.code, []),
@@ -209,7 +266,14 @@ def label_item(request, slug, item_id):
         values, notes = _saved_input(item, request.user, codebook)
 
     rows = _attach_suggestions(
-        _dimension_rows(codebook, values, notes, errors, recode_flags_for(item=item, annotator=request.user)),
+        _dimension_rows(
+            codebook,
+            values,
+            notes,
+            errors,
+            _category_fragments(study, codebook),
+            recode_flags_for(item=item, annotator=request.user),
+        ),
         # The study's switch (off by default while blind) decides whether suggestions are read at all.
         label_suggestions_for(item.report) if study.reproduction_suggestions else [],
     )

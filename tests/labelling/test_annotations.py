@@ -154,3 +154,78 @@ def test_save_refreshes_final_labels(labelling_study):
     _save(s, item, who="ann2")
     finals = dict(FinalLabel.objects.filter(item=item).values_list("dimension__code", "value"))
     assert finals == {"symptom": "crash", "component": "layers"}
+
+
+# --- the save's queries ------------------------------------------------------------------------------
+
+# The item's lock, its assignments (with the codebook version), annotations and final labels, the
+# upsert of the annotations, the assignment's completion, the upsert of the final labels; plus the
+# save's transaction, a SAVEPOINT and its RELEASE inside the test's own transaction.
+SAVE_QUERIES_FIRST = 2 + 7
+SAVE_QUERIES_AGAIN = 2 + 5  # completed already, final labels unchanged: no completion, no final label write
+
+
+def _study_with_dimensions(n: int):
+    """A study of ``n`` single-choice dimensions (3 categories each), two annotators, one item, k=2."""
+    from tests.factories import AssignmentFactory, CategoryFactory, StudyFactory, UserFactory
+
+    study = StudyFactory(overlap_k=2)
+    for d in range(n):
+        dimension = DimensionFactory(codebook=study.codebook, code=f"d{d}", kind=Dimension.Kind.SINGLE, order=d)
+        for c in range(3):
+            CategoryFactory(dimension=dimension, code=f"c{c}", order=c)
+    item = StudyItemFactory(study=study)
+    people = [UserFactory(), UserFactory()]
+    for person in people:
+        AssignmentFactory(item=item, annotator=person)
+    return item, people, {f"d{d}": "c1" for d in range(n)}
+
+
+@pytest.mark.parametrize("dimensions", [1, 4, 12])
+def test_the_save_costs_the_same_queries_whatever_the_number_of_dimensions(django_assert_num_queries, dimensions):
+    """No query per dimension (N+1): one upsert of all the annotations, the codebook from its cache."""
+    from labelling.selectors.labelling import codebook_for_labelling
+
+    item, (first, second), values = _study_with_dimensions(dimensions)
+    codebook_for_labelling(study=item.study)  # cached, as on any page after the first
+    item_labels_save(item=item, annotator=first, values=values)
+    # The second annotator agrees: every dimension gets its unanimous final label, in one upsert.
+    with django_assert_num_queries(SAVE_QUERIES_FIRST):
+        item_labels_save(item=item, annotator=second, values=values)
+    assert FinalLabel.objects.filter(item=item, method="unanimous").count() == dimensions
+    with django_assert_num_queries(SAVE_QUERIES_AGAIN):  # saved again: updates in place
+        saved = item_labels_save(item=item, annotator=second, values=values, time_spent_ms=1000)
+    assert Annotation.objects.filter(item=item).count() == 2 * dimensions
+    stored = Annotation.objects.filter(item=item, annotator=second).values_list("id", flat=True)
+    assert {a.id for a in saved} == set(stored)
+
+
+def test_a_save_with_a_stale_study_uses_the_rule_committed_since(labelling_study):
+    """The view's study was read before a rule change committed: the save reads the codebook version
+    under the item's lock and decides with the new rule, not the cached codebook of the old version."""
+    from labelling.models import Study
+    from labelling.services.decision_rules import decision_rule_set
+
+    s = labelling_study
+    item = s["items"][0]
+    stale = Study.objects.get(pk=s["study"].pk)
+    item.study = stale
+    _save(s, item, who="ann1", values={"symptom": "crash", "component": ["layers"]})
+    decision_rule_set(study=Study.objects.get(pk=stale.pk), rule="adjudication", dimension_codes=["symptom"])
+    _save(s, item, who="ann2", values={"symptom": "crash", "component": ["layers"]})
+    finals = dict(FinalLabel.objects.filter(item=item).values_list("dimension__code", "method"))
+    assert finals == {"component": "unanimous"}  # symptom is left to adjudication
+    assert stale.codebook_version == Study.objects.get(pk=stale.pk).codebook_version
+
+
+def test_the_save_returns_the_annotations_as_stored(labelling_study):
+    s = labelling_study
+    item = s["items"][0]
+    first = {a.dimension.code: a for a in _save(s, item, time_spent_ms=2000)}
+    again = {a.dimension.code: a for a in _save(s, item, values={"symptom": "hang", "component": ["model"]})}
+    stored = {a.dimension.code: a for a in Annotation.objects.filter(item=item, annotator=s["ann1"])}
+    for code, annotation in again.items():
+        assert annotation.id == first[code].id == stored[code].id
+        assert annotation.created_at == stored[code].created_at == first[code].created_at
+        assert (annotation.value, annotation.time_spent_ms) == (stored[code].value, stored[code].time_spent_ms)
+    assert sum(a.time_spent_ms for a in stored.values()) == 2000

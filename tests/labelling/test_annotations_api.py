@@ -61,6 +61,34 @@ def test_next_item_payload_and_done(api_client, labelling_study):
     assert client.get(_url("next-item", s)).status_code == 204
 
 
+def test_next_item_sends_the_codebook_only_when_the_clients_copy_is_old(api_client, labelling_study):
+    from labelling.models import Category
+    from labelling.services.codebooks import category_update
+
+    s = labelling_study
+    client = _client(api_client, s, "ann1")
+    first = client.get(_url("next-item", s)).json()
+    version = first["codebook_version"]
+    assert [d["code"] for d in first["codebook"]] == ["symptom", "component"]
+    held = client.get(_url("next-item", s), {"codebook_version": version})
+    assert held.status_code == 200
+    assert held.json()["codebook"] is None and held.json()["codebook_version"] == version
+    assert held.json()["item"] == first["item"] and len(held.content) < len(client.get(_url("next-item", s)).content)
+    assert client.get(_url("next-item", s), {"codebook_version": version + 1}).json()["codebook"] is not None
+    category_update(category=Category.objects.get(dimension=s["symptom"], code="crash"), data={"name": "Abort"})
+    changed = client.get(_url("next-item", s), {"codebook_version": version}).json()
+    assert changed["codebook_version"] > version
+    assert changed["codebook"][0]["categories"][0]["name"] == "Abort"
+
+
+@pytest.mark.parametrize("bad", ["x", "-1", "1.5", "²", "1" * 40])
+def test_a_bad_codebook_version_is_a_400(api_client, labelling_study, bad):
+    response = _client(api_client, labelling_study, "ann1").get(
+        _url("next-item", labelling_study), {"codebook_version": bad}
+    )
+    assert response.status_code == 400 and "codebook_version" in response.content.decode()
+
+
 # --- PUT/GET an item's annotations ---------------------------------------------------------------
 
 

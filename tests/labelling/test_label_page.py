@@ -414,3 +414,47 @@ def test_codebook_changes_show_at_once_although_the_codebook_is_cached(client, l
     assert "Process crash" in html and "Build Failure" in html
     # and the save path validates against the new codebook
     assert _post(client, s, s["items"][0], symptom="build_failure").status_code == 302
+
+
+# --- the cached category lists ---------------------------------------------------------------------
+
+
+def _checked(html: str, code: str) -> list[str]:
+    """The values of the checked inputs of dimension ``code``."""
+    return re.findall(rf'<input class="choice" type="\w+" name="value-{code}" value="([^"]+)"[^>]*? checked>', html)
+
+
+def test_the_cached_category_lists_show_each_items_own_picks(client, labelling_study):
+    s = labelling_study
+    first, second = s["items"][0], s["items"][1]
+    item_labels_save(item=first, annotator=s["ann1"], values={"symptom": "hang", "component": ["layers", "model"]})
+    client.force_login(s["ann1"])
+    html = client.get(_url(s, first)).content.decode()  # renders and caches the lists
+    assert _checked(html, "symptom") == ["hang"] and _checked(html, "component") == ["layers", "model"]
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(_url(s, second))  # from the cache
+    other = response.content.decode()
+    assert not any("labelling_category" in q["sql"] for q in ctx.captured_queries)
+    assert "labelling/_label_categories.html" not in [t.name for t in response.templates]  # not rendered again
+    assert "rendered once per codebook version" not in other  # the template's comment stays a comment
+    assert _checked(other, "symptom") == [] and _checked(other, "component") == []
+    assert other.count('name="value-symptom"') == 3 and 'data-name="Incorrect Functionality"' in other
+    again = client.get(_url(s, first)).content.decode()
+    assert _checked(again, "symptom") == ["hang"] and _checked(again, "component") == ["layers", "model"]
+    # A failed save shows what was posted, not what was saved
+    posted = _post(client, s, first, symptom="crash", component=("layers", "model", "optimizer")).content.decode()
+    assert _checked(posted, "symptom") == ["crash"]
+    assert _checked(posted, "component") == ["layers", "model", "optimizer"]
+
+
+def test_a_codebook_change_shows_at_once_on_the_labelling_page(client, labelling_study):
+    from labelling.models import Category
+    from labelling.services.codebooks import category_update
+
+    s = labelling_study
+    client.force_login(s["ann1"])
+    assert 'data-name="Crash"' in client.get(_url(s, s["items"][0])).content.decode()
+    crash = Category.objects.get(dimension=s["symptom"], code="crash")
+    category_update(category=crash, data={"name": "Crash <abort>"})
+    html = client.get(_url(s, s["items"][0])).content.decode()
+    assert 'data-name="Crash &lt;abort&gt;"' in html and 'data-name="Crash"' not in html

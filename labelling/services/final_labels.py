@@ -279,9 +279,9 @@ def item_final_labels_refresh(
     method, rationale)}; ``flagged``: the dimensions on which another annotator's label waits
     to be recoded after a split (no automatic decision there). The caller holds the item's lock
     (``items_lock``) and read all three in its transaction after taking it, and ``dimensions``
-    carry the decision rules as committed (the save takes them from the codebook of the study's ``codebook_version`` read under the
-    lock: a rule change bumps it while it holds every item's lock). Returns the item's automatic
-    final labels.
+    carry the decision rules as committed (the save takes them from the codebook of the study's
+    ``codebook_version`` read under the lock: a rule change bumps it while it holds every item's
+    lock). Returns the item's automatic final labels.
     """
     counts = RefreshCounts()
     to_write, to_delete = _plan(

@@ -429,7 +429,7 @@ _expect(
     "GET /api/crash-groups/{id}/",
     "GET /api/runners/",
     "GET /api/reports/overview/",
-    "GET /api/reports/overview/{chart_id}/",
+    "GET /api/reports/overview/{overview_chart}/",
 )
 _expect(
     CURATOR,

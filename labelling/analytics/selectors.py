@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from django.db import connection
-from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncDate
 
@@ -166,25 +166,18 @@ class _Count(Subquery):
 def funnel(*, study: Study, filters: ChartFilters) -> list[tuple[str, int]]:
     """The screening funnel: ingested reports (site-wide, same filters) -> in the study ->
     screened -> included -> labelled (an annotator finished it) -> final (it has a final label).
-    One query: each stage a count subquery (the distinct items of the completed assignments and
-    of the final labels for the last two)."""
+    One query: each stage a count subquery."""
     items = _items(study, filters)
     stages = {
         "ingested": Report.objects.filter(filters.report_q()).order_by().values("pk"),
         "in_study": items.values("pk"),
         "screened": items.exclude(screening=StudyItem.Screening.PENDING).values("pk"),
         "included": items.filter(screening=StudyItem.Screening.INCLUDED).values("pk"),
-        "labelled": Assignment.objects.filter(study=study, completed_at__isnull=False)
-        .filter(filters.item_q("item__"))
-        .order_by()
-        .values("item_id")
-        .distinct(),
-        "final": FinalLabel.objects.filter(item__study=study)
-        .exclude(value="")
-        .filter(filters.item_q("item__"))
-        .order_by()
-        .values("item_id")
-        .distinct(),
+        # semi-joins (hashed by PostgreSQL): the items with a completed assignment, with a final label
+        "labelled": items.filter(
+            Exists(Assignment.objects.filter(item=OuterRef("pk"), completed_at__isnull=False))
+        ).values("pk"),
+        "final": items.filter(Exists(FinalLabel.objects.filter(item=OuterRef("pk")).exclude(value=""))).values("pk"),
     }
     row = Study.objects.filter(pk=study.pk).values(**{k: _Count(qs) for k, qs in stages.items()}).get()
     return [(k, row[k]) for k in FUNNEL_STAGES]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncDate
 
@@ -156,22 +156,31 @@ def time_spent(*, study: Study, filters: ChartFilters) -> list[tuple[str, int]]:
     return [(name, int(found.get(i, 0))) for i, name in enumerate(names)]
 
 
+class _Count(Subquery):
+    """``(SELECT COUNT(*) FROM (subquery))``: a count as one column of a larger query."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) counted)"
+    output_field = IntegerField()
+
+
 def funnel(*, study: Study, filters: ChartFilters) -> list[tuple[str, int]]:
     """The screening funnel: ingested reports (site-wide, same filters) -> in the study ->
     screened -> included -> labelled (an annotator finished it) -> final (it has a final label).
-    One query of conditional aggregates over the study's items (labelled and final as semi-joins
-    on the completed assignments and the final labels), and the count of ingested reports."""
-    done = Assignment.objects.filter(study=study, completed_at__isnull=False).order_by().values("item_id")
-    final = FinalLabel.objects.filter(item__study=study).exclude(value="").order_by().values("item_id")
-    counts = _items(study, filters).aggregate(
-        in_study=Count("id"),
-        screened=Count("id", filter=~Q(screening=StudyItem.Screening.PENDING)),
-        included=Count("id", filter=Q(screening=StudyItem.Screening.INCLUDED)),
-        labelled=Count("id", filter=Q(id__in=done)),
-        final=Count("id", filter=Q(id__in=final)),
-    )
-    ingested = Report.objects.filter(filters.report_q()).order_by().count()
-    return [("ingested", ingested)] + [(k, counts[k]) for k in FUNNEL_STAGES[1:]]
+    One query: each stage a count subquery."""
+    items = _items(study, filters)
+    stages = {
+        "ingested": Report.objects.filter(filters.report_q()).order_by().values("pk"),
+        "in_study": items.values("pk"),
+        "screened": items.exclude(screening=StudyItem.Screening.PENDING).values("pk"),
+        "included": items.filter(screening=StudyItem.Screening.INCLUDED).values("pk"),
+        # semi-joins (hashed by PostgreSQL): the items with a completed assignment, with a final label
+        "labelled": items.filter(
+            Exists(Assignment.objects.filter(item=OuterRef("pk"), completed_at__isnull=False))
+        ).values("pk"),
+        "final": items.filter(Exists(FinalLabel.objects.filter(item=OuterRef("pk")).exclude(value=""))).values("pk"),
+    }
+    row = Study.objects.filter(pk=study.pk).values(**{k: _Count(qs) for k, qs in stages.items()}).get()
+    return [(k, row[k]) for k in FUNNEL_STAGES]
 
 
 def exclusion_reasons(*, study: Study, filters: ChartFilters) -> list[tuple[str, int]]:

@@ -24,7 +24,7 @@ from labelling.analytics.access import check_chart_access, sees_annotator_charts
 from labelling.analytics.charts import FIXED, Codebook, crosstab_chart, distribution_chart
 from labelling.analytics.filters import KINDS, LABEL_MODES
 from labelling.analytics.selectors import REPORT_COLUMNS
-from labelling.api.dataset import _JSONErrorsNegotiation
+from labelling.api.dataset import JSONErrorsNegotiation
 from labelling.permissions import can_view_analytics, study_for
 
 FORMATS = ("json", "csv")
@@ -85,7 +85,7 @@ def _required(request, name: str, hint: str) -> str:
 
 class _ChartView(APIView):
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = _JSONErrorsNegotiation
+    content_negotiation_class = JSONErrorsNegotiation
 
     def chart_response(self, request, slug: str, build):
         """``build(study, filters, codebook)`` makes the chart, once access, the format and the filters are checked."""

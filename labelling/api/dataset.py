@@ -16,8 +16,8 @@ from labelling.services.label_import import labels_import
 from labelling.views.export import streaming_export_response
 
 
-class _JSONErrorsNegotiation(DefaultContentNegotiation):
-    """``?format=`` names the export format here, not a DRF renderer: errors are always JSON."""
+class JSONErrorsNegotiation(DefaultContentNegotiation):
+    """``?format=`` names a file format here (export, chart data), not a DRF renderer: errors are always JSON."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
         renderer = renderers[0]
@@ -34,7 +34,7 @@ class StudyExportApi(APIView):
     """Stream the whole study as wide CSV, long CSV or JSONL (owners and viewers; annotators work blind)."""
 
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = _JSONErrorsNegotiation
+    content_negotiation_class = JSONErrorsNegotiation
 
     @extend_schema(
         operation_id="study_export",

@@ -4,6 +4,7 @@ deferred charts load; with JavaScript off the tables are there."""
 
 import csv
 import io
+import urllib.request
 
 import pytest
 from playwright.sync_api import expect
@@ -13,8 +14,15 @@ from tests.labelling import analytics_data
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def _warm(live_server):
+    """The server's first request imports every view (scikit-learn for agreement: seconds on a busy machine)."""
+    urllib.request.urlopen(live_server.url + "/accounts/login/", timeout=120).read()
+
+
 def test_charts_draw_a_filter_applies_and_a_csv_downloads(live_server, login, page, small_study):
     analytics_data.build(small_study, items=24)
+    _warm(live_server)
+    page.set_default_timeout(30_000)
     login("olivia")
     page.goto(f"{live_server.url}/studies/small/analytics/")
     symptom = page.locator("#chart-distribution--symptom")
@@ -50,6 +58,7 @@ def test_charts_draw_a_filter_applies_and_a_csv_downloads(live_server, login, pa
 
 def test_without_javascript_the_charts_are_tables(live_server, browser, small_study):
     analytics_data.build(small_study, items=12)
+    _warm(live_server)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(live_server.url + "/accounts/login/")

@@ -193,10 +193,6 @@ def site(db):
     return {"owner": owner, "annotator": annotator, "urls": urls}
 
 
-# plotly.js sets styles inline (labelling/views/analytics.py): style-src is relaxed there only.
-PLOTLY_PAGES = {"labelling:analytics", "labelling:analytics-chart", "labelling:analytics-compare"}
-
-
 class InlineCode(HTMLParser):
     """What a script-src 'self' / style-src 'self' policy would block, as found by an HTML parser."""
 
@@ -261,8 +257,7 @@ def test_every_page_has_the_policy_and_no_inline_code(client, site, role):
         assert response["Content-Type"].startswith("text/html"), name
         policy = directives(response)
         assert policy["script-src"] == ["'self'"], (name, policy)
-        styles = ["'self'", "'unsafe-inline'"] if name in PLOTLY_PAGES else ["'self'"]
-        assert policy["style-src"] == styles, (name, policy)
+        assert policy["style-src"] == ["'self'"], (name, policy)  # plotly.js too (templates/_plotly_head.html)
         assert policy["default-src"] == ["'self'"] and policy["object-src"] == ["'none'"]
         assert policy["frame-ancestors"] == ["'none'"] and policy["base-uri"] == ["'self'"]
         assert inline_code(response.content.decode()) == [], (name, url)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
@@ -14,7 +13,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from config.errors import ApplicationError
-from config.renderers import INLINE_STYLES
 from labelling.analytics import build_chart, parse_filters
 from labelling.analytics import selectors as q
 from labelling.analytics.access import check_chart_access, sees_annotator_charts
@@ -25,11 +23,6 @@ from labelling.analytics.filters import KINDS, LABEL_MODES, ChartFilters, study_
 from labelling.analytics.selectors import REPORT_COLUMNS
 from labelling.models import Study
 from labelling.permissions import can_view_analytics, role_in, roles_in, studies_visible_to, study_for
-
-# plotly.js sets styles inline (a <style> element of its global rules, style attributes on the SVG
-# it draws): these pages relax style-src as the API docs pages do. Scripts stay 'self', without
-# 'unsafe-eval': the charts use no WebGL trace, the only plotly.js code that compiles functions.
-plotly_csp = csp_update(INLINE_STYLES)
 
 # Charts whose figures take longest on a large study (the bootstrap intervals, a scan of every
 # label's time): the page loads them after it is shown; without JavaScript they are a link away.
@@ -91,7 +84,6 @@ def _other_studies(user, study: Study) -> list[Study]:
     return [s for s in studies if can_view_analytics(user, s)]
 
 
-@plotly_csp
 @login_required
 @require_safe
 def analytics(request, slug):
@@ -168,7 +160,6 @@ def analytics(request, slug):
     return render(request, "labelling/analytics.html", context, status=400 if bad else 200)
 
 
-@plotly_csp
 @login_required
 @require_safe
 def analytics_chart(request, slug, chart_id):
@@ -196,7 +187,6 @@ def analytics_chart(request, slug, chart_id):
     return render(request, "labelling/analytics_chart.html", context)
 
 
-@plotly_csp
 @login_required
 @require_safe
 def analytics_compare(request, slug):

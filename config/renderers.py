@@ -1,9 +1,10 @@
-"""DRF's browsable API under our Content-Security-Policy.
+"""DRF's browsable API under our Content-Security-Policy; content negotiation for data downloads.
 
 Its pages load every script from static files (script-src 'self' holds) but style themselves
 inline (a <style> of Pygments colours, style= attributes): only those responses may.
 """
 
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer as DRFBrowsableAPIRenderer
 
 INLINE_STYLES = {"style-src": ["'unsafe-inline'"]}  # django-csp's per-response update
@@ -15,3 +16,12 @@ class BrowsableAPIRenderer(DRFBrowsableAPIRenderer):
         if response is not None:
             response._csp_update = INLINE_STYLES  # what csp.decorators.csp_update sets
         return super().render(data, accepted_media_type, renderer_context)
+
+
+class FormatNamesTheDataFormat(DefaultContentNegotiation):
+    """For views whose ``?format=`` names the data's format (csv, jsonl, ...), not a DRF renderer: the
+    first renderer answers (JSON for errors); the view writes the data in the format asked for itself."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type

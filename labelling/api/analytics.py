@@ -19,12 +19,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError
+from config.renderers import FormatNamesTheDataFormat  # ?format= names the data format; errors stay JSON
 from labelling.analytics import build_chart, chart_ids, parse_filters
 from labelling.analytics.access import check_chart_access, sees_annotator_charts
 from labelling.analytics.charts import FIXED, Codebook, crosstab_chart, distribution_chart
 from labelling.analytics.filters import KINDS, LABEL_MODES
 from labelling.analytics.selectors import REPORT_COLUMNS
-from labelling.api.dataset import JSONErrorsNegotiation
 from labelling.permissions import can_view_analytics, study_for
 
 FORMATS = ("json", "csv")
@@ -85,7 +85,7 @@ def _required(request, name: str, hint: str) -> str:
 
 class _ChartView(APIView):
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = JSONErrorsNegotiation
+    content_negotiation_class = FormatNamesTheDataFormat
 
     def chart_response(self, request, slug: str, build):
         """``build(study, filters, codebook)`` makes the chart, once access, the format and the filters are checked."""

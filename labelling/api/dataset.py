@@ -3,26 +3,17 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError
+from config.renderers import FormatNamesTheDataFormat
 from labelling.dataset.export import FORMATS
 from labelling.permissions import can_create_accounts, can_read_results, is_owner, study_for
 from labelling.services.label_import import labels_import
 from labelling.views.export import streaming_export_response
-
-
-class JSONErrorsNegotiation(DefaultContentNegotiation):
-    """``?format=`` names a file format here (export, chart data), not a DRF renderer: errors are always JSON."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        renderer = renderers[0]
-        return renderer, renderer.media_type
-
 
 _ERROR = inline_serializer(
     "DatasetError",
@@ -34,7 +25,7 @@ class StudyExportApi(APIView):
     """Stream the whole study as wide CSV, long CSV or JSONL (owners and viewers; annotators work blind)."""
 
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = JSONErrorsNegotiation
+    content_negotiation_class = FormatNamesTheDataFormat  # ?format= is the export format; errors are JSON
 
     @extend_schema(
         operation_id="study_export",

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError
-from labelling.api.dataset import _JSONErrorsNegotiation  # ?format= names the export, errors stay JSON
+from config.renderers import FormatNamesTheDataFormat  # ?format= names the data format; errors stay JSON
 from surveys.response_import import parse_mapping
 from surveys.response_import_services import survey_responses_import
 from surveys.results_permissions import can_import_survey_responses, can_read_survey_results, survey_results_for
@@ -80,7 +80,7 @@ class SurveyExportApi(APIView):
     """Download a survey's submitted responses, streamed (owners, viewers, adjudicators)."""
 
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = _JSONErrorsNegotiation
+    content_negotiation_class = FormatNamesTheDataFormat
 
     @extend_schema(
         operation_id="survey_export",

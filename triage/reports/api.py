@@ -9,7 +9,6 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -17,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError
+from config.renderers import FormatNamesTheDataFormat
 from triage.models import Report
 from triage.permissions import CanCurateReports
 from triage.reports import overview, services
@@ -92,13 +92,6 @@ _OVERVIEW_ERROR = inline_serializer(
 )
 
 
-class _FormatIsTheDataFormat(DefaultContentNegotiation):
-    """``?format=`` names the data's format (csv or json) here, not a DRF renderer: answers are JSON."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
 class ReportsOverviewChartSerializer(serializers.Serializer):
     id = serializers.CharField()
     title = serializers.CharField()
@@ -138,7 +131,7 @@ class ReportsOverviewChartAPI(APIView):
     """One chart's data, as JSON (``{id, title, bucket, from, to, columns, rows}``) or CSV."""
 
     renderer_classes = [JSONRenderer]
-    content_negotiation_class = _FormatIsTheDataFormat
+    content_negotiation_class = FormatNamesTheDataFormat  # ?format= is csv or json; errors are JSON
 
     @extend_schema(
         operation_id="reports_overview_chart",

@@ -48,13 +48,15 @@ def link_for_token(*, token: str, lock: bool = False) -> Link:
     if not token or len(token) > 200:
         raise ApplicationError(UNKNOWN_LINK, status=404)
     digest = token_hash(token)
-    invitations = Invitation.objects.select_related("survey", "survey__current_version")
+    # The definitions are large JSON documents: load only the one a caller reads (response.version's,
+    # or survey.current_version's when it starts a response), never the builder's working copy.
+    invitations = Invitation.objects.select_related("survey").defer("survey__definition")
     if lock:
         invitations = invitations.select_for_update(of=("self",))
     invitation = invitations.filter(token_hash=digest).first()
     if invitation is not None:
         return Link(survey=invitation.survey, invitation=invitation)
-    survey = Survey.objects.select_related("current_version").filter(open_link_token_hash=digest).first()
+    survey = Survey.objects.defer("definition").filter(open_link_token_hash=digest).first()
     if survey is None:
         raise ApplicationError(UNKNOWN_LINK, status=404)
     return Link(survey=survey, invitation=None)

@@ -225,11 +225,16 @@ def _check_cap(survey: Survey) -> None:
         )
 
 
-def _answers_write(*, response: SurveyResponse, answers: dict) -> None:
-    questions = {q.code: q for q in Question.objects.filter(version=response.version)}
-    Answer.objects.filter(response=response).delete()
+def _answers_write(*, response: SurveyResponse, answers: dict, touched: set[str]) -> None:
+    """Rewrite the answers to the ``touched`` questions (given now, or dropped) from ``answers``."""
+    if not touched:
+        return
+    questions = {q.code: q for q in Question.objects.filter(version=response.version, code__in=touched)}
+    Answer.objects.filter(response=response, question__code__in=touched).delete()
     rows = []
     for code, value in answers.items():
+        if code not in touched:
+            continue
         question = questions[code]
         if question.kind == Question.Kind.MATRIX:
             rows.extend(
@@ -273,7 +278,8 @@ def response_answer(*, token: str, consent: bool | None, answers: dict, submit: 
             )
     version = response.version if response is not None else survey.current_version
     questions = questions_of(version.definition)
-    merged, problems = answers_merge(questions=questions, stored=stored_answers(response), given=answers, strict=strict)
+    stored = stored_answers(response)
+    merged, problems = answers_merge(questions=questions, stored=stored, given=answers, strict=strict)
     if problems:
         raise _problems_error(problems)
     missing = missing_required(questions=questions, answers=merged)
@@ -295,7 +301,8 @@ def response_answer(*, token: str, consent: bool | None, answers: dict, submit: 
         response = SurveyResponse.objects.create(
             survey=survey, version=version, invitation=invitation, consent_at=_today()
         )
-    _answers_write(response=response, answers=merged)
+    touched = (set(answers) & (set(merged) | set(stored))) | (set(stored) - set(merged))
+    _answers_write(response=response, answers=merged, touched=touched)
     if submit:
         if response.invitation.from_open_link:
             _check_cap(_locked(survey))

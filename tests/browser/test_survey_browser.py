@@ -5,6 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from surveys.models import Answer, Response
+from tests.browser.conftest import REPORT_CSP_VIOLATIONS
 from tests.surveys.conftest import open_survey  # noqa: F401, F811 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -15,10 +16,14 @@ PHONE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touc
 @pytest.fixture
 def phone(browser):
     context = browser.new_context(**PHONE)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(30_000)  # a shared machine under load
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if m.text.startswith("CSP violation") else None)
     yield page
     context.close()
+    assert violations == [], violations
 
 
 def _no_sideways_scrolling(page):

@@ -1,26 +1,16 @@
 """The Reports overview in Chromium (issue 14): the server-built figures are drawn by plotly.min.js
 under the Content-Security-Policy (the ``page`` fixture fails on any violation), the tables fold
 away once drawn, the CSV link downloads the data; without JavaScript the tables are the page.
-
-plotly.min.js is put in static/js/ by the analytics branch (issue 14); until it is merged in,
-these tests skip.
 """
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.staticfiles import finders
 from playwright.sync_api import expect
 
 from tests.factories import ReportFactory, UserFactory
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not finders.find("js/plotly.min.js"), reason="static/js/plotly.min.js comes with the analytics branch"
-    ),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 without JavaScript."""
 
 import io
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from surveys.response_import_services import survey_responses_import
@@ -15,13 +13,8 @@ from tests.surveys.fixtures import DEFINITION, RAW_MAPPING, raw_csv, raw_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PLOTLY = Path(settings.BASE_DIR) / "static" / "js" / "plotly.min.js"
-
-
 @pytest.fixture
 def survey(small_study):
-    if not PLOTLY.exists():
-        pytest.skip("static/js/plotly.min.js is not there (it is copied from the plotly package)")
     owner = small_study["owner"]
     made = survey_create(study=small_study["study"], slug="devs", definition=DEFINITION, created_by=owner)
     made = survey_open(survey=made, user=owner)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
@@ -23,6 +24,11 @@ from labelling.analytics.filters import KINDS, LABEL_MODES, ChartFilters, study_
 from labelling.analytics.selectors import REPORT_COLUMNS
 from labelling.models import Study
 from labelling.permissions import can_view_analytics, role_in, roles_in, studies_visible_to, study_for
+
+# plotly.js draws the sunburst, Sankey and heatmap with a few style="" attributes (its <style>
+# element is avoided by templates/_plotly_head.html): these pages allow inline style *attributes*
+# only (style-src-attr), never <style> elements or scripts; no WebGL trace, so no 'unsafe-eval'.
+plotly_csp = csp_update({"style-src-attr": ["'unsafe-inline'"]})
 
 # Charts whose figures take longest on a large study (the bootstrap intervals, a scan of every
 # label's time): the page loads them after it is shown; without JavaScript they are a link away.
@@ -84,6 +90,7 @@ def _other_studies(user, study: Study) -> list[Study]:
     return [s for s in studies if can_view_analytics(user, s)]
 
 
+@plotly_csp
 @login_required
 @require_safe
 def analytics(request, slug):
@@ -160,6 +167,7 @@ def analytics(request, slug):
     return render(request, "labelling/analytics.html", context, status=400 if bad else 200)
 
 
+@plotly_csp
 @login_required
 @require_safe
 def analytics_chart(request, slug, chart_id):
@@ -187,6 +195,7 @@ def analytics_chart(request, slug, chart_id):
     return render(request, "labelling/analytics_chart.html", context)
 
 
+@plotly_csp
 @login_required
 @require_safe
 def analytics_compare(request, slug):

@@ -26,9 +26,13 @@ def _plain(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, names=table.column_names)
 
 
-def _read(zip_path, member: str, columns: list[str] | None = None) -> pa.Table:
+def _member(zip_path, member: str) -> bytes:
     with zipfile.ZipFile(zip_path) as zf:
-        data = zf.read(member)
+        return zf.read(member)
+
+
+def _read(zip_path, member: str, columns: list[str] | None = None) -> pa.Table:
+    data = _member(zip_path, member)
     table = pq.read_table(pa.BufferReader(data), columns=columns)
     return _plain(table)
 
@@ -41,8 +45,12 @@ def _differs(a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def data_changes(*, previous_zip, current_dir, final_headers: list[str]) -> dict:
-    prev_items = _read(previous_zip, pk.PARQUET_PATHS[pk.ITEMS])
-    cur_items = _plain(pq.read_table(current_dir / pk.PARQUET_PATHS[pk.ITEMS]))
+    # Only the ids and the final labels are compared: the other columns (titles, rationales) are not read.
+    prev_columns = set(pq.read_schema(pa.BufferReader(_member(previous_zip, pk.PARQUET_PATHS[pk.ITEMS]))).names)
+    wanted = ["source_id", *(h for h in final_headers if h in prev_columns)]
+    prev_items = _read(previous_zip, pk.PARQUET_PATHS[pk.ITEMS], columns=wanted)
+    cur_path = current_dir / pk.PARQUET_PATHS[pk.ITEMS]
+    cur_items = _plain(pq.read_table(cur_path, columns=["source_id", *(h for h in final_headers)]))
     prev_ids, cur_ids = prev_items["source_id"], cur_items["source_id"]
     added = pc.invert(pc.is_in(cur_ids, value_set=pc.unique(prev_ids)))
     removed = pc.invert(pc.is_in(prev_ids, value_set=pc.unique(cur_ids)))

@@ -3,7 +3,8 @@
 ``framework`` (repeatable), ``kind`` (repeatable), ``from`` / ``to`` (ISO dates, inclusive: the
 report's creation date at its source) restrict the study's items; ``labels`` says which labels are
 counted: ``final`` (the final labels, default) or ``annotators`` (every individual label).
-Calibration rounds (``round``) are not in this version: the parameter is refused with a 400 that says so.
+``round`` (a calibration round's id or name) restricts them to that round's items (their labels
+as they stand now; an earlier pass of a re-opened round is on the Agreement page).
 Every bad value is an ``ApplicationError`` naming the parameter and its valid values.
 """
 
@@ -17,6 +18,7 @@ from django.db.models import Q
 
 from config.errors import ApplicationError
 from labelling.models import Study, StudyItem
+from labelling.selectors.rounds import round_and_pass_param
 from triage.models import Report
 
 FINAL = "final"
@@ -32,10 +34,11 @@ class ChartFilters:
     date_from: date | None = None
     date_to: date | None = None
     labels: str = FINAL
+    round_id: int | None = None
 
     @property
     def restricts_items(self) -> bool:
-        return bool(self.frameworks or self.kinds or self.date_from or self.date_to)
+        return bool(self.frameworks or self.kinds or self.date_from or self.date_to or self.round_id)
 
     def report_q(self, prefix: str = "") -> Q:
         """A Q on Report (``prefix`` is the path to it, e.g. ``"item__report__"``)."""
@@ -53,7 +56,10 @@ class ChartFilters:
 
     def item_q(self, prefix: str = "") -> Q:
         """A Q on StudyItem (``prefix`` is the path to it, e.g. ``"item__"``)."""
-        return self.report_q(f"{prefix}report__")
+        q = self.report_q(f"{prefix}report__")
+        if self.round_id:
+            q &= Q(**{f"{prefix}round_memberships__round_id": self.round_id})
+        return q
 
     def params(self) -> list[tuple[str, str]]:
         """The filters as query parameters (for the data URLs of the charts)."""
@@ -64,6 +70,8 @@ class ChartFilters:
             out.append(("to", self.date_to.isoformat()))
         if self.labels != FINAL:
             out.append(("labels", self.labels))
+        if self.round_id:
+            out.append(("round", str(self.round_id)))
         return out
 
     def query_string(self, **more) -> str:
@@ -76,6 +84,7 @@ class ChartFilters:
             "from": self.date_from.isoformat() if self.date_from else None,
             "to": self.date_to.isoformat() if self.date_to else None,
             "labels": self.labels,
+            "round": self.round_id,
         }
 
 
@@ -126,11 +135,10 @@ def parse_filters(params, *, study: Study) -> ChartFilters:
     if labels not in LABEL_MODES:
         valid = ", ".join(LABEL_MODES)
         _bad("labels", f"Unknown labels '{labels}': use {valid} (final labels or every individual label).", valid)
+    round_id = None
     if (params.get("round") or "").strip():
-        raise ApplicationError(
-            "'round' is not available: this version has no calibration rounds. Leave the parameter out.",
-            details=[{"field": "round", "message": "Not available in this version."}],
-        )
+        round_, _pass = round_and_pass_param(study=study, round_raw=params.get("round"), pass_raw=None)
+        round_id = round_.pk
     date_from, date_to = _date(params, "from"), _date(params, "to")
     if date_from and date_to and date_from > date_to:
         raise ApplicationError(
@@ -143,4 +151,5 @@ def parse_filters(params, *, study: Study) -> ChartFilters:
         date_from=date_from,
         date_to=date_to,
         labels=labels,
+        round_id=round_id,
     )

@@ -24,6 +24,7 @@ from labelling.analytics.filters import KINDS, LABEL_MODES, ChartFilters, study_
 from labelling.analytics.selectors import REPORT_COLUMNS
 from labelling.models import Study
 from labelling.permissions import can_view_analytics, role_in, roles_in, studies_visible_to, study_for
+from labelling.selectors.rounds import rounds_of
 
 # plotly.js draws the sunburst, Sankey and heatmap with a few style="" attributes (its <style>
 # element is avoided by templates/_plotly_head.html): these pages allow inline style *attributes*
@@ -155,6 +156,7 @@ def analytics(request, slug):
         "error": error,
         "filters": filters,
         "frameworks": study_frameworks(study=study),
+        "rounds": list(rounds_of(study=study)),
         "kinds": KINDS,
         "label_modes": LABEL_MODES,
         "dimensions": dims,

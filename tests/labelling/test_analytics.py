@@ -182,6 +182,25 @@ def test_framework_and_kind_filters_apply(owner, data):
     assert sum(expected.values()) < sum(1 for r in wide(data["study"]) if r["symptom"])
 
 
+def test_round_filter_counts_the_rounds_items_only(owner, data):
+    from labelling.models import StudyItem
+    from labelling.services.rounds import round_create
+
+    study = data["study"]
+    included = list(StudyItem.objects.filter(study=study, screening=StudyItem.Screening.INCLUDED).order_by("id"))
+    chosen = included[::2]
+    sources = {item.report.source_id for item in chosen}
+    pilot = round_create(
+        study=study, name="Pilot", source="list", item_ids=[i.id for i in chosen], created_by=data["owner"]
+    )
+    rows = [r for r in wide(study) if r["source_id"] in sources]
+    expected = Counter(r["symptom"] for r in rows if r["symptom"])
+    for ref in (pilot.pk, "Pilot"):
+        got = distribution_of(api_csv(owner, f"{API}distribution/?dimension=symptom&round={ref}&format=csv"))
+        assert {k: v[0] for k, v in got.items() if v[0]} == dict(expected)
+    assert sum(expected.values()) < sum(1 for r in wide(study) if r["symptom"])
+
+
 def test_date_filter_is_on_the_report_creation_day(owner, data):
     def created(obj):
         return datetime.fromisoformat(obj["report"]["created_at"]).date()
@@ -321,7 +340,7 @@ def test_study_figures_are_valid_plotly_figures_with_their_csv(data):
         ("distribution/?dimension=symptom&from=yesterday", "from", "YYYY-MM-DD"),
         ("distribution/?dimension=symptom&from=2021-01-02&to=2021-01-01", "from", "swap"),
         ("distribution/?dimension=symptom&labels=some", "labels", "final, annotators"),
-        ("distribution/?dimension=symptom&round=1", "round", "calibration rounds"),
+        ("distribution/?dimension=symptom&round=nope", "round", "round"),
         ("sankey.symptom.symptom/", "target", "two different"),
     ],
 )

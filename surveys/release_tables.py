@@ -30,6 +30,7 @@ from pathlib import Path
 from config.errors import ApplicationError
 from labelling.models import Study
 from labelling.releases import package as pk
+from labelling.releases.loader import refuse
 from surveys.answers import AnswerProblem, answer_clean
 from surveys.exports import answer_rows, category_parts
 from surveys.models import Answer, Question, Response, Survey, SurveyVersion
@@ -157,14 +158,6 @@ class _Parsed:
     versions: list[tuple[int, dict]]  # (number, clean definition)
     # response pseudonym -> (version number, submitted day, {question code: value})
     responses: dict[str, tuple[int, str, dict]] = field(default_factory=dict)
-
-
-def _refuse(problems: list[str]):
-    shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-    raise ApplicationError(
-        f"The package was refused and nothing was written: {shown}",
-        details=[{"message": p} for p in problems[:200]],
-    )
 
 
 def _parse_document(name: str, path: Path, problems: list[str]) -> _Parsed | None:
@@ -342,5 +335,5 @@ def load_study_survey_tables(study: Study, directory: Path) -> list[LoadedSurvey
             _parse_rows(one, tables[name], problems)
             parsed.append(one)
     if problems:
-        _refuse(problems)
+        refuse(problems)
     return [_write(study, p) for p in parsed]

@@ -198,3 +198,27 @@ def test_a_tampered_survey_file_is_refused_by_its_checksum(surveyed, tmp_path):
             zf.writestr(n, data)
     with pytest.raises(CommandError, match="'data/survey_feedback.csv' does not match its checksum"):
         call_command("load_release", str(path), "--study", "evil", "--owner", "rita", stdout=io.StringIO())
+
+
+def test_a_response_that_answered_nothing_travels_as_one_empty_row(small_study):
+    study, owner = small_study["study"], small_study["owner"]
+    definition = {
+        "title": "Optional only",
+        "sections": [{"title": "S", "questions": [{"code": "comments", "kind": "text", "text": "Anything?"}]}],
+    }
+    survey = survey_open(survey=survey_create(study=study, slug="quiet", definition=definition, created_by=owner),
+                         user=owner)  # fmt: skip
+    survey_responses_import(survey=survey, source=_upload("submitted,comments\n2026-11-02,\n2026-11-03,Hi\n"))
+    first = _release(study)
+    rows = _rows(_zip(first.file.path)["data/survey_quiet.csv"])
+    assert [(r["response"], r["submitted"], r["question"], r["value"]) for r in rows] == [
+        ("R1", "2026-11-02", "", ""),
+        ("R2", "2026-11-03", "comments", "Hi"),
+    ]
+    call_command("load_release", first.file.path, "--study", "quiet-copy", "--owner", "rita", stdout=io.StringIO())
+    loaded = Survey.objects.get(study__slug="quiet-copy")
+    assert loaded.slug == "quiet-quiet-copy"
+    assert Response.objects.filter(survey=loaded, status=Response.Status.SUBMITTED).count() == 2
+    a, b = results_for(survey=survey), results_for(survey=loaded)
+    a.pop("survey"), b.pop("survey")
+    assert a == b

@@ -222,3 +222,17 @@ def test_a_response_that_answered_nothing_travels_as_one_empty_row(small_study):
     a, b = results_for(survey=survey), results_for(survey=loaded)
     a.pop("survey"), b.pop("survey")
     assert a == b
+
+
+def test_the_api_says_which_surveys_it_loaded(surveyed, small_study):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(small_study["researcher"])
+    with open(_release(surveyed).file.path, "rb") as fh:
+        response = api.post("/api/releases/load/", {"file": fh, "study": "api-copy"}, format="multipart")
+    assert response.status_code == 201, response.content
+    assert response.json()["surveys"] == [
+        {"name": "feedback", "slug": "feedback-api-copy", "responses": 17, "answers": Answer.objects.filter(
+            response__survey__slug="feedback", response__status="submitted").count()}
+    ]  # fmt: skip

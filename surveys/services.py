@@ -58,7 +58,7 @@ def survey_create(*, study, slug: str, definition, created_by) -> Survey:
     return survey
 
 
-def _version_make(*, survey: Survey, definition: dict, created_by) -> SurveyVersion:
+def version_make(*, survey: Survey, definition: dict, created_by) -> SurveyVersion:
     number = (survey.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = SurveyVersion.objects.create(survey=survey, number=number, definition=definition, created_by=created_by)
     Question.objects.bulk_create(
@@ -102,7 +102,7 @@ def survey_definition_update(*, survey: Survey, definition, user) -> Survey:
     survey.title = clean["title"]
     fields = ["definition", "title", "updated_at"]
     if survey.current_version is not None and survey.current_version.definition != clean:
-        _version_make(survey=survey, definition=clean, created_by=user)
+        version_make(survey=survey, definition=clean, created_by=user)
         fields.append("current_version")
     survey.save(update_fields=fields)
     return survey
@@ -114,7 +114,7 @@ def survey_open(*, survey: Survey, user) -> Survey:
     survey = _locked(survey)
     clean = definition_validate(survey.definition)
     if survey.current_version is None or survey.current_version.definition != clean:
-        _version_make(survey=survey, definition=clean, created_by=user)
+        version_make(survey=survey, definition=clean, created_by=user)
     if survey.closes_at is not None and survey.closes_at <= timezone.now():
         raise ApplicationError(
             f"The closing date {survey.closes_at:%Y-%m-%d %H:%M} UTC is past: set a later one (or none) first.",

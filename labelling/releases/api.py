@@ -127,6 +127,13 @@ class ReleaseLoadInput(serializers.Serializer):
     study = serializers.SlugField(required=False, allow_blank=True, help_text="The new study's slug.")
 
 
+class LoadedSurveyOutput(serializers.Serializer):
+    name = serializers.CharField(help_text="The survey's slug in the package.")
+    slug = serializers.CharField(help_text="Its slug here (suffixed with the study's slug when the name was taken).")
+    responses = serializers.IntegerField()
+    answers = serializers.IntegerField()
+
+
 class ReleaseLoadOutput(serializers.Serializer):
     study = serializers.CharField()
     items = serializers.IntegerField()
@@ -136,6 +143,7 @@ class ReleaseLoadOutput(serializers.Serializer):
     final_labels = serializers.IntegerField()
     adjudications = serializers.IntegerField()
     annotators = serializers.IntegerField()
+    surveys = LoadedSurveyOutput(many=True)
 
 
 class ReleaseLoadApi(APIView):

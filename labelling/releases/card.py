@@ -205,7 +205,11 @@ def dataset_card(
         "- `data/labels.csv`, `data/labels.parquet`: one row per individual label (long format).",
         "- `data/adjudications.csv`: every adjudication decision, in order.",
         "- `data/reproductions.csv`: the reproduction runs of the items' reports (verdicts, environments, versions).",
-        *(f"- `data/survey_{s}.csv`: survey answers." for s in surveys),
+        *(
+            f"- `data/survey_{s}.csv`, `surveys/{s}.json`: the survey's submitted answers (long, responses "
+            "R1, R2, ...) and its questions, every version."
+            for s in surveys
+        ),
         "- `codebook.json`: the codebook (Bugsift's template format) with its history.",
         "- `agreement.json`: the agreement figures above, in full (Cohen's pairs, per category, bands).",
         "- `changes.json`: what changed since the previous release.",

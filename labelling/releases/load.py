@@ -11,17 +11,19 @@ written in one transaction with bulk inserts, so a problem found while writing l
 * assignments (finished or not, per ``labels.finished``), annotations, final labels (value, method,
   adjudicator, rationale) and adjudication decisions are created as the package has them.
 
+* each survey is recreated (``surveys.release_tables``: its versions, questions and submitted responses
+  with their answers), under its own slug or, when that is taken here, ``<slug>-<study>``.
+
 Not loaded: reproduction runs (they belong to this instance's runners and reproducers; a report that
-already exists here keeps its own), survey answers unless the surveys app offers an import hook.
+already exists here keeps its own).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
@@ -43,6 +45,7 @@ from labelling.releases.loader import CheckedPackage, checked_package
 from labelling.releases.models import AnnotatorPseudonym
 from labelling.services.codebooks import codebook_fill_from_template
 from labelling.services.studies import study_create
+from surveys.release_tables import LoadedSurvey, load_study_survey_tables
 from triage.models import Report, SourceLabel
 
 BATCH = 5000
@@ -58,6 +61,7 @@ class LoadResult:
     final_labels: int
     adjudications: int
     annotators: int
+    surveys: list[LoadedSurvey] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -69,6 +73,7 @@ class LoadResult:
             "final_labels": self.final_labels,
             "adjudications": self.adjudications,
             "annotators": self.annotators,
+            "surveys": [s.as_dict() for s in self.surveys],
         }
 
 
@@ -274,20 +279,15 @@ def _load(package: CheckedPackage, *, owner, slug: str) -> LoadResult:
             for r in batch
         )
         n_decisions += len(batch)
-    _load_surveys(study, package)
-    return LoadResult(study, len(item_ids), created, reused, n_labels, len(final_rows), n_decisions, len(names))
+    surveys = _load_surveys(study, package)
+    return LoadResult(
+        study, len(item_ids), created, reused, n_labels, len(final_rows), n_decisions, len(names), surveys
+    )
 
 
-def _load_surveys(study: Study, package: CheckedPackage) -> None:
-    """Survey answers, when the surveys app is installed and offers ``surveys.export.load_study_survey_tables``."""
-    tables = [p for p in (package.directory / "data").glob("survey_*.csv")]
-    if not tables or not apps.is_installed("surveys"):
-        return
-    try:
-        from surveys.export import load_study_survey_tables  # type: ignore[import-not-found]
-    except ImportError:
-        return
-    load_study_survey_tables(study, {p.stem.removeprefix("survey_"): p for p in tables})
+def _load_surveys(study: Study, package: CheckedPackage) -> list[LoadedSurvey]:
+    """The package's surveys (``surveys.release_tables``): definitions, versions, submitted answers."""
+    return load_study_survey_tables(study, package.directory)
 
 
 def release_load(*, source, owner, slug: str | None = None) -> LoadResult:

@@ -47,7 +47,7 @@ class CheckedPackage:
             yield from csv.DictReader(fh)
 
 
-def _refuse(problems: list[str]):
+def refuse(problems: list[str]):
     shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
     raise ApplicationError(
         f"The package was refused and nothing was written: {shown}",
@@ -72,7 +72,7 @@ def _check_zip(source) -> tuple[zipfile.ZipFile, list[str]]:
     try:
         zf = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as exc:
-        _refuse([f"it is not a zip file ({exc}). Upload the .zip a Bugsift release made."])
+        refuse([f"it is not a zip file ({exc}). Upload the .zip a Bugsift release made."])
     infos = [i for i in zf.infolist() if not i.is_dir()]
     names = [i.filename for i in infos]
     problems = [f"'{n}' is not a plain relative path inside the package." for n in names if not _safe(n)]
@@ -85,7 +85,7 @@ def _check_zip(source) -> tuple[zipfile.ZipFile, list[str]]:
         if required not in names:
             problems.append(f"'{required}' is missing: this is not a Bugsift release package.")
     if problems:
-        _refuse(problems)
+        refuse(problems)
     return zf, names
 
 
@@ -184,7 +184,7 @@ def checked_package(source):
     with zf, tempfile.TemporaryDirectory(prefix="bugsift-load-") as tmp:
         problems = _check_checksums(zf, names)
         if problems:
-            _refuse(problems)
+            refuse(problems)
         directory = Path(tmp)
         for name in names:
             target = directory / name
@@ -194,19 +194,19 @@ def checked_package(source):
                     dst.write(block)
         problems = validate_directory(directory)
         if problems:
-            _refuse([f"frictionless validation: {p}" for p in problems])
+            refuse([f"frictionless validation: {p}" for p in problems])
         try:
             descriptor = json.loads((directory / pk.DESCRIPTOR).read_text(encoding="utf-8"))
             codebook = json.loads((directory / "codebook.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            _refuse([f"datapackage.json or codebook.json cannot be read: {exc}."])
+            refuse([f"datapackage.json or codebook.json cannot be read: {exc}."])
         meta = descriptor.get("bugsift") or {}
         if meta.get("profile") != pk.PROFILE or not isinstance(meta.get("study"), dict):
-            _refuse(["datapackage.json has no 'bugsift' section: it was not made by a Bugsift release."])
+            refuse(["datapackage.json has no 'bugsift' section: it was not made by a Bugsift release."])
         if meta.get("format", 0) > pk.FORMAT_VERSION:
-            _refuse([f"the package's format {meta['format']} is newer than this Bugsift reads ({pk.FORMAT_VERSION})."])
+            refuse([f"the package's format {meta['format']} is newer than this Bugsift reads ({pk.FORMAT_VERSION})."])
         package = CheckedPackage(directory=directory, descriptor=descriptor, codebook=codebook, meta=meta)
         problems = _codebook_problems(package)
         if problems:
-            _refuse(problems)
+            refuse(problems)
         yield package

@@ -122,7 +122,7 @@ def _descriptor(*, study, version, date, options, built: Built, files: list[Writ
         f = by_path[path]
         res.append(
             Resource(
-                name=name,
+                name=name.replace("_", "-").lower(),  # frictionless names: lower case, no '_
                 title=RESOURCE_TITLES.get(name, f"Survey answers ({name})"),
                 path=path,
                 format="csv",

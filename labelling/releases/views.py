@@ -95,7 +95,11 @@ def release_upload(request):
                 messages.success(
                     request,
                     f"Loaded {r['items']} items, {r['labels']} labels, {r['final_labels']} final labels and "
-                    f"{r['adjudications']} adjudications into study '{r['study']}'.",
+                    f"{r['adjudications']} adjudications into study '{r['study']}'."
+                    + "".join(
+                        f" Survey '{s['name']}' loaded as '{s['slug']}': {s['responses']} responses."
+                        for s in r["surveys"]
+                    ),
                 )
                 return redirect("labelling:study-detail", slug=result.study.slug)
     context = {"error": error, "problems": problems, "slug": slug}

@@ -18,13 +18,12 @@ import dataclasses
 import hashlib
 import json
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.apps import apps
 from django.contrib.auth import get_user_model
 
 from labelling.agreement.selectors import study_agreement
@@ -32,6 +31,7 @@ from labelling.dataset.export import _chunks, _iso, export_columns
 from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabelDecision, Study, StudyItem
 from labelling.releases import package as pk
 from labelling.selectors.codebook import codebook_export
+from surveys.release_tables import SurveyTable, study_survey_tables
 from triage.models import Report, ReproductionRun
 
 CHUNK_SIZE = 2000
@@ -293,17 +293,10 @@ def _reproductions(study: Study, directory: Path) -> _Table:
     return table
 
 
-def survey_tables(study: Study) -> list[tuple[str, list[str], Iterator[list]]]:
-    """The study's survey answers, when the ``surveys`` app is installed and offers an export:
-    ``surveys.export.study_survey_tables(study)`` returning ``[(name, header, rows)]``; each becomes
-    ``data/survey_<name>.csv``. Without it a release has no survey files (and says so)."""
-    if not apps.is_installed("surveys"):
-        return []
-    try:
-        from surveys.export import study_survey_tables  # type: ignore[import-not-found]
-    except ImportError:
-        return []
-    return list(study_survey_tables(study))
+def survey_tables(study: Study) -> list[SurveyTable]:
+    """The study's surveys (``surveys.release_tables``): each becomes ``data/survey_<slug>.csv`` (its
+    submitted answers, long) and ``surveys/<slug>.json`` (its versions' definitions)."""
+    return study_survey_tables(study)
 
 
 def _renamed(value, names: dict[str, str]):
@@ -381,17 +374,18 @@ def write_data(
         pk.ADJUDICATIONS: adjudications.rows,
         pk.REPRODUCTIONS: reproductions.rows,
     }
-    for name, header, survey_rows in survey_tables(study):
-        path = directory / "data" / f"survey_{name}.csv"
+    for survey in survey_tables(study):
+        path = directory / "data" / f"survey_{survey.name}.csv"
         with path.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
+            writer.writerow(survey.header)
             count = 0
-            for row in survey_rows:
+            for row in survey.rows:
                 writer.writerow(row)
                 count += 1
-        tables[f"survey_{name}"] = [pk.Field(h, "string", f"Survey '{name}': {h}.") for h in header]
-        rows[f"survey_{name}"] = count
+        write_json(directory / "surveys" / f"{survey.name}.json", survey.document)
+        tables[f"survey_{survey.name}"] = survey.fields
+        rows[f"survey_{survey.name}"] = count
     # The template format (what a new study starts from); where it was exported from is the
     # release's own metadata, so it is left out and a loaded study's release is byte-identical.
     codebook = codebook_export(study=study)

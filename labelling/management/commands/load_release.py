@@ -42,3 +42,8 @@ class Command(BaseCommand):
                 f"{r['reports_reused']} reused), {r['labels']} labels, {r['final_labels']} final labels, "
                 f"{r['adjudications']} adjudications, {r['annotators']} annotators."
             )
+            for s in r["surveys"]:
+                renamed = f" as '{s['slug']}' (its slug is taken here)" if s["slug"] != s["name"] else ""
+                self.stdout.write(
+                    f"Survey '{s['name']}' loaded{renamed}: {s['responses']} responses, {s['answers']} answers."
+                )

@@ -435,6 +435,10 @@ def category_split(*, category: Category, into, by=None) -> CodebookEvent:
         .filter(value_holds_code_q(category.code))
         .count()
     )
+    # History is history: an earlier pass's kept labels keep A (retired, so still a category).
+    snapshots_kept = (
+        AnnotationSnapshot.objects.filter(dimension=dimension).filter(value_holds_code_q(category.code)).count()
+    )
     codes = [t["code"] for t in targets]
     event = codebook_changed(
         study_id=study.pk,
@@ -448,6 +452,7 @@ def category_split(*, category: Category, into, by=None) -> CodebookEvent:
             "created": made,
             "items": sorted(flagged_items)[:1000],
             "final_labels_kept": kept_finals,
+            "snapshots_kept": snapshots_kept,
         },
         by=by,
     )

@@ -1,0 +1,198 @@
+"""Codebook evolution meets calibration rounds (issue 13): a merge or a rename rewrites the kept
+labels of a round's earlier pass (``AnnotationSnapshot``) like the annotations; a split keeps the
+split code there (history), and agreement on that pass counts it as the retired category. Figures
+are checked against the krippendorff package on the values recoded by hand."""
+
+from __future__ import annotations
+
+import random
+
+import krippendorff
+import numpy as np
+import pytest
+
+from labelling.agreement.selectors import study_agreement
+from labelling.models import Annotation, AnnotationSnapshot, Category, CodebookEvent
+from labelling.services.annotations import item_labels_save
+from labelling.services.codebook_evolution import categories_merge, category_rename, category_split
+from labelling.services.rounds import round_close, round_create, round_reopen
+from tests.factories import AssignmentFactory, ReportFactory, StudyFactory, StudyItemFactory
+
+pytestmark = pytest.mark.django_db
+
+SYMPTOMS = ["crash", "hang", "wrong_output"]
+COMPONENTS = [["layers"], ["model"], ["layers", "model"], ["layers", "optimizer"], ["model", "optimizer"]]
+
+
+def _category(s, dimension, code):
+    return Category.objects.get(dimension=s[dimension], code=code)
+
+
+def _labelled_round(s, n=16, seed=3):
+    """``n`` items labelled by both annotators (pass 1), in a round that is closed and re-opened;
+    returns (round, {(item id, annotator id): (symptom, components)}) as pass 1 stood."""
+    rng = random.Random(seed)
+    items = [StudyItemFactory(study=s["study"], report=ReportFactory()) for _ in range(n)]
+    pass1 = {}
+    for item in items:
+        a = rng.choice(SYMPTOMS)
+        for annotator in (s["ann1"], s["ann2"]):
+            AssignmentFactory(item=item, annotator=annotator)
+            symptom = a if rng.random() < 0.5 else rng.choice(SYMPTOMS)
+            components = rng.choice(COMPONENTS)
+            item_labels_save(item=item, annotator=annotator, values={"symptom": symptom, "component": components})
+            pass1[(item.id, annotator.id)] = (symptom, components)
+    r = round_create(study=s["study"], name="Pilot", source="list", item_ids=[i.id for i in items], created_by=None)
+    round_close(round=r, closed_by=None)
+    round_reopen(round=r, reopened_by=None, reason="before the codebook change")
+    r.refresh_from_db()
+    # Pass 2 has begun: one item labelled again (its annotations move on, its pass-1 history must not).
+    for annotator in (s["ann1"], s["ann2"]):
+        item_labels_save(item=items[0], annotator=annotator, values={"symptom": "wrong_output", "component": ["model"]})
+    return r, pass1
+
+
+def _snapshots(dimension):
+    return {
+        (item, annotator): value
+        for item, annotator, value in AnnotationSnapshot.objects.filter(dimension=dimension).values_list(
+            "item_id", "annotator_id", "value"
+        )
+    }
+
+
+def _alpha(s, values: dict, categories: list[str]) -> float:
+    """Krippendorff's nominal alpha of ``values`` ({(item, annotator): code}) by the krippendorff package."""
+    items = sorted({item for item, _ in values})
+    code = {c: i for i, c in enumerate(categories)}
+    data = np.array(
+        [[code[values[(i, a.id)]] if (i, a.id) in values else np.nan for i in items] for a in (s["ann1"], s["ann2"])],
+        dtype=float,
+    )
+    return krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+
+
+def _pass1(s, r, code):
+    s["study"].refresh_from_db()  # the codebook is read (and cached) under the study's current version
+    result = study_agreement(study=s["study"], round=r, pass_number=1, dimension_codes=[code], resamples=0)
+    return result["dimensions"][0]
+
+
+def test_a_merge_rewrites_an_earlier_pass_and_its_agreement_equals_the_oracle_on_the_rewritten_values(small_study):
+    s = small_study
+    r, pass1 = _labelled_round(s)
+    before = _snapshots(s["symptom"])
+    assert before == {key: symptom for key, (symptom, _) in pass1.items()}
+    components_before = _snapshots(s["component"])
+    holding_hang = sum(v == "hang" for v in before.values())
+    assert holding_hang > 0
+
+    event = categories_merge(source=_category(s, "symptom", "hang"), target=_category(s, "symptom", "crash"))
+
+    expected = {key: "crash" if v == "hang" else v for key, v in before.items()}
+    assert _snapshots(s["symptom"]) == expected
+    assert _snapshots(s["component"]) == components_before  # another dimension: untouched
+    assert event.details["snapshots_rewritten"] == holding_hang
+    assert CodebookEvent.objects.get(pk=event.pk).details["snapshots_rewritten"] == holding_hang
+    d = _pass1(s, r, "symptom")
+    assert d["unknown_categories"] == []
+    assert d["items"] == len({item for item, _ in expected})
+    assert d["krippendorff_alpha"]["value"] == pytest.approx(_alpha(s, expected, ["crash", "wrong_output"]), abs=1e-9)
+    assert d["percent_agreement"] == pytest.approx(
+        np.mean([expected[(i, s["ann1"].id)] == expected[(i, s["ann2"].id)] for i in {i for i, _ in expected}])
+    )
+    # The live annotations were merged too, and no stored value anywhere holds the merged code.
+    assert not Annotation.objects.filter(dimension=s["symptom"], value="hang").exists()
+
+
+def test_a_multiple_choice_merge_and_rename_rewrite_snapshot_values_sorted_and_without_duplicates(small_study):
+    s = small_study
+    r, pass1 = _labelled_round(s, seed=11)
+    before = _snapshots(s["component"])
+    assert before == {key: ";".join(sorted(components)) for key, (_, components) in pass1.items()}
+    assert "layers;model" in before.values() and "layers;optimizer" in before.values()
+
+    merge = categories_merge(source=_category(s, "component", "model"), target=_category(s, "component", "layers"))
+    merged = {
+        key: ";".join(sorted({"layers" if c == "model" else c for c in v.split(";")})) for key, v in before.items()
+    }
+    assert _snapshots(s["component"]) == merged
+    assert merge.details["snapshots_rewritten"] == sum(merged[k] != before[k] for k in before)
+    assert "layers;layers" not in merged.values() and "layers" in merged.values()
+
+    # 'layers' renamed to 'zlayers': inside 'layers;optimizer' the codes are sorted again.
+    rename = category_rename(category=_category(s, "component", "layers"), code="zlayers")
+    renamed = {
+        key: ";".join(sorted("zlayers" if c == "layers" else c for c in v.split(";"))) for key, v in merged.items()
+    }
+    assert _snapshots(s["component"]) == renamed
+    assert "optimizer;zlayers" in renamed.values()
+    assert rename.details["snapshots_rewritten"] == sum("layers" in v.split(";") for v in merged.values())
+    d = _pass1(s, r, "component")
+    assert d["unknown_categories"] == [] and d["items"] == len({i for i, _ in renamed})
+
+    # A rename of the name only rewrites nothing.
+    assert (
+        category_rename(category=_category(s, "component", "zlayers"), name="Layer modules").details[
+            "snapshots_rewritten"
+        ]
+        == 0
+    )
+
+
+def test_a_rename_of_a_single_choice_code_keeps_agreement_on_the_earlier_pass(small_study):
+    s = small_study
+    r, _ = _labelled_round(s, seed=5)
+    figures = _pass1(s, r, "symptom")
+    before = _snapshots(s["symptom"])
+    event = category_rename(category=_category(s, "symptom", "hang"), code="freeze")
+    assert event.details["snapshots_rewritten"] == sum(v == "hang" for v in before.values()) > 0
+    assert _snapshots(s["symptom"]) == {k: "freeze" if v == "hang" else v for k, v in before.items()}
+    after = _pass1(s, r, "symptom")
+    assert after["unknown_categories"] == []
+    for key in ("items", "percent_agreement", "krippendorff_alpha"):
+        assert after[key] == figures[key]  # the same labels under a new code: the same figures
+
+
+def test_after_a_split_the_earlier_pass_keeps_the_split_code_and_counts_it_as_the_retired_category(small_study):
+    s = small_study
+    r, _ = _labelled_round(s, seed=8)
+    before = _snapshots(s["symptom"])
+    holding = sum(v == "hang" for v in before.values())
+    assert holding > 0
+    figures = _pass1(s, r, "symptom")
+
+    event = category_split(
+        category=_category(s, "symptom", "hang"),
+        into=[{"code": "hang_gpu", "name": "Hang on GPU"}, {"code": "hang_io", "name": "Hang in I/O"}],
+    )
+    assert _category(s, "symptom", "hang").retired
+    assert _snapshots(s["symptom"]) == before  # history is history
+    assert event.details["snapshots_kept"] == holding
+    d = _pass1(s, r, "symptom")
+    assert d["unknown_categories"] == []  # 'hang' is a (retired) category of the codebook, not unknown
+    assert d["items"] == figures["items"] == len({i for i, _ in before})
+    categories = ["crash", "hang", "wrong_output", "hang_gpu", "hang_io"]
+    assert d["krippendorff_alpha"]["value"] == pytest.approx(_alpha(s, before, categories), abs=1e-9)
+    assert d["percent_agreement"] == figures["percent_agreement"]
+
+    # The annotators recode their live labels; pass 1 still holds 'hang'.
+    for annotation in Annotation.objects.filter(dimension=s["symptom"], needs_recode=True):
+        components = Annotation.objects.get(
+            item=annotation.item, annotator=annotation.annotator, dimension=s["component"]
+        ).value.split(";")
+        item_labels_save(
+            item=annotation.item, annotator=annotation.annotator, values={"symptom": "hang_io", "component": components}
+        )
+    assert not Annotation.objects.filter(dimension=s["symptom"], value="hang").exists()
+    assert _snapshots(s["symptom"]) == before
+    assert _pass1(s, r, "symptom")["krippendorff_alpha"] == d["krippendorff_alpha"]
+
+
+def test_a_merge_leaves_another_studys_snapshots_alone(small_study):
+    s = small_study
+    _labelled_round(s, n=4)
+    other = StudyFactory(slug="other")
+    count = AnnotationSnapshot.objects.exclude(dimension__codebook__study=other).count()
+    categories_merge(source=_category(s, "symptom", "hang"), target=_category(s, "symptom", "crash"))
+    assert AnnotationSnapshot.objects.count() == count

@@ -11,10 +11,14 @@ import krippendorff
 import numpy as np
 import pytest
 
+from config.errors import ApplicationError
+from labelling import codebook_operations
 from labelling.agreement.selectors import study_agreement
 from labelling.models import Annotation, AnnotationSnapshot, Category, CodebookEvent
+from labelling.selectors.codebook import event_as_dict
 from labelling.services.annotations import item_labels_save
 from labelling.services.codebook_evolution import categories_merge, category_rename, category_split
+from labelling.services.codebooks import category_delete, category_update
 from labelling.services.rounds import round_close, round_create, round_reopen
 from tests.factories import AssignmentFactory, ReportFactory, StudyFactory, StudyItemFactory
 
@@ -196,3 +200,55 @@ def test_a_merge_leaves_another_studys_snapshots_alone(small_study):
     count = AnnotationSnapshot.objects.exclude(dimension__codebook__study=other).count()
     categories_merge(source=_category(s, "symptom", "hang"), target=_category(s, "symptom", "crash"))
     assert AnnotationSnapshot.objects.count() == count
+
+
+def _only_history_holds_hang(s):
+    """A round whose pass 1 holds 'hang' and whose pass 2 labels hold it nowhere any more."""
+    r, _ = _labelled_round(s, n=6, seed=4)
+    for annotation in Annotation.objects.filter(dimension=s["symptom"], value="hang").select_related("item"):
+        components = Annotation.objects.get(
+            item=annotation.item, annotator=annotation.annotator, dimension=s["component"]
+        ).value.split(";")
+        item_labels_save(
+            item=annotation.item, annotator=annotation.annotator, values={"symptom": "crash", "component": components}
+        )
+    assert not Annotation.objects.filter(dimension=s["symptom"], value="hang").exists()
+    kept = AnnotationSnapshot.objects.filter(dimension=s["symptom"], value="hang").count()
+    assert kept > 0
+    return r, kept
+
+
+def test_a_category_only_the_round_history_holds_cannot_be_deleted_or_recoded_in_place(small_study):
+    s = small_study
+    r, kept = _only_history_holds_hang(s)
+    hang = _category(s, "symptom", "hang")
+    with pytest.raises(ApplicationError, match=rf"held by {kept} labels? kept from earlier passes.*merge it") as exc:
+        category_delete(category=hang)
+    assert exc.value.status == 409
+    with pytest.raises(ApplicationError, match="only by a rename"):
+        category_update(category=hang, data={"code": "freeze"})
+    assert Category.objects.filter(pk=hang.pk, code="hang").exists()
+    assert AnnotationSnapshot.objects.filter(dimension=s["symptom"], value="hang").count() == kept
+    # The way out: a merge rewrites the history too, and nothing is left unknown on pass 1.
+    categories_merge(source=hang, target=_category(s, "symptom", "wrong_output"))
+    assert _pass1(s, r, "symptom")["unknown_categories"] == []
+
+
+def test_the_confirm_step_counts_the_round_history_and_a_blind_annotator_sees_no_such_count(small_study):
+    s = small_study
+    _only_history_holds_hang(s)
+    hang = _category(s, "symptom", "hang")
+    kept = AnnotationSnapshot.objects.filter(dimension=s["symptom"], value="hang").count()
+    merge = codebook_operations.plan("merge", hang, {"target": "crash"})
+    assert merge.impact["snapshots"] == kept
+    assert f"{kept} label(s) kept from earlier passes of calibration rounds are rewritten too" in merge.description
+    split = codebook_operations.plan(
+        "split", hang, {"into": [{"code": "h1", "name": "H1"}, {"code": "h2", "name": "H2"}]}
+    )
+    assert "keep 'hang' (their history)" in split.description
+    rehearsed = codebook_operations.rehearse(merge, by=s["owner"])
+    assert rehearsed["details"]["snapshots_rewritten"] == kept
+    assert AnnotationSnapshot.objects.filter(dimension=s["symptom"], value="hang").count() == kept  # rolled back
+    event = codebook_operations.apply(merge, by=s["owner"])
+    assert event_as_dict(event, with_counts=True)["details"]["snapshots_rewritten"] == kept
+    assert "snapshots_rewritten" not in event_as_dict(event, with_counts=False)["details"]

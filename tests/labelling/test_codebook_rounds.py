@@ -10,6 +10,7 @@ import random
 import krippendorff
 import numpy as np
 import pytest
+from django.db import connection
 
 from config.errors import ApplicationError
 from labelling import codebook_operations
@@ -18,9 +19,10 @@ from labelling.models import Annotation, AnnotationSnapshot, Category, CodebookE
 from labelling.selectors.codebook import event_as_dict
 from labelling.services.annotations import item_labels_save
 from labelling.services.codebook_evolution import categories_merge, category_rename, category_split
-from labelling.services.codebooks import category_delete, category_update
+from labelling.services.codebooks import category_create, category_delete, category_update
 from labelling.services.rounds import round_close, round_create, round_reopen
 from tests.factories import AssignmentFactory, ReportFactory, StudyFactory, StudyItemFactory
+from tests.labelling.test_final_labels_concurrency import _at_once, _item
 
 pytestmark = pytest.mark.django_db
 
@@ -252,3 +254,31 @@ def test_the_confirm_step_counts_the_round_history_and_a_blind_annotator_sees_no
     event = codebook_operations.apply(merge, by=s["owner"])
     assert event_as_dict(event, with_counts=True)["details"]["snapshots_rewritten"] == kept
     assert "snapshots_rewritten" not in event_as_dict(event, with_counts=False)["details"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL: SQLite never races")
+def test_a_reopen_and_a_merge_at_once_leave_no_merged_code_in_the_history(small_study):
+    s = small_study
+    symptom = s["symptom"]
+    for n in range(6):
+        source = category_create(dimension=symptom, code=f"old_{n}", name=f"Old {n}")
+        target = category_create(dimension=symptom, code=f"new_{n}", name=f"New {n}")
+        item = _item(s)
+        for annotator in (s["ann1"], s["ann2"]):
+            item_labels_save(item=item, annotator=annotator, values={"symptom": source.code, "component": ["layers"]})
+        r = round_create(study=s["study"], name=f"R{n}", source="list", item_ids=[item.id], created_by=None)
+        round_close(round=r, closed_by=None)
+
+        def reopen(r=r):
+            round_reopen(round=r, reopened_by=None)
+
+        def merge(source=source, target=target):
+            categories_merge(source=source, target=target, by=s["owner"])
+
+        assert _at_once(reopen, merge) == [], f"round {n}"
+        kept = list(
+            AnnotationSnapshot.objects.filter(round_pass__round=r, dimension=symptom).values_list("value", flat=True)
+        )
+        assert kept == [target.code, target.code], f"round {n}: {kept}"
+        assert not AnnotationSnapshot.objects.filter(dimension=symptom, value=source.code).exists()

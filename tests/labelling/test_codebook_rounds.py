@@ -21,7 +21,7 @@ from labelling.services.annotations import item_labels_save
 from labelling.services.codebook_evolution import categories_merge, category_rename, category_split
 from labelling.services.codebooks import category_create, category_delete, category_update
 from labelling.services.rounds import round_close, round_create, round_reopen
-from tests.factories import AssignmentFactory, ReportFactory, StudyFactory, StudyItemFactory
+from tests.factories import AssignmentFactory, ReportFactory, StudyItemFactory
 from tests.labelling.test_final_labels_concurrency import _at_once, _item
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +56,13 @@ def _labelled_round(s, n=16, seed=3):
     for annotator in (s["ann1"], s["ann2"]):
         item_labels_save(item=items[0], annotator=annotator, values={"symptom": "wrong_output", "component": ["model"]})
     return r, pass1
+
+
+def _relabel_symptom(s, annotation, symptom):
+    """The annotator saves the item again with ``symptom`` and their components as they were."""
+    item, annotator = annotation.item, annotation.annotator
+    components = Annotation.objects.get(item=item, annotator=annotator, dimension=s["component"]).value.split(";")
+    item_labels_save(item=item, annotator=annotator, values={"symptom": symptom, "component": components})
 
 
 def _snapshots(dimension):
@@ -184,36 +191,17 @@ def test_after_a_split_the_earlier_pass_keeps_the_split_code_and_counts_it_as_th
 
     # The annotators recode their live labels; pass 1 still holds 'hang'.
     for annotation in Annotation.objects.filter(dimension=s["symptom"], needs_recode=True):
-        components = Annotation.objects.get(
-            item=annotation.item, annotator=annotation.annotator, dimension=s["component"]
-        ).value.split(";")
-        item_labels_save(
-            item=annotation.item, annotator=annotation.annotator, values={"symptom": "hang_io", "component": components}
-        )
+        _relabel_symptom(s, annotation, "hang_io")
     assert not Annotation.objects.filter(dimension=s["symptom"], value="hang").exists()
     assert _snapshots(s["symptom"]) == before
     assert _pass1(s, r, "symptom")["krippendorff_alpha"] == d["krippendorff_alpha"]
 
 
-def test_a_merge_leaves_another_studys_snapshots_alone(small_study):
-    s = small_study
-    _labelled_round(s, n=4)
-    other = StudyFactory(slug="other")
-    count = AnnotationSnapshot.objects.exclude(dimension__codebook__study=other).count()
-    categories_merge(source=_category(s, "symptom", "hang"), target=_category(s, "symptom", "crash"))
-    assert AnnotationSnapshot.objects.count() == count
-
-
 def _only_history_holds_hang(s):
     """A round whose pass 1 holds 'hang' and whose pass 2 labels hold it nowhere any more."""
     r, _ = _labelled_round(s, n=6, seed=4)
-    for annotation in Annotation.objects.filter(dimension=s["symptom"], value="hang").select_related("item"):
-        components = Annotation.objects.get(
-            item=annotation.item, annotator=annotation.annotator, dimension=s["component"]
-        ).value.split(";")
-        item_labels_save(
-            item=annotation.item, annotator=annotation.annotator, values={"symptom": "crash", "component": components}
-        )
+    for annotation in Annotation.objects.filter(dimension=s["symptom"], value="hang"):
+        _relabel_symptom(s, annotation, "crash")
     assert not Annotation.objects.filter(dimension=s["symptom"], value="hang").exists()
     kept = AnnotationSnapshot.objects.filter(dimension=s["symptom"], value="hang").count()
     assert kept > 0

@@ -82,6 +82,11 @@ def _describe(operation: str, subject, kwargs: dict, impact: dict) -> str:
         if "annotators" in impact
         else ""
     )
+    history = (
+        f" {impact['snapshots']} label(s) kept from earlier passes of calibration rounds"
+        if impact.get("snapshots")
+        else ""
+    )
     if operation == "rename" and isinstance(subject, Dimension):
         return (
             f"Rename dimension '{subject.code}' to '{kwargs.get('code') or subject.code}' "
@@ -94,6 +99,7 @@ def _describe(operation: str, subject, kwargs: dict, impact: dict) -> str:
             f"Rename category '{subject.code}' to '{kwargs.get('code') or subject.code}' "
             f"({kwargs.get('name') or subject.name})."
             + (f" Rewrites {labels} to the new code." if rewrites else " Codes stay; no label is rewritten.")
+            + (f"{history} are rewritten too." if rewrites and history else "")
         )
     if operation == "merge":
         target = kwargs["target"]
@@ -101,6 +107,7 @@ def _describe(operation: str, subject, kwargs: dict, impact: dict) -> str:
             f"Merge '{subject.code}' ({subject.name}) into '{target.code}' ({target.name}): rewrites {labels} to "
             f"'{target.code}', deletes '{subject.code}', and runs the decision rule again on those items "
             "(items whose annotators now agree get their final label)."
+            + (f"{history} are rewritten too." if history else "")
         )
     if operation == "split":
         into = ", ".join(f"'{t.get('code')}'" for t in kwargs["into"] if isinstance(t, dict))
@@ -108,6 +115,7 @@ def _describe(operation: str, subject, kwargs: dict, impact: dict) -> str:
             f"Split '{subject.code}' ({subject.name}) into {into}: '{subject.code}' is retired, and {labels} are "
             f"flagged; their {impact['annotators']} annotator(s) find the items back in their queue to choose. "
             f"{impact['protected_final_labels']} adjudicated or imported final label(s) keep '{subject.code}'."
+            + (f"{history} keep '{subject.code}' (their history)." if history else "")
         )
     if operation == "move":
         parent = kwargs["parent"]

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from labelling.models import Annotation, Category, CodebookEvent, Dimension, FinalLabel, FinalLabelDecision, Study
+from labelling.models import (
+    Annotation,
+    AnnotationSnapshot,
+    Category,
+    CodebookEvent,
+    Dimension,
+    FinalLabel,
+    FinalLabelDecision,
+    Study,
+)
 from labelling.selectors.studies import codebook_tree
 from labelling.values import decision_codes, value_holds_code_q
 
@@ -19,7 +28,8 @@ def codebook_history(*, study: Study) -> QuerySet[CodebookEvent]:
 
 def category_impact(*, category: Category) -> dict:
     """What a change of ``category``'s stored labels would touch: annotations, final labels (and how
-    many of those are adjudicated or imported), adjudication history rows and items."""
+    many of those are adjudicated or imported), adjudication history rows, items, and the labels kept
+    in calibration rounds' earlier passes (``snapshots``)."""
     q = value_holds_code_q(category.code)
     annotations = Annotation.objects.filter(dimension_id=category.dimension_id).filter(q)
     finals = FinalLabel.objects.filter(dimension_id=category.dimension_id).filter(q)
@@ -41,6 +51,7 @@ def category_impact(*, category: Category) -> dict:
         ).count(),
         "decisions": decisions,
         "items": len(items),
+        "snapshots": AnnotationSnapshot.objects.filter(dimension_id=category.dimension_id).filter(q).count(),
     }
 
 
@@ -107,6 +118,8 @@ LABEL_DETAILS = {
     "final_labels_created",
     "final_labels_changed",
     "final_labels_removed",
+    "snapshots_rewritten",
+    "snapshots_kept",
 }
 
 

@@ -5,14 +5,17 @@ so two changes of one codebook, or a change and a label import, run one after th
 saves and adjudications hold a share lock on the same row, so none of them is half-way through
 while the codebook changes), then the items whose labels it rewrites (``items_lock``), rewrites
 the stored canonical values (``labelling.values``: a code, or sorted codes joined by ';') of the
-annotations, final labels and adjudication history, bumps the codebook version and records a
+annotations, final labels, adjudication history and the kept labels of calibration rounds' earlier
+passes (``AnnotationSnapshot``; ``round_reopen`` takes the same share lock, so no pass is copied
+half-way through a change), bumps the codebook version and records a
 ``CodebookEvent`` with what it did and how many rows it touched.
 
 * rename: a category's or a dimension's code and name; stored values and exports use the new code.
 * merge A into B: every label holding A holds B instead (multiple-choice values de-duplicated),
   A is deleted, and the decision rule runs again on the touched items, so items whose annotators
   now agree get their automatic final label.
-* split A into A1, A2, ...: A is retired (kept on the labels that hold it), the new categories
+* split A into A1, A2, ...: A is retired (kept on the labels that hold it, and on the kept labels
+  of earlier round passes: their history, counted as A by agreement), the new categories
   are added beside it, every annotation holding A is flagged ``needs_recode``: its annotator finds
   the item back at the head of their queue and picks between the new categories. Automatic final
   labels holding A are removed until then; adjudicated and imported ones are kept and counted.
@@ -23,6 +26,7 @@ annotations, final labels and adjudication history, bumps the codebook version a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -31,6 +35,7 @@ from django.utils import timezone
 
 from labelling.models import (
     Annotation,
+    AnnotationSnapshot,
     Category,
     CodebookEvent,
     Dimension,
@@ -76,14 +81,23 @@ def _affected_item_ids(dimension: Dimension, codes: list[str]) -> set[int]:
     return ids
 
 
-def _rewrite(dimension: Dimension, mapping: dict[str, str]) -> tuple[int, int, int, set[int]]:
-    """Rewrite the stored values of ``dimension`` by ``mapping``; returns (annotations, final labels,
-    decisions) rewritten and the ids of their items. The caller holds the locks."""
+class Rewritten(NamedTuple):
+    annotations: int = 0
+    final_labels: int = 0
+    decisions: int = 0
+    snapshots: int = 0  # kept labels of earlier round passes
+    items: frozenset[int] = frozenset()  # of the annotations, final labels and decisions rewritten
+
+
+def _rewrite(dimension: Dimension, mapping: dict[str, str]) -> Rewritten:
+    """Rewrite the stored values of ``dimension`` by ``mapping``: annotations, final labels,
+    decisions and round snapshots; returns the counts and the ids of the items whose live labels
+    changed (a snapshot is history: its item needs no new final label). The caller holds the locks."""
     multi = dimension.kind == Dimension.Kind.MULTI
     q = _holding_q(mapping)
     items: set[int] = set()
 
-    def recoded(model) -> int:
+    def recoded(model, touched: set[int]) -> int:
         # Rows grouped by their new value: one UPDATE per distinct value (a few), not one per row.
         by_new: dict[str, list[int]] = {}
         for pk, item_id, value in (
@@ -92,14 +106,15 @@ def _rewrite(dimension: Dimension, mapping: dict[str, str]) -> tuple[int, int, i
             new = recode_value(value, mapping, multi=multi)
             if new != value:
                 by_new.setdefault(new, []).append(pk)
-                items.add(item_id)
+                touched.add(item_id)
         for new, ids in by_new.items():
             for start in range(0, len(ids), 5000):
                 model.objects.filter(id__in=ids[start : start + 5000]).update(value=new)
         return sum(len(ids) for ids in by_new.values())
 
-    annotations = recoded(Annotation)
-    finals = recoded(FinalLabel)
+    annotations = recoded(Annotation, items)
+    finals = recoded(FinalLabel, items)
+    snapshots = recoded(AnnotationSnapshot, set())
 
     decisions = []
     for d in FinalLabelDecision.objects.filter(dimension=dimension).only(
@@ -113,7 +128,7 @@ def _rewrite(dimension: Dimension, mapping: dict[str, str]) -> tuple[int, int, i
             decisions.append(d)
             items.add(d.item_id)
     FinalLabelDecision.objects.bulk_update(decisions, ["value", "replaced_value", "chosen_from"], batch_size=BATCH)
-    return annotations, finals, len(decisions), items
+    return Rewritten(annotations, finals, len(decisions), snapshots, frozenset(items))
 
 
 def _lock(dimension: Dimension, codes: list[str]):
@@ -182,21 +197,25 @@ def category_rename(*, category: Category, code: str | None = None, name: str | 
 
     old = {"code": category.code, "name": category.name}
     _lock(dimension, [category.code])
-    touched = (0, 0, 0, set())
+    touched = Rewritten()
     if new_code != category.code:
         touched = _rewrite(dimension, {category.code: new_code})
     category.code, category.name = new_code, new_name
     category.save(update_fields=["code", "name"])
-    annotations, finals, decisions, _items = touched
     return codebook_changed(
         study_id=dimension.codebook.study_id,
         kind=Kind.CATEGORY_RENAMED,
         summary=f"Category '{old['code']}' ({old['name']}) of '{dimension.code}' renamed to '{new_code}' ({new_name}).",
-        details={"dimension": dimension.code, "from": old, "to": {"code": new_code, "name": new_name}},
+        details={
+            "dimension": dimension.code,
+            "from": old,
+            "to": {"code": new_code, "name": new_name},
+            "snapshots_rewritten": touched.snapshots,
+        },
         by=by,
-        annotations=annotations,
-        final_labels=finals,
-        decisions=decisions,
+        annotations=touched.annotations,
+        final_labels=touched.final_labels,
+        decisions=touched.decisions,
     )
 
 
@@ -272,7 +291,8 @@ def categories_merge(*, source: Category, target: Category, by=None) -> Codebook
     dimension = source.dimension
     study = _lock(dimension, [source.code])
     snapshot = _snapshot(source)
-    annotations, finals, decisions, items = _rewrite(dimension, {source.code: target.code})
+    touched = _rewrite(dimension, {source.code: target.code})
+    items = touched.items
     children = list(source.children.values_list("code", flat=True))
     source.children.update(parent=target)
     if source.retired is False and target.retired:
@@ -299,11 +319,12 @@ def categories_merge(*, source: Category, target: Category, by=None) -> Codebook
             "final_labels_created": row.get("created", 0),
             "final_labels_changed": row.get("changed", 0),
             "final_labels_removed": row.get("removed", 0),
+            "snapshots_rewritten": touched.snapshots,
         },
         by=by,
-        annotations=annotations,
-        final_labels=finals + row.get("created", 0) + row.get("changed", 0) + row.get("removed", 0),
-        decisions=decisions,
+        annotations=touched.annotations,
+        final_labels=touched.final_labels + row.get("created", 0) + row.get("changed", 0) + row.get("removed", 0),
+        decisions=touched.decisions,
     )
     return event
 
@@ -414,6 +435,10 @@ def category_split(*, category: Category, into, by=None) -> CodebookEvent:
         .filter(value_holds_code_q(category.code))
         .count()
     )
+    # History is history: an earlier pass's kept labels keep A (retired, so still a category).
+    snapshots_kept = (
+        AnnotationSnapshot.objects.filter(dimension=dimension).filter(value_holds_code_q(category.code)).count()
+    )
     codes = [t["code"] for t in targets]
     event = codebook_changed(
         study_id=study.pk,
@@ -427,6 +452,7 @@ def category_split(*, category: Category, into, by=None) -> CodebookEvent:
             "created": made,
             "items": sorted(flagged_items)[:1000],
             "final_labels_kept": kept_finals,
+            "snapshots_kept": snapshots_kept,
         },
         by=by,
     )

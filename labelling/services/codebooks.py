@@ -17,7 +17,16 @@ from config.errors import ApplicationError
 from config.text import count
 from labelling import decision_rules
 from labelling.decision_rules import threshold_parse
-from labelling.models import Annotation, Category, Codebook, CodebookEvent, Dimension, FinalLabel, code_validator
+from labelling.models import (
+    Annotation,
+    AnnotationSnapshot,
+    Category,
+    Codebook,
+    CodebookEvent,
+    Dimension,
+    FinalLabel,
+    code_validator,
+)
 from labelling.services.codebook_events import codebook_changed
 from labelling.values import value_holds_code_q
 
@@ -50,6 +59,12 @@ def category_usage(*, category: Category) -> tuple[int, int]:
     annotations = Annotation.objects.filter(dimension_id=category.dimension_id).filter(q).count()
     finals = FinalLabel.objects.filter(dimension_id=category.dimension_id).filter(q).count()
     return annotations, finals
+
+
+def category_history_usage(*, category: Category) -> int:
+    """How many labels kept from earlier passes of calibration rounds hold ``category``'s code."""
+    q = value_holds_code_q(category.code)
+    return AnnotationSnapshot.objects.filter(dimension_id=category.dimension_id).filter(q).count()
 
 
 def _dimension_label_count(dimension: Dimension) -> int:
@@ -372,6 +387,13 @@ def category_update(*, category: Category, data: dict, by=None) -> Category:
                 "codebook's history: use Rename (POST .../codebook/categories/ID/rename/).",
                 details={"code": ["The code of a category in use cannot change."]},
             )
+        if kept := category_history_usage(category=old):
+            raise ApplicationError(
+                f"Code '{old.code}' is held by {count(kept, 'label')} kept from earlier passes of calibration "
+                "rounds, so it changes only by a rename, which rewrites them too: use Rename "
+                "(POST .../codebook/categories/ID/rename/).",
+                details={"code": ["The code of a category in use cannot change."]},
+            )
     _check_category(category, dimension=category.dimension)
     category.full_clean()
     category.save(update_fields=changed)
@@ -409,6 +431,13 @@ def category_delete(*, category: Category, by=None) -> None:
             f"{finals} final labels use '{category.code}'; merge it first.",
             status=409,
             details={"annotations": annotations, "final_labels": finals},
+        )
+    if kept := category_history_usage(category=category):
+        raise ApplicationError(
+            f"'{category.code}' is held by {count(kept, 'label')} kept from earlier passes of calibration "
+            "rounds (agreement on those passes counts them); merge it into another category first, or retire it.",
+            status=409,
+            details={"annotations": 0, "final_labels": 0, "round_history_labels": kept},
         )
     codebook_id, dimension_code = category.dimension.codebook_id, category.dimension.code
     snapshot = {"code": category.code, "name": category.name, "definition": category.definition}

@@ -35,6 +35,7 @@ from labelling.models import (
 )
 from labelling.selectors.labelling import progress_forget
 from labelling.selectors.rounds import round_labels
+from labelling.services.codebook_events import codebook_read_lock
 from labelling.services.items import SEED_MAX, new_seed, normalised_filters
 from triage.reports.selectors import ReportFilter, reports_matching
 
@@ -220,6 +221,11 @@ def round_reopen(*, round: CalibrationRound, reopened_by, reason: str = "") -> R
             status=409,
             details={"status": locked.status, "pass": locked.current_pass},
         )
+    # A codebook change (merge, rename) rewrites the kept labels under the study's row lock; the copy
+    # below must not run while one does (it would keep a code the change is removing). ``_locked``
+    # already holds the study row (select_related under FOR UPDATE); the explicit share lock states
+    # the rule, as every label writer does, and keeps it should ``_locked`` change.
+    codebook_read_lock(study_id=locked.study_id)
     now = timezone.now()
     ending = RoundPass.objects.get(round=locked, number=locked.current_pass)
     kept = []

@@ -84,6 +84,9 @@ STUDY_RESULTS = _policy(
     anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, annotator=FORBIDDEN, adjudicator=FORBIDDEN, rest=ALLOWED
 )
 STUDY_DECISIONS = {**STUDY_RESULTS, "adjudicator": ALLOWED}
+# Analytics (can_view_analytics) and survey results (can_read_survey_results): the adjudicator too
+# (its charts of agreement and progress are the owners' and viewers': tests/labelling/test_analytics.py).
+STUDY_CHARTS = {**STUDY_RESULTS, "adjudicator": ALLOWED}
 STUDY_ANNOTATE = _policy(
     anonymous=LOGIN, nonmember=HIDDEN, curator=HIDDEN, viewer=FORBIDDEN, adjudicator=FORBIDDEN, rest=ALLOWED
 )
@@ -164,11 +167,8 @@ _expect(
     "GET labelling:export",
     "GET labelling:releases",  # every label, pseudonymised or not: like the exports
     "GET labelling:release-download",
-    # Analytics: adjudicators too (can_view_analytics; tests/labelling/test_analytics.py), never annotators
-    "GET labelling:analytics",
-    "GET labelling:analytics-chart",
-    "GET labelling:analytics-compare",
 )
+_expect(STUDY_CHARTS, "GET labelling:analytics", "GET labelling:analytics-chart", "GET labelling:analytics-compare")
 _expect(STUDY_ADJUDICATE, "GET labelling:adjudicate", "POST labelling:adjudicate-save")  # can_adjudicate
 _expect(STUDY_MEMBER, "GET labelling:rounds", "GET labelling:round-detail")  # figures: can_view_agreement
 _expect(STUDY_OWNER, "POST labelling:round-create", "POST labelling:round-close", "POST labelling:round-reopen")
@@ -261,7 +261,7 @@ _expect(
     PUBLIC, "GET surveys:respond", "POST surveys:respond", "GET surveys:respond-section", "POST surveys:respond-section"
 )
 # Survey results: owners, viewers and adjudicators (surveys/results_permissions.py); importing responses: owners.
-_expect(STUDY_RESULTS, "GET surveys:results", "GET surveys:results-export")
+_expect(STUDY_CHARTS, "GET surveys:results", "GET surveys:results-export")
 _expect(NO_SUCH_METHOD_LOGIN, "POST surveys:results", "POST surveys:results-export")
 _expect(STUDY_OWNER, "GET surveys:responses-import", "POST surveys:responses-import")
 # Reports, crash groups, reproductions and runners: anyone logged in reads them.
@@ -375,7 +375,10 @@ _expect(
     "GET /api/studies/{slug}/releases/",
     "GET /api/studies/{slug}/releases/{version}/",
     "GET /api/studies/{slug}/releases/{version}/download/",
-    "GET /api/studies/{slug}/charts/",  # adjudicators too (not in this matrix)
+)
+_expect(
+    STUDY_CHARTS,
+    "GET /api/studies/{slug}/charts/",
     "GET /api/studies/{slug}/charts/distribution/",  # 400 without its parameters: past the access check
     "GET /api/studies/{slug}/charts/crosstab/",
     "GET /api/studies/{slug}/charts/{chart_id}/",
@@ -457,7 +460,7 @@ _expect(
 # study (its owner check is tested in tests/surveys/test_surveys_api.py). Answering is public.
 _expect(LOGGED_IN, "GET /api/surveys/", "POST /api/surveys/")
 _expect(PUBLIC, "GET /api/surveys/respond/{survey_token}/", "POST /api/surveys/respond/{survey_token}/")
-_expect(STUDY_RESULTS, "GET /api/surveys/{survey}/results/", "GET /api/surveys/{survey}/export/")
+_expect(STUDY_CHARTS, "GET /api/surveys/{survey}/results/", "GET /api/surveys/{survey}/export/")
 _expect(STUDY_OWNER, "POST /api/surveys/{survey}/responses/import/")
 # Crash batches come from fuzzer accounts: the curator owns one here.
 _expect(_policy(anonymous=LOGIN, curator=ALLOWED, rest=FORBIDDEN), "POST /api/crashes/")

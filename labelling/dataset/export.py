@@ -245,7 +245,7 @@ def _given_pivot(columns: list[ExportColumn], undecided: list[list[int]], *, aft
     return {row[0]: row[1:] for row in rows}
 
 
-def _iso(moment: datetime | None) -> str:
+def iso_utc(moment: datetime | None) -> str:
     if moment is None:
         return ""
     return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
@@ -275,12 +275,12 @@ def _annotations(columns: list[ExportColumn], *, after: int, last: int) -> dict[
     result: dict[int, list[tuple]] = {}
     for item_id, username, dim_id, value, note, spent, created, updated in rows:
         result.setdefault(item_id, []).append(
-            (username, code[dim_id], value, note, spent, _iso(created), _iso(updated))
+            (username, code[dim_id], value, note, spent, iso_utc(created), iso_utc(updated))
         )
     return result
 
 
-def _chunks(
+def item_chunks(
     study: Study,
     columns: list[ExportColumn],
     *,
@@ -385,7 +385,7 @@ def csv_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable
     out = io.StringIO()
     csvsafe.writer(out).writerow(csv_header(columns))
     yield out.getvalue()
-    for chunk in _chunks(study, columns, chunk_size=chunk_size, detailed=False):
+    for chunk in item_chunks(study, columns, chunk_size=chunk_size, detailed=False):
         rows = []
         for item_id, *fields in chunk.items:
             finals = chunk.finals.get(item_id, no_finals)
@@ -416,7 +416,7 @@ def long_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callabl
     out = io.StringIO()
     csvsafe.writer(out).writerow(LONG_COLUMNS)
     yield out.getvalue()
-    for chunk in _chunks(study, columns, chunk_size=chunk_size, finals=False, detailed=False):
+    for chunk in item_chunks(study, columns, chunk_size=chunk_size, finals=False, detailed=False):
         rows = [
             (source_id, item_id, *label)  # item_id and time_spent_ms are numbers: never quoted
             for item_id, source_id, *_ in chunk.items
@@ -441,7 +441,7 @@ def jsonl_chunks(study: Study, *, chunk_size: int = JSONL_CHUNK_SIZE, progress: 
     k = study.overlap_k
     multi = {c.code for c in columns if c.is_multi}
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-    for chunk in _chunks(study, columns, chunk_size=chunk_size, detailed=True):
+    for chunk in item_chunks(study, columns, chunk_size=chunk_size, detailed=True):
         lines = []
         for (
             item_id,

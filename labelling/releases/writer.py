@@ -1,6 +1,6 @@
 """Write a release package: the data files streamed chunk by chunk, then the metadata, then the zip.
 
-The study is read with the plain export's chunked reader (``labelling.dataset.export._chunks``:
+The study is read with the plain export's chunked reader (``labelling.dataset.export.item_chunks``:
 keyset pagination, a fixed number of queries per chunk, tuples not models), each chunk written
 to the CSV writer and to a pyarrow ``ParquetWriter`` before the next one is read, so memory stays
 flat for any study size.
@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from django.contrib.auth import get_user_model
 
 from labelling.agreement.selectors import study_agreement
-from labelling.dataset.export import _chunks, _iso, export_columns
+from labelling.dataset.export import export_columns, iso_utc, item_chunks
 from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabelDecision, Study, StudyItem
 from labelling.releases import package as pk
 from labelling.selectors.codebook import codebook_export
@@ -106,7 +106,7 @@ class _Table:
         text = []
         for values, f in zip(columns, self.fields, strict=True):
             if f.type == "datetime":
-                text.append([_iso(v) for v in values])
+                text.append([iso_utc(v) for v in values])
             elif f.type == "boolean":
                 text.append(["true" if v else "false" for v in values])
             else:
@@ -150,7 +150,7 @@ def _items_and_labels(
     code_of = {d.column.id: d.column.code for d in dims}
     dim_order = {d.column.id: i for i, d in enumerate(dims)}
     try:
-        for chunk in _chunks(study, columns, chunk_size=chunk_size, detailed=True, annotations=False):
+        for chunk in item_chunks(study, columns, chunk_size=chunk_size, detailed=True, annotations=False):
             first, last = chunk.items[0][0], chunk.items[-1][0]
             bodies = {}
             if include_bodies:

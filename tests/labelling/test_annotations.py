@@ -158,11 +158,12 @@ def test_save_refreshes_final_labels(labelling_study):
 
 # --- the save's queries ------------------------------------------------------------------------------
 
-# The item's lock, its assignments (with the codebook version), annotations and final labels, the
-# upsert of the annotations, the assignment's completion, the upsert of the final labels; plus the
-# save's transaction, a SAVEPOINT and its RELEASE inside the test's own transaction.
-SAVE_QUERIES_FIRST = 2 + 7
-SAVE_QUERIES_AGAIN = 2 + 5  # completed already, final labels unchanged: no completion, no final label write
+# The study's share lock (a codebook change waits for the save: codebook_read_lock), the item's lock,
+# its assignments, annotations and final labels, the upsert of the annotations, the assignment's
+# completion, the upsert of the final labels; plus the save's SAVEPOINT and its RELEASE inside the
+# test's own transaction.
+SAVE_QUERIES_FIRST = 2 + 8
+SAVE_QUERIES_AGAIN = 2 + 6  # completed already, final labels unchanged: no completion, no final label write
 
 
 def _study_with_dimensions(n: int):

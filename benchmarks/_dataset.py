@@ -250,3 +250,13 @@ def build_labelled_study(*, items: int = 100_000, seed: int = 7, log=print) -> B
     seconds = time.perf_counter() - started
     dim_ids = {code: dim_id for (code, *_), (dim_id, *_) in zip(DIMENSIONS, dims, strict=True)}
     return BuiltStudy(slug, study.id, len(item_ids), n_annotations, n_finals, dim_ids, seconds)
+
+
+def labelled_study_announced(*, items: int, db_url: str):
+    """``build_labelled_study(items=...)``, saying which database it builds in or reuses and how
+    long a build took (the benchmarks' shared opening)."""
+    print(f"building / reusing the dataset ({items} items) in {db_url.rsplit('/', 1)[-1]} ...", flush=True)
+    built = build_labelled_study(items=items)
+    if built.seconds:
+        print(f"  built in {built.seconds:.1f}s", flush=True)
+    return built

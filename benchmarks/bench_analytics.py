@@ -44,12 +44,9 @@ def main():
     from django.test import Client
     from django.test.utils import setup_test_environment
 
-    from benchmarks._dataset import build_labelled_study
+    from benchmarks._dataset import labelled_study_announced
 
-    print(f"building / reusing the dataset ({items} items) in {DB_URL.rsplit('/', 1)[-1]} ...", flush=True)
-    built = build_labelled_study(items=items)
-    if built.seconds:
-        print(f"  built in {built.seconds:.1f}s", flush=True)
+    built = labelled_study_announced(items=items, db_url=DB_URL)
 
     from django.contrib.auth import get_user_model
 

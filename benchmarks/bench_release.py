@@ -85,13 +85,10 @@ def main():
     items = max(10, int(100_000 * args.scale))
 
     setup_django(DB_URL)
-    from benchmarks._dataset import build_labelled_study
+    from benchmarks._dataset import labelled_study_announced
     from labelling.releases.models import Release
 
-    print(f"building / reusing the dataset ({items} items) in {DB_URL.rsplit('/', 1)[-1]} ...", flush=True)
-    built = build_labelled_study(items=items)
-    if built.seconds:
-        print(f"  built in {built.seconds:.1f}s", flush=True)
+    built = labelled_study_announced(items=items, db_url=DB_URL)
     Release.objects.filter(study_id=built.study_id).delete()
 
     with tempfile.TemporaryDirectory(prefix="bench-release-") as media:

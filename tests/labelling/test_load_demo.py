@@ -57,9 +57,14 @@ def test_load_demo_builds_a_study_ready_to_label_and_is_idempotent(db, capsys):
         == study.codebook.dimensions.get(code="symptom").categories.count()
     )
     assert "answer it yourself (an unused link): http://127.0.0.1:8000/s/" in out
+    # A dataset release of the study, with its files' checksums; loading the demo again keeps it.
+    release = study.releases.get()
+    assert release.version == "1.0.0" and release.files.filter(path="datapackage.json").exists()
+    assert "dataset release 1.0.0: http://127.0.0.1:8000/studies/dl-bugs-demo/releases/" in out
 
     blocks = CodeBlock.objects.count()
     call_command("load_demo")
+    assert study.releases.count() == 1
     assert Survey.objects.count() == 1 and Response.objects.count() == 5
     assert Study.objects.filter(slug="dl-bugs-demo").count() == 1
     assert StudyItem.objects.filter(study=study).count() == 40

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from labelling.models import Category, Study, StudyItem
+from labelling.releases.services import ReleaseOptions, release_create
 from labelling.services.annotations import item_labels_save
 from labelling.services.assignments import assignments_make
 from labelling.services.codebook_evolution import category_retire
@@ -131,6 +132,7 @@ class Command(BaseCommand):
         survey_line = f"  survey ({DEMO_SURVEY_SLUG}, 5 responses): {url}studies/{DEMO_SLUG}/surveys/\n"
         if survey_token:
             survey_line += f"  answer it yourself (an unused link): {url}s/{survey_token}/\n"
+        release_line = self._release(users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nBugsift demo is ready: {url}\n"
@@ -143,8 +145,19 @@ class Command(BaseCommand):
                 f"  study: {url}studies/{DEMO_SLUG}/\n"
                 f"  two blind screeners per item: {url}studies/{SCREENING_DEMO_SLUG}/screening/\n"
                 f"{survey_line}"
+                f"  {release_line}: {url}studies/{DEMO_SLUG}/releases/\n"
             )
         )
+
+    @staticmethod
+    def _release(users) -> str:
+        """Release 1.0.0 of the demo study (a Frictionless data package; the charts left out to keep it small)."""
+        study = Study.objects.get(slug=DEMO_SLUG)
+        if not study.releases.exists():
+            release_create(
+                study=study, version="1.0.0", created_by=users["owner"], options=ReleaseOptions(figures=False)
+            )
+        return f"dataset release {study.releases.first().version}"
 
     def _crash_report_ids(self) -> list[int]:
         ids = CrashOccurrence.objects.filter(account__name=DEMO_FUZZER).values_list("group__report_id", flat=True)

@@ -126,19 +126,14 @@ def _validated(
     return cleaned
 
 
-def _assignments_with_codebook_version(item: StudyItem) -> list[Assignment]:
-    """All the item's assignments, each with the study's ``codebook_version`` as committed now (one query).
+def _assignments(item: StudyItem) -> list[Assignment]:
+    """All the item's assignments (one query; the codebook version comes from ``codebook_read_lock``).
 
     Read after ``items_lock`` in a statement of its own: a statement that waits for a row lock
     reads the other tables as they were when it started, so the lock and this read cannot be one
     query (a save waiting for another save of the item would miss that save's completion).
     """
-    return list(
-        Assignment.objects.select_related("item__study")
-        .filter(item_id=item.pk)
-        .only("id", "annotator_id", "completed_at", "item__id", "item__study__id", "item__study__codebook_version")
-        .order_by("id")
-    )
+    return list(Assignment.objects.filter(item_id=item.pk).only("id", "annotator_id", "completed_at").order_by("id"))
 
 
 @transaction.atomic
@@ -172,7 +167,7 @@ def item_labels_save(
     study = item.study
     study.codebook_version = codebook_read_lock(study_id=item.study_id)
     items_lock(item_ids=[item.pk])
-    assignments = _assignments_with_codebook_version(item)
+    assignments = _assignments(item)
     own = next((a for a in assignments if a.annotator_id == annotator.pk), None)
     if own is None:
         raise ApplicationError(

@@ -112,6 +112,18 @@ def items_add_by_filter(*, study: Study, filters: ReportFilter, added_by: Abstra
     return _draw_record(study=study, filters=filters, matched=len(candidates), added=added, added_by=added_by)
 
 
+def sample_seed_checked(*, size, seed) -> int:
+    """Check a sample's ``size`` and ``seed`` (ValidationError naming the field); returns the seed,
+    a fresh one when ``seed`` is None. Shared by sample draws and calibration rounds."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValidationError({"size": ["The sample size must be a whole number of at least 1."]})
+    if seed is None:
+        seed = new_seed()
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_MAX:
+        raise ValidationError({"seed": [f"The seed must be a whole number from 0 to {SEED_MAX - 1}."]})
+    return seed
+
+
 @transaction.atomic
 def items_sample(
     *,
@@ -126,12 +138,7 @@ def items_sample(
     Reproducible: the same filters and seed over the same reports (and the same study content)
     give the same sample. ``seed`` None draws a fresh one; it is recorded either way.
     """
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValidationError({"size": ["The sample size must be a whole number of at least 1."]})
-    if seed is None:
-        seed = new_seed()
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_MAX:
-        raise ValidationError({"seed": [f"The seed must be a whole number from 0 to {SEED_MAX - 1}."]})
+    seed = sample_seed_checked(size=size, seed=seed)
     filters = normalised_filters(filters)
     _lock_study(study)
     candidates = _candidate_ids(study, filters)

@@ -36,7 +36,7 @@ from labelling.models import (
 from labelling.selectors.labelling import progress_forget
 from labelling.selectors.rounds import round_labels
 from labelling.services.codebook_events import codebook_read_lock
-from labelling.services.items import SEED_MAX, new_seed, normalised_filters
+from labelling.services.items import normalised_filters, sample_seed_checked
 from triage.reports.selectors import ReportFilter, reports_matching
 
 BATCH_SIZE = 2000
@@ -115,12 +115,7 @@ def _round_items(
                 {"filters": ["No included item matches these filters: widen them, or screen items in first."]}
             )
         return candidates, params
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValidationError({"size": ["The sample size must be a whole number of at least 1."]})
-    if seed is None:
-        seed = new_seed()
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_MAX:
-        raise ValidationError({"seed": [f"The seed must be a whole number from 0 to {SEED_MAX - 1}."]})
+    seed = sample_seed_checked(size=size, seed=seed)
     if size > len(candidates):
         raise ValidationError(
             {

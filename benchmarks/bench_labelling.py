@@ -72,7 +72,8 @@ BODY = (
 
 
 def existing_size() -> int | None:
-    """Items of the benchmark study in the benchmark database, or None when there is none."""
+    """Items of the benchmark study in the benchmark database, or None when there is none (or when
+    a build stopped half-way: no annotations yet)."""
     import psycopg2
 
     try:
@@ -86,7 +87,9 @@ def existing_size() -> int | None:
                 "WHERE s.slug = %s",
                 [SLUG],
             )
-            return cur.fetchone()[0]
+            items = cur.fetchone()[0]
+            cur.execute("SELECT EXISTS (SELECT 1 FROM labelling_annotation)")
+            return items if cur.fetchone()[0] else None
     except psycopg2.Error:
         return None
     finally:

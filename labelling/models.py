@@ -328,11 +328,14 @@ class Annotation(models.Model):
     value = models.TextField(blank=True, help_text="Canonical value: code, sorted codes joined by ';', or text.")
     note = models.TextField(blank=True)
     time_spent_ms = models.PositiveIntegerField(default=0)
+    # db_default too: bulk writers that COPY rows (label import, benchmarks) may leave them out.
     codebook_version = models.PositiveIntegerField(
-        default=0, help_text="The study's codebook version when the annotator last saved this label."
+        default=0, db_default=0, help_text="The study's codebook version when the annotator last saved this label."
     )
     needs_recode = models.BooleanField(
-        default=False, help_text="A split made its category ambiguous: the annotator picks one of the new ones."
+        default=False,
+        db_default=False,
+        help_text="A split made its category ambiguous: the annotator picks one of the new ones.",
     )
     recode_event = models.ForeignKey(
         CodebookEvent,

@@ -47,6 +47,9 @@ def installed_version() -> str | None:
     return probe.stdout.strip() if probe.returncode == 0 else None
 
 
+LS_PINS = ("sentry-sdk>=2,<3",)
+
+
 def ensure_venv(python: str | None = None, log=print) -> None:
     """Create the virtualenv and install Label Studio once; reuse it when the version matches."""
     if installed_version() == VERSION:
@@ -57,8 +60,10 @@ def ensure_venv(python: str | None = None, log=print) -> None:
         log(f"creating {VENV.relative_to(ROOT)} with {python} ...")
         subprocess.run([python, "-m", "venv", str(VENV)], check=True)
     log(f"installing label-studio=={VERSION} into {VENV.relative_to(ROOT)} (first run only; minutes) ...")
+    # Label Studio 1.23.2 leaves sentry-sdk unbounded and does not start with sentry-sdk 3
+    # ("Unknown option 'send_default_pii'"): keep the 2.x line it was released against.
     done = subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--quiet", f"label-studio=={VERSION}"], check=False
+        [str(BIN / "python"), "-m", "pip", "install", "--quiet", f"label-studio=={VERSION}", *LS_PINS], check=False
     )
     if done.returncode != 0 or installed_version() != VERSION:
         raise SystemExit(f"could not install label-studio=={VERSION} into {VENV} (pip exit {done.returncode})")

@@ -63,7 +63,7 @@ def _differs(a, b):
 def _batches(path: Path, columns: list[str]):
     reader = pq.ParquetFile(path)
     present = [c for c in columns if c in reader.schema_arrow.names]
-    for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=present):
+    for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=present, use_threads=False):
         yield pa.Table.from_batches([batch])
 
 
@@ -77,7 +77,7 @@ def data_changes(*, previous_zip, current_dir, final_headers: list[str]) -> dict
         # Only the ids and the final labels are compared: the other columns (titles, rationales) are not read.
         prev_columns = set(pq.read_schema(prev_items_path).names)
         common = [h for h in final_headers if h in prev_columns]
-        prev_items = _plain(pq.read_table(prev_items_path, columns=["source_id", *common]))
+        prev_items = _plain(pq.read_table(prev_items_path, columns=["source_id", *common], use_threads=False))
         items, finals = _item_changes(prev_items, current_dir / pk.PARQUET_PATHS[pk.ITEMS], final_headers, common)
         labels = _label_changes(prev_items["source_id"], prev_labels_path, current_dir / pk.PARQUET_PATHS[pk.LABELS])
     return {"items": items, "final_labels": finals, "labels": labels}
@@ -119,6 +119,21 @@ def _item_changes(prev_items: pa.Table, current_path: Path, final_headers: list[
     return items, {"changed": sum(by_dimension.values()), "by_dimension": by_dimension}
 
 
+def _positions(ids, item_ids: pa.Array) -> np.ndarray:
+    """The position of each of ``ids`` in ``item_ids`` (-1: not there). The batch's few distinct ids
+    are looked up from the items' side (a hash set of the batch's ids, not of 100,000 items per batch)."""
+    ids = _plain_array(ids)
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    encoded = pc.dictionary_encode(ids)
+    where = pc.index_in(item_ids, value_set=encoded.dictionary)  # for each item: its entry in the batch
+    valid = pc.is_valid(where).to_numpy(zero_copy_only=False)
+    lookup = np.full(len(encoded.dictionary) + 1, -1, dtype=np.int64)
+    lookup[pc.drop_null(where).to_numpy(zero_copy_only=False)] = np.flatnonzero(valid)
+    indices = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+    return lookup[indices]
+
+
 class _Codes:
     """Small integer codes for the annotators, dimensions and values of both releases."""
 
@@ -144,12 +159,11 @@ class _Codes:
     def keys(self, table: pa.Table, item_ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """(the key of each row, whether its item is one of ``item_ids``): the item's position in
         ``item_ids`` (32 bits), then the annotator (20 bits) and the dimension (12 bits)."""
-        position = pc.index_in(_plain_array(table["source_id"]), value_set=item_ids)
-        known = pc.is_valid(position).to_numpy(zero_copy_only=False)
-        item = pc.fill_null(position, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        item = _positions(table["source_id"], item_ids)
+        known = item >= 0
         annotator = self._codes(table["annotator"], self.annotators, grow=True, missing=(1 << 20) - 1)
         dimension = self._codes(table["dimension"], self.dimensions, grow=True, missing=(1 << 12) - 1)
-        return (item << 32) | (annotator << 12) | dimension, known
+        return (np.maximum(item, 0) << 32) | (annotator << 12) | dimension, known
 
     def value_codes(self, array, *, grow: bool) -> np.ndarray:
         return self._codes(array, self.values, grow=grow, missing=NO_VALUE).astype(np.int32)
@@ -159,18 +173,24 @@ def _label_changes(item_ids: pa.ChunkedArray, previous_path: Path, current_path:
     """Individual labels added, removed and changed, keyed by (source_id, annotator, dimension)."""
     item_ids = item_ids.combine_chunks()
     codes = _Codes()
-    keys, values, prev_rows = [], [], 0
+    total = pq.ParquetFile(previous_path).metadata.num_rows
+    prev_keys = np.empty(total, dtype=np.int64)
+    prev_values = np.empty(total, dtype=np.int32)
+    prev_rows = kept = 0
     for prev in _batches(previous_path, [*KEYS, "value"]):
         prev_rows += prev.num_rows
         key, known = codes.keys(prev, item_ids)
-        keys.append(key[known])
-        values.append(codes.value_codes(prev["value"], grow=True)[known])
-    prev_keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
-    prev_values = np.concatenate(values) if values else np.zeros(0, dtype=np.int32)
-    del keys, values
-    order = np.argsort(prev_keys, kind="stable")
-    prev_keys, prev_values = prev_keys[order], prev_values[order]
-    del order
+        value = codes.value_codes(prev["value"], grow=True)
+        n = int(known.sum())
+        prev_keys[kept : kept + n], prev_values[kept : kept + n] = key[known], value[known]
+        kept += n
+    prev_keys, prev_values = prev_keys[:kept], prev_values[:kept]
+    # Written in item order, then pseudonym and codebook order: usually sorted already.
+    if kept > 1 and not (prev_keys[1:] > prev_keys[:-1]).all():
+        order = np.argsort(prev_keys)
+        prev_values = prev_values[order]
+        prev_keys.sort()
+        del order
     matched = changed = current_rows = 0
     for cur in _batches(current_path, [*KEYS, "value"]):
         current_rows += cur.num_rows

@@ -19,6 +19,7 @@ import hashlib
 import json
 import zipfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,21 @@ class Built:
     agreement: dict
     tables: dict = field(default_factory=dict)  # resource name -> list[pk.Field]
     final_headers: list[str] = field(default_factory=list)  # the final-label column of each dimension
+
+
+@contextmanager
+def system_memory_pool():
+    """pyarrow allocating with malloc while a release is built, then the pool it had before.
+
+    pyarrow's default pool (mimalloc) keeps per-thread heaps it does not give back: reading and
+    writing a release's Parquet files cost 20 to 40 MB more with it than with the system allocator,
+    for no gain at a release's small batches. Buffers remember their pool, so restoring it is safe."""
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 def sha256_of(path: Path) -> str:

@@ -25,7 +25,6 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
-from sklearn.metrics import confusion_matrix
 from statsmodels.stats.inter_rater import cohens_kappa as _statsmodels_cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as _statsmodels_fleiss_kappa
 
@@ -294,5 +293,9 @@ def confusion(y1: np.ndarray, y2: np.ndarray, *, n_values: int) -> np.ndarray:
     """Confusion matrix (scikit-learn): rows the first annotator's values, columns the second's."""
     if len(y1) == 0:
         return np.zeros((n_values, n_values), dtype=int)
+    # Imported here: scikit-learn (with pandas and scipy's sparse modules, ~16 MB) is needed by the
+    # pair confusion only, not by every process that computes agreement (a release, a worker).
+    from sklearn.metrics import confusion_matrix
+
     with _quiet():  # one category only: scikit-learn warns, the matrix is still right
         return confusion_matrix(y1, y2, labels=np.arange(n_values))

@@ -21,7 +21,16 @@ from labelling.releases import package as pk
 from labelling.releases.changes import codebook_events, data_changes
 from labelling.releases.models import AnnotatorPseudonym, Release, ReleaseFile
 from labelling.releases.versions import parse_version
-from labelling.releases.writer import Built, WrittenFile, checksums_text, sha256_of, write_data, write_json, write_zip
+from labelling.releases.writer import (
+    Built,
+    WrittenFile,
+    checksums_text,
+    sha256_of,
+    system_memory_pool,
+    write_data,
+    write_json,
+    write_zip,
+)
 
 RESOURCE_TITLES = {
     pk.ITEMS: "Items: one row per study item (report fields, screening, final labels)",
@@ -318,7 +327,7 @@ def release_filename(study: Study, version) -> str:
 def _build_in_snapshot(study, parsed, options, directory, now, progress):
     """``build_package`` in one transaction; on PostgreSQL REPEATABLE READ, so every chunk reads the
     same snapshot while others keep labelling."""
-    with transaction.atomic():
+    with transaction.atomic(), system_memory_pool():
         if connection.vendor == "postgresql" and not _in_outer_transaction():
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")

@@ -14,11 +14,13 @@ the package's data files).
 from __future__ import annotations
 
 import csv
+import ctypes
 import dataclasses
 import hashlib
 import json
 import zipfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +58,30 @@ class Built:
     agreement: dict
     tables: dict = field(default_factory=dict)  # resource name -> list[pk.Field]
     final_headers: list[str] = field(default_factory=list)  # the final-label column of each dimension
+
+
+@contextmanager
+def system_memory_pool():
+    """pyarrow allocating with malloc while a release is built, then the pool it had before.
+
+    pyarrow's default pool (mimalloc) keeps per-thread heaps it does not give back: reading and
+    writing a release's Parquet files cost 20 to 40 MB more with it than with the system allocator,
+    for no gain at a release's small batches. Buffers remember their pool, so restoring it is safe."""
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
+def give_back_freed_memory() -> None:
+    """Return the heap memory freed by a finished step to the system (glibc's ``malloc_trim``), so the
+    next step does not start on top of it. Nothing elsewhere (another C library, macOS)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def sha256_of(path: Path) -> str:
@@ -355,11 +381,19 @@ def write_data(
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> Built:
-    """Write every data file, codebook.json, agreement.json and the figures into ``directory``."""
+    """Write every data file, codebook.json, agreement.json and the figures into ``directory``.
+
+    The agreement is computed first: its labels are held while it runs and freed after, before
+    pyarrow's compute kernels (about 50 MB once loaded) and the data chunks take their share, so the
+    two never add up in the process's peak memory."""
+    agreement = pseudonymised_agreement(study, names)
+    write_json(directory / "agreement.json", agreement)
+    give_back_freed_memory()
     dims = dimension_specs(study)
     items, labels = _items_and_labels(
         study, directory, dims, names, include_bodies=include_bodies, chunk_size=chunk_size, progress=progress
     )
+    give_back_freed_memory()
     adjudications = _adjudications(study, directory, names)
     reproductions = _reproductions(study, directory)
     tables = {
@@ -390,8 +424,6 @@ def write_data(
     # release's own metadata, so it is left out and a loaded study's release is byte-identical.
     codebook = codebook_export(study=study)
     codebook.pop("exported_from", None)
-    agreement = pseudonymised_agreement(study, names)
-    write_json(directory / "agreement.json", agreement)
     for figure in study_figures(study, names) if figures else ():
         (directory / "figures").mkdir(exist_ok=True)
         html = figure.figure.to_html(include_plotlyjs=True, full_html=True, div_id=f"figure-{figure.id}")

@@ -13,6 +13,9 @@ from labelling.releases.services import ReleaseOptions, release_create
 
 
 class Command(BaseCommand):
+    # The system checks import every URL's views (the analytics charts, plotly, ...): about 40 MB that a
+    # release never uses, in a command whose peak memory counts (issue 16). `manage.py check` checks the site.
+    requires_system_checks = []
     help = (
         "Freeze a study as release VERSION (a semantic version greater than its latest release): a zip laid out "
         "as a Frictionless Data Package (data/items.csv|parquet, data/labels.csv|parquet, data/adjudications.csv, "

@@ -377,34 +377,23 @@ def _statuses(chunk: _Chunk, item_id: int, finals: tuple, n: int, k: int) -> lis
 
 
 def csv_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None):
-    """The wide CSV export as text chunks: the header line, then one chunk of lines per item chunk."""
+    """The wide CSV export as text chunks: the header line, then one chunk of lines per item chunk.
+
+    Every cell is computed by the database, and on PostgreSQL the lines are written by ``COPY``
+    (``labelling.dataset.wide_csv``): the same bytes as ``config.csvsafe.writer`` over the rows."""
+    from labelling.dataset.wide_csv import wide_csv_body  # it reads this module's statuses
+
     columns = export_columns(study)
-    n = len(columns)
-    no_finals = (None,) * (4 * n)
-    k = study.overlap_k
     out = io.StringIO()
     csvsafe.writer(out).writerow(csv_header(columns))
     yield out.getvalue()
-    for chunk in item_chunks(study, columns, chunk_size=chunk_size, detailed=False):
-        rows = []
-        for item_id, *fields in chunk.items:
-            finals = chunk.finals.get(item_id, no_finals)
-            rows.append(
-                (
-                    *fields,  # source_id, title, url, framework, kind, screening, exclusion_reason
-                    *finals[:n],  # None (no final label) is written as an empty cell
-                    chunk.complete.get(item_id, 0),  # a number: never quoted
-                    *_statuses(chunk, item_id, finals, n, k),
-                    *finals[n : 2 * n],  # the methods, as stored
-                    *finals[2 * n : 3 * n],  # who decided (None for the automatic rules: empty)
-                    *finals[3 * n :],  # the rationales
-                )
-            )
-        out = io.StringIO()
-        csvsafe.writer(out).writerows(rows)
-        yield out.getvalue()
-        if progress:
-            progress(len(chunk.items))
+    yield from wide_csv_body(
+        study_id=study.pk,
+        dimension_ids=[c.id for c in columns],
+        k=study.overlap_k,
+        chunk_size=chunk_size,
+        progress=progress,
+    )
 
 
 def long_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None):

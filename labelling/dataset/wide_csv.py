@@ -73,22 +73,15 @@ def wide_rows_sql(*, study_id: int, dimension_ids: list[int], k: int, after: int
         return f"{column} > %s" + (f" AND {column} <= %s" if last is not None else "")
 
     bounds = [after] + ([last] if last is not None else [])
-    base = [
-        "r.source_id",
-        "r.title",
-        "r.url",
-        "r.framework",
-        "r.kind",
-        "si.screening",
-        "si.exclusion_reason",
-    ]
+    dims = range(len(dimension_ids))
+    base = ["r.source_id", "r.title", "r.url", "r.framework", "r.kind", "si.screening", "si.exclusion_reason"]
     cells = [_cell(expr, params, guard=guard) for expr in base]
-    cells += [_cell(f"f{i}.value", params, guard=guard) for i in range(len(dimension_ids))]
+    cells += [_cell(f"fl.v{i}", params, guard=guard) for i in dims]
     cells.append("COALESCE(a.done, 0)")
     for i, dim_id in enumerate(dimension_ids):
-        # the rule of export.label_status, in the same order
+        # the rule of export.label_status, in the same order (a final label has a method)
         cells.append(
-            f"CASE WHEN f{i}.method IS NOT NULL THEN (CASE WHEN f{i}.value <> '' THEN %s ELSE %s END)"
+            f"CASE WHEN fl.m{i} IS NOT NULL THEN (CASE WHEN fl.v{i} <> '' THEN %s ELSE %s END)"
             " WHEN a.n IS NULL THEN %s"
             " WHEN a.done < %s THEN %s"
             f" WHEN EXISTS (SELECT 1 FROM {_table(Annotation)} an JOIN {_table(Assignment)} fin"
@@ -99,21 +92,39 @@ def wide_rows_sql(*, study_id: int, dimension_ids: list[int], k: int, after: int
         )
         params += [STATUS_FINAL, STATUS_EMPTY, STATUS_EMPTY, max(k, 1), STATUS_PENDING, dim_id, STATUS_DISAGREEMENT]
         params.append(STATUS_EMPTY)
-    cells += [_cell(f"f{i}.method", params, guard=guard) for i in range(len(dimension_ids))]
-    cells += [_cell(f"u{i}.username", params, guard=guard) for i in range(len(dimension_ids))]
-    cells += [_cell(f"f{i}.rationale", params, guard=guard) for i in range(len(dimension_ids))]
+    cells += [_cell(f"fl.m{i}", params, guard=guard) for i in dims]
+    cells += [_cell(f"fl.a{i}", params, guard=guard) for i in dims]
+    cells += [_cell(f"fl.r{i}", params, guard=guard) for i in dims]
 
-    joins = [
-        f"JOIN {_table(Report)} r ON r.id = si.report_id",
-        # completed_at counts the completed assignments only (COUNT skips NULLs)
+    report_columns = "id, source_id, title, url, framework, kind"
+    if connection.vendor == "postgresql":
+        # One index lookup per item: PostgreSQL would otherwise hash the whole report table for
+        # every chunk (OFFSET 0 keeps the subquery from being flattened into a plain join).
+        joins = [
+            f"CROSS JOIN LATERAL (SELECT {report_columns} FROM {_table(Report)} WHERE id = si.report_id OFFSET 0) r"
+        ]
+    else:
+        joins = [f"JOIN {_table(Report)} r ON r.id = si.report_id"]
+    # completed_at counts the completed assignments only (COUNT skips NULLs)
+    joins.append(
         f"LEFT JOIN (SELECT item_id, COUNT(*) AS n, COUNT(completed_at) AS done FROM {_table(Assignment)}"
-        f" WHERE study_id = %s AND {in_range('item_id')} GROUP BY item_id) a ON a.item_id = si.id",
-    ]
+        f" WHERE study_id = %s AND {in_range('item_id')} GROUP BY item_id) a ON a.item_id = si.id"
+    )
     params += [study_id, *bounds]
+    # The chunk's final labels, one row per item: (item, dimension) is unique, so MAX(...) FILTER is that label.
+    pivot = []
     for i, dim_id in enumerate(dimension_ids):
-        joins.append(f"LEFT JOIN {_table(FinalLabel)} f{i} ON f{i}.item_id = si.id AND f{i}.dimension_id = %s")
-        joins.append(f"LEFT JOIN {_table(get_user_model())} u{i} ON u{i}.id = f{i}.decided_by_id")
-        params.append(dim_id)
+        for alias, column in (("v", "f.value"), ("m", "f.method"), ("a", "u.username"), ("r", "f.rationale")):
+            pivot.append(f"MAX({column}) FILTER (WHERE f.dimension_id = %s) AS {alias}{i}")
+            params.append(dim_id)
+    if pivot:
+        joins.append(
+            f"LEFT JOIN (SELECT f.item_id, {', '.join(pivot)} FROM {_table(FinalLabel)} f"
+            f" LEFT JOIN {_table(get_user_model())} u ON u.id = f.decided_by_id"
+            f" WHERE f.dimension_id IN ({', '.join(['%s'] * len(dimension_ids))}) AND {in_range('f.item_id')}"
+            " GROUP BY f.item_id) fl ON fl.item_id = si.id"
+        )
+        params += [*dimension_ids, *bounds]
     sql = (
         f"SELECT {', '.join(cells)} FROM {_table(StudyItem)} si {' '.join(joins)}"
         f" WHERE si.study_id = %s AND {in_range('si.id')} ORDER BY si.id"

@@ -30,12 +30,16 @@ state, labels}).
 Spreadsheet safety (both CSVs): every text cell that starts with ``=``, ``+``, ``-``, ``@``, a
 tab or a carriage return gets a leading ``'`` so that Excel or LibreOffice show it as text
 instead of running it as a formula; numbers are left alone. This is done by
-``config.csvsafe.writer``, the one CSV writer of the app. JSONL is left exactly as stored.
+``config.csvsafe.writer``, the one CSV writer of the app (for the wide CSV on PostgreSQL, by the
+same rule in SQL, byte for byte: ``labelling.dataset.wide_csv``). JSONL is left exactly as stored.
 
 Memory stays flat however large the study: items are read in keyset-paginated chunks
-(``CHUNK_SIZE`` ids at a time, ``JSONL_CHUNK_SIZE`` for JSONL; ``id > last`` ordered by id)
-with a fixed number of queries per chunk, and each chunk is turned into text and yielded
-before the next one is read. Rows are read as tuples (``values_list``), never as model instances.
+(``CHUNK_SIZE`` ids at a time, ``CSV_CHUNK_SIZE`` for the wide CSV, ``JSONL_CHUNK_SIZE`` for JSONL;
+``id > last`` ordered by id) with a fixed number of queries per chunk, and each chunk is turned
+into text and yielded before the next one is read. The wide CSV's cells are all computed by the
+database, two queries a chunk (``labelling.dataset.wide_csv``: its last id, then its rows, written
+by ``COPY`` on PostgreSQL); the other formats read rows as tuples (``values_list``), never as model
+instances, and the JSONL's statuses are computed here by :func:`label_status`.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ from labelling.values import value_codes
 from triage.models import Report
 
 CHUNK_SIZE = 2000
+# The wide CSV's chunks are one query each, its cost mostly per row: fewer, larger chunks.
+CSV_CHUNK_SIZE = 5000
 # The JSONL holds every label of a chunk's items in memory at once: half the items per chunk.
 JSONL_CHUNK_SIZE = 1000
 FORMATS = ("csv", "long", "jsonl")
@@ -376,35 +382,24 @@ def _statuses(chunk: _Chunk, item_id: int, finals: tuple, n: int, k: int) -> lis
     return statuses
 
 
-def csv_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None):
-    """The wide CSV export as text chunks: the header line, then one chunk of lines per item chunk."""
+def csv_chunks(study: Study, *, chunk_size: int = CSV_CHUNK_SIZE, progress: Callable[[int], None] | None = None):
+    """The wide CSV export as text chunks: the header line, then one chunk of lines per item chunk.
+
+    Every cell is computed by the database, and on PostgreSQL the lines are written by ``COPY``
+    (``labelling.dataset.wide_csv``): the same bytes as ``config.csvsafe.writer`` over the rows."""
+    from labelling.dataset.wide_csv import wide_csv_body  # it reads this module's statuses
+
     columns = export_columns(study)
-    n = len(columns)
-    no_finals = (None,) * (4 * n)
-    k = study.overlap_k
     out = io.StringIO()
     csvsafe.writer(out).writerow(csv_header(columns))
     yield out.getvalue()
-    for chunk in item_chunks(study, columns, chunk_size=chunk_size, detailed=False):
-        rows = []
-        for item_id, *fields in chunk.items:
-            finals = chunk.finals.get(item_id, no_finals)
-            rows.append(
-                (
-                    *fields,  # source_id, title, url, framework, kind, screening, exclusion_reason
-                    *finals[:n],  # None (no final label) is written as an empty cell
-                    chunk.complete.get(item_id, 0),  # a number: never quoted
-                    *_statuses(chunk, item_id, finals, n, k),
-                    *finals[n : 2 * n],  # the methods, as stored
-                    *finals[2 * n : 3 * n],  # who decided (None for the automatic rules: empty)
-                    *finals[3 * n :],  # the rationales
-                )
-            )
-        out = io.StringIO()
-        csvsafe.writer(out).writerows(rows)
-        yield out.getvalue()
-        if progress:
-            progress(len(chunk.items))
+    yield from wide_csv_body(
+        study_id=study.pk,
+        dimension_ids=[c.id for c in columns],
+        k=study.overlap_k,
+        chunk_size=chunk_size,
+        progress=progress,
+    )
 
 
 def long_chunks(study: Study, *, chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None):
@@ -515,13 +510,14 @@ def export_chunks(
 ) -> Iterator[str]:
     """The whole export of ``study`` in ``fmt`` (one of ``FORMATS``) as a stream of text chunks.
 
-    ``chunk_size``: items read at a time (default ``CHUNK_SIZE``, ``JSONL_CHUNK_SIZE`` for JSONL).
+    ``chunk_size``: items read at a time (default ``CSV_CHUNK_SIZE`` for the wide CSV, ``CHUNK_SIZE``
+    for the long one, ``JSONL_CHUNK_SIZE`` for JSONL).
     ``progress`` (optional) is called with the number of items written after each chunk.
     """
     if fmt not in _WRITERS:
         raise ValueError(f"Unknown export format '{fmt}'; use one of: {', '.join(FORMATS)}.")
     if chunk_size is None:
-        chunk_size = JSONL_CHUNK_SIZE if fmt == "jsonl" else CHUNK_SIZE
+        chunk_size = {"csv": CSV_CHUNK_SIZE, "jsonl": JSONL_CHUNK_SIZE}.get(fmt, CHUNK_SIZE)
     return _WRITERS[fmt](study, chunk_size=chunk_size, progress=progress)
 
 

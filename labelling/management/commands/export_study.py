@@ -6,8 +6,6 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from labelling.agreement.render import agreement_json
-from labelling.agreement.selectors import study_agreement
 from labelling.dataset.export import FORMATS, export_chunks
 from labelling.models import Study, StudyItem
 
@@ -59,6 +57,11 @@ class Command(BaseCommand):
                 fh.write(chunk)
         wrote = f"Wrote the {total} items of study '{slug}' to {output}"
         if os.path.isfile(output):  # not /dev/null or a pipe, where there is no "beside"
+            # Imported here: the statistics libraries weigh about 160 MB of memory, which an export
+            # to stdout or a pipe (and the export itself) does not need.
+            from labelling.agreement.render import agreement_json
+            from labelling.agreement.selectors import study_agreement
+
             agreement_path = f"{output}.agreement.json"
             try:
                 with open(agreement_path, "w", encoding="utf-8") as fh:

@@ -107,6 +107,8 @@ class FakeExecute:
         self.calls.append(kwargs)
         if self.during:
             self.during(kwargs)
+        if kwargs.get("after_sandbox"):  # as execute_side: once the sandbox has exited, before judging
+            kwargs["after_sandbox"]()
         return self.answer(kwargs["side"])
 
 
@@ -1044,6 +1046,43 @@ class TestBatches:
         monkeypatch.setattr(services, "_lock_run", no_database)
         with pytest.raises(OperationalError, match="the database is gone"):
             execute_batch(runs[0].pk)
+
+    def test_the_next_run_is_claimed_when_the_sandbox_exits_and_put_back_if_the_batch_fails(
+        self, report, fake, sent, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        from django.db import OperationalError
+
+        reproduction = start(make(report), repeat=3)
+        runs = runs_of(reproduction)
+        seen: list = []
+
+        def states_while_judging(kwargs):  # the fake's "sandbox" is still running: nothing claimed yet
+            seen.append([(r.status, r.attempt) for r in runs_of(reproduction)])
+
+        fake.during = states_while_judging
+        self._failing_finish(monkeypatch, runs[0].pk, [OperationalError("gone")])
+
+        def database_gone(**kwargs):
+            raise OperationalError("the database is gone")
+
+        monkeypatch.setattr(services, "_run_store_failed", database_gone)
+        sent.clear()
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(OperationalError, match="is gone"):
+            execute_batch(runs[0].pk)
+        assert seen == [
+            [(Status.RUNNING, 1), (Status.QUEUED, 0), (Status.QUEUED, 0)],
+            [(Status.RUNNING, 1), (Status.RUNNING, 1), (Status.QUEUED, 0)],
+        ]
+        assert len(fake.calls) == 2  # run 2 was claimed when run 1's sandbox exited, and never started
+        third = ReproductionRun.objects.get(pk=runs[2].pk)
+        assert (third.status, third.attempt, third.worker_pid) == (Status.QUEUED, 0, None)
+        assert sent == [(third.pk, "repro.cpu")]  # back in the queue, with a message, its attempt not counted
+        monkeypatch.undo()
+        monkeypatch.setattr(services, "execute_side", fake)
+        fake.during = None
+        assert execute_batch(third.pk).executed == [third.pk]  # (runs 0 and 1 are held by this process)
+        third.refresh_from_db()
+        assert (third.status, third.attempt) == (Status.DONE, 1)
 
     def test_runner_recovery_leaves_runs_of_live_processes_and_of_other_runners(self, report, fake, sent):
         reproduction = start(make(report), repeat=3)

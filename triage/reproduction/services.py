@@ -740,8 +740,8 @@ def runs_execute(
     claimed only when this worker is free to start it (its sandbox has exited), so no run waits behind
     another on a busy worker while an idle one could take it; the claim goes to the writer thread at once,
     while this thread reads the captures, deletes the scratch directory and judges the run. A run claimed
-    so but not started (the batch failed meanwhile) is put back in the queue, its attempt not counted. A task whose own run was taken by another task's batch (it finds it done)
-    still takes the next queued ones.
+    so but not started (the batch failed meanwhile) is put back in the queue, its attempt not counted. A task
+    whose own run was taken by another task's batch (it finds it done) still takes the next queued ones.
 
     Each result is stored by the attempt that holds its run (``_run_finish``, as in ``run_execute``), on a
     thread of this process with its own database connection, while the next run is claimed and started:

@@ -587,6 +587,7 @@ _CLAIM_RETURNS = (
     "device",
     "requirements",
     "queue",
+    "verdict_history",  # storing the result appends to it: returned here, it is not read again then
 )
 
 
@@ -635,7 +636,10 @@ def _run_claim_queued(
     if row is None:
         return None
     attempt, runner_id = row[:2]
-    run = ReproductionRun.from_db(connection.alias, _CLAIM_RETURNS, row[2:])
+    values = dict(zip(_CLAIM_RETURNS, row[2:], strict=True))
+    history = ReproductionRun._meta.get_field("verdict_history")
+    values["verdict_history"] = history.from_db_value(values["verdict_history"], None, connection)
+    run = ReproductionRun.from_db(connection.alias, _CLAIM_RETURNS, list(values.values()))
     if runner_id is None:  # a runner that has not registered (yet): recorded now, as _run_claim does
         runner_id = _runner_id(runner_name)
         ReproductionRun.objects.filter(pk=run.pk, attempt=attempt).update(runner_id=runner_id)

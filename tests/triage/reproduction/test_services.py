@@ -1084,6 +1084,16 @@ class TestBatches:
         third.refresh_from_db()
         assert (third.status, third.attempt) == (Status.DONE, 1)
 
+    def test_a_claimed_run_keeps_its_earlier_verdict_history_when_its_result_is_stored(self, report, fake, sent):
+        reproduction = start(make(report), repeat=2)
+        first, second = runs_of(reproduction)
+        earlier = {"at": "2026-01-01T00:00:00+00:00", "verdict": "lost", "reason": "lost", "detail": "before"}
+        ReproductionRun.objects.filter(pk=second.pk).update(verdict_history=[earlier])
+        assert execute_batch(first.pk).executed == [first.pk, second.pk]  # the second claimed by the batch
+        history = ReproductionRun.objects.get(pk=second.pk).verdict_history
+        assert history[0] == earlier and len(history) == 2
+        assert history[1]["verdict"] == Verdict.REPRODUCED
+
     def test_runner_recovery_leaves_runs_of_live_processes_and_of_other_runners(self, report, fake, sent):
         reproduction = start(make(report), repeat=3)
         mine_live, mine_dead, theirs_dead = runs_of(reproduction)

@@ -763,12 +763,24 @@ def runs_execute(
     # Inside a caller's transaction (an eager task in a test) another connection would not see its rows.
     threaded = not transaction.get_connection().in_atomic_block
     writer = _result_writer() if threaded else _Inline()
+    # The first job of the batch on the writer thread checks its kept connection (``_in_thread``); the later
+    # ones only drop it if it broke (``_in_thread_kept``): a health check per job would be a round trip.
+    checked: list[bool] = []
+
+    def thread_call():
+        if not threaded:
+            return _call
+        if checked:
+            return _in_thread_kept
+        checked.append(True)
+        return _in_thread
+
     # Writes handed to the writer, in order (at most one run's): (future, the finish's arguments or None).
     pending: list[tuple[Future, dict | None]] = []
 
     def hand_over(function, **kwargs):
         finish = kwargs if function is _run_finish else None
-        pending.append((writer.submit(_in_thread if threaded else _call, function, **kwargs), finish))
+        pending.append((writer.submit(thread_call(), function, **kwargs), finish))
 
     def wait_pending():
         while pending:
@@ -789,9 +801,10 @@ def runs_execute(
     def claim_next():
         more = len(result.executed) + 1 < batch_size and time.monotonic() - started < batch_seconds
         if queue and more and not next_claim:
-            call = _in_thread if threaded else _call
             next_claim.append(
-                writer.submit(call, _run_claim_queued, queue=queue, runner_name=runner_name, pid=pid, known=known)
+                writer.submit(
+                    thread_call(), _run_claim_queued, queue=queue, runner_name=runner_name, pid=pid, known=known
+                )
             )
 
     claim = None
@@ -909,6 +922,19 @@ def _in_thread(function, /, **kwargs):
 
     close_old_connections()  # the writer thread's kept connection, dropped if it broke (as around a task)
     return function(**kwargs)
+
+
+def _in_thread_kept(function, /, **kwargs):
+    """A later job of a batch on the writer thread, on the connection the batch's first job checked. After an
+    error the connection is dropped if it broke (the next batch's first job checks it again); the error goes
+    to the batch as before: a result is stored again by the task itself, a failed claim ends the task."""
+    from django.db import close_old_connections
+
+    try:
+        return function(**kwargs)
+    except Exception:
+        close_old_connections()
+        raise
 
 
 class _Inline:

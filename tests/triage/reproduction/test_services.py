@@ -1218,3 +1218,45 @@ def test_concurrent_batches_execute_and_store_every_run_once(monkeypatch, writer
     assert {(r.status, r.attempt, r.verdict) for r in rows} == {(Status.DONE, 1, Verdict.REPRODUCED)}
     reproduction.refresh_from_db()
     assert reproduction.status == Reproduction.Status.DONE and reproduction.summary == "reproduced 30/30"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_connection_closed_by_the_server_mid_batch_loses_no_result_and_the_next_batch_reconnects(
+    monkeypatch, writer_connection_closed
+):
+    """The result thread checks its connection once per batch, not before each job: when the server closes
+    it in the middle of a batch, every run is still stored once (a result the thread could not store is
+    stored by the task itself), and the next batch works on a new connection."""
+    from django.db import connection
+
+    monkeypatch.setattr(
+        "triage.reproduction.tasks.reproduction_run_execute.apply_async", lambda args, queue, **kw: None, raising=True
+    )
+    fake = FakeExecute()
+    killed: list[int] = []
+
+    def close_other_connections(kwargs):
+        if len(fake.calls) == 2:  # while the second run is "in its sandbox"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                killed.extend(row[0] for row in cursor.fetchall())
+
+    fake.during = close_other_connections
+    monkeypatch.setattr(services, "execute_side", fake)
+    reproduction = start(make(ReportFactory()), repeat=3)
+    ids = list(reproduction.runs.order_by("pk").values_list("pk", flat=True))
+    result = services.runs_execute(run_id=ids[0], runner_name=RUNNER, pid=os.getpid())
+    assert killed and all(killed)  # the writer's connection was really closed under it
+    assert result.executed == ids and len(fake.calls) == 3
+    rows = list(ReproductionRun.objects.filter(reproduction=reproduction))
+    assert {(r.status, r.attempt, r.verdict) for r in rows} == {(Status.DONE, 1, Verdict.REPRODUCED)}
+    reproduction.refresh_from_db()
+    assert reproduction.summary == "reproduced 3/3"
+    fake.during = None
+    later = start(make(ReportFactory()), repeat=2)
+    later_ids = list(later.runs.order_by("pk").values_list("pk", flat=True))
+    assert services.runs_execute(run_id=later_ids[0], runner_name=RUNNER, pid=os.getpid()).executed == later_ids
+    assert set(later.runs.values_list("status", "verdict")) == {(Status.DONE, Verdict.REPRODUCED)}

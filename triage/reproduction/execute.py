@@ -130,10 +130,13 @@ def execute_side(
     expected_signature: str = "",
     expectation: Expectation | None = None,
     framework: str = "",
+    after_sandbox=None,
 ) -> SideOutcome:
     """Build (or reuse) the side's environment, run the script in the sandbox, judge it.
 
-    A build failure and a missing sandbox are verdicts of their own, never exceptions.
+    A build failure and a missing sandbox are verdicts of their own, never exceptions. ``after_sandbox``
+    (no arguments) is called once the sandbox has exited, before its captures are read, its scratch
+    directory deleted and the run judged: a runner starts claiming its next run there.
     """
     build = environment_ensure(
         list(side.requirements),
@@ -165,6 +168,8 @@ def execute_side(
         except SandboxUnavailable as exc:
             refused = Judgement("refused", str(exc), reason="no_sandbox", hint="install bubblewrap on the runner")
             return SideOutcome(build=build, result=None, judgement=refused)
+        if after_sandbox is not None:
+            after_sandbox()
         arrays, capture_errors = load_captures(result.captures_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

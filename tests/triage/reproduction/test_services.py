@@ -107,6 +107,8 @@ class FakeExecute:
         self.calls.append(kwargs)
         if self.during:
             self.during(kwargs)
+        if kwargs.get("after_sandbox"):  # as execute_side: once the sandbox has exited, before judging
+            kwargs["after_sandbox"]()
         return self.answer(kwargs["side"])
 
 
@@ -1045,6 +1047,53 @@ class TestBatches:
         with pytest.raises(OperationalError, match="the database is gone"):
             execute_batch(runs[0].pk)
 
+    def test_the_next_run_is_claimed_when_the_sandbox_exits_and_put_back_if_the_batch_fails(
+        self, report, fake, sent, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        from django.db import OperationalError
+
+        reproduction = start(make(report), repeat=3)
+        runs = runs_of(reproduction)
+        seen: list = []
+
+        def states_while_judging(kwargs):  # the fake's "sandbox" is still running: nothing claimed yet
+            seen.append([(r.status, r.attempt) for r in runs_of(reproduction)])
+
+        fake.during = states_while_judging
+        self._failing_finish(monkeypatch, runs[0].pk, [OperationalError("gone")])
+
+        def database_gone(**kwargs):
+            raise OperationalError("the database is gone")
+
+        monkeypatch.setattr(services, "_run_store_failed", database_gone)
+        sent.clear()
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(OperationalError, match="is gone"):
+            execute_batch(runs[0].pk)
+        assert seen == [
+            [(Status.RUNNING, 1), (Status.QUEUED, 0), (Status.QUEUED, 0)],
+            [(Status.RUNNING, 1), (Status.RUNNING, 1), (Status.QUEUED, 0)],
+        ]
+        assert len(fake.calls) == 2  # run 2 was claimed when run 1's sandbox exited, and never started
+        third = ReproductionRun.objects.get(pk=runs[2].pk)
+        assert (third.status, third.attempt, third.worker_pid) == (Status.QUEUED, 0, None)
+        assert sent == [(third.pk, "repro.cpu")]  # back in the queue, with a message, its attempt not counted
+        monkeypatch.undo()
+        monkeypatch.setattr(services, "execute_side", fake)
+        fake.during = None
+        assert execute_batch(third.pk).executed == [third.pk]  # (runs 0 and 1 are held by this process)
+        third.refresh_from_db()
+        assert (third.status, third.attempt) == (Status.DONE, 1)
+
+    def test_a_claimed_run_keeps_its_earlier_verdict_history_when_its_result_is_stored(self, report, fake, sent):
+        reproduction = start(make(report), repeat=2)
+        first, second = runs_of(reproduction)
+        earlier = {"at": "2026-01-01T00:00:00+00:00", "verdict": "lost", "reason": "lost", "detail": "before"}
+        ReproductionRun.objects.filter(pk=second.pk).update(verdict_history=[earlier])
+        assert execute_batch(first.pk).executed == [first.pk, second.pk]  # the second claimed by the batch
+        history = ReproductionRun.objects.get(pk=second.pk).verdict_history
+        assert history[0] == earlier and len(history) == 2
+        assert history[1]["verdict"] == Verdict.REPRODUCED
+
     def test_runner_recovery_leaves_runs_of_live_processes_and_of_other_runners(self, report, fake, sent):
         reproduction = start(make(report), repeat=3)
         mine_live, mine_dead, theirs_dead = runs_of(reproduction)
@@ -1169,3 +1218,45 @@ def test_concurrent_batches_execute_and_store_every_run_once(monkeypatch, writer
     assert {(r.status, r.attempt, r.verdict) for r in rows} == {(Status.DONE, 1, Verdict.REPRODUCED)}
     reproduction.refresh_from_db()
     assert reproduction.status == Reproduction.Status.DONE and reproduction.summary == "reproduced 30/30"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_connection_closed_by_the_server_mid_batch_loses_no_result_and_the_next_batch_reconnects(
+    monkeypatch, writer_connection_closed
+):
+    """The result thread checks its connection once per batch, not before each job: when the server closes
+    it in the middle of a batch, every run is still stored once (a result the thread could not store is
+    stored by the task itself), and the next batch works on a new connection."""
+    from django.db import connection
+
+    monkeypatch.setattr(
+        "triage.reproduction.tasks.reproduction_run_execute.apply_async", lambda args, queue, **kw: None, raising=True
+    )
+    fake = FakeExecute()
+    killed: list[int] = []
+
+    def close_other_connections(kwargs):
+        if len(fake.calls) == 2:  # while the second run is "in its sandbox"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                killed.extend(row[0] for row in cursor.fetchall())
+
+    fake.during = close_other_connections
+    monkeypatch.setattr(services, "execute_side", fake)
+    reproduction = start(make(ReportFactory()), repeat=3)
+    ids = list(reproduction.runs.order_by("pk").values_list("pk", flat=True))
+    result = services.runs_execute(run_id=ids[0], runner_name=RUNNER, pid=os.getpid())
+    assert killed and all(killed)  # the writer's connection was really closed under it
+    assert result.executed == ids and len(fake.calls) == 3
+    rows = list(ReproductionRun.objects.filter(reproduction=reproduction))
+    assert {(r.status, r.attempt, r.verdict) for r in rows} == {(Status.DONE, 1, Verdict.REPRODUCED)}
+    reproduction.refresh_from_db()
+    assert reproduction.summary == "reproduced 3/3"
+    fake.during = None
+    later = start(make(ReportFactory()), repeat=2)
+    later_ids = list(later.runs.order_by("pk").values_list("pk", flat=True))
+    assert services.runs_execute(run_id=later_ids[0], runner_name=RUNNER, pid=os.getpid()).executed == later_ids
+    assert set(later.runs.values_list("status", "verdict")) == {(Status.DONE, Verdict.REPRODUCED)}

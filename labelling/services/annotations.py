@@ -193,10 +193,10 @@ def _item_state(*, item_id: int, annotator_id: int, dimension_ids: list[int]) ->
 
 
 def _stored_datetime(value):
-    """A timestamp as a raw query returned it: SQLite hands them back as text."""
-    if isinstance(value, str):
-        return connection.ops.convert_datetimefield_value(value, None, connection)
-    return value
+    """A timestamp as a raw query returned it, made what the ORM gives: SQLite hands back text or a
+    naive datetime (its backend's converter makes it aware); PostgreSQL's driver an aware datetime."""
+    convert = getattr(connection.ops, "convert_datetimefield_value", None)
+    return convert(value, None, connection) if convert is not None and value is not None else value
 
 
 _UPSERT_COLUMNS = (

@@ -26,7 +26,7 @@ from labelling.selectors.labelling import (
     assignment_for,
     category_names,
     codebook_for_labelling,
-    next_item_for,
+    next_item_id_for,
     own_labels_for,
     previous_item_for,
     progress_for,
@@ -49,9 +49,9 @@ def _progress_context(study, user) -> dict:
 def label_next(request, slug):
     """Send the annotator to their next open item, or say that they are done."""
     study = study_for(request.user, slug, check=can_annotate)
-    item = next_item_for(study=study, annotator=request.user)
-    if item is not None:
-        return redirect("labelling:label-item", slug=study.slug, item_id=item.id)
+    item_id = next_item_id_for(study=study, annotator=request.user)
+    if item_id is not None:
+        return redirect("labelling:label-item", slug=study.slug, item_id=item_id)
     previous = previous_item_for(study=study, annotator=request.user, before_item=None)
     context = {
         "study": study,
@@ -262,10 +262,10 @@ def label_item(request, slug, item_id):
         except ApplicationError as exc:
             general_error, status = exc.message, exc.status
         else:
-            following = next_item_for(study=study, annotator=request.user)
+            following = next_item_id_for(study=study, annotator=request.user)
             if following is None:
                 return redirect("labelling:label-next", slug=study.slug)
-            return redirect("labelling:label-item", slug=study.slug, item_id=following.id)
+            return redirect("labelling:label-item", slug=study.slug, item_id=following)
     codebook = codebook_for_labelling(study=study)
     if not posted:
         values, notes = _saved_input(item, request.user, codebook)

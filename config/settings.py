@@ -110,6 +110,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A per-process cache by default; with several web processes set CACHE_URL=redis://host:6379/1
 # so that every process sees the same cached counts (e.g. an annotator's progress).
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# Sessions are read from that cache when every web process shares it (a session query less per page
+# and save), and written through to the database, which stays the record (a logout or a flushed
+# session is gone from both). With the per-process default, a logout in one process could not reach
+# the others' copies: sessions are then read from the database.
+if not CACHES["default"]["BACKEND"].endswith((".LocMemCache", ".DummyCache")):
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Django's validators, for passwords set on the invitation sign-up, password change and reset pages.
 AUTH_PASSWORD_VALIDATORS = [
@@ -214,7 +220,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

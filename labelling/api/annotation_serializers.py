@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -42,6 +44,14 @@ class AnnotationSerializer(serializers.ModelSerializer):
         model = Annotation
         fields = ["id", "item", "dimension", "annotator", "value", "note", "time_spent_ms", "created_at", "updated_at"]
         read_only_fields = fields
+
+    def get_fields(self):
+        # The answer of every save: the fields a ModelSerializer builds from the model are the same
+        # each time, so they are built once per process and copied, as Serializer copies declared fields.
+        cls = type(self)
+        if "_built_fields" not in cls.__dict__:
+            cls._built_fields = super().get_fields()
+        return copy.deepcopy(cls._built_fields)
 
 
 class FinalLabelSerializer(serializers.ModelSerializer):

@@ -34,6 +34,7 @@ from labelling.permissions import (
     can_read_final_labels,
     can_read_results,
     can_view_study,
+    own_assignment_for,
     study_for,
 )
 from labelling.selectors.adjudication import adjudicated_outcomes_for
@@ -131,13 +132,11 @@ class ItemAnnotationsView(APIView):
         parameters=[SLUG, ITEM_ID], request=ItemLabelsInputSerializer, responses=AnnotationSerializer(many=True)
     )
     def put(self, request, slug, item_id):
-        study = study_for(request.user, slug, check=can_annotate)
         # As on the labelling page: only the caller's own assignments exist here.
-        assignment = assignment_for(study=study, annotator=request.user, item_id=item_id, with_previous=False)
+        assignment = own_assignment_for(request.user, slug, item_id, check=can_annotate)
         if assignment is None:
             raise NotFound("This item is not in your labelling queue: label the items of your own queue.")
         item = assignment.item
-        item.study = study
         payload = ItemLabelsInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         saved = item_labels_save(

@@ -53,14 +53,21 @@ def next_item_for(*, study: Study, annotator) -> StudyItem | None:
     fixed by the filter this is the same order, and it lets PostgreSQL walk ``next_item_idx``
     and stop at the first row instead of scanning every completed assignment in id order.
     """
+    return _next_item(study=study, annotator=annotator).select_related("report").first()
+
+
+def next_item_id_for(*, study: Study, annotator) -> int | None:
+    """The id of ``next_item_for``'s item, without its report (where to go after a save)."""
+    return _next_item(study=study, annotator=annotator).values_list("id", flat=True).first()
+
+
+def _next_item(*, study: Study, annotator) -> QuerySet[StudyItem]:
     flagged = _flagged_labels(study=study, annotator=annotator).values("item_id")[:1]
     first_open = (
         _open_assignments(study=study, annotator=annotator).order_by("completed_at", "id").values("item_id")[:1]
     )
     # One query: each subquery walks its own index (annotation_recode_idx, next_item_idx) and stops at one row.
-    return (
-        StudyItem.objects.filter(id=Coalesce(Subquery(flagged), Subquery(first_open))).select_related("report").first()
-    )
+    return StudyItem.objects.filter(id=Coalesce(Subquery(flagged), Subquery(first_open)))
 
 
 def assignment_for(*, study: Study, annotator, item_id: int, with_previous: bool = True) -> Assignment | None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import partial
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
@@ -27,8 +28,25 @@ def clamp_time_spent(value) -> int:
     return max(0, min(ms, MAX_TIME_SPENT_MS))
 
 
+# {(study id, study created at, codebook version): the codebook as the save checks values against it}. A
+# version's codebook never changes (every change bumps the version), so each process keeps the few it
+# uses rather than unpickling one from the shared cache on every save; the creation time keeps a study
+# made again under a reused id (a flushed database) from finding another study's codebook.
+_CODEBOOKS: dict[tuple, list[tuple[Dimension, CategoryIndex]]] = {}
+_CODEBOOKS_KEPT = 64
+
+
 def _dimensions_with_categories(study: Study) -> list[tuple[Dimension, CategoryIndex]]:
-    return [(d.dimension, CategoryIndex(d.dimension, d.categories)) for d in codebook_for_labelling(study=study)]
+    key = (study.pk, study.created_at, study.codebook_version)
+    dimensions = _CODEBOOKS.get(key)
+    if dimensions is None:
+        dimensions = [
+            (d.dimension, CategoryIndex(d.dimension, d.categories)) for d in codebook_for_labelling(study=study)
+        ]
+        if len(_CODEBOOKS) >= _CODEBOOKS_KEPT:
+            _CODEBOOKS.clear()
+        _CODEBOOKS[key] = dimensions
+    return dimensions
 
 
 def _names(index: CategoryIndex, codes, limit: int = 12) -> str:
@@ -126,14 +144,119 @@ def _validated(
     return cleaned
 
 
-def _assignments(item: StudyItem) -> list[Assignment]:
-    """All the item's assignments (one query; the codebook version comes from ``codebook_read_lock``).
+@dataclass
+class _ItemState:
+    """What the save reads of an item once it holds the item's lock, in one statement."""
+
+    finished: set[int] = field(default_factory=set)  # annotators whose assignment is completed
+    own_assignment: tuple[int, bool] | None = None  # the saver's (assignment id, completed)
+    # (annotation id, annotator id, dimension id, value, time spent, needs recode)
+    annotations: list[tuple] = field(default_factory=list)
+    finals: dict[int, tuple[int, str, str, str]] = field(default_factory=dict)  # dimension: (id, value, method, why)
+
+
+def _item_state(*, item_id: int, annotator_id: int, dimension_ids: list[int]) -> _ItemState:
+    """The item's assignments, its annotations and its final labels (of ``dimension_ids``): one query.
 
     Read after ``items_lock`` in a statement of its own: a statement that waits for a row lock
     reads the other tables as they were when it started, so the lock and this read cannot be one
-    query (a save waiting for another save of the item would miss that save's completion).
+    query (a save waiting for another save of the item would miss that save's completion). Plain
+    SQL (PostgreSQL and SQLite alike): on the hot path the ORM's three queries cost more to build
+    than to run.
     """
-    return list(Assignment.objects.filter(item_id=item.pk).only("id", "annotator_id", "completed_at").order_by("id"))
+    state = _ItemState()
+    dims = ", ".join(["%s"] * len(dimension_ids)) or "NULL"
+    sql = f"""
+        SELECT 0, id, annotator_id, dimension_id, value, time_spent_ms, needs_recode, NULL, NULL
+          FROM {Annotation._meta.db_table} WHERE item_id = %s AND dimension_id IN ({dims})
+        UNION ALL
+        SELECT 1, id, NULL, dimension_id, value, NULL, NULL, method, rationale
+          FROM {FinalLabel._meta.db_table} WHERE item_id = %s AND dimension_id IN ({dims})
+        UNION ALL
+        SELECT 2, id, annotator_id, NULL, NULL, NULL, completed_at IS NOT NULL, NULL, NULL
+          FROM {Assignment._meta.db_table} WHERE item_id = %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [item_id, *dimension_ids, item_id, *dimension_ids, item_id])
+        rows = cursor.fetchall()
+    for kind, pk, who, dimension_id, value, spent, flag, method, rationale in rows:
+        if kind == 0:
+            state.annotations.append((pk, who, dimension_id, value, spent, bool(flag)))
+        elif kind == 1:
+            state.finals[dimension_id] = (pk, value, method, rationale)
+        else:
+            if flag:
+                state.finished.add(who)
+            if who == annotator_id:
+                state.own_assignment = (pk, bool(flag))
+    return state
+
+
+def _stored_datetime(value):
+    """A timestamp as a raw query returned it, made what the ORM gives: SQLite hands back text or a
+    naive datetime (its backend's converter makes it aware); PostgreSQL's driver an aware datetime."""
+    convert = getattr(connection.ops, "convert_datetimefield_value", None)
+    return convert(value, None, connection) if convert is not None and value is not None else value
+
+
+_UPSERT_COLUMNS = (
+    "item_id",
+    "annotator_id",
+    "dimension_id",
+    "value",
+    "note",
+    "time_spent_ms",
+    "codebook_version",
+    "needs_recode",
+    "recode_event_id",
+    "created_at",
+    "updated_at",
+)
+_UPSERT_UPDATES = (
+    "value",
+    "note",
+    "time_spent_ms",
+    "updated_at",
+    "codebook_version",
+    "needs_recode",
+    "recode_event_id",
+)
+
+
+def _annotations_upsert(annotations: list[Annotation], *, at) -> None:
+    """Insert or update the annotator's labels of one item in one statement (INSERT ... ON CONFLICT
+    (item, annotator, dimension) DO UPDATE, PostgreSQL and SQLite alike); each annotation gets its id
+    and creation time as stored (an updated one keeps both). Plain SQL, like ``_item_state``."""
+    stamp = connection.ops.adapt_datetimefield_value(at)
+    row = "(" + ", ".join(["%s"] * len(_UPSERT_COLUMNS)) + ")"
+    params: list = []
+    for a in annotations:
+        a.created_at = a.updated_at = at
+        params += [a.item_id, a.annotator_id, a.dimension_id, a.value, a.note, a.time_spent_ms]
+        params += [a.codebook_version, a.needs_recode, a.recode_event_id, stamp, stamp]
+    sql = (
+        f"INSERT INTO {Annotation._meta.db_table} ({', '.join(_UPSERT_COLUMNS)}) "
+        f"VALUES {', '.join([row] * len(annotations))} "
+        "ON CONFLICT (item_id, annotator_id, dimension_id) DO UPDATE SET "
+        + ", ".join(f"{column} = EXCLUDED.{column}" for column in _UPSERT_UPDATES)
+        + " RETURNING id, dimension_id, created_at"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        stored = {dimension_id: (pk, created_at) for pk, dimension_id, created_at in cursor.fetchall()}
+    for a in annotations:
+        a.id, created_at = stored[a.dimension_id]
+        a.created_at = _stored_datetime(created_at)
+        a._state.adding = False
+
+
+def _assignment_complete(*, assignment_id: int, at) -> None:
+    """Mark the saver's assignment completed (plain SQL, like ``_item_state``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Assignment._meta.db_table} SET completed_at = %s WHERE id = %s",
+            [connection.ops.adapt_datetimefield_value(at), assignment_id],
+        )
 
 
 @transaction.atomic
@@ -159,48 +282,40 @@ def item_labels_save(
     A retired category is refused unless the annotator's saved label already held it.
 
     A fixed number of queries, whatever the number of dimensions (the labelling page's hot path):
-    the study's share lock, the item's lock, its assignments, its annotations, its final labels, one
-    upsert of the annotator's annotations (INSERT ... ON CONFLICT), the completion of the
-    assignment, and at most one delete and one upsert of final labels. The codebook comes from the
-    cache of its version (``codebook_for_labelling``).
+    the study's share lock, the item's lock, one read of its assignments, annotations and final
+    labels (``_item_state``), one upsert of the annotator's annotations (INSERT ... ON CONFLICT),
+    the completion of the assignment, and at most one delete and one upsert of final labels. The
+    codebook comes from the process's copy of its version, else from the cache of its version
+    (``codebook_for_labelling``).
     """
     study = item.study
     study.codebook_version = codebook_read_lock(study_id=item.study_id)
     items_lock(item_ids=[item.pk])
-    assignments = _assignments(item)
-    own = next((a for a in assignments if a.annotator_id == annotator.pk), None)
-    if own is None:
+    dimensions = _dimensions_with_categories(study)
+    dimension_ids = [d.id for d, _ in dimensions]
+    state = _item_state(item_id=item.pk, annotator_id=annotator.pk, dimension_ids=dimension_ids)
+    if state.own_assignment is None:
         raise ApplicationError(
             "You are not assigned to this item, so you cannot label it. "
             "Label the items of your own queue, or ask the study owner to assign this one to you.",
             status=403,
         )
-    dimensions = _dimensions_with_categories(study)
-    dimension_ids = [d.id for d, _ in dimensions]
 
     # Everyone's annotations of the item (for the final labels) and this annotator's own (to add the
     # time, and the retired codes the label may keep); others' labels flagged by a split hold back
     # the item's automatic final label on that dimension until they are recoded.
     by_dimension: dict[int, dict[int, str]] = {pk: {} for pk in dimension_ids}
-    mine: dict[int, tuple[int, int, object]] = {}  # dimension id: (annotation id, time spent, created at)
+    mine: dict[int, int] = {}  # dimension id: the time spent on the annotator's saved label
     kept: dict[int, set[str]] = {}
     flagged: set[int] = set()
-    for pk, annotator_id, dimension_id, value, spent_before, created_at, needs_recode in Annotation.objects.filter(
-        item_id=item.pk, dimension_id__in=dimension_ids
-    ).values_list("id", "annotator_id", "dimension_id", "value", "time_spent_ms", "created_at", "needs_recode"):
+    for _pk, annotator_id, dimension_id, value, spent_before, needs_recode in state.annotations:
         by_dimension[dimension_id][annotator_id] = value
         if annotator_id == annotator.pk:
-            mine[dimension_id] = (pk, spent_before, created_at)
+            mine[dimension_id] = spent_before
             kept[dimension_id] = set() if needs_recode else set(value_codes(value))
         elif needs_recode:
             flagged.add(dimension_id)
     cleaned = _validated(dimensions, dict(values or {}), dict(notes or {}), kept)
-    finals = {
-        dimension_id: (pk, value, method, rationale)
-        for pk, dimension_id, value, method, rationale in FinalLabel.objects.filter(
-            item_id=item.pk, dimension_id__in=dimension_ids
-        ).values_list("id", "dimension_id", "value", "method", "rationale")
-    }
 
     spent = clamp_time_spent(time_spent_ms)
     share, remainder = divmod(spent, len(dimensions)) if dimensions else (0, 0)
@@ -210,14 +325,13 @@ def item_labels_save(
     for position, (dimension, _index) in enumerate(dimensions):
         value, note = cleaned[dimension.id]
         extra = share + (remainder if position == 0 else 0)
-        before = mine.get(dimension.id)
         annotation = Annotation(
             item=item,
             annotator=annotator,
             dimension=dimension,
             value=value,
             note=note,
-            time_spent_ms=min((before[1] if before else 0) + extra, 2**31 - 1),
+            time_spent_ms=min(mine.get(dimension.id, 0) + extra, 2**31 - 1),
             codebook_version=version,
             needs_recode=False,
             recode_event=None,
@@ -231,35 +345,19 @@ def item_labels_save(
         saved.append(annotation)
         by_dimension[dimension.id][annotator.pk] = value
     if saved:
-        Annotation.objects.bulk_create(
-            saved,
-            update_conflicts=True,
-            unique_fields=["item", "annotator", "dimension"],
-            update_fields=[
-                "value",
-                "note",
-                "time_spent_ms",
-                "updated_at",
-                "codebook_version",
-                "needs_recode",
-                "recode_event",
-            ],
-        )
-        for annotation in saved:  # as stored: an updated annotation keeps its id and creation time
-            before = mine.get(annotation.dimension_id)
-            if before:
-                annotation.id, annotation.created_at = before[0], before[2]
-    if own.completed_at is None:
-        own.completed_at = now
-        Assignment.objects.filter(pk=own.pk).update(completed_at=now)
+        _annotations_upsert(saved, at=now)
+    own_id, completed = state.own_assignment
+    if not completed:
+        _assignment_complete(assignment_id=own_id, at=now)
+        state.finished.add(annotator.pk)
         transaction.on_commit(partial(progress_count_completed, study_id=item.study_id, annotator_id=annotator.pk))
     item_final_labels_refresh(
         study=study,
         item_id=item.pk,
         dimensions=[d for d, _ in dimensions],
-        finished={a.annotator_id for a in assignments if a.completed_at is not None},
+        finished=state.finished,
         values=by_dimension,
-        existing=finals,
+        existing=state.finals,
         flagged=flagged,
     )
     return saved

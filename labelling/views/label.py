@@ -20,13 +20,13 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from config.errors import ApplicationError
 from labelling.models import Dimension
-from labelling.permissions import can_annotate, role_in, study_for
+from labelling.permissions import can_annotate, own_assignment_for, role_in, study_for
 from labelling.selectors.adjudication import adjudicated_outcomes_for
 from labelling.selectors.labelling import (
     assignment_for,
     category_names,
     codebook_for_labelling,
-    next_item_for,
+    next_item_id_for,
     own_labels_for,
     previous_item_for,
     progress_for,
@@ -49,9 +49,9 @@ def _progress_context(study, user) -> dict:
 def label_next(request, slug):
     """Send the annotator to their next open item, or say that they are done."""
     study = study_for(request.user, slug, check=can_annotate)
-    item = next_item_for(study=study, annotator=request.user)
-    if item is not None:
-        return redirect("labelling:label-item", slug=study.slug, item_id=item.id)
+    item_id = next_item_id_for(study=study, annotator=request.user)
+    if item_id is not None:
+        return redirect("labelling:label-item", slug=study.slug, item_id=item_id)
     previous = previous_item_for(study=study, annotator=request.user, before_item=None)
     context = {
         "study": study,
@@ -226,10 +226,15 @@ def _previous_url(study, user, assignment) -> str:
 @require_http_methods(["GET", "POST"])
 def label_item(request, slug, item_id):
     """One item of the annotator's queue. Only the annotator's own assignments exist here (else 404)."""
-    study = study_for(request.user, slug, check=can_annotate)
     posted = request.method == "POST"
-    # A successful save redirects at once, so a POST skips the "previous item" look-up.
-    assignment = assignment_for(study=study, annotator=request.user, item_id=item_id, with_previous=not posted)
+    if posted:
+        # A successful save redirects at once: one query for the study, the role and the assignment,
+        # without the report (read only if the form is shown again) or the "previous item".
+        assignment = own_assignment_for(request.user, slug, item_id, check=can_annotate)
+        study = assignment.study if assignment is not None else None
+    else:
+        study = study_for(request.user, slug, check=can_annotate)
+        assignment = assignment_for(study=study, annotator=request.user, item_id=item_id)
     if assignment is None:
         raise Http404("This item is not in your labelling queue.")
     item = assignment.item
@@ -257,10 +262,10 @@ def label_item(request, slug, item_id):
         except ApplicationError as exc:
             general_error, status = exc.message, exc.status
         else:
-            following = next_item_for(study=study, annotator=request.user)
+            following = next_item_id_for(study=study, annotator=request.user)
             if following is None:
                 return redirect("labelling:label-next", slug=study.slug)
-            return redirect("labelling:label-item", slug=study.slug, item_id=following.id)
+            return redirect("labelling:label-item", slug=study.slug, item_id=following)
     codebook = codebook_for_labelling(study=study)
     if not posted:
         values, notes = _saved_input(item, request.user, codebook)

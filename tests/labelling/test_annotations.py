@@ -159,11 +159,11 @@ def test_save_refreshes_final_labels(labelling_study):
 # --- the save's queries ------------------------------------------------------------------------------
 
 # The study's share lock (a codebook change waits for the save: codebook_read_lock), the item's lock,
-# its assignments, annotations and final labels, the upsert of the annotations, the assignment's
-# completion, the upsert of the final labels; plus the save's SAVEPOINT and its RELEASE inside the
-# test's own transaction.
-SAVE_QUERIES_FIRST = 2 + 8
-SAVE_QUERIES_AGAIN = 2 + 6  # completed already, final labels unchanged: no completion, no final label write
+# its assignments, annotations and final labels (one statement), the upsert of the annotations, the
+# assignment's completion, the upsert of the final labels; plus the save's SAVEPOINT and its RELEASE
+# inside the test's own transaction.
+SAVE_QUERIES_FIRST = 2 + 6
+SAVE_QUERIES_AGAIN = 2 + 4  # completed already, final labels unchanged: no completion, no final label write
 
 
 def _study_with_dimensions(n: int):
@@ -230,3 +230,28 @@ def test_the_save_returns_the_annotations_as_stored(labelling_study):
         assert annotation.created_at == stored[code].created_at == first[code].created_at
         assert (annotation.value, annotation.time_spent_ms) == (stored[code].value, stored[code].time_spent_ms)
     assert sum(a.time_spent_ms for a in stored.values()) == 2000
+
+
+def test_a_codebook_change_reaches_the_next_save_in_the_same_process(labelling_study):
+    """The save keeps the codebook of each version in the process: a change (which bumps the version)
+    is seen by the very next save, a new category accepted and a renamed code's old spelling refused."""
+    from labelling.services.codebook_evolution import category_rename
+    from labelling.services.codebooks import category_create
+
+    s = labelling_study
+    first, second = s["items"][0], s["items"][1]
+    _save(s, first)  # the codebook of this version is now kept by the process
+    symptom = s["study"].codebook.dimensions.get(code="symptom")
+    category_create(dimension=symptom, code="leak", name="Memory leak")
+    s["study"].refresh_from_db()
+    first.study, second.study = s["study"], s["study"]
+    _save(s, first, values={"symptom": "leak", "component": "layers"})
+    assert Annotation.objects.get(item=first, annotator=s["ann1"], dimension=symptom).value == "leak"
+
+    category_rename(category=symptom.categories.get(code="leak"), code="memory_leak")
+    s["study"].refresh_from_db()
+    with pytest.raises(ValidationError) as refused:
+        _save(s, second, values={"symptom": "leak", "component": "layers"})
+    assert "symptom" in refused.value.message_dict
+    _save(s, second, values={"symptom": "memory_leak", "component": "layers"})
+    assert Annotation.objects.get(item=second, annotator=s["ann1"], dimension=symptom).value == "memory_leak"

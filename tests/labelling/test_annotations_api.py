@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from labelling.models import Annotation, Assignment, FinalLabel
+from labelling.models import Annotation, Assignment, FinalLabel, Membership
 from labelling.services.annotations import item_labels_save
-from tests.factories import AssignmentFactory, StudyItemFactory
+from tests.factories import AssignmentFactory, StudyItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -123,6 +123,38 @@ def test_put_per_role(api_client, labelling_study, who, status):
     response = _client(api_client, s, who).put(_url("item-annotations", s, s["items"][0].id), body, format="json")
     assert response.status_code == status
     assert Annotation.objects.exists() == (status == 200)
+
+
+@pytest.mark.parametrize("role, status", [("viewer", 403), (None, 404)])
+def test_put_by_a_former_annotator_whose_assignment_is_left_is_refused(api_client, labelling_study, role, status):
+    """The role decides, not the assignment: made viewer (403) or removed from the study (404), an
+    annotator whose assignments are still there saves nothing."""
+    s = labelling_study
+    membership = Membership.objects.get(study=s["study"], user=s["ann1"])
+    if role is None:
+        membership.delete()
+    else:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    body = {"values": {"symptom": "crash", "component": "layers"}}
+    response = _client(api_client, s, "ann1").put(_url("item-annotations", s, s["items"][0].id), body, format="json")
+    assert response.status_code == status
+    assert Assignment.objects.filter(item=s["items"][0], annotator=s["ann1"]).exists()
+    assert not Annotation.objects.exists()
+
+
+def test_put_by_staff_on_their_own_assignment_saves(api_client, labelling_study):
+    """Staff count as owners of every study without a membership: they may label what is assigned to them."""
+    s = labelling_study
+    staff = UserFactory(is_staff=True)
+    AssignmentFactory(item=s["items"][0], annotator=staff)
+    body = {"values": {"symptom": "hang", "component": ["model"]}}
+    response = _client(api_client, {"staff": staff}, "staff").put(
+        _url("item-annotations", s, s["items"][0].id), body, format="json"
+    )
+    assert response.status_code == 200
+    assert {a["dimension"]: a["value"] for a in response.json()} == {"symptom": "hang", "component": "model"}
+    assert Assignment.objects.get(item=s["items"][0], annotator=staff).completed_at is not None
 
 
 def test_put_on_an_item_not_assigned_to_the_caller_is_404_before_its_body_is_read(api_client, labelling_study):

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
-from labelling.models import Annotation, Assignment, Dimension
+from labelling.models import Annotation, Assignment, Dimension, Membership
 from labelling.services.annotations import item_labels_save
 from tests.factories import (
     AssignmentFactory,
@@ -299,6 +299,22 @@ def test_post_per_role(client, labelling_study, who, status):
     s = labelling_study
     client.force_login(s[who])
     assert _post(client, s, s["items"][0]).status_code == status
+    assert not Annotation.objects.exists()
+
+
+@pytest.mark.parametrize("role, status", [("viewer", 403), (None, 404)])
+def test_post_by_a_former_annotator_whose_assignment_is_left_is_refused(client, labelling_study, role, status):
+    """The role decides, not the assignment: made viewer (403) or removed from the study (404)."""
+    s = labelling_study
+    membership = Membership.objects.get(study=s["study"], user=s["ann1"])
+    if role is None:
+        membership.delete()
+    else:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    client.force_login(s["ann1"])
+    assert _post(client, s, s["items"][0]).status_code == status
+    assert Assignment.objects.filter(item=s["items"][0], annotator=s["ann1"]).exists()
     assert not Annotation.objects.exists()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.db import connection
 
 from labelling.models import CodebookEvent, Study
+from labelling.services.results import study_results_changed
 
 
 def codebook_lock(*, study_id: int) -> Study:
@@ -61,4 +62,6 @@ def codebook_changed(
     )
     event.full_clean()
     event.save()
+    # The study row is locked FOR UPDATE above: no label save is under way to wait on this.
+    study_results_changed(study_ids=[study.pk])  # agreement and charts follow the codebook
     return event

@@ -17,7 +17,7 @@ from config.errors import ApplicationError
 from labelling.analytics import build_chart, parse_filters
 from labelling.analytics import selectors as q
 from labelling.analytics.access import check_chart_access, sees_annotator_charts
-from labelling.analytics.catalogue import default_sankey
+from labelling.analytics.catalogue import chart_cached, default_sankey
 from labelling.analytics.charts import FIXED, Chart, Codebook, crosstab_chart, distribution_chart, sankey_chart
 from labelling.analytics.compare import compare_chart
 from labelling.analytics.filters import KINDS, LABEL_MODES, ChartFilters, study_frameworks
@@ -108,23 +108,28 @@ def analytics(request, slug):
     def slot(chart_id, title, build, deferred=False):
         return _slot(study, filters, chart_id, title, None if deferred else build)
 
-    counted = q.distributions(study=study, filters=filters, dimensions=dims)  # every dimension in one query
+    counted = {}
+
+    def distribution(d):  # a cache miss reads every dimension's counts in one query, once
+        if not counted:
+            counted.update(q.distributions(study=study, filters=filters, dimensions=dims))
+        return distribution_chart(study, filters, d.code, codebook, counted[d.pk])
+
+    def cached(chart_id, build):
+        return lambda: chart_cached(study=study, chart_id=chart_id, filters=filters, build=build)
+
     distributions = [
-        slot(
-            f"distribution.{d.code}",
-            d.name,
-            lambda d=d: distribution_chart(study, filters, d.code, codebook, counted[d.pk]),
-        )  # fmt: skip
+        slot(f"distribution.{d.code}", d.name, cached(f"distribution.{d.code}", lambda d=d: distribution(d)))
         for d in dims
     ]
     rows = _pick(request, "rows", dims[0].code if dims else None)
     cols = _pick(request, "cols", "framework")
     sankey = default_sankey(codebook) or (None, None)
     source, target = _pick(request, "source", sankey[0]), _pick(request, "target", sankey[1])
-    crosstab = rows and slot(f"crosstab.{rows}.{cols}", "Cross-tabulation",
-                             lambda: crosstab_chart(study, filters, rows, cols, codebook))  # fmt: skip
-    flow = source and target and slot(f"sankey.{source}.{target}", "Sankey",
-                                      lambda: sankey_chart(study, filters, source, target, codebook))  # fmt: skip
+    crosstab = rows and slot(f"crosstab.{rows}.{cols}", "Cross-tabulation", cached(
+        f"crosstab.{rows}.{cols}", lambda: crosstab_chart(study, filters, rows, cols, codebook)))  # fmt: skip
+    flow = source and target and slot(f"sankey.{source}.{target}", "Sankey", cached(
+        f"sankey.{source}.{target}", lambda: sankey_chart(study, filters, source, target, codebook)))  # fmt: skip
 
     def fixed(*ids):
         return [

@@ -33,6 +33,7 @@ from github import GithubException
 
 from config.errors import ApplicationError
 from labelling.services.items import study_items_flag_for_review
+from labelling.services.results import report_results_changed
 from triage.crashes.services import crash_groups_link_reports
 from triage.github import pipeline as gh
 from triage.models import CodeBlock, Comment, GitHubSource, IssueDetails, LinkedChange, Report, SyncRun
@@ -765,7 +766,8 @@ def _records_upsert(records: list[gh.IssueRecord]) -> dict[str, str]:
             reasons[ids[r.source_id]] = why
     if reasons:
         study_items_flag_for_review(reasons_by_report=reasons)
-
+    # a framework, state or labels the studies' charts count
+    report_results_changed(report_ids=[ids[r.source_id] for r in changed if r.source_id in existing])
     return outcome
 
 

@@ -20,6 +20,7 @@ from django.utils.text import get_valid_filename
 from config.analyze import analyze_after_bulk_write
 from config.errors import ApplicationError
 from labelling.services.items import study_items_flag_for_review
+from labelling.services.results import report_results_changed
 from triage.codeblocks import extract_code_blocks
 from triage.models import CodeBlock, Comment, ImportJob, Report, SourceLabel
 from triage.reports.files import ReportFile, ReportRow, format_for
@@ -162,6 +163,7 @@ def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> 
         if old is not None and (why := report_change_reasons(before=old, after=r)):
             reasons[old["id"]] = why
     flagged = study_items_flag_for_review(reasons_by_report=reasons) if reasons else 0
+    report_results_changed(report_ids=changed_ids)  # a framework or labels the studies' charts count
     return created, len(to_write) - created, len(batch) - len(to_write), flagged
 
 

@@ -34,6 +34,14 @@ def study_results_token(*, study_id: int) -> str:
     return token or study_results_changed(study_ids=[study_id])[study_id]
 
 
+def study_results_pin(study: Study) -> str:
+    """Read the study's token once for the rest of a read-only request: the cached reads that
+    follow on this ``study`` instance use it instead of reading it again (a page of charts asks
+    a dozen times). Only for a request that writes nothing (a GET view, fetched study)."""
+    study._results_token = study_results_token(study_id=study.pk)
+    return study._results_token
+
+
 def results_key(*, study_id: int, token: str, name: str, params: dict | None = None) -> str:
     digest = hashlib.sha1(json.dumps(params or {}, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return f"bugsift:results:{study_id}:{token}:{name}:{digest}"
@@ -41,7 +49,7 @@ def results_key(*, study_id: int, token: str, name: str, params: dict | None = N
 
 def study_results_cached(*, study: Study, name: str, compute: Callable[[], Any], params: dict | None = None) -> Any:
     """``compute()`` once per results version of ``study``, ``name`` and ``params``."""
-    token = study_results_token(study_id=study.pk)
+    token = getattr(study, "_results_token", None) or study_results_token(study_id=study.pk)
     key = results_key(study_id=study.pk, token=token, name=name, params={"codebook": study.codebook_version,
                                                                          **(params or {})})  # fmt: skip
     value = cache.get(key, _MISSING)

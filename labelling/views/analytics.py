@@ -24,6 +24,7 @@ from labelling.analytics.filters import KINDS, LABEL_MODES, ChartFilters, study_
 from labelling.analytics.selectors import REPORT_COLUMNS
 from labelling.models import Study
 from labelling.permissions import can_view_analytics, role_in, roles_in, studies_visible_to, study_for
+from labelling.selectors.results import study_results_pin
 from labelling.selectors.rounds import rounds_of
 
 # plotly.js draws the sunburst, Sankey and heatmap with a few style="" attributes (its <style>
@@ -96,6 +97,7 @@ def _other_studies(user, study: Study) -> list[Study]:
 @require_safe
 def analytics(request, slug):
     study = study_for(request.user, slug, check=can_view_analytics)
+    study_results_pin(study)  # a read-only page: one read of the results token
     codebook = Codebook(study)
     dims = codebook.choice_dimensions()
     error = ""
@@ -180,6 +182,7 @@ def analytics(request, slug):
 def analytics_chart(request, slug, chart_id):
     """One chart on a page of its own (what the page loads for its deferred charts)."""
     study = study_for(request.user, slug, check=can_view_analytics)
+    study_results_pin(study)  # a read-only page: one read of the results token
     try:
         filters = parse_filters(request.GET, study=study)
         check_chart_access(request.user, study, chart_id)

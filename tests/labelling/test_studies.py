@@ -170,7 +170,7 @@ def test_study_progress_takes_the_same_few_queries_for_any_size(small_study, ite
     study_results_changed(study_ids=[study.pk])  # as the services that wrote the rows would have
     with django_assert_num_queries(7):  # the caller's role, the study's results token, then five counts
         progress = study_progress(study=study, user=small_study["owner"])
-    with django_assert_num_queries(2):  # the role and the token: the counts come from the cache
+    with django_assert_num_queries(1):  # the token (the role is known by now): the counts come from the cache
         assert study_progress(study=study, user=small_study["owner"]) == progress
     assert (progress.included, progress.assignments_total, progress.assignments_done) == (items, 2 * items, items)
     assert progress.items_complete == 0  # k = 2 and only alice finished
@@ -188,7 +188,7 @@ def test_an_annotator_of_a_blind_study_gets_their_own_progress_in_the_same_few_q
     study_results_changed(study_ids=[study.pk])  # as the services that wrote the rows would have
     with django_assert_num_queries(4):  # the caller's role, the results token, the screening counts, their own
         progress = study_progress(study=study, user=small_study["ann2"])
-    with django_assert_num_queries(3):  # the screening counts come from the cache
+    with django_assert_num_queries(2):  # the token and their own: the screening counts come from the cache
         study_progress(study=study, user=small_study["ann2"])
     assert (progress.included, progress.pending, progress.excluded) == (items, 0, 0)
     assert progress.others_hidden

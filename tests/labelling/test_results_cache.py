@@ -137,9 +137,13 @@ def test_a_codebook_change_changes_the_charts(client, labelling_study):
     s = labelling_study
     _save(s, "ann1", s["items"][0])
     assert [r[0] for r in _chart(client, s, "distribution.symptom", query="&labels=annotators")["rows"]][0] == "crash"
+    before = _bumps(s["study"])
     category_rename(category=s["symptom"].categories.get(code="crash"), code="failure", by=s["owner"])
     rows = _chart(client, s, "distribution.symptom", query="&labels=annotators")["rows"]
     assert rows[0][:2] == ["failure", 1]
+    # The cache key holds the codebook version too; the new results token is what other readers
+    # keyed without it (e.g. a study row read before the change) rely on.
+    assert _bumps(s["study"]) == before + 1
 
 
 def test_a_label_import_changes_the_overview_and_agreement(client, labelling_study):
@@ -175,10 +179,10 @@ def test_a_report_re_ingested_with_another_framework_changes_the_charts(client, 
 
     s = labelling_study
     report = s["items"][0].report
-    frameworks = _chart(client, s, "crosstab.symptom.framework")["columns"]
-    assert "jax" not in frameworks
     _save(s, "ann1", s["items"][0])
-    _save(s, "ann2", s["items"][0])
+    _save(s, "ann2", s["items"][0])  # a final label, so the item shows in the crosstab
+    frameworks = _chart(client, s, "crosstab.symptom.framework")["columns"]
+    assert report.framework in frameworks and "jax" not in frameworks
     path = tmp_path / "reports.csv"
     path.write_text(f"source_id,framework,title,body\n{report.source_id},jax,{report.title},changed\n")
     reports_import(source=path)
@@ -240,3 +244,14 @@ def test_two_saves_of_one_study_at_once_both_commit_and_both_bump(small_study):
         assert not any(t.is_alive() for t in threads), "a save never finished"
         assert errors == []
         assert _bumps(s["study"]) == before + 2
+
+
+def test_a_report_ingested_outside_the_study_shows_in_the_funnel(client, labelling_study, tmp_path):
+    from triage.reports.services import reports_import
+
+    s = labelling_study
+    before = dict(_chart(client, s, "funnel")["rows"])["ingested"]
+    path = tmp_path / "reports.csv"
+    path.write_text("source_id,framework,title,body\nnew#1,jax,A new report,in no study yet\n")
+    reports_import(source=path)
+    assert dict(_chart(client, s, "funnel")["rows"])["ingested"] == before + 1

@@ -224,8 +224,6 @@ def can_create_releases(user, study: Study) -> bool:
 
 class CanReadReleases(_StudyPermission):
     check = staticmethod(can_read_releases)
-
-
 def can_manage_rounds(user, study: Study) -> bool:
     """Creating, closing and re-opening calibration rounds is the owner's (everyone in the study
     sees the rounds; their figures follow ``can_view_agreement``)."""

@@ -37,10 +37,8 @@ class DecisionRuleInputSerializer(serializers.Serializer):
     )
 
     def to_internal_value(self, data):
-        if (
-            isinstance(data, dict)
-            and isinstance(data.get("threshold"), (int, float))
-            and not isinstance(data.get("threshold"), bool)
+        if isinstance(data, dict) and isinstance(data.get("threshold"), (int, float)) and not isinstance(
+            data.get("threshold"), bool
         ):
             data = {**data, "threshold": str(data["threshold"])}
         return super().to_internal_value(data)

@@ -66,7 +66,8 @@ class AnnotatorProgressSerializer(serializers.Serializer):
 
 
 SCREENING_NULL = (
-    " Null for an annotator of a blind study with several screeners per item: it comes from the other screeners' votes."
+    " Null for an annotator of a blind study with several screeners per item: it comes from the other "
+    "screeners' votes."
 )
 
 

@@ -125,14 +125,14 @@ def study_progress(*, study: Study, user, with_funnel: bool = False) -> StudyPro
     study's results change; what is the user's own (a screener's votes, a blind annotator's own
     assignments) is counted for them. An annotator of a blind study gets the screening counts and
     their own progress only."""
-    if sees_others_labels(user, study):
-        progress = wide = study_wide_progress(study=study, with_funnel=with_funnel)
+    sees_all = sees_others_labels(user, study)
+    if sees_all:  # a copy of the cached figures: the user's own votes below are theirs alone
+        progress = study_wide_progress(study=study, with_funnel=with_funnel)
     else:
-        wide = None
         progress = StudyProgress(**screening_counts(study=study))
     if study.screening_overlap > 1 and can_screen(user, study):
         progress.own_votes = own_screening_count(study=study, user=user)
-    if progress is wide:
+    if sees_all:
         return progress
 
     if study.screening_overlap > 1:  # the decisions come from the other screeners' votes

@@ -602,6 +602,10 @@ def _page_write(*, run: SyncRun, source: GitHubSource, records: list[gh.IssueRec
             "pull_requests_seen",
         ]
     )
+    # Last in the page's transaction: the studies holding an edited issue (its framework, labels) recount.
+    updated = [source_id for source_id, what in outcome.items() if what == "updated"]
+    if updated:
+        report_results_changed(report_ids=Report.objects.filter(source_id__in=updated).values_list("id", flat=True))
     return counts
 
 
@@ -766,8 +770,7 @@ def _records_upsert(records: list[gh.IssueRecord]) -> dict[str, str]:
             reasons[ids[r.source_id]] = why
     if reasons:
         study_items_flag_for_review(reasons_by_report=reasons)
-    # a framework, state or labels the studies' charts count
-    report_results_changed(report_ids=[ids[r.source_id] for r in changed if r.source_id in existing])
+
     return outcome
 
 

@@ -157,6 +157,7 @@ def decision_rule_set(
                 ]
             },
             by=by,
+            results_changed_here=False,  # at the end, once the final labels are recomputed
         )
 
     item_ids = list(StudyItem.objects.filter(study=study).order_by("id").values_list("id", flat=True))

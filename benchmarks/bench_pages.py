@@ -72,6 +72,34 @@ def worker_pids(master_pid: int) -> list[int]:
     return [int(p) for p in children.read_text().split()] if children.exists() else []
 
 
+def results_pages(owner: Http, slug: str, n: int, results: dict, *, cold_requests: int = 3) -> None:
+    """The pages of cached study results (helper pagesfast): the overview, the Agreement page and
+    its API, the Analytics page and its deferred agreement chart, warm (``n`` requests, the study's
+    results cached in the shared cache) and cold (``cold_requests``, each after a new results token:
+    what the first reader after a save waits for)."""
+    from labelling.models import Study
+    from labelling.services.results import study_results_changed
+
+    study_id = Study.objects.get(slug=slug).pk
+    pages = (
+        ("study overview", f"/studies/{slug}/"),
+        ("Agreement page", f"/studies/{slug}/agreement/"),
+        ("agreement API", f"/api/studies/{slug}/agreement/"),
+        ("Analytics page", f"/studies/{slug}/analytics/"),
+        ("Analytics: agreement chart (deferred)", f"/studies/{slug}/analytics/charts/agreement/"),
+    )
+    for name, path in pages:
+        expect(owner.get(path), 200, path)  # fills the cache
+        results[f"{name} warm: GET {path}"] = [expect(owner.get(path), 200, path).ms for _ in range(n)]
+
+    def cold(path):
+        study_results_changed(study_ids=[study_id])
+        return expect(owner.get(path), 200, path).ms
+
+    for name, path in pages:
+        results[f"{name} cold: GET {path}"] = [cold(path) for _ in range(cold_requests)]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 100,000 items (default 1)")
@@ -134,6 +162,7 @@ def main(argv=None):
             ("disagreements: GET /studies/<slug>/disagreements/", f"/studies/{slug}/disagreements/"),
         ):
             measure(name, lambda i, path=path: expect(owner.get(path), 200, path).ms)
+        results_pages(owner, slug, n, results)
 
         size = [0]
         samplers = [RssSampler(pid) for pid in worker_pids(server.pid)]

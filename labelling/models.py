@@ -72,6 +72,23 @@ class Study(models.Model):
         return self.name
 
 
+class StudyResultsVersion(models.Model):
+    """The version of what a study's result pages show (counts, agreement, chart data): one row a
+    study, given a new random ``token`` by every write that changes those results, as the last
+    statement of its transaction (``labelling.services.results.study_results_changed``). The
+    cached results are keyed by the token (``labelling.selectors.results``), so a cache in any
+    process is right once the write commits. A row of its own, not a column of the study: label
+    saves share-lock the study row, and an update of it there would serialise (and deadlock) them.
+    A random token, not a counter, so a rolled-back write never hands its number to the next one."""
+
+    study = models.OneToOneField(Study, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=32)
+    bumps = models.PositiveBigIntegerField(default=0, help_text="How many writes changed the results.")
+
+    def __str__(self):
+        return f"{self.study_id}: {self.token} ({self.bumps})"
+
+
 class Membership(models.Model):
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"

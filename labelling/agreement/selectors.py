@@ -11,6 +11,7 @@ from labelling.agreement.ratings import Ratings, dimension_ratings, dimensions_r
 from labelling.agreement.report import ratings_agreement
 from labelling.models import CalibrationRound, Dimension, Study
 from labelling.selectors.labelling import CodebookDimension, codebook_for_labelling
+from labelling.selectors.results import study_results_cached
 from labelling.selectors.rounds import round_labels, round_passes, rounds_of
 from labelling.selectors.screening import screening_ratings
 
@@ -147,7 +148,45 @@ def study_agreement(
     only, from the labels of its pass ``pass_number`` (the current pass when None;
     ``labelling.selectors.rounds.round_labels``). The screening votes are left out with either (they
     have no version and are not part of a round). A round's ended pass is a snapshot without
-    versions, so the two cannot be combined there (ApplicationError)."""
+    versions, so the two cannot be combined there (ApplicationError).
+
+    Cached until the study's results change (``labelling.selectors.results``): the figures are the
+    same for every role that may read them; the caller has checked ``can_view_agreement``."""
+    params = {
+        "dimensions": list(dimension_codes or []),
+        "resamples": resamples,
+        "seed": seed,
+        "codebook_version": codebook_version,
+        "round": round.pk if round is not None else None,
+        "pass": pass_number,
+        "slug": study.slug,
+    }
+    return study_results_cached(
+        study=study,
+        name="agreement",
+        params=params,
+        compute=lambda: _study_agreement(
+            study=study,
+            dimension_codes=dimension_codes,
+            resamples=resamples,
+            seed=seed,
+            codebook_version=codebook_version,
+            round=round,
+            pass_number=pass_number,
+        ),
+    )
+
+
+def _study_agreement(
+    *,
+    study: Study,
+    dimension_codes: list[str] | None,
+    resamples: int,
+    seed: int,
+    codebook_version: int | None,
+    round: CalibrationRound | None,
+    pass_number: int | None,
+) -> dict:
     entries = _dimensions(study, dimension_codes)
     labels = None
     if round is not None:
@@ -195,7 +234,16 @@ def pair_confusion(*, study: Study, dimension_code: str, rater_a: str, rater_b: 
     """Confusion matrix of two annotators on one dimension, over the items both labelled.
 
     ApplicationError (naming the valid choices) for an unknown or free-text dimension or an
-    annotator who gave no label on it."""
+    annotator who gave no label on it. Cached until the study's results change."""
+    return study_results_cached(
+        study=study,
+        name="confusion",
+        params={"dimension": dimension_code, "a": rater_a, "b": rater_b},
+        compute=lambda: _pair_confusion(study=study, dimension_code=dimension_code, rater_a=rater_a, rater_b=rater_b),
+    )
+
+
+def _pair_confusion(*, study: Study, dimension_code: str, rater_a: str, rater_b: str) -> dict:
     entries = _dimensions(study, [dimension_code])
     if entries:
         (entry,) = entries
@@ -252,7 +300,17 @@ def rounds_agreement(*, study: Study, resamples: int = bs.RESAMPLES, seed: int =
     """Per round and pass (oldest first): the round, its pass and each dimension's headline figures
     (items, percent agreement, Krippendorff's alpha and Fleiss' kappa with their 95% intervals and
     bands), each computed by ``study_agreement`` over the round's items: what the overview and the
-    Agreement page's table of rounds show, so the team sees whether the pilot's discussion raised kappa."""
+    Agreement page's table of rounds show, so the team sees whether the pilot's discussion raised kappa.
+    Cached until the study's results change."""
+    return study_results_cached(
+        study=study,
+        name="rounds-agreement",
+        params={"resamples": resamples, "seed": seed, "slug": study.slug},
+        compute=lambda: _rounds_agreement(study=study, resamples=resamples, seed=seed),
+    )
+
+
+def _rounds_agreement(*, study: Study, resamples: int, seed: int) -> list[dict]:
     result = []
     for round_ in rounds_of(study=study):
         for p in round_passes(round=round_):

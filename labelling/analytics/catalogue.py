@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.db.models import Max
+
 from config.errors import ApplicationError
 from labelling.analytics import charts as c
 from labelling.analytics.filters import ChartFilters
 from labelling.models import Dimension, Study
+from labelling.selectors.results import study_results_cached
+from triage.models import Report
 
 SANKEY_PREFERRED = ("root_cause", "symptom")
 
@@ -42,8 +48,31 @@ def _unknown(chart_id: str, codebook: c.Codebook):
     )
 
 
+def chart_cached(*, study: Study, chart_id: str, filters: ChartFilters, build: Callable[[], c.Chart]) -> c.Chart:
+    """``build()``, the chart ``chart_id`` with ``filters``, kept until the study's results change
+    (``labelling.selectors.results``). A chart is the same for every role that may read it; the
+    caller has checked access (``can_view_analytics``, ``check_chart_access``) before asking.
+
+    The funnel's first stage counts the reports ingested site-wide, which grows with reports that
+    are in no study yet: its key holds the newest report's id too (one primary-key lookup)."""
+    params = filters.as_dict()
+    if chart_id == "funnel":
+        params["reports"] = Report.objects.aggregate(newest=Max("id"))["newest"]
+    return study_results_cached(study=study, name=f"chart:{chart_id}", params=params, compute=build)
+
+
 def build_chart(*, study: Study, chart_id: str, filters: ChartFilters, codebook: c.Codebook | None = None) -> c.Chart:
-    """The chart ``chart_id`` of ``study`` with ``filters`` applied (ApplicationError when unknown)."""
+    """The chart ``chart_id`` of ``study`` with ``filters`` applied (ApplicationError when unknown),
+    cached until the study's results change."""
+    return chart_cached(
+        study=study,
+        chart_id=chart_id,
+        filters=filters,
+        build=lambda: _build_chart(study=study, chart_id=chart_id, filters=filters, codebook=codebook),
+    )
+
+
+def _build_chart(*, study: Study, chart_id: str, filters: ChartFilters, codebook: c.Codebook | None) -> c.Chart:
     codebook = codebook or c.Codebook(study)
     if chart_id in c.FIXED_BUILDERS:
         return c.FIXED_BUILDERS[chart_id](study, filters, codebook)

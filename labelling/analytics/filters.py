@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from config.errors import ApplicationError
 from labelling.models import Study, StudyItem
+from labelling.selectors.results import study_results_cached
 from labelling.selectors.rounds import round_and_pass_param
 from triage.models import Report
 
@@ -93,9 +94,14 @@ def _bad(field_name: str, message: str, valid: str):
 
 
 def study_frameworks(*, study: Study) -> list[str]:
-    """The frameworks of the study's items, sorted (one aggregate query)."""
-    return sorted(
-        StudyItem.objects.filter(study=study).order_by().values_list("report__framework", flat=True).distinct()
+    """The frameworks of the study's items, sorted (one aggregate query; cached until the study's
+    results change: items added or removed, a report's framework re-ingested)."""
+    return study_results_cached(
+        study=study,
+        name="frameworks",
+        compute=lambda: sorted(
+            StudyItem.objects.filter(study=study).order_by().values_list("report__framework", flat=True).distinct()
+        ),
     )
 
 

@@ -22,6 +22,7 @@ from config.errors import ApplicationError
 from config.renderers import FormatNamesTheDataFormat  # ?format= names the data format; errors stay JSON
 from labelling.analytics import build_chart, chart_ids, parse_filters
 from labelling.analytics.access import check_chart_access, sees_annotator_charts
+from labelling.analytics.catalogue import chart_cached
 from labelling.analytics.charts import FIXED, Codebook, crosstab_chart, distribution_chart
 from labelling.analytics.filters import KINDS, LABEL_MODES
 from labelling.analytics.selectors import REPORT_COLUMNS
@@ -193,7 +194,8 @@ class DistributionApi(_ChartView):
     def get(self, request, slug: str):
         def build(study, filters, codebook):
             code = _required(request, "dimension", "?dimension=CODE (a choice dimension)")
-            return distribution_chart(study, filters, code, codebook)
+            return chart_cached(study=study, chart_id=f"distribution.{code}", filters=filters,
+                                build=lambda: distribution_chart(study, filters, code, codebook))  # fmt: skip
 
         return self.chart_response(request, slug, build)
 
@@ -226,6 +228,7 @@ class CrosstabApi(_ChartView):
         def build(study, filters, codebook):
             hint = "?rows=CODE&cols=CODE (or " + ", ".join(REPORT_COLUMNS) + ")"
             rows, cols = _required(request, "rows", hint), _required(request, "cols", hint)
-            return crosstab_chart(study, filters, rows, cols, codebook)
+            return chart_cached(study=study, chart_id=f"crosstab.{rows}.{cols}", filters=filters,
+                                build=lambda: crosstab_chart(study, filters, rows, cols, codebook))  # fmt: skip
 
         return self.chart_response(request, slug, build)

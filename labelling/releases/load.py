@@ -44,6 +44,7 @@ from labelling.releases import package as pk
 from labelling.releases.loader import CheckedPackage, checked_package
 from labelling.releases.models import AnnotatorPseudonym
 from labelling.services.codebooks import codebook_fill_from_template
+from labelling.services.results import study_results_changed
 from labelling.services.studies import study_create
 from surveys.release_tables import LoadedSurvey, load_study_survey_tables
 from triage.models import Report, SourceLabel
@@ -280,6 +281,7 @@ def _load(package: CheckedPackage, *, owner, slug: str) -> LoadResult:
         )
         n_decisions += len(batch)
     surveys = _load_surveys(study, package)
+    study_results_changed(study_ids=[study.pk])  # the loaded labels (a new study: nobody waits on it)
     return LoadResult(
         study, len(item_ids), created, reused, n_labels, len(final_rows), n_decisions, len(names), surveys
     )

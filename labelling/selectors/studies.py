@@ -27,6 +27,7 @@ from labelling.permissions import (
     sees_others_labels,
     studies_visible_to,
 )
+from labelling.selectors.results import study_results_cached
 from labelling.selectors.screening import ScreeningFunnel, own_screening_count, screening_funnel
 
 Screening = StudyItem.Screening
@@ -117,34 +118,68 @@ class StudyProgress:
 
 
 def study_progress(*, study: Study, user, with_funnel: bool = False) -> StudyProgress:
-    """Counts for the overview of ``study`` as ``user`` may see them, in a few aggregate queries
-    whatever the size of the study: five for whoever ``sees_others_labels``, two for an
-    annotator of a blind study, who gets the screening counts and their own progress only.
-    ``with_funnel`` adds the screening funnel (three more) for whoever ``sees_others_labels``;
-    with several screeners per item, a screener's own vote count is one more."""
-    progress = StudyProgress()
-    for row in StudyItem.objects.filter(study=study).order_by().values("screening").annotate(n=Count("id")):
-        if row["screening"] in Screening.values:
-            setattr(progress, row["screening"], row["n"])
-    progress.items_total = progress.pending + progress.included + progress.excluded
+    """Counts for the overview of ``study`` as ``user`` may see them.
+
+    The study-wide figures (``study_wide_progress``: screening counts, assignments, finished items,
+    final labels, the funnel) are the same for every member allowed them and are cached until the
+    study's results change; what is the user's own (a screener's votes, a blind annotator's own
+    assignments) is counted for them. An annotator of a blind study gets the screening counts and
+    their own progress only."""
+    sees_all = sees_others_labels(user, study)
+    if sees_all:  # a copy of the cached figures: the user's own votes below are theirs alone
+        progress = study_wide_progress(study=study, with_funnel=with_funnel)
+    else:
+        progress = StudyProgress(**screening_counts(study=study))
     if study.screening_overlap > 1 and can_screen(user, study):
         progress.own_votes = own_screening_count(study=study, user=user)
-
-    if not sees_others_labels(user, study):
-        if study.screening_overlap > 1:  # the decisions come from the other screeners' votes
-            progress.screening_hidden = True
-            progress.pending = progress.included = progress.excluded = None
-        progress.others_hidden = True
-        progress.assignments_total = progress.assignments_done = None
-        progress.items_complete = progress.final_labels = None
-        if role_in(user, study) == Membership.Role.ANNOTATOR:
-            own = Assignment.objects.filter(study=study, annotator=user).aggregate(
-                total=Count("id"), done=Count("id", filter=Q(completed_at__isnull=False))
-            )
-            progress.annotators = [
-                AnnotatorProgress(user_id=user.pk, username=user.get_username(), done=own["done"], total=own["total"])
-            ]
+    if sees_all:
         return progress
+
+    if study.screening_overlap > 1:  # the decisions come from the other screeners' votes
+        progress.screening_hidden = True
+        progress.pending = progress.included = progress.excluded = None
+    progress.others_hidden = True
+    progress.assignments_total = progress.assignments_done = None
+    progress.items_complete = progress.final_labels = None
+    if role_in(user, study) == Membership.Role.ANNOTATOR:
+        own = Assignment.objects.filter(study=study, annotator=user).aggregate(
+            total=Count("id"), done=Count("id", filter=Q(completed_at__isnull=False))
+        )
+        progress.annotators = [
+            AnnotatorProgress(user_id=user.pk, username=user.get_username(), done=own["done"], total=own["total"])
+        ]
+    return progress
+
+
+def study_wide_progress(*, study: Study, with_funnel: bool = False) -> StudyProgress:
+    """The whole study's counts (as whoever ``sees_others_labels`` sees them), in a few aggregate
+    queries whatever the size of the study (five, three more for ``with_funnel``), cached until the
+    study's results change (``labelling.selectors.results``). The caller decides who gets which
+    part (``study_progress``)."""
+    return study_results_cached(
+        study=study,
+        name="progress",
+        params={"funnel": with_funnel, "k": study.overlap_k},
+        compute=lambda: _study_wide_progress(study=study, with_funnel=with_funnel),
+    )
+
+
+def screening_counts(*, study: Study) -> dict[str, int]:
+    """The study's items by screening decision (``items_total``, ``pending``, ``included``,
+    ``excluded``): one GROUP BY, cached until the study's results change."""
+    return study_results_cached(study=study, name="screening-counts", compute=lambda: _screening_counts(study=study))
+
+
+def _screening_counts(*, study: Study) -> dict[str, int]:
+    counts = dict.fromkeys(Screening.values, 0)
+    for row in StudyItem.objects.filter(study=study).order_by().values("screening").annotate(n=Count("id")):
+        if row["screening"] in counts:
+            counts[row["screening"]] = row["n"]
+    return {"items_total": sum(counts.values()), **counts}
+
+
+def _study_wide_progress(*, study: Study, with_funnel: bool) -> StudyProgress:
+    progress = StudyProgress(**_screening_counts(study=study))
 
     per_annotator = {
         row["annotator_id"]: row

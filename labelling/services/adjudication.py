@@ -29,6 +29,7 @@ from labelling.models import (
 from labelling.selectors.labelling import disagreement_count_forget
 from labelling.services.codebook_events import codebook_read_lock
 from labelling.services.final_labels import items_lock
+from labelling.services.results import study_results_changed
 from labelling.values import SEPARATOR, canonical_value, value_codes
 
 MAX_RATIONALE = 10_000
@@ -129,6 +130,7 @@ def final_label_adjudicate(
     else:
         final.save(update_fields=["value", "method", "decided_by", "rationale", "decided_at"])
     disagreement_count_forget(study_id=study.pk)  # the Adjudicate queue's 'remaining'
+    study_results_changed(study_ids=[study.pk])  # last: the final labels' counts and charts change
     return decision
 
 

@@ -14,6 +14,7 @@ from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Stud
 from labelling.selectors.labelling import codebook_for_labelling, progress_count_completed
 from labelling.services.codebook_events import codebook_read_lock
 from labelling.services.final_labels import item_final_labels_refresh, items_lock
+from labelling.services.results import study_results_changed
 from labelling.values import CategoryIndex, canonical_value, split_tokens, value_codes
 
 MAX_TIME_SPENT_MS = 60 * 60 * 1000  # one hour: more means the page was left open, not worked on
@@ -360,4 +361,5 @@ def item_labels_save(
         existing=state.finals,
         flagged=flagged,
     )
+    study_results_changed(study_ids=[item.study_id])  # last: the overview, agreement and charts change
     return saved

@@ -9,6 +9,7 @@ from django.db import transaction
 from config.errors import ApplicationError
 from labelling.models import Assignment, Membership, Study, StudyItem
 from labelling.selectors.labelling import progress_forget
+from labelling.services.results import study_results_changed
 
 BATCH_SIZE = 2000
 
@@ -60,4 +61,5 @@ def assignments_make(*, study: Study) -> int:
         Assignment.objects.bulk_create(new[start : start + BATCH_SIZE])
     if new:
         progress_forget(study_id=study.pk, annotator_ids={a.annotator_id for a in new})
+        study_results_changed(study_ids=[study.pk])  # the overview's assignment counts
     return len(new)

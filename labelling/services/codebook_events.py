@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.db import connection
 
 from labelling.models import CodebookEvent, Study
+from labelling.services.results import study_results_changed
 
 
 def codebook_lock(*, study_id: int) -> Study:
@@ -42,9 +43,12 @@ def codebook_changed(
     annotations: int = 0,
     final_labels: int = 0,
     decisions: int = 0,
+    results_changed_here: bool = True,
 ) -> CodebookEvent:
     """Bump the study's codebook version (cached copies of the old codebook are then unused) and
-    record the change as the event of the new version."""
+    record the change as the event of the new version; and the study's results token
+    (``study_results_changed``), unless ``results_changed_here`` is False: a caller that writes
+    more labels afterwards (a split) bumps it itself as its last statement."""
     study = codebook_lock(study_id=study_id)
     study.codebook_version += 1
     study.save(update_fields=["codebook_version"])
@@ -61,4 +65,6 @@ def codebook_changed(
     )
     event.full_clean()
     event.save()
+    if results_changed_here:  # the study row is locked FOR UPDATE above: no label save waits on this
+        study_results_changed(study_ids=[study.pk])  # agreement and charts follow the codebook
     return event

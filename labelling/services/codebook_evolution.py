@@ -45,6 +45,7 @@ from labelling.models import (
 from labelling.services.codebook_events import codebook_changed, codebook_lock
 from labelling.services.codebooks import category_update, code_is_valid
 from labelling.services.final_labels import final_labels_recompute, items_lock
+from labelling.services.results import study_results_changed
 from labelling.values import SEPARATOR, decision_codes, value_codes, value_holds_code_q
 
 Kind = CodebookEvent.Kind
@@ -455,6 +456,7 @@ def category_split(*, category: Category, into, by=None) -> CodebookEvent:
             "snapshots_kept": snapshots_kept,
         },
         by=by,
+        results_changed_here=False,  # below, once the flagged labels' final labels are recomputed
     )
     n_flagged = flagged.update(needs_recode=True, recode_event=event)
     refresh = final_labels_recompute(
@@ -466,6 +468,7 @@ def category_split(*, category: Category, into, by=None) -> CodebookEvent:
     event.details["final_labels_removed"] = removed
     event.summary = (f"{event.summary[:-1]}: the labels that held it are flagged for their annotators to recode.")[:500]
     event.save(update_fields=["annotations_touched", "final_labels_touched", "details", "summary"])
+    study_results_changed(study_ids=[study.pk])  # last: final labels removed, labels flagged
     return event
 
 

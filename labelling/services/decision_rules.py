@@ -21,6 +21,7 @@ from labelling import decision_rules
 from labelling.models import CodebookEvent, Dimension, Study, StudyItem
 from labelling.services.codebook_events import codebook_changed
 from labelling.services.final_labels import final_labels_recompute, items_lock
+from labelling.services.results import study_results_changed
 
 
 @dataclass
@@ -156,6 +157,7 @@ def decision_rule_set(
                 ]
             },
             by=by,
+            results_changed_here=False,  # at the end, once the final labels are recomputed
         )
 
     item_ids = list(StudyItem.objects.filter(study=study).order_by("id").values_list("id", flat=True))
@@ -166,4 +168,5 @@ def decision_rule_set(
         change.changed = row.get("changed", 0)
         change.removed = row.get("removed", 0)
         change.protected = row.get("protected", 0)
+    study_results_changed(study_ids=[study.pk])  # the recomputed final labels
     return changes

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from config.errors import ApplicationError
 from labelling.models import SampleDraw, Study, StudyItem
+from labelling.services.results import study_results_changed
 from triage.models import Report
 from triage.reports.selectors import ReportFilter, reports_matching
 
@@ -64,6 +65,8 @@ def _insert(study: Study, report_ids: list[int], screening: str) -> int:
                 for rid in report_ids[start : start + BATCH_SIZE]
             ]
         )
+    if report_ids:  # every caller holds the study's lock (_lock_study): no label save is under way
+        study_results_changed(study_ids=[study.pk])
     return len(report_ids)
 
 

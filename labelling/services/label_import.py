@@ -58,6 +58,7 @@ from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Memb
 from labelling.selectors.labelling import progress_forget
 from labelling.services.final_labels import final_labels_refresh
 from labelling.services.items import items_add
+from labelling.services.results import study_results_changed
 from labelling.services.screening import VoteIn, screening_final_apply, screening_votes_apply
 from triage.models import Report
 
@@ -470,6 +471,7 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
             dimensions=[d for d in dims.values() if d.id in {dim_id for _, dim_id in pairs}],
             only=pairs,
         )
+    study_results_changed(study_ids=[study.pk])  # the study is locked (_check): no save waits on this
     # A large import refreshes the planner statistics of what it wrote, once it commits (config/analyze.py).
     analyze_after_bulk_write(
         models_written=[Annotation, Assignment, FinalLabel, StudyItem, ScreeningVote],

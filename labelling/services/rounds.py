@@ -37,6 +37,7 @@ from labelling.selectors.labelling import progress_forget
 from labelling.selectors.rounds import round_labels
 from labelling.services.codebook_events import codebook_read_lock
 from labelling.services.items import normalised_filters, sample_seed_checked
+from labelling.services.results import study_results_changed
 from triage.reports.selectors import ReportFilter, reports_matching
 
 BATCH_SIZE = 2000
@@ -178,6 +179,7 @@ def round_create(
         round=round_, number=1, started_at=round_.created_at, started_by=created_by,
         codebook_version=study.codebook_version,
     )  # fmt: skip
+    study_results_changed(study_ids=[study.pk])  # the rounds' agreement table
     return round_
 
 
@@ -199,6 +201,7 @@ def round_close(*, round: CalibrationRound, closed_by) -> CalibrationRound:
         locked.ends_at = max(now, locked.starts_at)
         fields.append("ends_at")
     locked.save(update_fields=fields)
+    study_results_changed(study_ids=[locked.study_id])
     return locked
 
 
@@ -253,4 +256,5 @@ def round_reopen(*, round: CalibrationRound, reopened_by, reason: str = "") -> R
     annotator_ids = set(reopened.values_list("annotator_id", flat=True))
     reopened.update(completed_at=None)
     progress_forget(study_id=locked.study_id, annotator_ids=annotator_ids)
+    study_results_changed(study_ids=[locked.study_id])  # re-opened assignments, a new pass
     return new_pass

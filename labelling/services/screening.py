@@ -38,6 +38,7 @@ from labelling import decision_rules
 from labelling.models import Assignment, ScreeningVote, Study, StudyItem
 from labelling.selectors.labelling import progress_forget
 from labelling.services.final_labels import items_lock
+from labelling.services.results import study_results_changed
 
 Screening = StudyItem.Screening
 Method = StudyItem.ScreeningMethod
@@ -243,6 +244,7 @@ def screening_vote(*, item: StudyItem, screener: AbstractBaseUser, decision: str
             )
     screening_votes_apply(study=study, votes=[VoteIn(item.pk, screener.pk, decision, reason)], locked=True)
     item.refresh_from_db()
+    study_results_changed(study_ids=[item.study_id])  # the screening counts and funnel
     return item
 
 
@@ -272,6 +274,7 @@ def screening_owner_decide(
     item.save(update_fields=DECISION_FIELDS)
     if item.screening == Screening.EXCLUDED and not was_excluded:
         _drop_open_assignments([item.pk], item.study_id)
+    study_results_changed(study_ids=[item.study_id])  # the screening counts and funnel
     return item
 
 

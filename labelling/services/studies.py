@@ -13,6 +13,7 @@ from labelling.models import Assignment, Codebook, CodebookEvent, Membership, St
 from labelling.selectors.labelling import progress_forget
 from labelling.services.codebook_events import codebook_changed
 from labelling.services.codebooks import codebook_fill_from_template
+from labelling.services.results import study_results_changed
 from labelling.services.screening import screening_settings_changed
 
 Role = Membership.Role
@@ -128,6 +129,7 @@ def study_create(
     membership = Membership(study=study, user=owner, role=Role.OWNER)
     membership.full_clean()
     membership.save()
+    study_results_changed(study_ids=[study.pk])
     return study
 
 
@@ -165,6 +167,8 @@ def study_update(*, study: Study, data: dict) -> Study:
         study.save(update_fields=changed)
     if {"screening_overlap", "screening_rule"} & set(changed):
         screening_settings_changed(study=study)
+    if changed:  # k, the screening rule, blind: what the overview counts and who sees it
+        study_results_changed(study_ids=[study.pk])
     return study
 
 
@@ -183,6 +187,7 @@ def membership_set(*, study: Study, user: AbstractBaseUser, role: str) -> Member
         membership = Membership(study=study, user=user, role=role)
         membership.full_clean()
         membership.save()
+        study_results_changed(study_ids=[study.pk])  # the overview's annotators
         return membership
     if membership.role == role:
         return membership
@@ -196,6 +201,7 @@ def membership_set(*, study: Study, user: AbstractBaseUser, role: str) -> Member
     membership.role = role
     membership.full_clean()
     membership.save(update_fields=["role"])
+    study_results_changed(study_ids=[study.pk])  # the overview's annotators
     return membership
 
 
@@ -222,3 +228,4 @@ def membership_remove(*, study: Study, user: AbstractBaseUser) -> None:
         )
     _drop_open_assignments(study, user)
     membership.delete()
+    study_results_changed(study_ids=[study.pk])  # the overview's annotators

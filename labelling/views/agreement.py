@@ -14,6 +14,7 @@ from labelling.agreement.render import coefficient_rows
 from labelling.agreement.selectors import codebook_version_parse, pair_confusion, rounds_agreement, study_agreement
 from labelling.permissions import can_view_agreement, role_in, study_for
 from labelling.selectors.codebook import codebook_history
+from labelling.selectors.results import study_results_pin
 from labelling.selectors.rounds import round_and_pass_param, rounds_of
 
 
@@ -46,6 +47,7 @@ def _confusion_form(request, study, result):
 @require_safe
 def agreement(request, slug):
     study = study_for(request.user, slug, check=can_view_agreement)
+    study_results_pin(study)  # a read-only page: one read of the results token
     version_error = ""
     try:
         version = codebook_version_parse(study, request.GET.get("codebook_version"))

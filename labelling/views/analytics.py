@@ -17,13 +17,14 @@ from config.errors import ApplicationError
 from labelling.analytics import build_chart, parse_filters
 from labelling.analytics import selectors as q
 from labelling.analytics.access import check_chart_access, sees_annotator_charts
-from labelling.analytics.catalogue import default_sankey
+from labelling.analytics.catalogue import chart_cached, default_sankey
 from labelling.analytics.charts import FIXED, Chart, Codebook, crosstab_chart, distribution_chart, sankey_chart
 from labelling.analytics.compare import compare_chart
 from labelling.analytics.filters import KINDS, LABEL_MODES, ChartFilters, study_frameworks
 from labelling.analytics.selectors import REPORT_COLUMNS
 from labelling.models import Study
 from labelling.permissions import can_view_analytics, role_in, roles_in, studies_visible_to, study_for
+from labelling.selectors.results import study_results_pin
 from labelling.selectors.rounds import rounds_of
 
 # plotly.js draws the sunburst, Sankey and heatmap with a few style="" attributes (its <style>
@@ -96,6 +97,7 @@ def _other_studies(user, study: Study) -> list[Study]:
 @require_safe
 def analytics(request, slug):
     study = study_for(request.user, slug, check=can_view_analytics)
+    study_results_pin(study)  # a read-only page: one read of the results token
     codebook = Codebook(study)
     dims = codebook.choice_dimensions()
     error = ""
@@ -108,23 +110,28 @@ def analytics(request, slug):
     def slot(chart_id, title, build, deferred=False):
         return _slot(study, filters, chart_id, title, None if deferred else build)
 
-    counted = q.distributions(study=study, filters=filters, dimensions=dims)  # every dimension in one query
+    counted = {}
+
+    def distribution(d):  # a cache miss reads every dimension's counts in one query, once
+        if not counted:
+            counted.update(q.distributions(study=study, filters=filters, dimensions=dims))
+        return distribution_chart(study, filters, d.code, codebook, counted[d.pk])
+
+    def cached(chart_id, build):
+        return lambda: chart_cached(study=study, chart_id=chart_id, filters=filters, build=build)
+
     distributions = [
-        slot(
-            f"distribution.{d.code}",
-            d.name,
-            lambda d=d: distribution_chart(study, filters, d.code, codebook, counted[d.pk]),
-        )  # fmt: skip
+        slot(f"distribution.{d.code}", d.name, cached(f"distribution.{d.code}", lambda d=d: distribution(d)))
         for d in dims
     ]
     rows = _pick(request, "rows", dims[0].code if dims else None)
     cols = _pick(request, "cols", "framework")
     sankey = default_sankey(codebook) or (None, None)
     source, target = _pick(request, "source", sankey[0]), _pick(request, "target", sankey[1])
-    crosstab = rows and slot(f"crosstab.{rows}.{cols}", "Cross-tabulation",
-                             lambda: crosstab_chart(study, filters, rows, cols, codebook))  # fmt: skip
-    flow = source and target and slot(f"sankey.{source}.{target}", "Sankey",
-                                      lambda: sankey_chart(study, filters, source, target, codebook))  # fmt: skip
+    crosstab = rows and slot(f"crosstab.{rows}.{cols}", "Cross-tabulation", cached(
+        f"crosstab.{rows}.{cols}", lambda: crosstab_chart(study, filters, rows, cols, codebook)))  # fmt: skip
+    flow = source and target and slot(f"sankey.{source}.{target}", "Sankey", cached(
+        f"sankey.{source}.{target}", lambda: sankey_chart(study, filters, source, target, codebook)))  # fmt: skip
 
     def fixed(*ids):
         return [
@@ -175,6 +182,7 @@ def analytics(request, slug):
 def analytics_chart(request, slug, chart_id):
     """One chart on a page of its own (what the page loads for its deferred charts)."""
     study = study_for(request.user, slug, check=can_view_analytics)
+    study_results_pin(study)  # a read-only page: one read of the results token
     try:
         filters = parse_filters(request.GET, study=study)
         check_chart_access(request.user, study, chart_id)

@@ -22,6 +22,7 @@ from labelling.forms import (
 from labelling.models import Dimension, Membership
 from labelling.permissions import can_view_agreement, can_view_study, is_owner, role_in, study_for
 from labelling.selectors.invitations import invitations_of
+from labelling.selectors.results import study_results_pin
 from labelling.selectors.studies import members_of, studies_with_progress, study_progress
 from labelling.services.assignments import assignments_make
 from labelling.services.decision_rules import decision_rule_set
@@ -77,6 +78,7 @@ def study_create_view(request):
 @require_safe
 def study_detail(request, slug):
     study = study_for(request.user, slug, check=can_view_study)
+    study_results_pin(study)  # a read-only page: one read of the results token
     role = role_in(request.user, study)
     progress = study_progress(study=study, user=request.user, with_funnel=True)
     return render(

@@ -160,10 +160,11 @@ def test_save_refreshes_final_labels(labelling_study):
 
 # The study's share lock (a codebook change waits for the save: codebook_read_lock), the item's lock,
 # its assignments, annotations and final labels (one statement), the upsert of the annotations, the
-# assignment's completion, the upsert of the final labels; plus the save's SAVEPOINT and its RELEASE
-# inside the test's own transaction.
-SAVE_QUERIES_FIRST = 2 + 6
-SAVE_QUERIES_AGAIN = 2 + 4  # completed already, final labels unchanged: no completion, no final label write
+# assignment's completion, the upsert of the final labels, the study's new results token
+# (study_results_changed, last); plus the save's SAVEPOINT and its RELEASE inside the test's own
+# transaction.
+SAVE_QUERIES_FIRST = 2 + 7
+SAVE_QUERIES_AGAIN = 2 + 5  # completed already, final labels unchanged: no completion, no final label write
 
 
 def _study_with_dimensions(n: int):

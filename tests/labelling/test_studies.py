@@ -5,6 +5,7 @@ from config.errors import ApplicationError
 from labelling.codebook_templates import load_template
 from labelling.models import Assignment, Category, Codebook, Dimension, Membership, Study
 from labelling.selectors.studies import studies_with_progress, study_progress
+from labelling.services.results import study_results_changed
 from labelling.services.studies import membership_remove, membership_set, study_create, study_update
 from tests.factories import AssignmentFactory, StudyItemFactory, UserFactory
 
@@ -166,8 +167,11 @@ def _busy_study(small_study, items):
 @pytest.mark.parametrize("items", [2, 12])
 def test_study_progress_takes_the_same_few_queries_for_any_size(small_study, items, django_assert_num_queries):
     study = _busy_study(small_study, items)
-    with django_assert_num_queries(6):  # the caller's role, then five counts
+    study_results_changed(study_ids=[study.pk])  # as the services that wrote the rows would have
+    with django_assert_num_queries(7):  # the caller's role, the study's results token, then five counts
         progress = study_progress(study=study, user=small_study["owner"])
+    with django_assert_num_queries(1):  # the token (the role is known by now): the counts come from the cache
+        assert study_progress(study=study, user=small_study["owner"]) == progress
     assert (progress.included, progress.assignments_total, progress.assignments_done) == (items, 2 * items, items)
     assert progress.items_complete == 0  # k = 2 and only alice finished
     assert [(a.username, a.done, a.total, a.percent) for a in progress.annotators] == [
@@ -181,8 +185,11 @@ def test_an_annotator_of_a_blind_study_gets_their_own_progress_in_the_same_few_q
     small_study, items, django_assert_num_queries
 ):
     study = _busy_study(small_study, items)
-    with django_assert_num_queries(3):  # the caller's role, the screening counts, their own assignments
+    study_results_changed(study_ids=[study.pk])  # as the services that wrote the rows would have
+    with django_assert_num_queries(4):  # the caller's role, the results token, the screening counts, their own
         progress = study_progress(study=study, user=small_study["ann2"])
+    with django_assert_num_queries(2):  # the token and their own: the screening counts come from the cache
+        study_progress(study=study, user=small_study["ann2"])
     assert (progress.included, progress.pending, progress.excluded) == (items, 0, 0)
     assert progress.others_hidden
     assert (progress.assignments_total, progress.assignments_done, progress.items_complete) == (None, None, None)

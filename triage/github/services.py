@@ -33,6 +33,7 @@ from github import GithubException
 
 from config.errors import ApplicationError
 from labelling.services.items import study_items_flag_for_review
+from labelling.services.results import report_results_changed
 from triage.crashes.services import crash_groups_link_reports
 from triage.github import pipeline as gh
 from triage.models import CodeBlock, Comment, GitHubSource, IssueDetails, LinkedChange, Report, SyncRun
@@ -601,6 +602,10 @@ def _page_write(*, run: SyncRun, source: GitHubSource, records: list[gh.IssueRec
             "pull_requests_seen",
         ]
     )
+    # Last in the page's transaction: the studies holding an edited issue (its framework, labels) recount.
+    updated = [source_id for source_id, what in outcome.items() if what == "updated"]
+    if updated:
+        report_results_changed(report_ids=Report.objects.filter(source_id__in=updated).values_list("id", flat=True))
     return counts
 
 

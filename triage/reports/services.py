@@ -20,6 +20,7 @@ from django.utils.text import get_valid_filename
 from config.analyze import analyze_after_bulk_write
 from config.errors import ApplicationError
 from labelling.services.items import study_items_flag_for_review
+from labelling.services.results import report_results_changed
 from triage.codeblocks import extract_code_blocks
 from triage.models import CodeBlock, Comment, ImportJob, Report, SourceLabel
 from triage.reports.files import ReportFile, ReportRow, format_for
@@ -96,20 +97,26 @@ def _reports_write(*, rows: Iterable[ReportRow], total: int, progress: Progress 
         progress(0, total)
     created = updated = unchanged = done = flagged = 0
     label_ids: dict[str, int] = {}
+    changed: list[int] = []
     for batch in _batched(rows, BATCH_SIZE):
-        c, u, n, f = _reports_upsert_batch(batch, label_ids)
+        c, u, n, f = _reports_upsert_batch(batch, label_ids, changed)
         created, updated, unchanged, done = created + c, updated + u, unchanged + n, done + len(batch)
         flagged += f
         if progress:
             progress(done, total)
+    # Last in the import's transaction: the studies holding a changed report (framework, labels) recount.
+    report_results_changed(report_ids=changed)
     # A large import refreshes the planner statistics of what it wrote, once it commits (config/analyze.py).
     analyze_after_bulk_write(models_written=[Report, Report.source_labels.through, CodeBlock], rows=created + updated)
     return ImportResult(total=done, created=created, updated=updated, unchanged=unchanged, flagged=flagged)
 
 
-def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> tuple[int, int, int, int]:
-    """Upsert one batch; returns (created, updated, unchanged, study items flagged). Validated rows
-    only: the checks of ``full_clean()`` were done by the pipeline, line by line, before any write."""
+def _reports_upsert_batch(
+    batch: list[ReportRow], label_ids: dict[str, int], changed_report_ids: list[int]
+) -> tuple[int, int, int, int]:
+    """Upsert one batch; returns (created, updated, unchanged, study items flagged) and adds the
+    ids of the reports it changed to ``changed_report_ids``. Validated rows only: the checks of
+    ``full_clean()`` were done by the pipeline, line by line, before any write."""
     existing = {
         source_id: (pk, digest)
         for source_id, pk, digest in Report.objects.filter(source_id__in=[r.source_id for r in batch]).values_list(
@@ -162,6 +169,7 @@ def _reports_upsert_batch(batch: list[ReportRow], label_ids: dict[str, int]) -> 
         if old is not None and (why := report_change_reasons(before=old, after=r)):
             reasons[old["id"]] = why
     flagged = study_items_flag_for_review(reasons_by_report=reasons) if reasons else 0
+    changed_report_ids.extend(changed_ids)
     return created, len(to_write) - created, len(batch) - len(to_write), flagged
 
 

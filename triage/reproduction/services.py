@@ -36,6 +36,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from config.errors import ApplicationError
+from labelling.services.results import report_results_changed
 from triage.models import (
     CodeBlock,
     Comment,
@@ -1174,6 +1175,14 @@ def _after_run_done(run: ReproductionRun, reproduction: Reproduction | None = No
         _bisect_advance(reproduction)
     else:
         _summary_refresh(reproduction)
+    _verdict_results_changed(run)
+
+
+def _verdict_results_changed(run: ReproductionRun) -> None:
+    """A run's verdict is counted by the Analytics charts of every study holding its report."""
+    report_results_changed(
+        report_ids=Reproducer.objects.filter(pk=run.reproducer_id).values_list("report_id", flat=True)
+    )
 
 
 CONCLUSIVE = (Verdict.REPRODUCED, Verdict.NOT_REPRODUCED, Verdict.CRASHED_DIFFERENTLY)
@@ -1274,6 +1283,7 @@ def run_rejudge(*, run: ReproductionRun, expect: str | None = None, signature: s
     reproduction = Reproduction.objects.select_for_update().get(pk=run.reproduction_id)
     if reproduction.status == Reproduction.Status.DONE:
         _summary_refresh(reproduction)
+    _verdict_results_changed(run)
     return run
 
 

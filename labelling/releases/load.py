@@ -44,6 +44,7 @@ from labelling.releases import package as pk
 from labelling.releases.loader import CheckedPackage, checked_package
 from labelling.releases.models import AnnotatorPseudonym
 from labelling.services.codebooks import codebook_fill_from_template
+from labelling.services.disagreements import disagreements_refresh
 from labelling.services.studies import study_create
 from surveys.release_tables import LoadedSurvey, load_study_survey_tables
 from triage.models import Report, SourceLabel
@@ -279,6 +280,7 @@ def _load(package: CheckedPackage, *, owner, slug: str) -> LoadResult:
             for r in batch
         )
         n_decisions += len(batch)
+    disagreements_refresh(study=study)  # what is left to adjudicate in the loaded study
     surveys = _load_surveys(study, package)
     return LoadResult(
         study, len(item_ids), created, reused, n_labels, len(final_rows), n_decisions, len(names), surveys

@@ -12,6 +12,7 @@ from config.errors import ApplicationError
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study, StudyItem
 from labelling.selectors.labelling import codebook_for_labelling, progress_count_completed
 from labelling.services.codebook_events import codebook_read_lock
+from labelling.services.disagreements import item_disagreements_record
 from labelling.services.final_labels import item_final_labels_refresh, items_lock
 from labelling.values import CategoryIndex, canonical_value, split_tokens, value_codes
 
@@ -161,8 +162,10 @@ def item_labels_save(
     A fixed number of queries, whatever the number of dimensions (the labelling page's hot path):
     the study's share lock, the item's lock, its assignments, its annotations, its final labels, one
     upsert of the annotator's annotations (INSERT ... ON CONFLICT), the completion of the
-    assignment, and at most one delete and one upsert of final labels. The codebook comes from the
-    cache of its version (``codebook_for_labelling``).
+    assignment, and at most one delete and one upsert of final labels; once all the item's
+    assignments are completed, its final labels read again and its recorded disagreements replaced
+    (``item_disagreements_record``). The codebook comes from the cache of its version
+    (``codebook_for_labelling``).
     """
     study = item.study
     study.codebook_version = codebook_read_lock(study_id=item.study_id)
@@ -261,5 +264,12 @@ def item_labels_save(
         values=by_dimension,
         existing=finals,
         flagged=flagged,
+    )
+    item_disagreements_record(
+        study=study,
+        item_id=item.pk,
+        dimensions=[d for d, _ in dimensions],
+        assignments=assignments,
+        values=by_dimension,
     )
     return saved

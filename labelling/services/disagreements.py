@@ -18,8 +18,8 @@ What can change it, and who records it:
   member leaving, an item excluded at screening, a change of ``overlap_k``, a release loaded):
   ``disagreements_refresh`` of the items touched (or of the whole study), which reads them again.
 
-The callers hold the items' locks (``items_lock``) or write in a transaction of their own; the
-rows are replaced per item (delete, then insert) in the caller's transaction.
+The callers hold the items' locks (``items_lock``); the rows of an item are brought up to date
+in the caller's transaction (what changed is deleted or inserted).
 """
 
 from __future__ import annotations
@@ -61,11 +61,22 @@ def disagreeing_dimensions(
 
 
 def _replace(*, study_id: int, item_ids: list[int], rows: list[tuple[int, int]]) -> None:
-    """Replace the recorded disagreements of ``item_ids`` (at most ``CHUNK``) by ``rows``: (item, dimension)."""
-    ItemDisagreement.objects.filter(item_id__in=item_ids).delete()
-    if rows:
+    """Make the recorded disagreements of ``item_ids`` (at most ``CHUNK``) be ``rows`` (item,
+    dimension): one read, then only what changed is deleted or inserted (usually nothing)."""
+    wanted = set(rows)
+    have = {
+        (item_id, dimension_id): pk
+        for pk, item_id, dimension_id in ItemDisagreement.objects.filter(item_id__in=item_ids).values_list(
+            "id", "item_id", "dimension_id"
+        )
+    }
+    gone = [pk for pair, pk in have.items() if pair not in wanted]
+    if gone:
+        ItemDisagreement.objects.filter(id__in=gone).delete()
+    new = sorted(wanted - have.keys())
+    if new:
         ItemDisagreement.objects.bulk_create(
-            [ItemDisagreement(study_id=study_id, item_id=i, dimension_id=d) for i, d in rows], batch_size=1000
+            [ItemDisagreement(study_id=study_id, item_id=i, dimension_id=d) for i, d in new], batch_size=1000
         )
 
 

@@ -6,10 +6,9 @@ annotations, about one annotator in five disagreeing; built or reused in Postgre
 
 * the old way, once: every disagreement of the study listed (``disagreements_for`` without a
   limit), which the queue did on every request to pick one and count them;
-* ``adjudication_next_for`` from the start and after random items, with the count cached (the
-  usual request);
-* ``disagreement_count`` uncached: the keyset query behind 'remaining', capped at 1,000 ("1000+"),
-  cached 30 s.
+* ``adjudication_next_for`` from the start and after random items (the usual request);
+* ``disagreement_count``: the bounded read of the recorded disagreements behind 'remaining',
+  capped at 1,000 ("1000+"), not cached.
 
 Prints p50 / p99. No target is asserted.
 

@@ -203,6 +203,7 @@ def build(*, items: int, open_items: int) -> dict:
             """,
             [study_id],
         )
+    _disagreements_record(study_id)
     _vacuum()
     return {"seconds": time.perf_counter() - started}
 
@@ -239,9 +240,24 @@ def reset_open_slice(*, items: int, open_items: int):
         cur.execute("UPDATE labelling_assignment SET completed_at = NULL WHERE study_id = %s AND item_id >= %s",
                     [study_id, first_open_id])  # fmt: skip
         cur.execute("UPDATE labelling_assignment SET completed_at = now() WHERE study_id = %s AND item_id < %s "
-                    "AND completed_at IS NULL", [study_id, first_open_id])  # fmt: skip
+                    "AND completed_at IS NULL RETURNING item_id", [study_id, first_open_id])  # fmt: skip
+        completed = {row[0] for row in cur.fetchall()}
+        cur.execute("SELECT id FROM labelling_studyitem WHERE study_id = %s AND id >= %s", [study_id, first_open_id])
+        reopened = {row[0] for row in cur.fetchall()}
         cur.execute("DELETE FROM django_session")
+    _disagreements_record(study_id, item_ids=completed | reopened)
     _vacuum()
+
+
+def _disagreements_record(study_id: int, item_ids=None) -> None:
+    """The rows above are written by SQL, not by the services: record the disagreements they make
+    (of ``item_ids``, or of the whole study) as the services would (``disagreements_refresh``)."""
+    from labelling.models import Study
+    from labelling.services.disagreements import disagreements_refresh
+
+    started = time.perf_counter()
+    n = disagreements_refresh(study=Study.objects.get(pk=study_id), item_ids=item_ids)
+    print(f"disagreements recorded: {n:,} ({time.perf_counter() - started:.1f} s)", flush=True)
 
 
 def _vacuum():

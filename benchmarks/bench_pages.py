@@ -11,7 +11,8 @@ connection:
 * PUT /api/studies/<slug>/items/<id>/annotations/ with 4 choices (token);
 * POST /studies/<slug>/label/<id>/ (the labelling form, session and CSRF; 302 to the next);
 * GET /studies/<slug>/items/ (list page 1), GET /studies/<slug>/ (overview),
-  GET /studies/<slug>/disagreements/;
+  GET /studies/<slug>/disagreements/ (and, in ``measure_disagreements_and_adjudication``, a deep
+  page, one dimension, its API list and the adjudication queue's page and API);
 * GET /api/studies/<slug>/export/?format=csv once: time, size and the serving worker's peak RSS.
 
 Prints p50 / p99 and the p50 as a multiple of the trivial view's. No targets are asserted here;
@@ -65,6 +66,24 @@ def browser(port: int, username: str) -> Http:
     if client.post_form("/accounts/login/", form).status != 302:
         raise SystemExit(f"could not log {username} in")
     return client
+
+
+def measure_disagreements_and_adjudication(measure, owner: Http, owner_api: Http, slug: str) -> None:
+    """The Disagreements list beyond page 1 and the adjudication queue (page and API), as the owner:
+    a deep keyset page (after 90% of the items) and one dimension must cost what page 1 costs."""
+    from labelling.models import StudyItem
+
+    items = StudyItem.objects.filter(study__slug=slug).order_by("id").values_list("id", flat=True)
+    after = items[int(items.count() * 0.9)]
+    page = f"/studies/{slug}/disagreements/"
+    for name, client, path in (
+        ("disagreements, deep page: GET ...?after=<90% of the items>", owner, f"{page}?after={after}"),
+        ("disagreements, one dimension: GET ...?dimension=stage", owner, f"{page}?dimension=stage"),
+        ("disagreements API: GET /api/.../disagreements/", owner_api, f"/api{page}"),
+        ("adjudication queue: GET /studies/<slug>/adjudicate/", owner, f"/studies/{slug}/adjudicate/"),
+        ("adjudication API: GET /api/.../adjudication/next/", owner_api, f"/api/studies/{slug}/adjudication/next/"),
+    ):
+        measure(name, lambda i, client=client, path=path: expect(client.get(path), 200, path).ms)
 
 
 def worker_pids(master_pid: int) -> list[int]:
@@ -163,6 +182,7 @@ def main(argv=None):
         ):
             measure(name, lambda i, path=path: expect(owner.get(path), 200, path).ms)
         results_pages(owner, slug, n, results)
+        measure_disagreements_and_adjudication(measure, owner, owner_api, slug)
 
         size = [0]
         samplers = [RssSampler(pid) for pid in worker_pids(server.pid)]

@@ -403,6 +403,29 @@ class FinalLabel(models.Model):
         return f"{self.dimension_id}={self.value!r} ({self.method}) on item {self.item_id}"
 
 
+class ItemDisagreement(models.Model):
+    """A dimension of an item on which its annotators disagree: every assignment of the item is
+    completed (at least ``overlap_k`` of them), the dimension has no final label, and the
+    annotators' values (a missing label counting as empty, multiple choices as sets) are not all
+    equal. Maintained by ``labelling.services.disagreements`` whenever one of those can change,
+    so the Disagreements page and the adjudication queue read one keyset page of these rows
+    instead of computing them from every annotation of the study."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="disagreements")
+    dimension = models.ForeignKey(Dimension, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "dimension"], name="one_disagreement_per_dimension")]
+        indexes = [
+            models.Index(fields=["study", "item"], name="disagreement_study_item_idx"),
+            models.Index(fields=["study", "dimension", "item"], name="disagreement_dimension_idx"),
+        ]
+
+    def __str__(self):
+        return f"disagreement on {self.dimension_id} of item {self.item_id}"
+
+
 class FinalLabelDecision(models.Model):
     """One adjudication of one item's dimension: what was chosen, between what, why, and what
     it replaced. The FinalLabel holds the current decision; these rows are its history

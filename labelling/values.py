@@ -81,6 +81,15 @@ def canonical_value(dimension: Dimension, raw, index: CategoryIndex | None = Non
     return SEPARATOR.join(codes)
 
 
+def compared_value(dimension, value: str) -> str:
+    """A stored value as annotators' values are compared (agreement, disagreements): multiple
+    choices as a set (sorted, de-duplicated, blanks dropped), anything else as stored.
+    ``dimension``: anything with a ``kind`` (a Dimension, or a migration's historical one)."""
+    if dimension.kind == Dimension.Kind.MULTI:
+        return SEPARATOR.join(sorted({c.strip() for c in value.split(SEPARATOR) if c.strip()}))
+    return value
+
+
 def value_codes(value: str) -> list[str]:
     """The category codes inside a stored choice value."""
     return [c for c in value.split(SEPARATOR) if c] if value else []

@@ -105,7 +105,20 @@ class StudyItemFactory(factory.django.DjangoModelFactory):
     screening = StudyItem.Screening.INCLUDED
 
 
-class AssignmentFactory(factory.django.DjangoModelFactory):
+class _RecordsDisagreements:
+    """Rows written directly (not by the services) still keep the recorded disagreements of their
+    item (``labelling.services.disagreements``) as the services do, so that the pages see them."""
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        obj = super()._create(model_class, *args, **kwargs)
+        from labelling.services.disagreements import disagreements_refresh
+
+        disagreements_refresh(study=obj.item.study, item_ids=[obj.item_id])
+        return obj
+
+
+class AssignmentFactory(_RecordsDisagreements, factory.django.DjangoModelFactory):
     class Meta:
         model = Assignment
 
@@ -114,7 +127,7 @@ class AssignmentFactory(factory.django.DjangoModelFactory):
     annotator = factory.SubFactory(UserFactory)
 
 
-class AnnotationFactory(factory.django.DjangoModelFactory):
+class AnnotationFactory(_RecordsDisagreements, factory.django.DjangoModelFactory):
     class Meta:
         model = Annotation
 
@@ -124,7 +137,7 @@ class AnnotationFactory(factory.django.DjangoModelFactory):
     value = ""
 
 
-class FinalLabelFactory(factory.django.DjangoModelFactory):
+class FinalLabelFactory(_RecordsDisagreements, factory.django.DjangoModelFactory):
     class Meta:
         model = FinalLabel
 

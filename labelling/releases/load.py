@@ -44,6 +44,7 @@ from labelling.releases import package as pk
 from labelling.releases.loader import CheckedPackage, checked_package
 from labelling.releases.models import AnnotatorPseudonym
 from labelling.services.codebooks import codebook_fill_from_template
+from labelling.services.disagreements import disagreements_refresh
 from labelling.services.results import study_results_changed
 from labelling.services.studies import study_create
 from surveys.release_tables import LoadedSurvey, load_study_survey_tables
@@ -280,6 +281,7 @@ def _load(package: CheckedPackage, *, owner, slug: str) -> LoadResult:
             for r in batch
         )
         n_decisions += len(batch)
+    disagreements_refresh(study=study)  # what is left to adjudicate in the loaded study
     surveys = _load_surveys(study, package)
     study_results_changed(study_ids=[study.pk])  # the loaded labels (a new study: nobody waits on it)
     return LoadResult(

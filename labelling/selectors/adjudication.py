@@ -78,10 +78,10 @@ def adjudication_next_for(*, study: Study, user, after: int | None = None) -> Ad
     """The first item (by id, after item ``after`` if given, wrapping round) that has a
     disagreement on any dimension, with what the adjudication page shows; None when there is none.
 
-    Bounded: a keyset read of the first disagreement after ``after`` (``disagreements_for`` with
-    ``limit=1`` walks the items in id order and stops at it), once more from the start when there is
-    none after it; ``remaining`` is the cached, capped ``disagreement_count`` (above
-    ``DISAGREEMENT_COUNT_CAP``: more than that many). It never lists every disagreement of the study."""
+    Bounded: a keyset read of the first recorded disagreement after ``after`` (``disagreements_for``
+    with ``limit=1``), once more from the start when there is none after it; ``remaining`` is the
+    capped ``disagreement_count`` (above ``DISAGREEMENT_COUNT_CAP``: more than that many). It never
+    lists every disagreement of the study."""
     found = disagreements_for(study=study, after=after, limit=1)
     if not found and after is not None:
         found = disagreements_for(study=study, limit=1)
@@ -111,7 +111,7 @@ def adjudication_next_for(*, study: Study, user, after: int | None = None) -> Ad
                 display = v.value or "(none)"
             values.append(GivenValue(annotator=alias[v.annotator], value=v.value, display=display, note=v.note))
         dimensions.append(AdjudicationDimension(codebook=entry, values=values))
-    remaining = max(disagreement_count(study=study), 1)  # this one at least, whatever the cache says
+    remaining = max(disagreement_count(study=study), 1)  # this one at least
     capped = remaining > DISAGREEMENT_COUNT_CAP
     return AdjudicationItem(
         detail=detail,

@@ -11,13 +11,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from labelling.models import Annotation, Assignment, Category, Dimension, FinalLabel, Membership, Study, StudyItem
+from labelling.models import (
+    Annotation,
+    Assignment,
+    Category,
+    Dimension,
+    FinalLabel,
+    ItemDisagreement,
+    Membership,
+    Study,
+    StudyItem,
+)
 from labelling.permissions import can_adjudicate, can_annotate, can_read_results, sees_others_labels
-from labelling.values import SEPARATOR
 
 
 def _open_assignments(*, study: Study, annotator) -> QuerySet[Assignment]:
@@ -291,62 +300,36 @@ class Disagreement:
         return [d.dimension.code for d in self.dimensions]
 
 
-def _normalised(dimension: Dimension, value: str) -> str:
-    if dimension.kind == Dimension.Kind.MULTI:
-        return SEPARATOR.join(sorted({c.strip() for c in value.split(SEPARATOR) if c.strip()}))
-    return value
+def _disagreeing(
+    *, study: Study, dimensions: list[Dimension], all_dimensions: bool, after: int, limit: int
+) -> dict[int, set[int]]:
+    """{item id: ids of ``dimensions`` it disagrees on} for the first ``limit`` items after ``after``
+    (in id order) with a recorded disagreement (``ItemDisagreement``, maintained by
+    ``labelling.services.disagreements``) on one of ``dimensions``, in id order.
 
-
-def _disagreement_candidates(*, study: Study, dimensions: list[Dimension], after: int, limit: int) -> list[int]:
-    """Ids of up to ``limit`` items after ``after`` (in id order) that may disagree: finished
-    by all their annotators (at least ``overlap_k``), and with a dimension of ``dimensions``
-    without a final label whose stored values (a missing annotation counting as empty) are
-    not all equal.
-
-    A superset of the disagreements: values that differ as stored may still be equal once
-    normalised (``_normalised``), which the caller checks. One query; it walks the study's
-    items in id order from ``after`` and stops at the ``limit``-th candidate, so its cost is
-    that of the items it walks, not the study's size. The per-item tests are scalar
-    subqueries on purpose: written as NOT EXISTS, PostgreSQL hashes every final label, or
-    merges with every assignment, of the database first, which grows with the study.
+    Two keyset reads of an index, whatever the study's size: the page's item ids
+    (``disagreement_study_item_idx``, or ``disagreement_dimension_idx`` for one dimension), then
+    their rows.
     """
-    item = StudyItem._meta.db_table
-    assignment = Assignment._meta.db_table
-    annotation = Annotation._meta.db_table
-    final = FinalLabel._meta.db_table
-    dimension = Dimension._meta.db_table
-    marks = ", ".join(["%s"] * len(dimensions))
-    sql = f"""
-        SELECT i.id FROM {item} i
-        WHERE i.study_id = %s AND i.id > %s
-          AND (SELECT CASE WHEN COUNT(*) >= %s AND COUNT(c.completed_at) = COUNT(*) THEN 1 ELSE 0 END
-               FROM {assignment} c WHERE c.item_id = i.id) = 1
-          AND EXISTS (
-            SELECT 1 FROM {dimension} d
-            WHERE d.id IN ({marks})
-              AND (SELECT COUNT(*) FROM {final} f WHERE f.item_id = i.id AND f.dimension_id = d.id) = 0
-              AND (SELECT COUNT(DISTINCT COALESCE(an.value, ''))
-                   FROM {assignment} a
-                   LEFT JOIN {annotation} an
-                     ON an.item_id = a.item_id AND an.annotator_id = a.annotator_id AND an.dimension_id = d.id
-                   WHERE a.item_id = i.id) > 1
-          )
-        ORDER BY i.id
-        LIMIT %s
-    """
-    params = [study.pk, after, max(study.overlap_k, 1), *[d.pk for d in dimensions], limit]
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The planner's cost of the whole walk is high, so PostgreSQL JIT-compiles the query
-            # (about 200 ms) although the walk stops after a few items (under 1 ms): not here.
-            cursor.execute("SET LOCAL jit = off")
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+    rows = ItemDisagreement.objects.filter(study=study, item_id__gt=after)
+    if not all_dimensions:
+        rows = rows.filter(dimension__in=dimensions)
+    ids = list(rows.order_by("item_id").values_list("item_id", flat=True).distinct()[:limit])
+    found: dict[int, set[int]] = {i: set() for i in ids}
+    wanted = {d.id for d in dimensions}
+    for item_id, dimension_id in ItemDisagreement.objects.filter(item_id__in=ids).values_list(
+        "item_id", "dimension_id"
+    ):
+        if dimension_id in wanted:
+            found[item_id].add(dimension_id)
+    return found
 
 
-def _disagreements_of(ids: list[int], dimensions: list[Dimension]) -> list[Disagreement]:
-    """The disagreements among the items ``ids`` (in that order): four queries. The reports come
-    without their bodies and raw fields, which the list does not show (read on access)."""
+def _disagreements_of(found: dict[int, set[int]], dimensions: list[Dimension]) -> list[Disagreement]:
+    """The rows of the disagreements ``found`` ({item id: dimension ids}, in item order): three
+    queries. The reports come without their bodies and raw fields, which the list does not show
+    (read on access)."""
+    ids = list(found)
     items = {
         i.id: i
         for i in StudyItem.objects.filter(id__in=ids).select_related("report").defer("report__body", "report__raw")
@@ -363,23 +346,21 @@ def _disagreements_of(ids: list[int], dimensions: list[Dimension]) -> list[Disag
         item_id__in=ids, dimension__in=dimensions
     ).values_list("item_id", "dimension_id", "annotator_id", "value", "note"):
         values[(item_id, dim_id, user_id)] = (value, note)
-    finals = set(
-        FinalLabel.objects.filter(item_id__in=ids, dimension__in=dimensions).values_list("item_id", "dimension_id")
-    )
     result = []
-    for item_id in ids:
-        disagreeing = []
-        for dimension in dimensions:
-            if (item_id, dimension.id) in finals:
-                continue
-            row = [
-                AnnotatorValue(uid, name, *values.get((item_id, dimension.id, uid), ("", "")))
-                for uid, name in annotators[item_id]
-            ]
-            if len({_normalised(dimension, v.value) for v in row}) > 1:
-                disagreeing.append(DimensionDisagreement(dimension=dimension, values=row))
-        if disagreeing:
-            result.append(Disagreement(item=items[item_id], dimensions=disagreeing))
+    for item_id, disagreeing_ids in found.items():
+        rows = [
+            DimensionDisagreement(
+                dimension=dimension,
+                values=[
+                    AnnotatorValue(uid, name, *values.get((item_id, dimension.id, uid), ("", "")))
+                    for uid, name in annotators[item_id]
+                ],
+            )
+            for dimension in dimensions
+            if dimension.id in disagreeing_ids
+        ]
+        if rows:
+            result.append(Disagreement(item=items[item_id], dimensions=rows))
     return result
 
 
@@ -397,12 +378,14 @@ def disagreements_for(
     A dimension all annotators left empty is not a disagreement. Each disagreement lists, per
     dimension that disagrees, every annotator's value and note, ordered by annotator name.
 
-    Keyset pages: only items with an id greater than ``after``, at most ``limit`` of them (None:
-    all). The database finds the candidates (``_disagreement_candidates``) and stops at the
-    page's end, so a page costs a few queries whatever the study's size; the whole list is read
-    ``chunk_size`` candidates at a time.
+    Read from the recorded disagreements (``ItemDisagreement``), which every write that can change
+    them keeps up to date (``labelling.services.disagreements``, where the rule lives), not
+    computed from the study's annotations. Keyset pages: only items with an id greater than
+    ``after``, at most ``limit`` of them (None: all, ``chunk_size`` items at a time), so a page
+    costs a few index reads whatever the study's size.
     """
     dimensions = dimensions_of(study=study)
+    all_dimensions = not dimension_code
     if dimension_code:
         dimensions = [d for d in dimensions if d.code == dimension_code]
     if not dimensions or (limit is not None and limit <= 0):
@@ -410,53 +393,31 @@ def disagreements_for(
     result: list[Disagreement] = []
     cursor = after or 0
     while limit is None or len(result) < limit:
-        # Candidates that are equal once normalised are rare (values are stored normalised), so
-        # asking for the missing number is nearly always one round.
         wanted = chunk_size if limit is None else limit - len(result)
-        ids = _disagreement_candidates(study=study, dimensions=dimensions, after=cursor, limit=wanted)
-        if not ids:
+        found = _disagreeing(
+            study=study, dimensions=dimensions, all_dimensions=all_dimensions, after=cursor, limit=wanted
+        )
+        if not found:
             break
-        result.extend(_disagreements_of(ids, dimensions))
-        if len(ids) < wanted:
+        result.extend(_disagreements_of(found, dimensions))
+        if len(found) < wanted:
             break
-        cursor = ids[-1]
+        cursor = max(found)
     return result if limit is None else result[:limit]
 
 
-DISAGREEMENT_COUNT_TTL_SECONDS = 30
 DISAGREEMENT_COUNT_CAP = 1000
-
-
-def _disagreement_count_key(study_id: int) -> str:
-    return f"labelling:disagreement-count:{study_id}"
 
 
 def disagreement_count(*, study: Study, cap: int = DISAGREEMENT_COUNT_CAP) -> int:
     """How many items ``disagreements_for`` would list, counted up to ``cap`` + 1 (a result above
-    ``cap`` means "more than cap"; the Adjudicate queue shows "1000+"): the ids of at most cap + 1
-    candidates (``_disagreement_candidates``, one keyset query that stops there), no row built in
-    Python. An exact count would read every assignment and annotation of the study (seconds at
-    100,000 items), so this is what the queue shows on every request.
-
-    Kept in Django's cache for ``DISAGREEMENT_COUNT_TTL_SECONDS``; adjudicating forgets it
-    (``disagreement_count_forget``), a label save may show up that much later.
+    ``cap`` means "more than cap"; the Adjudicate queue shows "1000+"): the distinct item ids of at
+    most cap + 1 items with a recorded disagreement, one read of the ``disagreement_study_item_idx``
+    index that stops there. Exact and current (the rows are maintained by the writes), so no cache.
     """
-    key = f"{_disagreement_count_key(study.pk)}:{cap}"
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    dimensions = dimensions_of(study=study)
-    count = (
-        len(_disagreement_candidates(study=study, dimensions=dimensions, after=0, limit=cap + 1)) if dimensions else 0
+    return (
+        ItemDisagreement.objects.filter(study=study).order_by("item_id").values("item_id").distinct()[: cap + 1].count()
     )
-    cache.set(key, count, DISAGREEMENT_COUNT_TTL_SECONDS)
-    return count
-
-
-def disagreement_count_forget(*, study_id: int) -> None:
-    """Drop the cached ``disagreement_count`` once the change (e.g. an adjudication) commits."""
-    key = f"{_disagreement_count_key(study_id)}:{DISAGREEMENT_COUNT_CAP}"
-    transaction.on_commit(lambda: cache.delete(key))
 
 
 def final_labels_of(*, study: Study) -> QuerySet[FinalLabel]:

@@ -26,8 +26,8 @@ from labelling.models import (
     Study,
     StudyItem,
 )
-from labelling.selectors.labelling import disagreement_count_forget
 from labelling.services.codebook_events import codebook_read_lock
+from labelling.services.disagreements import disagreement_settle
 from labelling.services.final_labels import items_lock
 from labelling.services.results import study_results_changed
 from labelling.values import SEPARATOR, canonical_value, value_codes
@@ -129,7 +129,7 @@ def final_label_adjudicate(
         final.save()
     else:
         final.save(update_fields=["value", "method", "decided_by", "rationale", "decided_at"])
-    disagreement_count_forget(study_id=study.pk)  # the Adjudicate queue's 'remaining'
+    disagreement_settle(item_id=item.pk, dimension_id=dimension.pk)  # it has a final label now
     study_results_changed(study_ids=[study.pk])  # last: the final labels' counts and charts change
     return decision
 

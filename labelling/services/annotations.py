@@ -13,6 +13,7 @@ from config.errors import ApplicationError
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study, StudyItem
 from labelling.selectors.labelling import codebook_for_labelling, progress_count_completed
 from labelling.services.codebook_events import codebook_read_lock
+from labelling.services.disagreements import item_disagreements_record
 from labelling.services.final_labels import item_final_labels_refresh, items_lock
 from labelling.services.results import study_results_changed
 from labelling.values import CategoryIndex, canonical_value, split_tokens, value_codes
@@ -149,6 +150,7 @@ def _validated(
 class _ItemState:
     """What the save reads of an item once it holds the item's lock, in one statement."""
 
+    assigned: set[int] = field(default_factory=set)  # annotators with an assignment of the item
     finished: set[int] = field(default_factory=set)  # annotators whose assignment is completed
     own_assignment: tuple[int, bool] | None = None  # the saver's (assignment id, completed)
     # (annotation id, annotator id, dimension id, value, time spent, needs recode)
@@ -186,6 +188,7 @@ def _item_state(*, item_id: int, annotator_id: int, dimension_ids: list[int]) ->
         elif kind == 1:
             state.finals[dimension_id] = (pk, value, method, rationale)
         else:
+            state.assigned.add(who)
             if flag:
                 state.finished.add(who)
             if who == annotator_id:
@@ -285,8 +288,11 @@ def item_labels_save(
     A fixed number of queries, whatever the number of dimensions (the labelling page's hot path):
     the study's share lock, the item's lock, one read of its assignments, annotations and final
     labels (``_item_state``), one upsert of the annotator's annotations (INSERT ... ON CONFLICT),
-    the completion of the assignment, and at most one delete and one upsert of final labels. The
-    codebook comes from the process's copy of its version, else from the cache of its version
+    the completion of the assignment, and at most one delete and one upsert of final labels; once
+    all the item's assignments are completed, its final labels read again and its recorded
+    disagreements replaced (``item_disagreements_record``); last, the study's results token
+    (``study_results_changed``). The codebook comes from the process's copy of its version, else
+    from the cache of its version
     (``codebook_for_labelling``).
     """
     study = item.study
@@ -360,6 +366,14 @@ def item_labels_save(
         values=by_dimension,
         existing=state.finals,
         flagged=flagged,
+    )
+    item_disagreements_record(
+        study=study,
+        item_id=item.pk,
+        dimensions=[d for d, _ in dimensions],
+        assigned=state.assigned,
+        finished=state.finished,
+        values=by_dimension,
     )
     study_results_changed(study_ids=[item.study_id])  # last: the overview, agreement and charts change
     return saved

@@ -31,6 +31,7 @@ from django.utils import timezone
 from labelling import decision_rules
 from labelling.dataset.bulk_write import rows_upsert, uses_copy
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Study, StudyItem
+from labelling.services.disagreements import chunk_disagreements_record
 from labelling.values import SEPARATOR
 
 CHUNK = 1000
@@ -128,6 +129,8 @@ def final_labels_recompute(
     ``dimensions`` (the study's codebook dimensions) may be passed by a caller that has them already.
     ``only``, a set of (item id, dimension id) pairs, limits the refresh to those pairs: the final
     labels of the other dimensions of the items are not touched (and not counted).
+    The items' recorded disagreements (``labelling.services.disagreements``) are recorded anew
+    from the same reads and the final labels as they now are.
 
     The caller holds the items' locks (``items_lock``, taken at the start of its transaction).
     """
@@ -152,19 +155,28 @@ def final_labels_recompute(
             d = copy.copy(d)
             d.decision_rule, d.majority_threshold = rules[d.id]
         by_id[d.id] = d
+    # The disagreements are recorded for every dimension of the codebook, those not refreshed too
+    # (an assignment completed by a label import changes them all): their labels are read as well.
+    study_dimensions = list(Dimension.objects.filter(codebook__study=study))
     now = timezone.now()
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         finished: dict[int, set[int]] = defaultdict(set)
-        for item_id, annotator_id in Assignment.objects.filter(
-            study=study, item_id__in=chunk, completed_at__isnull=False
-        ).values_list("item_id", "annotator_id"):
-            finished[item_id].add(annotator_id)
+        assigned: dict[int, set[int]] = defaultdict(set)  # open ones too, for the disagreements
+        open_items: set[int] = set()
+        for item_id, annotator_id, completed_at in Assignment.objects.filter(
+            study=study, item_id__in=chunk
+        ).values_list("item_id", "annotator_id", "completed_at"):
+            assigned[item_id].add(annotator_id)
+            if completed_at is None:
+                open_items.add(item_id)
+            else:
+                finished[item_id].add(annotator_id)
 
         values: dict[tuple[int, int], dict[int, str]] = defaultdict(dict)
         flagged: set[tuple[int, int]] = set()  # a split made a label ambiguous: no decision until it is recoded
         for item_id, dimension_id, annotator_id, value, needs_recode in Annotation.objects.filter(
-            item_id__in=chunk, dimension__in=dimensions
+            item_id__in=chunk, dimension__in=study_dimensions
         ).values_list("item_id", "dimension_id", "annotator_id", "value", "needs_recode"):
             values[(item_id, dimension_id)][annotator_id] = value
             if needs_recode:
@@ -173,7 +185,7 @@ def final_labels_recompute(
         existing = {
             (item_id, dimension_id): (pk, value, method, rationale)
             for pk, item_id, dimension_id, value, method, rationale in FinalLabel.objects.filter(
-                item_id__in=chunk, dimension__in=dimensions
+                item_id__in=chunk, dimension__in=study_dimensions
             ).values_list("id", "item_id", "dimension_id", "value", "method", "rationale")
         }
 
@@ -182,6 +194,13 @@ def final_labels_recompute(
             k=study.overlap_k, only=only, now=now, counts=counts, flagged=flagged,
         )  # fmt: skip
         _write(to_write, to_delete)
+        deleted = set(to_delete)
+        decided = {pair for pair, row in existing.items() if row[0] not in deleted}
+        decided.update((f.item_id, f.dimension_id) for f in to_write)
+        chunk_disagreements_record(
+            study=study, item_ids=chunk, dimensions=study_dimensions, assigned=assigned,
+            open_items=open_items, values=values, decided=decided,
+        )  # fmt: skip
     return counts
 
 

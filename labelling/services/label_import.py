@@ -56,6 +56,7 @@ from labelling.dataset.label_import import (
 )
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Membership, ScreeningVote, Study, StudyItem
 from labelling.selectors.labelling import progress_forget
+from labelling.services.disagreements import disagreements_refresh
 from labelling.services.final_labels import final_labels_refresh
 from labelling.services.items import items_add
 from labelling.services.results import study_results_changed
@@ -471,6 +472,13 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
             dimensions=[d for d in dims.values() if d.id in {dim_id for _, dim_id in pairs}],
             only=pairs,
         )
+    # final_labels_refresh recorded the disagreements of the labelled items; an imported final
+    # label of any other item may settle one of its disagreements.
+    settled = {item_of[report_id_of[r.source_id]] for r in final_writes} - {
+        item_of[report_id] for report_id, _ in annotated
+    }
+    if settled:
+        disagreements_refresh(study=study, item_ids=settled)
     study_results_changed(study_ids=[study.pk])  # the study is locked (_check): no save waits on this
     # A large import refreshes the planner statistics of what it wrote, once it commits (config/analyze.py).
     analyze_after_bulk_write(

@@ -36,6 +36,7 @@ from labelling.models import (
 from labelling.selectors.labelling import progress_forget
 from labelling.selectors.rounds import round_labels
 from labelling.services.codebook_events import codebook_read_lock
+from labelling.services.disagreements import disagreements_refresh
 from labelling.services.items import normalised_filters, sample_seed_checked
 from labelling.services.results import study_results_changed
 from triage.reports.selectors import ReportFilter, reports_matching
@@ -256,5 +257,6 @@ def round_reopen(*, round: CalibrationRound, reopened_by, reason: str = "") -> R
     annotator_ids = set(reopened.values_list("annotator_id", flat=True))
     reopened.update(completed_at=None)
     progress_forget(study_id=locked.study_id, annotator_ids=annotator_ids)
+    disagreements_refresh(study=locked.study, item_ids=members.values_list("item_id", flat=True))
     study_results_changed(study_ids=[locked.study_id])  # re-opened assignments, a new pass
     return new_pass

@@ -37,6 +37,7 @@ from config.errors import ApplicationError
 from labelling import decision_rules
 from labelling.models import Assignment, ScreeningVote, Study, StudyItem
 from labelling.selectors.labelling import progress_forget
+from labelling.services.disagreements import disagreements_refresh
 from labelling.services.final_labels import items_lock
 from labelling.services.results import study_results_changed
 
@@ -133,10 +134,12 @@ def screening_decide(study: Study, votes: Sequence[tuple[str, str]]) -> tuple[st
 
 def _drop_open_assignments(item_ids: Iterable[int], study_id: int) -> None:
     open_assignments = Assignment.objects.filter(item_id__in=list(item_ids), completed_at__isnull=True)
-    annotator_ids = list(open_assignments.values_list("annotator_id", flat=True).distinct())
-    if annotator_ids:
+    dropped = set(open_assignments.values_list("annotator_id", "item_id"))
+    if dropped:
         open_assignments.delete()
-        progress_forget(study_id=study_id, annotator_ids=annotator_ids)
+        progress_forget(study_id=study_id, annotator_ids={a for a, _ in dropped})
+        # The items' remaining assignments may all be completed now.
+        disagreements_refresh(study=Study.objects.get(pk=study_id), item_ids={i for _, i in dropped})
 
 
 def _redecide(study: Study, item_ids: Sequence[int], *, only_pending: bool = False, single_by=None) -> None:

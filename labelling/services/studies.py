@@ -13,6 +13,7 @@ from labelling.models import Assignment, Codebook, CodebookEvent, Membership, St
 from labelling.selectors.labelling import progress_forget
 from labelling.services.codebook_events import codebook_changed
 from labelling.services.codebooks import codebook_fill_from_template
+from labelling.services.disagreements import disagreements_refresh
 from labelling.services.results import study_results_changed
 from labelling.services.screening import screening_settings_changed
 
@@ -167,6 +168,8 @@ def study_update(*, study: Study, data: dict) -> Study:
         study.save(update_fields=changed)
     if {"screening_overlap", "screening_rule"} & set(changed):
         screening_settings_changed(study=study)
+    if "overlap_k" in changed:  # an item needs that many finished annotators to be in disagreement
+        disagreements_refresh(study=study)
     if changed:  # k, the screening rule, blind: what the overview counts and who sees it
         study_results_changed(study_ids=[study.pk])
     return study
@@ -206,9 +209,13 @@ def membership_set(*, study: Study, user: AbstractBaseUser, role: str) -> Member
 
 
 def _drop_open_assignments(study: Study, user) -> int:
-    deleted, _ = Assignment.objects.filter(study=study, annotator=user, completed_at__isnull=True).delete()
+    dropped = Assignment.objects.filter(study=study, annotator=user, completed_at__isnull=True)
+    item_ids = list(dropped.values_list("item_id", flat=True))
+    deleted, _ = dropped.delete()
     if deleted:
         progress_forget(study_id=study.pk, annotator_ids=[user.pk])
+        # The items' other assignments may all be completed now.
+        disagreements_refresh(study=study, item_ids=item_ids)
     return deleted
 
 

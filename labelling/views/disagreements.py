@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
+from labelling.models import Dimension
 from labelling.permissions import can_read_results, role_in, study_for
 from labelling.selectors.labelling import category_names, dimensions_of, disagreements_for
 from labelling.values import value_codes
@@ -17,6 +20,24 @@ def _after(raw: str) -> int:
     """The keyset cursor of ``?after=``: the last item id of the previous page; anything that is
     not a positive whole number starts at the first page (as a bad ``?page=`` used to)."""
     return int(raw) if raw.isdigit() else 0
+
+
+EMPTY = mark_safe('<span class="muted">(empty)</span>')
+
+
+def _cell(v, *, text: bool) -> str:
+    """One annotator's value and note as the table cell shows them (escaped), built here rather
+    than in the template: a page has up to 50 items x dimensions x annotators of them, and the
+    template language's lookups were most of the page's time."""
+    if not v.value:
+        shown = EMPTY
+    elif text:
+        shown = conditional_escape(v.value)
+    else:
+        shown = format_html('<span title="{}">{}</span>', v.value, v.display)
+    if v.note:
+        return format_html('{}<br><small class="muted">{}</small>', shown, v.note)
+    return shown
 
 
 @login_required
@@ -39,6 +60,7 @@ def disagreement_list(request, slug):
         for row in disagreement.dimensions:
             for v in row.values:
                 v.display = ", ".join(names.get((row.dimension.id, code), code) for code in value_codes(v.value))
+                v.cell = _cell(v, text=row.dimension.kind == Dimension.Kind.TEXT)
     context = {
         "study": study,
         "disagreements": disagreements,

@@ -22,10 +22,11 @@ from labelling.selectors.labelling import (
     AnnotatorValue,
     DimensionDisagreement,
     Disagreement,
-    _normalised,
     dimensions_of,
     disagreements_for,
 )
+from labelling.services.disagreements import disagreements_refresh
+from labelling.values import compared_value as _normalised
 from tests.factories import (
     AnnotationFactory,
     AssignmentFactory,
@@ -151,6 +152,7 @@ def test_equals_the_old_selector_on_a_random_study(small_study, seed, dimension_
     for k in (1, 2, 3):
         study.overlap_k = k
         study.save(update_fields=["overlap_k"])
+        disagreements_refresh(study=study)  # as study_update does when k changes
         expected = _flat(old_disagreements_for(study=study, dimension_code=dimension_code))
         assert expected  # the random study has some
         assert _flat(disagreements_for(study=study, dimension_code=dimension_code)) == expected

@@ -97,7 +97,8 @@ def item_disagreements_record(
 ) -> None:
     """Record the disagreements of one item after a label save, from the state the save read (the
     annotators of its assignments, those whose assignment is completed as saved, and everyone's
-    values ``{dimension id: {annotator id: value}}`` as saved), its final labels read once more (the save has just refreshed them).
+    values ``{dimension id: {annotator id: value}}`` as saved), its final labels read once more
+    (the save has just refreshed them).
 
     Nothing to do, and no query, while one of the item's assignments is open: a save only ever
     completes assignments, so the item was not in disagreement before the save either.

@@ -293,6 +293,22 @@ class CrashGroup(models.Model):
 
     class Meta:
         ordering = ["-last_seen"]
+        indexes = [
+            # The crash list's two sorts (triage.crashes.selectors.SORTS), over the groups it shows.
+            models.Index(
+                models.F("occurrence_count").desc(),
+                models.F("last_seen").desc(nulls_last=True),
+                "id",
+                condition=models.Q(merged_into__isnull=True),
+                name="crashgroup_by_count_idx",
+            ),
+            models.Index(
+                models.F("last_seen").desc(nulls_last=True),
+                "id",
+                condition=models.Q(merged_into__isnull=True),
+                name="crashgroup_by_recent_idx",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.crash_type or self.oracle}: {self.signature[:12]}"

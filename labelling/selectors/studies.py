@@ -273,10 +273,12 @@ def items_for_study(
 ) -> QuerySet[StudyItem]:
     """Items with their report, screener, assignments (annotator, done or not: one query per page),
     assignment progress, number of final labels and of labels a codebook split flagged for recoding
-    (``recode_count``; ``needs_recode`` keeps only the items with some)."""
+    (``recode_count``; ``needs_recode`` keeps only the items with some). In id order, for keyset
+    pages (``config.keyset``); the report's body and raw payload, never listed, are not read."""
     qs = (
         StudyItem.objects.filter(study=study)
         .select_related("report", "screened_by")
+        .defer("report__body", "report__raw", "report__content_hash")
         .prefetch_related(
             Prefetch(
                 "assignments",

@@ -32,7 +32,12 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["framework", "created_at"])]
+        indexes = [
+            models.Index(fields=["framework", "created_at"]),
+            # The reports list's keyset pages (id order) filtered by framework or kind.
+            models.Index(fields=["framework", "id"], name="report_list_framework_idx"),
+            models.Index(fields=["kind", "id"], name="report_list_kind_idx"),
+        ]
         # Site permissions (granted through the "curator" and "researcher" groups; triage/permissions.py).
         permissions = [
             ("curate_reports", "Can import and re-import reports and merge or split crash groups"),

@@ -5,24 +5,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labelling', '0009_annotation_db_defaults'),
-        ('triage', '0008_list_keyset_indexes'),
+        ("labelling", "0009_annotation_db_defaults"),
+        ("triage", "0008_list_keyset_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='studyitem',
-            index=models.Index(fields=['study', 'id'], name='studyitem_list_idx'),
+            model_name="studyitem",
+            index=models.Index(fields=["study", "id"], name="studyitem_list_idx"),
         ),
         migrations.AddIndex(
-            model_name='studyitem',
-            index=models.Index(fields=['study', 'screening', 'id'], name='studyitem_list_screening_idx'),
+            model_name="studyitem",
+            index=models.Index(fields=["study", "screening", "id"], name="studyitem_list_screening_idx"),
         ),
         migrations.AddIndex(
-            model_name='studyitem',
-            index=models.Index(condition=models.Q(('needs_review', True)), fields=['study', 'id'], name='studyitem_list_review_idx'),
+            model_name="studyitem",
+            index=models.Index(
+                condition=models.Q(("needs_review", True)), fields=["study", "id"], name="studyitem_list_review_idx"
+            ),
         ),
     ]

@@ -292,12 +292,14 @@ def items_for_study(
             final_label_count=_count(FinalLabel),
             recode_count=_count(Annotation, needs_recode=True),
         )
-        .order_by("id")
     )
     if needs_recode:
         qs = qs.filter(Exists(Annotation.objects.filter(item=OuterRef("pk"), needs_recode=True)))
     if screening:
-        qs = qs.filter(screening=screening)
+        # Still id order (study and screening are fixed), spelt as the index that serves it.
+        qs = qs.filter(screening=screening).order_by("study_id", "screening", "id")
+    else:
+        qs = qs.order_by("study_id", "id")
     if needs_review:
         qs = qs.filter(needs_review=True)
     return qs

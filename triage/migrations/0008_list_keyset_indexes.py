@@ -4,18 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('triage', '0007_merge_verdicts_and_claim_index'),
+        ("triage", "0007_merge_verdicts_and_claim_index"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='crashgroup',
-            index=models.Index(models.OrderBy(models.F('occurrence_count'), descending=True), models.OrderBy(models.F('last_seen'), descending=True, nulls_last=True), models.F('id'), condition=models.Q(('merged_into__isnull', True)), name='crashgroup_by_count_idx'),
+            model_name="crashgroup",
+            index=models.Index(
+                models.OrderBy(models.F("occurrence_count"), descending=True),
+                models.OrderBy(models.F("last_seen"), descending=True, nulls_last=True),
+                models.F("id"),
+                condition=models.Q(("merged_into__isnull", True)),
+                name="crashgroup_by_count_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='crashgroup',
-            index=models.Index(models.OrderBy(models.F('last_seen'), descending=True, nulls_last=True), models.F('id'), condition=models.Q(('merged_into__isnull', True)), name='crashgroup_by_recent_idx'),
+            model_name="crashgroup",
+            index=models.Index(
+                models.OrderBy(models.F("last_seen"), descending=True, nulls_last=True),
+                models.F("id"),
+                condition=models.Q(("merged_into__isnull", True)),
+                name="crashgroup_by_recent_idx",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="report",
+            index=models.Index(fields=["framework", "id"], name="report_list_framework_idx"),
+        ),
+        migrations.AddIndex(
+            model_name="report",
+            index=models.Index(fields=["kind", "id"], name="report_list_kind_idx"),
         ),
     ]

@@ -292,8 +292,10 @@ class KeysetPagination(BasePagination):
 COUNT_LIMIT = 1000
 
 
-def bounded_count(qs: QuerySet, *, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
+def bounded_count(qs: QuerySet, *, limit: int | None = None) -> tuple[int, bool]:
     """How many rows ``qs`` has, counting no further than ``limit``: (n, True) means "more than
-    ``limit``". A filtered list shows this instead of a full count, whose cost grows with the table."""
+    ``limit``" (default ``COUNT_LIMIT``). A filtered list shows this instead of a full count,
+    whose cost grows with the table."""
+    limit = COUNT_LIMIT if limit is None else limit
     n = qs.order_by().values("pk")[: limit + 1].count()  # values(): no annotations computed
     return (limit, True) if n > limit else (n, False)

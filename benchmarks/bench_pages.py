@@ -130,15 +130,14 @@ def ensure_crash_groups(*, groups: int) -> None:
 def measure_lists(*, port: int, owner: Http, owner_api: Http, measure) -> None:
     """Rows for the long lists (issue 18: p99 < 50 ms at 100k, flat in N): page 1 of each, and a
     page in the middle of the study items list, by its cursor (the same cost as page 1)."""
-    import base64
-    import json
-
-    from labelling.models import StudyItem
+    from config.keyset import keyset_page
+    from labelling.models import Study
+    from labelling.selectors.studies import items_for_study
 
     slug = lab.SLUG
-    ids = StudyItem.objects.filter(study__slug=slug).order_by("id").values_list("id", flat=True)
-    middle = ids[ids.count() // 2]  # the cursor format is config.keyset's (base64url JSON)
-    cursor = base64.urlsafe_b64encode(json.dumps({"o": "id", "v": [middle]}).encode()).decode().rstrip("=")
+    items = items_for_study(study=Study.objects.get(slug=slug))
+    middle = items.order_by("id").values_list("id", flat=True)[items.count() // 2]
+    cursor = keyset_page(items.filter(id__gte=middle), cursor=None, size=1).next_cursor  # the list's own cursor
     deep = urllib.parse.urlencode({"cursor": cursor})
     for name, client, path in (
         ("items API page 1: GET /api/studies/<slug>/items/", owner_api, f"/api/studies/{slug}/items/"),

@@ -13,7 +13,10 @@ connection:
 * GET /studies/<slug>/items/ (list page 1), GET /studies/<slug>/ (overview),
   GET /studies/<slug>/disagreements/ (and, in ``measure_disagreements_and_adjudication``, a deep
   page, one dimension, its API list and the adjudication queue's page and API);
-* GET /api/studies/<slug>/export/?format=csv once: time, size and the serving worker's peak RSS.
+* GET /api/studies/<slug>/export/?format=csv once: time, size and the serving worker's peak RSS;
+* the lists (``measure_lists``): the study items API page 1 and a page deep in the list (by its
+  cursor), the reports list (page and API) and the crash groups list (page and API, both sorts)
+  over ``items / 5`` crash groups that ``ensure_crash_groups`` adds beside the study.
 
 Prints p50 / p99 and the p50 as a multiple of the trivial view's. No targets are asserted here;
 the comparison with Label Studio is `make bench-compare`.
@@ -86,6 +89,88 @@ def measure_disagreements_and_adjudication(measure, owner: Http, owner_api: Http
         measure(name, lambda i, client=client, path=path: expect(client.get(path), 200, path).ms)
 
 
+def ensure_crash_groups(*, groups: int) -> None:
+    """``groups`` crash groups (each a crash Report, one occurrence), written by SQL beside the
+    study; kept when already there. Occurrence counts and last-seen times repeat (ties for the sorts)."""
+    import psycopg2
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM triage_crashgroup WHERE signature LIKE 'bench%%'")
+        if cur.fetchone()[0] == groups:
+            return
+        print(f"adding {groups:,} crash groups ...", flush=True)
+        cur.execute("DELETE FROM triage_crashoccurrence WHERE signature LIKE 'bench%%'")
+        cur.execute("DELETE FROM triage_crashgroup WHERE signature LIKE 'bench%%'")
+        cur.execute("DELETE FROM triage_report WHERE source_id LIKE 'crash:bench%%'")
+        cur.execute(
+            """
+            INSERT INTO triage_report (source_id, kind, framework, title, body, url, state, created_at, raw,
+                                       content_hash, imported_at, updated_at)
+            SELECT 'crash:bench' || lpad(g::text, 59, '0'), 'crash',
+                   (ARRAY['pytorch','tensorflow','jax','mxnet'])[1 + g %% 4],
+                   'RuntimeError in conv2d_backward (bench ' || g || ')', 'Traceback (most recent call last): ...',
+                   '', 'open', now() - ((g %% 997) || ' minutes')::interval, '{}', '', now(), now()
+            FROM generate_series(1, %s) AS g
+            """,
+            [groups],
+        )
+        cur.execute(
+            """
+            INSERT INTO triage_crashgroup (report_id, signature, signature_text, crash_type, framework, api, oracle,
+                                           from_message, occurrence_count, first_seen, last_seen, versions_seen,
+                                           devices_seen, fuzzers_seen, smallest_reproducer)
+            SELECT r.id, substr(r.source_id, 7), 'RuntimeError\nconv2d_backward\nat::native::conv', 'RuntimeError',
+                   r.framework, 'torch.nn.functional.conv2d', (ARRAY['crash','exception','nan'])[1 + r.id %% 3],
+                   false, 1 + (r.id * 7919) %% 40, r.created_at - interval '1 day', r.created_at,
+                   '["2.1.0"]', '["cpu"]', '["freefuzz"]', 'import torch'
+            FROM triage_report r WHERE r.source_id LIKE 'crash:bench%%'
+            """,
+            [],
+        )
+        cur.execute(
+            """
+            INSERT INTO triage_crashoccurrence (group_id, client_id, fuzzer, framework, framework_version, api, device,
+                                                oracle, message, stack_trace, reproducer, signature, kept_frames,
+                                                created_at, received_at, extra)
+            SELECT g.id, g.signature, 'freefuzz', g.framework, '2.1.0', g.api, 'cpu', g.oracle, 'boom', '', '',
+                   g.signature, '[]', g.last_seen, now(), '{}'
+            FROM triage_crashgroup g WHERE g.signature LIKE 'bench%%'
+            """,
+            [],
+        )
+    conn = psycopg2.connect(lab.DB_URL)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("VACUUM ANALYZE triage_report, triage_crashgroup, triage_crashoccurrence")
+    conn.close()
+
+
+def measure_lists(*, port: int, owner: Http, owner_api: Http, measure) -> None:
+    """Rows for the long lists (issue 18: p99 < 50 ms at 100k, flat in N): page 1 of each, and a
+    page in the middle of the study items list, by its cursor (the same cost as page 1)."""
+    from config.keyset import keyset_page
+    from labelling.models import Study
+    from labelling.selectors.studies import items_for_study
+
+    slug = lab.SLUG
+    items = items_for_study(study=Study.objects.get(slug=slug))
+    middle = items.order_by("id").values_list("id", flat=True)[items.count() // 2]
+    cursor = keyset_page(items.filter(id__gte=middle), cursor=None, size=1).next_cursor  # the list's own cursor
+    deep = urllib.parse.urlencode({"cursor": cursor})
+    for name, client, path in (
+        ("items API page 1: GET /api/studies/<slug>/items/", owner_api, f"/api/studies/{slug}/items/"),
+        ("items list, middle page: GET /studies/<slug>/items/?cursor=", owner, f"/studies/{slug}/items/?{deep}"),
+        ("reports list page 1: GET /reports/", owner, "/reports/"),
+        ("reports list, filtered: GET /reports/?framework=jax", owner, "/reports/?framework=jax"),
+        ("reports API page 1: GET /api/reports/", owner_api, "/api/reports/"),
+        ("crashes list page 1: GET /reports/crashes/", owner, "/reports/crashes/"),
+        ("crashes list, recent: GET /reports/crashes/?sort=recent", owner, "/reports/crashes/?sort=recent"),
+        ("crashes API page 1: GET /api/crash-groups/", owner_api, "/api/crash-groups/"),
+    ):
+        measure(name, lambda i, client=client, path=path: expect(client.get(path), 200, path).ms)
+
+
 def worker_pids(master_pid: int) -> list[int]:
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
     return [int(p) for p in children.read_text().split()] if children.exists() else []
@@ -129,6 +214,7 @@ def main(argv=None):
     open_items = min(items, max(int(items * 0.05), 2 * n + 10))
 
     lab.ensure_study(items=items, open_items=open_items)
+    ensure_crash_groups(groups=items // 5)
     sizes = lab.counts()
     from django.db import connections
 
@@ -183,6 +269,7 @@ def main(argv=None):
             measure(name, lambda i, path=path: expect(owner.get(path), 200, path).ms)
         results_pages(owner, slug, n, results)
         measure_disagreements_and_adjudication(measure, owner, owner_api, slug)
+        measure_lists(port=port, owner=owner, owner_api=owner_api, measure=measure)
 
         size = [0]
         samplers = [RssSampler(pid) for pid in worker_pids(server.pid)]

@@ -273,7 +273,15 @@ class StudyItem(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["study", "report"], name="report_once_per_study")]
-        indexes = [models.Index(fields=["study", "screening"])]
+        indexes = [
+            models.Index(fields=["study", "screening"]),
+            # The items list's keyset pages (id order), whole, by screening, and changed at the source.
+            models.Index(fields=["study", "id"], name="studyitem_list_idx"),
+            models.Index(fields=["study", "screening", "id"], name="studyitem_list_screening_idx"),
+            models.Index(
+                fields=["study", "id"], condition=models.Q(needs_review=True), name="studyitem_list_review_idx"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.study.slug}: {self.report.source_id}"

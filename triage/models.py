@@ -32,7 +32,12 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["framework", "created_at"])]
+        indexes = [
+            models.Index(fields=["framework", "created_at"]),
+            # The reports list's keyset pages (id order) filtered by framework or kind.
+            models.Index(fields=["framework", "id"], name="report_list_framework_idx"),
+            models.Index(fields=["kind", "id"], name="report_list_kind_idx"),
+        ]
         # Site permissions (granted through the "curator" and "researcher" groups; triage/permissions.py).
         permissions = [
             ("curate_reports", "Can import and re-import reports and merge or split crash groups"),
@@ -293,6 +298,22 @@ class CrashGroup(models.Model):
 
     class Meta:
         ordering = ["-last_seen"]
+        indexes = [
+            # The crash list's two sorts (triage.crashes.selectors.SORTS), over the groups it shows.
+            models.Index(
+                models.F("occurrence_count").desc(),
+                models.F("last_seen").desc(nulls_last=True),
+                "id",
+                condition=models.Q(merged_into__isnull=True),
+                name="crashgroup_by_count_idx",
+            ),
+            models.Index(
+                models.F("last_seen").desc(nulls_last=True),
+                "id",
+                condition=models.Q(merged_into__isnull=True),
+                name="crashgroup_by_recent_idx",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.crash_type or self.oracle}: {self.signature[:12]}"

@@ -12,6 +12,7 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.keyset import KeysetPagination
 from labelling.api.serializers import (
     ItemsAddedSerializer,
     ItemsAddInputSerializer,
@@ -44,10 +45,12 @@ class StudyItemFilter(django_filters.FilterSet):
 
 class ItemListView(generics.ListAPIView):
     """GET (owners and viewers): the study's items, filterable by ``screening``, ``framework`` and
-    ``needs_review`` (the report changed at its source after the item joined the study).
+    ``needs_review`` (the report changed at its source after the item joined the study), in id
+    order, a page at a time: follow ``next`` (a cursor; page numbers are refused with a 400).
     POST (owner): add reports by id (``{"report_ids": [...]}``); reports already in the study are skipped."""
 
     serializer_class = StudyItemSerializer
+    pagination_class = KeysetPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = StudyItemFilter
 

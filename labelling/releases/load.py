@@ -49,6 +49,7 @@ from labelling.services.results import study_results_changed
 from labelling.services.studies import study_create
 from surveys.release_tables import LoadedSurvey, load_study_survey_tables
 from triage.models import Report, SourceLabel
+from triage.reports.counts import report_counts_changed
 
 BATCH = 5000
 
@@ -191,6 +192,8 @@ def _load(package: CheckedPackage, *, owner, slug: str) -> LoadResult:
         ]
         for report in Report.objects.bulk_create(new):
             existing[report.source_id] = report.id
+        if new:
+            report_counts_changed()
         new_ids = {x.source_id for x in new}
         label_names = {n for r in batch if r["source_id"] in new_ids for n in r["source_labels"].split(";") if n}
         if label_names:

@@ -308,10 +308,12 @@ def items_for_study(
 ) -> QuerySet[StudyItem]:
     """Items with their report, screener, assignments (annotator, done or not: one query per page),
     assignment progress, number of final labels and of labels a codebook split flagged for recoding
-    (``recode_count``; ``needs_recode`` keeps only the items with some)."""
+    (``recode_count``; ``needs_recode`` keeps only the items with some). In id order, for keyset
+    pages (``config.keyset``); the report's body and raw payload, never listed, are not read."""
     qs = (
         StudyItem.objects.filter(study=study)
         .select_related("report", "screened_by")
+        .defer("report__body", "report__raw", "report__content_hash")
         .prefetch_related(
             Prefetch(
                 "assignments",
@@ -325,12 +327,14 @@ def items_for_study(
             final_label_count=_count(FinalLabel),
             recode_count=_count(Annotation, needs_recode=True),
         )
-        .order_by("id")
     )
     if needs_recode:
         qs = qs.filter(Exists(Annotation.objects.filter(item=OuterRef("pk"), needs_recode=True)))
     if screening:
-        qs = qs.filter(screening=screening)
+        # Still id order (study and screening are fixed), spelt as the index that serves it.
+        qs = qs.filter(screening=screening).order_by("study_id", "screening", "id")
+    else:
+        qs = qs.order_by("study_id", "id")
     if needs_review:
         qs = qs.filter(needs_review=True)
     return qs

@@ -5,13 +5,13 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
 from config.errors import ApplicationError
+from config.keyset import BadCursor, bounded_count, keyset_page, page_querystring
 from labelling.forms import ItemStatusForm, ReportFilterForm, SampleForm, add_service_error
 from labelling.models import Annotation, StudyItem
 from labelling.permissions import can_read_results, is_owner, role_in, study_for
@@ -43,10 +43,16 @@ def _items_page(request, study, *, filter_form=None, sample_form=None, status=20
     screening = status_form.cleaned_data.get("screening") if status_form.is_valid() else ""
     needs_review = request.GET.get("needs_review") == "1"
     needs_recode = request.GET.get("needs_recode") == "1"
-    page = Paginator(
-        items_for_study(study=study, screening=screening or None, needs_review=needs_review, needs_recode=needs_recode),
-        PAGE_SIZE,
-    ).get_page(request.GET.get("page"))
+    items = items_for_study(
+        study=study, screening=screening or None, needs_review=needs_review, needs_recode=needs_recode
+    )
+    try:
+        page = keyset_page(items, cursor=request.GET.get("cursor") or None, size=PAGE_SIZE)
+    except BadCursor as exc:
+        page, cursor_error, status = keyset_page(items.none(), cursor=None), exc.messages[0], 400
+    else:
+        cursor_error = None
+    matching, more = bounded_count(items)
     return render(
         request,
         "labelling/items.html",
@@ -58,6 +64,11 @@ def _items_page(request, study, *, filter_form=None, sample_form=None, status=20
             "sample_form": sample_form or SampleForm(initial={"seed": new_seed()}),
             "preview": preview,
             "page": page,
+            "cursor_error": cursor_error,
+            "matching": matching,
+            "matching_more": more,
+            "next_query": page_querystring(request.GET, cursor=page.next_cursor),
+            "previous_query": page_querystring(request.GET, cursor=page.previous_cursor),
             "screening": screening,
             "needs_review": needs_review,
             "needs_review_count": StudyItem.objects.filter(study=study, needs_review=True).count(),

@@ -249,7 +249,7 @@ def test_items_by_filter_sample_and_listing(api_client, small_study):
     response = api.post("/api/studies/small/items/add-by-filter/", {"framework": "mxnet"}, format="json")
     assert response.json()["added"] == 5
     listing = api.get("/api/studies/small/items/?screening=pending").json()
-    assert listing["count"] == 8
+    assert len(listing["results"]) == 8 and listing["next"] is None
     assert {i["report"]["id"] for i in listing["results"]} == {r.pk for r in reports}
     assert listing["results"][0]["assignments_total"] == 0
     assert len(api.get("/api/studies/small/draws/").json()["results"]) == 2

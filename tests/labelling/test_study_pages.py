@@ -356,7 +356,7 @@ def test_items_list_escapes_titles_filters_and_paginates(client, small_study):
     client.force_login(small_study["viewer"])
     html = client.get("/studies/small/items/").content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
-    assert "Page 1 of 2" in html and "Only the study owner can add items" in html
+    assert "56 items" in html and 'rel="next"' in html and "Only the study owner can add items" in html
     html = client.get("/studies/small/items/?screening=excluded").content.decode()
     assert "Duplicate" in html and "1 item" in html
 

@@ -23,8 +23,9 @@ from rest_framework.views import APIView
 
 from config import jsontext
 from config.errors import ApplicationError
+from config.keyset import KeysetPagination
 from triage.crashes.intake import MAX_REPORT_BYTES, ORACLES
-from triage.crashes.selectors import CrashGroupFilter, crash_group_signatures, crash_groups_matching
+from triage.crashes.selectors import SORTS, CrashGroupFilter, crash_group_signatures, crash_groups_matching
 from triage.crashes.services import crashes_ingest
 from triage.models import CrashGroup, FuzzerAccount
 
@@ -203,9 +204,11 @@ FILTER_PARAMETERS = [
 
 
 class CrashGroupListAPI(generics.ListAPIView):
-    """Crash groups (merged-away ones left out), by count (default) or recency."""
+    """Crash groups (merged-away ones left out), by count (default) or recency, a page at a time:
+    follow ``next`` (a cursor, valid for its sort; page numbers are refused with a 400)."""
 
     serializer_class = CrashGroupSerializer
+    pagination_class = KeysetPagination
     filterset_class = None
     filter_backends = []
 
@@ -217,9 +220,15 @@ class CrashGroupListAPI(generics.ListAPIView):
                 framework=q.get("framework", ""),
                 oracle=q.get("oracle", ""),
                 version=q.get("version", ""),
-                sort=q.get("sort", "count"),
+                sort=self._sort(q.get("sort", "count")),
             )
         )
+
+    @staticmethod
+    def _sort(value: str) -> str:
+        if value not in SORTS:
+            raise serializers.ValidationError({"sort": [f"Sort by one of: {', '.join(SORTS)}."]})
+        return value
 
     @extend_schema(parameters=FILTER_PARAMETERS)
     def get(self, request, *args, **kwargs):

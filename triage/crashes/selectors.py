@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, QuerySet
 
 from triage.models import CrashGroup, CrashOccurrence, GroupDecision
+from triage.reports.counts import cached_until_reports_change
 
-SORTS = {"count": ("-occurrence_count", "-last_seen", "id"), "recent": ("-last_seen", "id")}
+# Each sort ends in id (a total order, for keyset pages: config.keyset) and has its index
+# (CrashGroup.Meta.indexes); groups never seen (no last_seen) come last.
+SORTS = {
+    "count": ("-occurrence_count", F("last_seen").desc(nulls_last=True), "id"),
+    "recent": (F("last_seen").desc(nulls_last=True), "id"),
+}
 
 
 @dataclass(frozen=True)
@@ -22,8 +28,11 @@ class CrashGroupFilter:
 
 
 def crash_groups_matching(filters: CrashGroupFilter) -> QuerySet[CrashGroup]:
-    """Groups matching the filters (merged-away groups left out unless asked), sorted by count or recency."""
-    qs = CrashGroup.objects.select_related("report")
+    """Groups matching the filters (merged-away groups left out unless asked), sorted by count or
+    recency, with their report (its body and the smallest reproducer, never listed, are not read)."""
+    qs = CrashGroup.objects.select_related("report").defer(
+        "smallest_reproducer", "report__body", "report__raw", "report__content_hash"
+    )
     if not filters.include_merged:
         qs = qs.filter(merged_into__isnull=True)
     if filters.framework:
@@ -38,11 +47,14 @@ def crash_groups_matching(filters: CrashGroupFilter) -> QuerySet[CrashGroup]:
 
 
 def crash_group_filter_choices() -> dict[str, list[str]]:
-    """Values offered in the list's filter menus."""
-    return {
-        "framework": list(CrashGroup.objects.values_list("framework", flat=True).distinct().order_by("framework")),
-        "oracle": list(CrashGroup.objects.values_list("oracle", flat=True).distinct().order_by("oracle")),
-    }
+    """Values offered in the list's filter menus (cached until a report, hence a group, is created)."""
+    return cached_until_reports_change(
+        "crash-group-filter-choices",
+        lambda: {
+            "framework": list(CrashGroup.objects.values_list("framework", flat=True).distinct().order_by("framework")),
+            "oracle": list(CrashGroup.objects.values_list("oracle", flat=True).distinct().order_by("oracle")),
+        },
+    )
 
 
 def crash_group_detail(*, pk: int) -> CrashGroup:

@@ -23,6 +23,7 @@ from config.errors import ApplicationError
 from triage.crashes.intake import MAX_BATCH, CrashInput, crash_parse
 from triage.crashes.signatures import STACKLESS_ORACLES, Signed, sign
 from triage.models import Comment, CrashGroup, CrashOccurrence, FuzzerAccount, GroupDecision, Report
+from triage.reports.counts import report_counts_changed
 
 SOURCE_PREFIX = "crash:"
 
@@ -274,6 +275,7 @@ def _groups_ensure(new: list[tuple[int, CrashInput, Signed]], now, result: Inges
     ]
     # Sorted inserts: concurrent batches creating the same groups wait for each other, never deadlock.
     Report.objects.bulk_create(reports, batch_size=500, ignore_conflicts=True)
+    report_counts_changed()
     report_ids = dict(
         Report.objects.filter(source_id__in=[r.source_id for r in reports]).values_list("source_id", "id")
     )

@@ -6,13 +6,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import ApplicationError
+from config.keyset import BadCursor, bounded_count, keyset_page, page_querystring
 from triage.crashes import selectors
 from triage.crashes.intake import ORACLES
 from triage.crashes.services import crash_group_link_known_issues, crash_group_split, crash_groups_merge
@@ -40,16 +40,27 @@ def crash_list(request):
         version=request.GET.get("version", "").strip(),
         sort=request.GET.get("sort", "count") if request.GET.get("sort") in selectors.SORTS else "count",
     )
-    page = Paginator(selectors.crash_groups_matching(filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    groups = selectors.crash_groups_matching(filters)
+    status, cursor_error = 200, None
+    try:
+        page = keyset_page(groups, cursor=request.GET.get("cursor") or None, size=PAGE_SIZE)
+    except BadCursor as exc:
+        page, cursor_error, status = keyset_page(groups.none(), cursor=None), exc.messages[0], 400
     filtered = any([filters.fuzzer, filters.framework, filters.oracle, filters.version])
+    matching, more = bounded_count(groups)
     context = {
         "page": page,
+        "cursor_error": cursor_error,
+        "next_query": page_querystring(request.GET, cursor=page.next_cursor),
+        "previous_query": page_querystring(request.GET, cursor=page.previous_cursor),
+        "matching": matching,
+        "matching_more": more,
         "filters": filters,
         "filtered": filtered,
         "choices": selectors.crash_group_filter_choices(),
         "oracles": ORACLES,
     }
-    return render(request, "triage/crashes/crash_list.html", context)
+    return render(request, "triage/crashes/crash_list.html", context, status=status)
 
 
 @login_required

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApplicationError
+from config.keyset import KeysetPagination
 from config.renderers import FormatNamesTheDataFormat
 from triage.models import Report
 from triage.permissions import CanCurateReports
@@ -31,9 +32,11 @@ from triage.reports.serializers import (
 
 
 class ReportListAPI(generics.ListAPIView):
-    """Reports, filtered (framework, label, kind, state, q, created_from, created_to) and paginated."""
+    """Reports, filtered (framework, label, kind, state, q, created_from, created_to), in id
+    order, a page at a time: follow ``next`` (a cursor; page numbers are refused with a 400)."""
 
     serializer_class = ReportSerializer
+    pagination_class = KeysetPagination
     filterset_class = ReportFilterSet
     queryset = Report.objects.none()  # the filter set's selector builds the real queryset
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from triage.models import Report
+from triage.reports.counts import report_framework_counts, report_total  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,10 @@ def reports_matching(f: ReportFilter) -> QuerySet[Report]:
     return qs.order_by("id")
 
 
-def report_framework_counts() -> list[dict]:
-    """[{framework, n}] over all reports, most common first: the framework filter's options."""
-    from django.db.models import Count
-
-    return list(Report.objects.values("framework").annotate(n=Count("id")).order_by("-n", "framework"))
+def reports_listed(f: ReportFilter) -> QuerySet[Report]:
+    """``reports_matching(f)`` as the lists show them (page and API): in id order for keyset pages,
+    with their source labels, without the columns no list shows (body, raw payload, hash)."""
+    return reports_matching(f).defer("body", "raw", "content_hash").prefetch_related("source_labels")
 
 
 def report_detail(*, pk: int) -> Report:

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from triage.models import ImportJob, Report
 from triage.reports.files import FORMATS, parse_when
-from triage.reports.selectors import ReportFilter, reports_matching
+from triage.reports.selectors import ReportFilter, reports_listed
 
 
 class WhenField(forms.CharField):
@@ -60,7 +60,7 @@ class ReportFilterSet(django_filters.FilterSet):
         return ReportFilter(**{k: v for k, v in data.items() if v not in (None, "")})
 
     def filter_queryset(self, queryset):
-        return reports_matching(self.report_filter()).prefetch_related("source_labels")
+        return reports_listed(self.report_filter())
 
 
 class ReportSerializer(serializers.ModelSerializer):

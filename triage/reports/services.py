@@ -23,6 +23,7 @@ from labelling.services.items import study_items_flag_for_review
 from labelling.services.results import report_results_changed
 from triage.codeblocks import extract_code_blocks
 from triage.models import CodeBlock, Comment, ImportJob, Report, SourceLabel
+from triage.reports.counts import report_counts_changed
 from triage.reports.files import ReportFile, ReportRow, format_for
 
 logger = logging.getLogger(__name__)
@@ -240,6 +241,7 @@ def reports_upsert(*, reports: list[Report]) -> dict[str, int]:
     Report.objects.bulk_create(
         reports, update_conflicts=True, unique_fields=["source_id"], update_fields=REPORT_UPDATE_FIELDS
     )
+    report_counts_changed()
     ids = {report.source_id: report.pk for report in reports}
     if any(pk is None for pk in ids.values()):  # a database that cannot return ids from an upsert
         ids.update(Report.objects.filter(source_id__in=list(ids)).values_list("source_id", "id"))

@@ -7,11 +7,11 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from config.errors import ApplicationError
+from config.keyset import BadCursor, bounded_count, keyset_page, page_querystring
 from triage.models import Report
 from triage.permissions import CanCurateReports, can_curate_reports, can_manage_github_sources
 from triage.reports import overview, selectors, services
@@ -20,6 +20,7 @@ from triage.reports.selectors import (
     import_jobs_visible_to,
     report_framework_counts,
     report_study_items_for,
+    report_total,
     with_readable_study_items,
 )
 from triage.reports.serializers import ReportFilterSet
@@ -32,19 +33,33 @@ PAGE_SIZE = 50
 def report_list(request):
     filterset = ReportFilterSet(request.GET, queryset=Report.objects.none())
     reports = filterset.qs if filterset.is_valid() else Report.objects.none()
-    reports = with_readable_study_items(reports, user=request.user)
-    page = Paginator(reports, PAGE_SIZE).get_page(request.GET.get("page"))
+    filtered = bool(filterset.report_filter().as_json())
+    status, cursor_error = 200, None
+    try:
+        page = keyset_page(
+            with_readable_study_items(reports, user=request.user),
+            cursor=request.GET.get("cursor") or None,
+            size=PAGE_SIZE,
+        )
+    except BadCursor as exc:
+        page, cursor_error, status = keyset_page(Report.objects.none(), cursor=None), exc.messages[0], 400
+    matching, more = bounded_count(reports) if filtered else (None, False)
     context = {
         "filterset": filterset,
         "form": filterset.form,
         "page": page,
-        "filtered": bool(filterset.report_filter().as_json()),
-        "total_reports": Report.objects.count(),
+        "cursor_error": cursor_error,
+        "next_query": page_querystring(request.GET, cursor=page.next_cursor),
+        "previous_query": page_querystring(request.GET, cursor=page.previous_cursor),
+        "filtered": filtered,
+        "matching": matching,
+        "matching_more": more,
+        "total_reports": report_total(),
         "frameworks": report_framework_counts(),
         "kinds": Report.Kind.choices,
         "can_import": can_curate_reports(request.user),
     }
-    return render(request, "triage/reports/report_list.html", context)
+    return render(request, "triage/reports/report_list.html", context, status=status)
 
 
 @login_required

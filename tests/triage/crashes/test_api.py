@@ -107,9 +107,9 @@ def test_crash_group_list_and_detail(fuzzer, api_client):
     assert response.status_code == 200
     results = response.json()["results"]
     assert [g["occurrence_count"] for g in results] == [3, 1]
-    assert api_client.get("/api/crash-groups/?framework=jax").json()["count"] == 1
-    assert api_client.get("/api/crash-groups/?version=2.13.0").json()["count"] == 1
-    assert api_client.get("/api/crash-groups/?fuzzer=nobody").json()["count"] == 0
+    assert len(api_client.get("/api/crash-groups/?framework=jax").json()["results"]) == 1
+    assert len(api_client.get("/api/crash-groups/?version=2.13.0").json()["results"]) == 1
+    assert len(api_client.get("/api/crash-groups/?fuzzer=nobody").json()["results"]) == 0
     detail = api_client.get(f"/api/crash-groups/{results[0]['id']}/").json()
     assert detail["signatures"][0]["n"] == 3 and detail["smallest_reproducer"]
     api_client.force_authenticate(None)

@@ -58,7 +58,7 @@ def test_list_is_paginated_with_labels(api_client, reports, django_assert_max_nu
     api_client.force_authenticate(UserFactory())
     with django_assert_max_num_queries(4):
         body = api_client.get(LIST).json()
-    assert body["count"] == 3 and body["next"] is None
+    assert len(body["results"]) == 3 and body["next"] is None and body["previous"] is None
     first = body["results"][0]
     assert first["source_id"] == reports["a"].source_id and first["labels"] == ["type:bug"]
     assert "body" not in first
@@ -97,7 +97,7 @@ def test_list_pages_hold_fifty(api_client):
     ReportFactory.create_batch(51)
     api_client.force_authenticate(UserFactory())
     body = api_client.get(LIST).json()
-    assert body["count"] == 51 and len(body["results"]) == 50 and body["next"]
+    assert len(body["results"]) == 50 and body["next"]
     assert len(api_client.get(body["next"]).json()["results"]) == 1
 
 

@@ -63,21 +63,35 @@ def _normalised(dimension: Dimension, value: str) -> str:
     return value
 
 
-def _decided(dimension: Dimension, annotators: set[int], values: dict[int, str], k: int) -> tuple[str, str, str] | None:
+def _decided(
+    dimension: Dimension, annotators: set[int], values: dict[int, str], k: int, cache: dict | None = None
+) -> tuple[str, str, str] | None:
     """(value, method, rationale) of the automatic final label under the dimension's rule, or
-    None: at least ``k`` annotators must have finished the item, and the rule must pick a value."""
+    None: at least ``k`` annotators must have finished the item, and the rule must pick a value.
+    ``cache`` (one per refresh, whose dimensions keep their rules) keeps the decision for each
+    dimension and list of values given: a large refresh sees the same few lists over and over."""
     if len(annotators) < max(k, 1):
         return None
+    raw = tuple([values.get(a, "") for a in sorted(annotators)])
+    if cache is not None:
+        key = (dimension.id, raw)
+        found = cache.get(key, cache)
+        if found is not cache:
+            return found
     rule = dimension.decision_rule
     threshold = dimension.majority_threshold
-    given = [_normalised(dimension, values.get(a, "")) for a in sorted(annotators)]
+    given = [_normalised(dimension, value) for value in raw]
     outcome = decision_rules.decide(given, rule=rule, threshold=threshold)
     if outcome.value is None:
-        return None
-    if rule == decision_rules.MAJORITY:
+        decided = None
+    elif rule == decision_rules.MAJORITY:
         rationale = f"Majority: {outcome.votes} of {outcome.of} annotators (more than {threshold} of them)."
-        return outcome.value, FinalLabel.Method.MAJORITY, rationale
-    return outcome.value, FinalLabel.Method.UNANIMOUS, ""
+        decided = outcome.value, FinalLabel.Method.MAJORITY, rationale
+    else:
+        decided = outcome.value, FinalLabel.Method.UNANIMOUS, ""
+    if cache is not None and len(cache) < 100_000:
+        cache[key] = decided
+    return decided
 
 
 @dataclass
@@ -150,6 +164,7 @@ def final_labels_recompute(
             d.decision_rule, d.majority_threshold = rules[d.id]
         by_id[d.id] = d
     now = timezone.now()
+    decisions: dict = {}  # _decided's cache: the rules of by_id hold for the whole refresh
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         finished: dict[int, set[int]] = defaultdict(set)
@@ -176,7 +191,7 @@ def final_labels_recompute(
 
         to_write, to_delete = _plan(
             item_ids=chunk, by_id=by_id, finished=finished, values=values, existing=existing,
-            k=study.overlap_k, only=only, now=now, counts=counts, flagged=flagged,
+            k=study.overlap_k, only=only, now=now, counts=counts, flagged=flagged, cache=decisions,
         )  # fmt: skip
         _write(to_write, to_delete)
     return counts
@@ -194,12 +209,13 @@ def _plan(
     now,
     counts: RefreshCounts,
     flagged: Collection[tuple[int, int]] = (),
+    cache: dict | None = None,
 ) -> tuple[list[FinalLabel], list[int]]:
     """The final labels to write and the ids of the automatic ones to delete, from what was read:
     ``finished`` {item: annotators who completed it}, ``values`` {(item, dimension): {annotator:
     value}}, ``existing`` {(item, dimension): (id, value, method, rationale)}; ``flagged``: the
     (item, dimension) pairs with a label a split made ambiguous, which get no automatic decision
-    until it is recoded. Counts into ``counts``."""
+    until it is recoded. Counts into ``counts``; ``cache``: ``_decided``'s."""
     to_write, to_delete = [], []
     for item_id in item_ids:
         annotators = finished.get(item_id, set())
@@ -213,7 +229,7 @@ def _plan(
             decided = (
                 None
                 if (item_id, dimension_id) in flagged
-                else _decided(dimension, annotators, values.get((item_id, dimension_id), {}), k)
+                else _decided(dimension, annotators, values.get((item_id, dimension_id), {}), k, cache)
             )
             if decided is None:
                 if current is not None and current[2] in AUTOMATIC_METHODS:

@@ -191,8 +191,8 @@ class _Checked:
     final_rows: int = 0  # staged lines of a final label
     labelled_reports: set[int] = field(default_factory=set)  # the report ids of the staged lines
     pairs: int = 0  # distinct (report, annotator) of the annotator lines
-    annotated: set[int] = field(default_factory=set)  # (report id << 20 | dimension index) of annotator lines
-    dimension_order: list[Dimension] = field(default_factory=list)  # dimension index -> dimension
+    annotated: dict[int, int] = field(default_factory=dict)  # {report id: bits of the dimensions with annotator lines}
+    dimension_order: list[Dimension] = field(default_factory=list)  # bit (index) -> dimension
 
 
 def _chunked(iterable, size: int):
@@ -225,8 +225,10 @@ def _check(*, study: Study, source, create_annotators: bool, lock: bool) -> _Che
     screening_raw: list[RawLabelRow] = []
     checked = _Checked(dimensions=by_code, report_ids=report_ids, user_ids={}, to_create=[], dimension_order=dimensions)
     annotator_index: dict[str, int] = {"": 0}
-    seen: set = set()  # (report, annotator, dimension) of the staged lines, packed in one int
-    pairs: set[int] = set()  # (report, annotator) of the annotator lines, packed
+    n_dims = len(dimensions)
+    # {report id: bits of the (annotator, dimension) pairs staged}, bit = annotator index x n_dims +
+    # dimension index (annotator 0 = the final labels): a few bytes per report, not a key per line.
+    seen: dict[int, int] = {}
     repeats: list[tuple[int, LabelRow]] = []  # a later line for a (report, annotator, dimension) already staged
 
     def staged():
@@ -246,26 +248,33 @@ def _check(*, study: Study, source, create_annotators: bool, lock: bool) -> _Che
                     continue
                 report_id = report_ids[label.source_id]
                 who = annotator_index.setdefault(label.annotator, len(annotator_index))
-                d = dim_index[label.dimension]
-                key = (report_id << 40) | (who << 20) | d if who < 1 << 20 else (report_id, who, d)
-                if key in seen:
+                bit = 1 << (who * n_dims + dim_index[label.dimension])
+                bits = seen.get(report_id, 0)
+                if bits & bit:
                     repeats.append((report_id, label))
                     continue
-                seen.add(key)
-                checked.labelled_reports.add(report_id)
+                seen[report_id] = bits | bit
                 if label.annotator:
                     checked.annotator_rows += 1
-                    pairs.add((report_id << 20) | who if who < 1 << 20 else (report_id, who))
-                    checked.annotated.add((report_id << 20) | d)
                 else:
                     checked.final_rows += 1
                 yield (label.line, report_id, label.annotator, by_code[label.dimension].id, label.value, label.note)
 
     staging_create(STAGING, STAGING_COLUMNS)
     staging_fill(STAGING, [c for c, _ in STAGING_COLUMNS], staged(), text_columns=STAGING_TEXT)
-    checked.pairs = len(pairs)
-    seen.clear()  # the memory goes back before the writes
-    pairs.clear()
+    checked.labelled_reports = set(seen)
+    all_dims = (1 << n_dims) - 1
+    for report_id, bits in seen.items():
+        dims = 0
+        bits >>= n_dims  # past the final labels
+        while bits:
+            if bits & all_dims:
+                checked.pairs += 1
+                dims |= bits & all_dims
+            bits >>= n_dims
+        if dims:
+            checked.annotated[report_id] = dims
+    seen.clear()
     errors += _repeat_errors(repeats, {d.id: d.code for d in dimensions})
 
     screening, screening_errors = validate_screening_rows(
@@ -544,16 +553,22 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
         # Only the (item, dimension) pairs the file gave labels for: the final labels of the other
         # dimensions stay as they are, and adjudicated or imported ones are never touched.
         order = checked.dimension_order
-        mask = (1 << 20) - 1
-        item_ids = {item_of[key >> 20] for key in checked.annotated}
-        touched = sorted({key & mask for key in checked.annotated})
-        dimensions = [order[d] for d in touched]
+        item_ids = {item_of[report_id] for report_id in checked.annotated}
+        union = 0
+        for bits in checked.annotated.values():
+            union |= bits
+        dimensions = [d for i, d in enumerate(order) if union >> i & 1]
         # When every labelled item got lines on every labelled dimension (a whole file of labels),
         # those pairs are all the pairs of these items and dimensions: no need to list them.
         pairs = (
             None
-            if len(checked.annotated) == len(item_ids) * len(dimensions)
-            else {(item_of[key >> 20], order[key & mask].id) for key in checked.annotated}
+            if all(bits == union for bits in checked.annotated.values())
+            else {
+                (item_of[report_id], d.id)
+                for report_id, bits in checked.annotated.items()
+                for i, d in enumerate(order)
+                if bits >> i & 1
+            }
         )
         result.unanimous_final_labels = final_labels_refresh(
             study=study, item_ids=item_ids, dimensions=dimensions, only=pairs

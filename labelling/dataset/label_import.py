@@ -14,7 +14,9 @@ Every problem is reported as a :class:`LineError` carrying the CSV line number (
 line 1; a record that spans several lines is numbered by its first line), so a person can
 fix them all in one go. Quotes are read strictly (``config.csvsafe.reader``): a quoted value
 whose closing quote is missing is an error on the line where it starts, not the rest of the
-file. :func:`read_label_rows` parses; :func:`validate_label_rows` checks the rows against a
+file. :func:`iter_label_rows` parses as a stream (:func:`read_label_rows` into a list);
+:class:`LabelRowChecker` checks one row at a time, remembering what it worked out;
+:func:`validate_label_rows` checks the rows against a
 codebook and the set of known reports and returns canonical rows; :func:`annotator_errors`
 checks the usernames against the study's annotators: labels are only imported for accounts
 that are annotators of the study already (or, when the import may create accounts, for

@@ -1,14 +1,21 @@
 """Import annotations and final labels from a long-format CSV into a study.
 
-The file is parsed and checked first (``labelling.dataset.label_import``); any problem stops
-the import before anything is written. Labels are only imported for people who are already
+The file is read once, as a stream (``labelling.dataset.label_import.iter_label_rows``), and each
+line is checked as it comes (``LabelRowChecker``: codebook lookups and canonical values worked out
+once per distinct value, unknown source_ids looked up per 10,000 lines). The checked lines go into
+a temporary table of the connection (``STAGING``: COPY on PostgreSQL, executemany on SQLite), so a
+million-line file is never held in memory; a repeated (report, annotator, dimension) is noticed
+with one bit mask per report and compared with its first line. Any problem refuses the file
+before anything is written: the staged lines are in the import's transaction and go with its
+rollback. Labels are only imported for people who are already
 annotators of the study: a line naming anyone else (an owner, a viewer, an account that is not a
 member, a username with no account) is refused with its line number. Only with
 ``create_annotators`` (which the API allows to staff only) does a username without an account
 get one, and it is then made an annotator; an existing account is never enrolled by an import.
 
-Then, in one transaction and with bulk queries only (a fixed number of queries per 1,000 rows,
-never one per row):
+Then, in the same transaction and with bulk queries only (counts and writes are one
+``INSERT ... SELECT`` or ``SELECT`` over the staged lines each, the same SQL on PostgreSQL and
+SQLite; never a query per row):
 
 * reports named in the file that are not yet in the study are added (screened in);
 * annotator lines upsert the Annotation (value, note) and make sure the (item, annotator)

@@ -35,6 +35,7 @@ from labelling.values import SEPARATOR
 
 CHUNK = 1000
 COPY_FROM = 2000  # final labels to write at once from which COPY is faster than one INSERT
+WRITE_FROM = 20_000  # a large refresh writes its final labels this many at a time, not per chunk of items
 PROTECTED_METHODS = {FinalLabel.Method.ADJUDICATED, FinalLabel.Method.IMPORTED}
 AUTOMATIC_METHODS = {FinalLabel.Method.UNANIMOUS, FinalLabel.Method.MAJORITY}
 
@@ -165,6 +166,7 @@ def final_labels_recompute(
         by_id[d.id] = d
     now = timezone.now()
     decisions: dict = {}  # _decided's cache: the rules of by_id hold for the whole refresh
+    pending: list[FinalLabel] = []  # the chunks' items are disjoint: their writes can wait for each other
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         finished: dict[int, set[int]] = defaultdict(set)
@@ -193,7 +195,13 @@ def final_labels_recompute(
             item_ids=chunk, by_id=by_id, finished=finished, values=values, existing=existing,
             k=study.overlap_k, only=only, now=now, counts=counts, flagged=flagged, cache=decisions,
         )  # fmt: skip
-        _write(to_write, to_delete)
+        pending += to_write
+        if len(pending) >= WRITE_FROM:
+            _write(pending, to_delete)
+            pending = []
+        else:
+            _write([], to_delete)
+    _write(pending, [])
     return counts
 
 

@@ -8,12 +8,18 @@ table for an insert, or into a temporary table and then ``INSERT ... SELECT ... 
 UPDATE`` for an upsert. On any other database they go through ``bulk_create`` as before, so both
 paths store the same rows (tests/labelling/test_label_import_paths.py).
 
+``staging_create`` / ``staging_fill`` / ``staging_drop`` hold rows in a temporary table of the
+connection (COPY on PostgreSQL, ``executemany`` in chunks elsewhere), for an import that checks
+and derives what it writes in SQL (``INSERT ... SELECT`` from it) instead of holding a million rows
+in Python. A temporary table made inside the caller's transaction goes with its rollback.
+
 The caller validates every value first (the label import does, with line numbers): nothing here
 checks or converts beyond what the column type needs.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -54,18 +60,89 @@ def _chunks(rows: Iterable[Sequence], size: int) -> Iterator[list[Sequence]]:
         yield chunk
 
 
-def _copy(cursor, table: str, columns: list[str], rows: Iterable[Sequence]) -> int:
-    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+def _csv_text(chunk: list[Sequence]) -> str | None:
+    """``chunk`` in COPY's CSV format by the csv module (C code, several times faster than
+    formatting each value in Python). Every value that is not a number is quoted, ``None`` as
+    ``""``: COPY reads that as NULL in the columns given as FORCE_NULL (those that hold no text,
+    where an empty string is no value anyway) and as an empty string in the text columns, which
+    take no NULL here. None when a value holds ``\\.``, which COPY could read as its end-of-data
+    marker at the start of a line of a quoted value (the chunk then goes in COPY's text format)."""
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(chunk)
+    text = out.getvalue()
+    return None if "\\." in text else text
+
+
+def _copy(cursor, table: str, columns: list[str], rows: Iterable[Sequence], *, text_columns: Sequence[str]) -> int:
+    """COPY ``rows`` into ``table``; ``text_columns``: the columns of text (the others may take NULL)."""
+    quote = connection.ops.quote_name
+    quoted = ", ".join(quote(c) for c in columns)
+    into = f"COPY {quote(table)} ({quoted}) FROM STDIN"
+    nullable = [quote(c) for c in columns if c not in text_columns]
+    as_csv = f"{into} WITH (FORMAT csv" + (f", FORCE_NULL ({', '.join(nullable)}))" if nullable else ")")
     written = 0
     for chunk in _chunks(rows, COPY_CHUNK):
-        buffer = io.StringIO("".join("\t".join(_text(v) for v in row) + "\n" for row in chunk))
-        cursor.copy_expert(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN", buffer)
+        text = _csv_text(chunk)
+        if text is not None:
+            cursor.copy_expert(as_csv, io.StringIO(text))
+        else:
+            buffer = io.StringIO("".join("\t".join(_text(v) for v in row) + "\n" for row in chunk))
+            cursor.copy_expert(into, buffer)
         written += len(chunk)
     return written
 
 
+def staging_create(table: str, columns: Sequence[tuple[str, str]]) -> None:
+    """A new, empty temporary table ``table`` with ``columns`` [(name, SQL type)] (any older one of
+    that name in this connection is dropped first)."""
+    quote = connection.ops.quote_name
+    listed = ", ".join(f"{quote(name)} {kind}" for name, kind in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {quote(table)} ({listed})")
+
+
+def staging_fill(table: str, columns: Sequence[str], rows: Iterable[Sequence], *, text_columns: Sequence[str]) -> int:
+    """Add ``rows`` (tuples of the values of ``columns``) to the temporary table ``table``; returns
+    how many. COPY on PostgreSQL, ``executemany`` in chunks of ``COPY_CHUNK`` rows elsewhere.
+    ``text_columns``: the columns of text, which take no NULL (see ``_csv_text``)."""
+    with connection.cursor() as cursor:
+        if uses_copy():
+            return _copy(cursor, table, list(columns), rows, text_columns=text_columns)
+        quote = connection.ops.quote_name
+        sql = (
+            f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join(['%s'] * len(columns))})"
+        )
+        written = 0
+        for chunk in _chunks(rows, COPY_CHUNK):
+            cursor.executemany(sql, chunk)
+            written += len(chunk)
+        return written
+
+
+def staging_drop(table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {connection.ops.quote_name(table)}")
+
+
 def _columns(model: type[models.Model], fields: list[str]) -> list[str]:
     return [model._meta.get_field(name).column for name in fields]
+
+
+_TEXT_FIELDS = {"CharField", "TextField", "SlugField", "EmailField", "URLField"}
+
+
+def _text_columns(model: type[models.Model], fields: list[str]) -> list[str]:
+    """The columns of ``fields`` that hold text and take no NULL: a None there would be stored as ''."""
+    found = []
+    for name in fields:
+        field = model._meta.get_field(name)
+        if field.get_internal_type() in _TEXT_FIELDS:
+            if field.null:
+                raise ValueError(f"{model.__name__}.{name} takes NULL: COPY in CSV cannot tell it from ''")
+            found.append(field.column)
+    return found
 
 
 def rows_insert(*, model: type[models.Model], fields: list[str], rows: Iterable[Sequence]) -> int:
@@ -75,7 +152,9 @@ def rows_insert(*, model: type[models.Model], fields: list[str], rows: Iterable[
     and give their values."""
     if uses_copy():
         with connection.cursor() as cursor:
-            return _copy(cursor, model._meta.db_table, _columns(model, fields), rows)
+            return _copy(
+                cursor, model._meta.db_table, _columns(model, fields), rows, text_columns=_text_columns(model, fields)
+            )
     written = 0
     for chunk in _chunks(rows, ORM_BATCH):
         model.objects.bulk_create([model(**dict(zip(fields, row, strict=True))) for row in chunk])
@@ -115,7 +194,7 @@ def rows_upsert(
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {quote(staging)}")
         cursor.execute(f"CREATE TEMPORARY TABLE {quote(staging)} AS SELECT {listed} FROM {quote(table)} WITH NO DATA")
-        written = _copy(cursor, staging, columns, rows)
+        written = _copy(cursor, staging, columns, rows, text_columns=_text_columns(model, fields))
         conflict = ", ".join(quote(c) for c in _columns(model, unique_fields))
         updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in _columns(model, update_fields))
         cursor.execute(

@@ -14,7 +14,9 @@ Every problem is reported as a :class:`LineError` carrying the CSV line number (
 line 1; a record that spans several lines is numbered by its first line), so a person can
 fix them all in one go. Quotes are read strictly (``config.csvsafe.reader``): a quoted value
 whose closing quote is missing is an error on the line where it starts, not the rest of the
-file. :func:`read_label_rows` parses; :func:`validate_label_rows` checks the rows against a
+file. :func:`iter_label_rows` parses as a stream (:func:`read_label_rows` into a list);
+:class:`LabelRowChecker` checks one row at a time, remembering what it worked out;
+:func:`validate_label_rows` checks the rows against a
 codebook and the set of known reports and returns canonical rows; :func:`annotator_errors`
 checks the usernames against the study's annotators: labels are only imported for accounts
 that are annotators of the study already (or, when the import may create accounts, for
@@ -131,45 +133,52 @@ def _header_errors(header: list[str]) -> list[LineError]:
     return [LineError(1, "header", f"The header must be {HEADER_HINT}; {'; '.join(problems)}.")]
 
 
-def read_label_rows(source) -> tuple[list[RawLabelRow], list[LineError]]:
-    """Parse ``source`` into rows. A bad header stops the reading (no rows are returned)."""
-    rows: list[RawLabelRow] = []
-    errors: list[LineError] = []
+def iter_label_rows(source, errors: list[LineError]) -> Iterator[RawLabelRow]:
+    """Parse ``source`` row by row (the file is streamed, never held whole), appending every problem
+    to ``errors``. A bad header stops the reading (no rows are yielded)."""
     lines = _text_lines(source)
     reader = csvsafe.reader(lines)  # strict: an unterminated quote is an error, not the rest of the file
     columns: list[str] | None = None
     next_line = 1  # the physical line the next record starts on
+    intern = sys.intern
     try:
         for record in reader:
             line, next_line = next_line, reader.line_num + 1
-            if not any(field.strip() for field in record):
-                continue  # blank line
             if columns is None:
-                errors += _header_errors(record)
-                if errors:
-                    return [], errors
+                if not any(field.strip() for field in record):
+                    continue  # blank line
+                header_errors = _header_errors(record)
+                if header_errors:
+                    errors += header_errors
+                    return
                 columns = [h.strip().lower() for h in record]
+                width = len(columns)
+                at = [columns.index(c) for c in REQUIRED_COLUMNS]
+                note_at = columns.index("note") if "note" in columns else None
                 continue
-            if len(record) != len(columns):
+            if len(record) != width:
+                if not any(field.strip() for field in record):
+                    continue  # blank line
                 errors.append(
                     LineError(
                         line,
                         "row",
-                        f"Expected {len(columns)} fields ({','.join(columns)}), found {len(record)}. "
+                        f"Expected {width} fields ({','.join(columns)}), found {len(record)}. "
                         'Quote values that contain commas, e.g. "crash;hang" or "a, b".',
                     )
                 )
                 continue
-            fields = dict(zip(columns, record, strict=True))
-            rows.append(  # interned: a large file repeats a few reports, annotators and values many times
-                RawLabelRow(
-                    line=line,
-                    source_id=sys.intern(fields["source_id"].strip()),
-                    annotator=sys.intern(fields["annotator"].strip()),
-                    dimension=sys.intern(fields["dimension"].strip()),
-                    value=sys.intern(fields["value"]),
-                    note=fields.get("note", ""),
-                )
+            source_id, annotator, dimension, value = (record[i] for i in at)
+            note = record[note_at] if note_at is not None else ""
+            if not (source_id.strip() or annotator.strip() or dimension.strip() or value.strip() or note.strip()):
+                continue  # blank line
+            yield RawLabelRow(  # interned: a large file repeats a few reports, annotators and values many times
+                line,
+                intern(source_id.strip()),
+                intern(annotator.strip()),
+                intern(dimension.strip()),
+                intern(value),
+                note,
             )
     except _UndecodableLine as exc:
         errors.append(LineError(exc.line, "file", "This line is not UTF-8 text. Save the file as UTF-8 CSV."))
@@ -177,6 +186,12 @@ def read_label_rows(source) -> tuple[list[RawLabelRow], list[LineError]]:
         errors.append(LineError(exc.line, "file", f"The file is not valid CSV here: {exc}."))
     if columns is None and not errors:
         errors.append(LineError(1, "header", f"The file is empty. The first line must be the header {HEADER_HINT}."))
+
+
+def read_label_rows(source) -> tuple[list[RawLabelRow], list[LineError]]:
+    """Parse ``source`` into rows (all of them in a list; ``iter_label_rows`` streams them)."""
+    errors: list[LineError] = []
+    rows = list(iter_label_rows(source, errors))
     return rows, errors
 
 
@@ -246,6 +261,98 @@ def _report_and_annotator_errors(row: RawLabelRow, known_source_ids) -> list[Lin
     return line_errors
 
 
+class LabelRowChecker:
+    """Checks one row at a time against the codebook, with what it has worked out once kept:
+    a million-line file names a few dimensions, values and annotators over and over."""
+
+    def __init__(self, codebook: CodebookLookup):
+        self.codebook = codebook
+        self._dimensions: dict[str, tuple[Dimension, CategoryIndex] | None] = {}
+        self._values: dict[tuple[str, str], str | ValueError] = {}
+
+    def _dimension(self, token: str) -> tuple[Dimension, CategoryIndex] | None:
+        try:
+            return self._dimensions[token]
+        except KeyError:
+            found = self._dimensions[token] = self.codebook.find(token)
+            return found
+
+    def _value(self, dimension: Dimension, index: CategoryIndex, raw: str) -> str | ValueError:
+        key = (dimension.code, raw)
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        try:
+            value = canonical_value(dimension, raw, index)
+        except ValueError as exc:
+            value = exc
+        if len(self._values) < 100_000:  # free text can be new on every line: keep the cache small
+            self._values[key] = value
+        return value
+
+    def check(self, row: RawLabelRow, known_source_ids: Container[str]) -> tuple[LabelRow | None, list[LineError]]:
+        """The canonical row, or None and the row's problems (every problem of the line)."""
+        if (
+            "\x00" in row.source_id
+            or "\x00" in row.annotator
+            or "\x00" in row.dimension
+            or "\x00" in row.value
+            or "\x00" in row.note
+        ):
+            return None, _nul_errors(row, ("source_id", "annotator", "dimension", "value", "note"))
+        if (
+            row.source_id
+            and row.source_id in known_source_ids
+            and (not row.annotator or _username_error(row.annotator) is None)
+        ):
+            line_errors = []
+        else:
+            line_errors = _report_and_annotator_errors(row, known_source_ids)
+        found = self._dimension(row.dimension) if row.dimension else None
+        value = None
+        if found is None:
+            what = f"Unknown dimension '{row.dimension}'" if row.dimension else "The dimension is empty"
+            line_errors.append(
+                LineError(
+                    row.line, "dimension", f"{what}; use one of this study's dimensions: {self.codebook.codes_hint()}."
+                )
+            )
+        else:
+            dimension, index = found
+            value = self._value(dimension, index, row.value)
+            if isinstance(value, ValueError):
+                line_errors.append(LineError(row.line, "value", str(value)))
+            elif not value and not row.annotator:
+                line_errors.append(
+                    LineError(
+                        row.line,
+                        "value",
+                        "A final label (empty annotator) needs a value; give one or drop the line.",
+                    )
+                )
+        if line_errors:
+            return None, line_errors
+        return LabelRow(row.line, row.source_id, row.annotator, dimension.code, value, row.note), line_errors
+
+
+def conflict_error(first: LabelRow, label: LabelRow) -> LineError | None:
+    """The error for ``label``, a later line with the same report, annotator and dimension as
+    ``first``, or None when it says the same (an identical repeat, dropped)."""
+    if (first.value, first.note) == (label.value, label.note):
+        return None
+    who = f"annotator '{label.annotator}'" if label.annotator else "the final label"
+    field, first_text, this_text = (
+        ("value", first.value, label.value) if first.value != label.value else ("note", first.note, label.note)
+    )
+    return LineError(
+        label.line,
+        field,
+        f"Conflicts with line {first.line}: {who} of '{label.source_id}' on '{label.dimension}' is "
+        f"'{first_text}' there and '{this_text}' here. Keep one of the two lines.",
+    )
+
+
 def validate_label_rows(
     rows: Iterable[RawLabelRow], *, codebook: CodebookLookup, known_source_ids: Container[str]
 ) -> tuple[list[LabelRow], list[LineError]]:
@@ -253,59 +360,48 @@ def validate_label_rows(
     checked: list[LabelRow] = []
     errors: list[LineError] = []
     seen: dict[tuple[str, str, str], LabelRow] = {}
+    checker = LabelRowChecker(codebook)
     for row in rows:
-        line_errors = _nul_errors(row, ("source_id", "annotator", "dimension", "value", "note"))
-        if line_errors:
+        label, line_errors = checker.check(row, known_source_ids)
+        if label is None:
             errors += line_errors
             continue
-        line_errors = _report_and_annotator_errors(row, known_source_ids)
-        found = codebook.find(row.dimension) if row.dimension else None
-        value = None
-        if found is None:
-            what = f"Unknown dimension '{row.dimension}'" if row.dimension else "The dimension is empty"
-            line_errors.append(
-                LineError(
-                    row.line, "dimension", f"{what}; use one of this study's dimensions: {codebook.codes_hint()}."
-                )
-            )
-        else:
-            dimension, index = found
-            try:
-                value = canonical_value(dimension, row.value, index)
-            except ValueError as exc:
-                line_errors.append(LineError(row.line, "value", str(exc)))
-            else:
-                if not value and not row.annotator:
-                    line_errors.append(
-                        LineError(
-                            row.line,
-                            "value",
-                            "A final label (empty annotator) needs a value; give one or drop the line.",
-                        )
-                    )
-        if line_errors:
-            errors += line_errors
-            continue
-        label = LabelRow(row.line, row.source_id, row.annotator, dimension.code, value, row.note)
         key = (label.source_id, label.annotator, label.dimension)
         first = seen.get(key)
         if first is None:
             seen[key] = label
             checked.append(label)
-        elif (first.value, first.note) != (label.value, label.note):
-            who = f"annotator '{label.annotator}'" if label.annotator else "the final label"
-            field, first_text, this_text = (
-                ("value", first.value, label.value) if first.value != label.value else ("note", first.note, label.note)
-            )
-            errors.append(
-                LineError(
-                    row.line,
-                    field,
-                    f"Conflicts with line {first.line}: {who} of '{label.source_id}' on '{label.dimension}' is "
-                    f"'{first_text}' there and '{this_text}' here. Keep one of the two lines.",
-                )
-            )
+        else:
+            conflict = conflict_error(first, label)
+            if conflict:
+                errors.append(conflict)
     return checked, errors
+
+
+class AnnotatorLines:
+    """The lines naming each well-formed annotator username, as ``annotator_errors`` needs them:
+    the first few and how many (a million-line file names three annotators on every line)."""
+
+    KEPT = 6
+
+    def __init__(self):
+        self.lines: dict[str, list[int]] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, row: RawLabelRow) -> None:
+        name = row.annotator
+        if not name:
+            return
+        kept = self.lines.get(name)
+        if kept is None:
+            if _username_error(name) is not None:
+                return
+            self.lines[name] = [row.line]
+            self.counts[name] = 1
+            return
+        self.counts[name] += 1
+        if len(kept) < self.KEPT:
+            kept.append(row.line)
 
 
 def annotator_lines(rows: Iterable[RawLabelRow]) -> dict[str, list[int]]:
@@ -318,13 +414,15 @@ def annotator_lines(rows: Iterable[RawLabelRow]) -> dict[str, list[int]]:
     return lines
 
 
-def _also(lines: list[int], shown: int = 5) -> str:
-    """' (also on lines 7, 9)' when a username is on more lines than the first one."""
+def _also(lines: list[int], shown: int = 5, total: int | None = None) -> str:
+    """' (also on lines 7, 9)' when a username is on more lines than the first one (``total``
+    lines in all when ``lines`` holds only the first few of them)."""
     others = lines[1:]
     if not others:
         return ""
     listed = ", ".join(str(n) for n in others[:shown])
-    more = f" and {len(others) - shown} more" if len(others) > shown else ""
+    n_others = (total if total is not None else len(lines)) - 1
+    more = f" and {n_others - shown} more" if n_others > shown else ""
     return f" (also on line{'s' if len(others) > 1 else ''} {listed}{more})"
 
 
@@ -335,6 +433,7 @@ def annotator_errors(
     existing: Container[str],
     create_missing: bool,
     how_to_add: str,
+    counts: Mapping[str, int] | None = None,
 ) -> list[LineError]:
     """One error per username in the file that may not receive labels, on the first line naming it.
 
@@ -342,10 +441,12 @@ def annotator_errors(
     the usernames that have an account. Only members with the role "annotator" may receive labels;
     a username without an account is allowed only with ``create_missing`` (it is then created and
     made an annotator). ``how_to_add`` tells how to make someone an annotator of the study.
+    ``counts``: how many lines name each username, when ``lines`` holds only the first few
+    (``AnnotatorLines``).
     """
     errors: list[LineError] = []
     for name in sorted(lines, key=lambda n: (lines[n][0], n)):
-        also = _also(lines[name])
+        also = _also(lines[name], total=counts.get(name) if counts else None)
         role = roles.get(name)
         if role == Membership.Role.ANNOTATOR:
             continue

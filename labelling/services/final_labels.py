@@ -36,6 +36,7 @@ from labelling.values import SEPARATOR
 
 CHUNK = 1000
 COPY_FROM = 2000  # final labels to write at once from which COPY is faster than one INSERT
+WRITE_FROM = 20_000  # a large refresh writes its final labels this many at a time, not per chunk of items
 PROTECTED_METHODS = {FinalLabel.Method.ADJUDICATED, FinalLabel.Method.IMPORTED}
 AUTOMATIC_METHODS = {FinalLabel.Method.UNANIMOUS, FinalLabel.Method.MAJORITY}
 
@@ -67,21 +68,35 @@ def _normalised(dimension: Dimension, value: str) -> str:
     return value
 
 
-def _decided(dimension: Dimension, annotators: set[int], values: dict[int, str], k: int) -> tuple[str, str, str] | None:
+def _decided(
+    dimension: Dimension, annotators: set[int], values: dict[int, str], k: int, cache: dict | None = None
+) -> tuple[str, str, str] | None:
     """(value, method, rationale) of the automatic final label under the dimension's rule, or
-    None: at least ``k`` annotators must have finished the item, and the rule must pick a value."""
+    None: at least ``k`` annotators must have finished the item, and the rule must pick a value.
+    ``cache`` (one per refresh, whose dimensions keep their rules) keeps the decision for each
+    dimension and list of values given: a large refresh sees the same few lists over and over."""
     if len(annotators) < max(k, 1):
         return None
+    raw = tuple([values.get(a, "") for a in sorted(annotators)])
+    if cache is not None:
+        key = (dimension.id, raw)
+        found = cache.get(key, cache)
+        if found is not cache:
+            return found
     rule = dimension.decision_rule
     threshold = dimension.majority_threshold
-    given = [_normalised(dimension, values.get(a, "")) for a in sorted(annotators)]
+    given = [_normalised(dimension, value) for value in raw]
     outcome = decision_rules.decide(given, rule=rule, threshold=threshold)
     if outcome.value is None:
-        return None
-    if rule == decision_rules.MAJORITY:
+        decided = None
+    elif rule == decision_rules.MAJORITY:
         rationale = f"Majority: {outcome.votes} of {outcome.of} annotators (more than {threshold} of them)."
-        return outcome.value, FinalLabel.Method.MAJORITY, rationale
-    return outcome.value, FinalLabel.Method.UNANIMOUS, ""
+        decided = outcome.value, FinalLabel.Method.MAJORITY, rationale
+    else:
+        decided = outcome.value, FinalLabel.Method.UNANIMOUS, ""
+    if cache is not None and len(cache) < 100_000:
+        cache[key] = decided
+    return decided
 
 
 @dataclass
@@ -159,6 +174,8 @@ def final_labels_recompute(
     # (an assignment completed by a label import changes them all): their labels are read as well.
     study_dimensions = list(Dimension.objects.filter(codebook__study=study))
     now = timezone.now()
+    decisions: dict = {}  # _decided's cache: the rules of by_id hold for the whole refresh
+    pending: list[FinalLabel] = []  # the chunks' items are disjoint: their writes can wait for each other
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         finished: dict[int, set[int]] = defaultdict(set)
@@ -191,9 +208,14 @@ def final_labels_recompute(
 
         to_write, to_delete = _plan(
             item_ids=chunk, by_id=by_id, finished=finished, values=values, existing=existing,
-            k=study.overlap_k, only=only, now=now, counts=counts, flagged=flagged,
+            k=study.overlap_k, only=only, now=now, counts=counts, flagged=flagged, cache=decisions,
         )  # fmt: skip
-        _write(to_write, to_delete)
+        pending += to_write
+        if len(pending) >= WRITE_FROM:
+            _write(pending, to_delete)
+            pending = []
+        else:
+            _write([], to_delete)
         deleted = set(to_delete)
         decided = {pair for pair, row in existing.items() if row[0] not in deleted}
         decided.update((f.item_id, f.dimension_id) for f in to_write)
@@ -201,6 +223,7 @@ def final_labels_recompute(
             study=study, item_ids=chunk, dimensions=study_dimensions, assigned=assigned,
             open_items=open_items, values=values, decided=decided,
         )  # fmt: skip
+    _write(pending, [])
     return counts
 
 
@@ -216,12 +239,13 @@ def _plan(
     now,
     counts: RefreshCounts,
     flagged: Collection[tuple[int, int]] = (),
+    cache: dict | None = None,
 ) -> tuple[list[FinalLabel], list[int]]:
     """The final labels to write and the ids of the automatic ones to delete, from what was read:
     ``finished`` {item: annotators who completed it}, ``values`` {(item, dimension): {annotator:
     value}}, ``existing`` {(item, dimension): (id, value, method, rationale)}; ``flagged``: the
     (item, dimension) pairs with a label a split made ambiguous, which get no automatic decision
-    until it is recoded. Counts into ``counts``."""
+    until it is recoded. Counts into ``counts``; ``cache``: ``_decided``'s."""
     to_write, to_delete = [], []
     for item_id in item_ids:
         annotators = finished.get(item_id, set())
@@ -235,7 +259,7 @@ def _plan(
             decided = (
                 None
                 if (item_id, dimension_id) in flagged
-                else _decided(dimension, annotators, values.get((item_id, dimension_id), {}), k)
+                else _decided(dimension, annotators, values.get((item_id, dimension_id), {}), k, cache)
             )
             if decided is None:
                 if current is not None and current[2] in AUTOMATIC_METHODS:

@@ -1,14 +1,21 @@
 """Import annotations and final labels from a long-format CSV into a study.
 
-The file is parsed and checked first (``labelling.dataset.label_import``); any problem stops
-the import before anything is written. Labels are only imported for people who are already
+The file is read once, as a stream (``labelling.dataset.label_import.iter_label_rows``), and each
+line is checked as it comes (``LabelRowChecker``: codebook lookups and canonical values worked out
+once per distinct value, unknown source_ids looked up per 10,000 lines). The checked lines go into
+a temporary table of the connection (``STAGING``: COPY on PostgreSQL, executemany on SQLite), so a
+million-line file is never held in memory; a repeated (report, annotator, dimension) is noticed
+with one bit mask per report and compared with its first line. Any problem refuses the file
+before anything is written: the staged lines are in the import's transaction and go with its
+rollback. Labels are only imported for people who are already
 annotators of the study: a line naming anyone else (an owner, a viewer, an account that is not a
 member, a username with no account) is refused with its line number. Only with
 ``create_annotators`` (which the API allows to staff only) does a username without an account
 get one, and it is then made an annotator; an existing account is never enrolled by an import.
 
-Then, in one transaction and with bulk queries only (a fixed number of queries per 1,000 rows,
-never one per row):
+Then, in the same transaction and with bulk queries only (counts and writes are one
+``INSERT ... SELECT`` or ``SELECT`` over the staged lines each, the same SQL on PostgreSQL and
+SQLite; never a query per row):
 
 * reports named in the file that are not yet in the study are added (screened in);
 * annotator lines upsert the Annotation (value, note) and make sure the (item, annotator)
@@ -33,25 +40,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.analyze import analyze_after_bulk_write
 from config.errors import ApplicationError
-from labelling.dataset.bulk_write import rows_insert, rows_upsert
+from labelling.dataset.bulk_write import staging_create, staging_drop, staging_fill
 from labelling.dataset.label_import import (
     SCREENING_DIMENSION,
+    AnnotatorLines,
     CodebookLookup,
     LabelRow,
+    LabelRowChecker,
+    LineError,
+    RawLabelRow,
     ScreeningRow,
     annotator_errors,
-    annotator_lines,
+    conflict_error,
     is_screening_row,
-    read_label_rows,
-    validate_label_rows,
+    iter_label_rows,
     validate_screening_rows,
 )
 from labelling.models import Annotation, Assignment, Dimension, FinalLabel, Membership, ScreeningVote, Study, StudyItem
@@ -162,20 +173,50 @@ def _refuse(errors) -> ApplicationError:
     )
 
 
+STAGING = "_label_import_rows"  # a temporary table of this connection, for the checked lines
+STAGING_COLUMNS = [
+    ("line", "integer"),
+    ("report_id", "bigint"),
+    ("annotator", "text"),  # "" = a final label
+    ("dimension_id", "bigint"),
+    ("value", "text"),
+    ("note", "text"),
+]
+STAGING_TEXT = ["annotator", "value", "note"]
+READ_CHUNK = 10_000  # lines checked at a time (their unknown source_ids are looked up in one go)
+
+
 @dataclass
 class _Checked:
-    rows: list[LabelRow]
+    """What the import needs of a checked file. The canonical label lines themselves are in the
+    temporary table ``STAGING`` (identical repeats dropped), not in memory."""
+
     dimensions: dict[str, Dimension]  # by code
     report_ids: dict[str, int]  # by source_id
     user_ids: dict[str, int]  # the annotators in the file who have an account, by username
     to_create: list[str]  # usernames in the file without an account (only with create_annotators)
     screening: list[ScreeningRow] = field(default_factory=list)
+    annotator_rows: int = 0  # staged lines of an annotator
+    final_rows: int = 0  # staged lines of a final label
+    labelled_reports: set[int] = field(default_factory=set)  # the report ids of the staged lines
+    pairs: int = 0  # distinct (report, annotator) of the annotator lines
+    annotated: dict[int, int] = field(default_factory=dict)  # {report id: bits of the dimensions with annotator lines}
+    finalised: set[int] = field(default_factory=set)  # the report ids with final-label lines
+    dimension_order: list[Dimension] = field(default_factory=list)  # bit (index) -> dimension
+
+
+def _chunked(iterable, size: int):
+    it = iter(iterable)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def _check(*, study: Study, source, create_annotators: bool, lock: bool) -> _Checked:
-    """Parse and check the whole file (with ``lock``, under the study's lock); refuse it with
-    every problem found, or return what the import needs."""
-    raw_rows, errors = read_label_rows(source)
+    """Read and check the whole file in one pass (with ``lock``, under the study's lock), putting
+    the checked label lines in the temporary table ``STAGING``; refuse it with every problem found
+    (the caller's transaction rolls back, the table with it), or return what the import needs."""
+    errors: list[LineError] = []
+    raw_rows = iter_label_rows(source, errors)  # streamed: the file is never held whole
     if lock:
         # One import of a study at a time, and none while its members or assignments change:
         # the membership checked here is still true when the labels are written. The study is
@@ -184,28 +225,82 @@ def _check(*, study: Study, source, create_annotators: bool, lock: bool) -> _Che
         Study.objects.select_for_update().filter(pk=study.pk).first()
     dimensions = list(Dimension.objects.filter(codebook__study=study).prefetch_related("categories"))
     codebook = CodebookLookup((d, d.categories.all()) for d in dimensions)
+    checker = LabelRowChecker(codebook)
+    by_code = {d.code: d for d in dimensions}
+    dim_index = {d.code: i for i, d in enumerate(dimensions)}
+    screening_apart = codebook.find(SCREENING_DIMENSION) is None  # else "screening" is a dimension of the codebook
     report_ids: dict[str, int] = {}
-    for chunk in _chunks({r.source_id for r in raw_rows if r.source_id}):
-        report_ids.update(Report.objects.filter(source_id__in=chunk).values_list("source_id", "id"))
-    screening_raw = []
-    label_raw = raw_rows
-    if codebook.find(SCREENING_DIMENSION) is None:  # else "screening" is a dimension of the codebook
-        screening_raw = [r for r in raw_rows if is_screening_row(r)]
-        label_raw = [r for r in raw_rows if not is_screening_row(r)]
-    rows, row_errors = validate_label_rows(label_raw, codebook=codebook, known_source_ids=report_ids)
-    errors += row_errors
+    looked_up: set[str] = set()
+    names = AnnotatorLines()
+    screening_raw: list[RawLabelRow] = []
+    checked = _Checked(dimensions=by_code, report_ids=report_ids, user_ids={}, to_create=[], dimension_order=dimensions)
+    annotator_index: dict[str, int] = {"": 0}
+    n_dims = len(dimensions)
+    # {report id: bits of the (annotator, dimension) pairs staged}, bit = annotator index x n_dims +
+    # dimension index (annotator 0 = the final labels): a few bytes per report, not a key per line.
+    seen: dict[int, int] = {}
+    repeats: list[tuple[int, LabelRow]] = []  # a later line for a (report, annotator, dimension) already staged
+
+    def staged():
+        for chunk in _chunked(raw_rows, READ_CHUNK):
+            new = {r.source_id for r in chunk if r.source_id and r.source_id not in looked_up}
+            looked_up.update(new)
+            for ids in _chunks(new):
+                report_ids.update(Report.objects.filter(source_id__in=ids).values_list("source_id", "id"))
+            for row in chunk:
+                names.add(row)
+                if screening_apart and is_screening_row(row):
+                    screening_raw.append(row)
+                    continue
+                label, line_errors = checker.check(row, report_ids)
+                if label is None:
+                    errors.extend(line_errors)
+                    continue
+                report_id = report_ids[label.source_id]
+                who = annotator_index.setdefault(label.annotator, len(annotator_index))
+                bit = 1 << (who * n_dims + dim_index[label.dimension])
+                bits = seen.get(report_id, 0)
+                if bits & bit:
+                    repeats.append((report_id, label))
+                    continue
+                seen[report_id] = bits | bit
+                if label.annotator:
+                    checked.annotator_rows += 1
+                else:
+                    checked.final_rows += 1
+                yield (label.line, report_id, label.annotator, by_code[label.dimension].id, label.value, label.note)
+
+    staging_create(STAGING, STAGING_COLUMNS)
+    staging_fill(STAGING, [c for c, _ in STAGING_COLUMNS], staged(), text_columns=STAGING_TEXT)
+    checked.labelled_reports = set(seen)
+    all_dims = (1 << n_dims) - 1
+    for report_id, bits in seen.items():
+        dims = 0
+        if bits & all_dims:
+            checked.finalised.add(report_id)
+        bits >>= n_dims  # past the final labels
+        while bits:
+            if bits & all_dims:
+                checked.pairs += 1
+                dims |= bits & all_dims
+            bits >>= n_dims
+        if dims:
+            checked.annotated[report_id] = dims
+    seen.clear()
+    errors += _repeat_errors(repeats, {d.id: d.code for d in dimensions})
+
     screening, screening_errors = validate_screening_rows(
         screening_raw, known_source_ids=report_ids, exclusion_reasons=list(study.exclusion_reasons or [])
     )
     errors += screening_errors
 
-    lines = annotator_lines(raw_rows)
-    user_ids = _users_by_name(lines)
+    user_ids = _users_by_name(names.lines)
     roles: dict[str, str] = {}
     for chunk in _chunks(user_ids.values()):
         roles.update(Membership.objects.filter(study=study, user_id__in=chunk).values_list("user__username", "role"))
     errors += annotator_errors(
-        lines,
+        names.lines,
+        counts=names.counts,
         roles=roles,
         existing=user_ids,
         create_missing=create_annotators,
@@ -216,14 +311,37 @@ def _check(*, study: Study, source, create_annotators: bool, lock: bool) -> _Che
     )
     if errors:
         raise _refuse(errors)
-    return _Checked(
-        rows=rows,
-        dimensions={d.code: d for d in dimensions},
-        report_ids=report_ids,
-        user_ids=user_ids,
-        to_create=sorted(name for name in lines if name not in user_ids),
-        screening=screening,
-    )
+    checked.user_ids = user_ids
+    checked.to_create = sorted(name for name in names.lines if name not in user_ids)
+    checked.screening = screening
+    return checked
+
+
+def _repeat_errors(repeats: list[tuple[int, LabelRow]], dimension_codes: dict[int, str]) -> list[LineError]:
+    """The conflicts among ``repeats`` (later lines for a report, annotator and dimension whose
+    first line is staged): each is checked against that first line, read back from ``STAGING``."""
+    errors: list[LineError] = []
+    quote = connection.ops.quote_name
+    by_report: dict[int, list[LabelRow]] = {}
+    for report_id, label in repeats:
+        by_report.setdefault(report_id, []).append(label)
+    for chunk in _chunks(sorted(by_report)):
+        first: dict[tuple[int, str, str], LabelRow] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT line, report_id, annotator, dimension_id, value, note FROM {quote(STAGING)} "
+                f"WHERE report_id IN ({', '.join(['%s'] * len(chunk))})",
+                chunk,
+            )
+            for line, report_id, annotator, dimension_id, value, note in cursor.fetchall():
+                code = dimension_codes[dimension_id]
+                first[(report_id, annotator, code)] = LabelRow(line, "", annotator, code, value, note)
+        for report_id in chunk:
+            for label in by_report[report_id]:
+                conflict = conflict_error(first[(report_id, label.annotator, label.dimension)], label)
+                if conflict:
+                    errors.append(conflict)
+    return errors
 
 
 def _items_by_report(study: Study, report_ids: Iterable[int], *, lock: bool = False) -> dict[int, int]:
@@ -258,15 +376,14 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
     but nothing is written.
     """
     checked = _check(study=study, source=source, create_annotators=create_annotators, lock=not dry_run)
-    rows, dims, report_id_of, user_of = checked.rows, checked.dimensions, checked.report_ids, checked.user_ids
+    report_id_of, user_of = checked.report_ids, checked.user_ids
     screening_rows = checked.screening
-    result = LabelImportResult(dry_run=dry_run, rows=len(rows) + len(screening_rows))
+    result = LabelImportResult(dry_run=dry_run, rows=checked.annotator_rows + checked.final_rows + len(screening_rows))
     now = timezone.now()
-    dim_ids = [d.id for d in dims.values()]
 
     # Items: which reports are already in the study.
     screened_reports = {report_id_of[r.source_id] for r in screening_rows}
-    needed_reports = {report_id_of[r.source_id] for r in rows} | screened_reports
+    needed_reports = checked.labelled_reports | screened_reports
     item_of = _items_by_report(study, needed_reports, lock=not dry_run)
     missing_reports = sorted(needed_reports - item_of.keys())
     result.items_added = len(missing_reports)
@@ -275,67 +392,41 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
     result.accounts_created = list(checked.to_create)
     result.annotators_added = list(checked.to_create)
 
-    # What the study holds now for the existing items and people in the file.
-    item_ids = list(item_of.values())
-    user_ids = list(user_of.values())
-    annotations: dict[tuple[int, int, int], tuple[str, str]] = {}
-    assignments: dict[tuple[int, int], tuple[int, bool]] = {}
-    finals: dict[tuple[int, int], tuple[str, str]] = {}
-    for chunk in _chunks(item_ids):
-        if user_ids:
-            for item_id, user_id, dim_id, value, note in Annotation.objects.filter(
-                item_id__in=chunk, annotator_id__in=user_ids, dimension_id__in=dim_ids
-            ).values_list("item_id", "annotator_id", "dimension_id", "value", "note"):
-                annotations[(item_id, user_id, dim_id)] = (value, note)
-            for item_id, user_id, pk, completed_at in Assignment.objects.filter(
-                item_id__in=chunk, annotator_id__in=user_ids
-            ).values_list("item_id", "annotator_id", "id", "completed_at"):
-                assignments[(item_id, user_id)] = (pk, completed_at is not None)
-        for item_id, dim_id, value, method in FinalLabel.objects.filter(
-            item_id__in=chunk, dimension_id__in=dim_ids
-        ).values_list("item_id", "dimension_id", "value", "method"):
-            finals[(item_id, dim_id)] = (value, method)
-
-    # Decide what changes. Keys use report ids and usernames so that a dry run, where new
-    # items and accounts have no ids yet, counts the same way as the real run.
-    annotation_writes: list[LabelRow] = []
-    final_writes: list[LabelRow] = []
-    pairs_to_create: set[tuple[int, str]] = set()
-    assignments_to_complete: set[int] = set()
-    annotated: set[tuple[int, int]] = set()  # (report id, dimension id) of the annotator lines
-    for row in rows:
-        report_id = report_id_of[row.source_id]
-        item_id = item_of.get(report_id)
-        dim_id = dims[row.dimension].id
-        if row.is_final:
-            current = finals.get((item_id, dim_id)) if item_id else None
-            keeps = {FinalLabel.Method.IMPORTED, FinalLabel.Method.ADJUDICATED}
-            if current and current[0] == row.value and current[1] in keeps:
-                result.final_labels_unchanged += 1
-            else:
-                final_writes.append(row)
-            continue
-        annotated.add((report_id, dim_id))
-        user_id = user_of.get(row.annotator)
-        current = annotations.get((item_id, user_id, dim_id)) if item_id and user_id else None
-        if current is None:
-            result.annotations_created += 1
-            annotation_writes.append(row)
-        elif current != (row.value, row.note):
-            result.annotations_updated += 1
-            annotation_writes.append(row)
-        else:
-            result.annotations_unchanged += 1
-        assignment = assignments.get((item_id, user_id)) if item_id and user_id else None
-        if assignment is None:
-            pairs_to_create.add((report_id, row.annotator))
-        elif not assignment[1]:
-            assignments_to_complete.add(assignment[0])
-    result.final_labels_set = len(final_writes)
-    result.assignments_created = len(pairs_to_create)
-    result.assignments_completed = len(assignments_to_complete)
+    # Decide what changes, in SQL over the staged lines. The joins go by report id and username, so
+    # that a dry run, where new items and accounts have no ids yet, counts the same way as the real
+    # run. Reports not in the study yet hold nothing: with none in it, everything is new.
+    if item_of:
+        result.annotations_created, result.annotations_updated = _counts(
+            f"""SELECT SUM(CASE WHEN a.id IS NULL THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN a.id IS NOT NULL AND (a.value <> s.value OR a.note <> s.note) THEN 1 ELSE 0 END)
+                FROM {{staging}} s {{item_join}} {{user_join}}
+                LEFT JOIN {_table(Annotation)} a
+                  ON a.item_id = i.id AND a.annotator_id = u.id AND a.dimension_id = s.dimension_id
+                WHERE s.annotator <> ''""",
+            study,
+        )
+        result.assignments_created, result.assignments_completed = _counts(
+            f"""SELECT SUM(CASE WHEN g.id IS NULL THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN g.id IS NOT NULL AND g.completed_at IS NULL THEN 1 ELSE 0 END)
+                FROM (SELECT DISTINCT report_id, annotator FROM {{staging}} WHERE annotator <> '') s
+                {{item_join}} {{user_join}}
+                LEFT JOIN {_table(Assignment)} g ON g.item_id = i.id AND g.annotator_id = u.id""",
+            study,
+        )
+        (result.final_labels_unchanged,) = _counts(
+            f"""SELECT COUNT(*) FROM {{staging}} s {{item_join}}
+                JOIN {_table(FinalLabel)} f ON f.item_id = i.id AND f.dimension_id = s.dimension_id
+                WHERE s.annotator = '' AND f.value = s.value AND f.method IN (%s, %s)""",
+            study,
+            [FinalLabel.Method.IMPORTED, FinalLabel.Method.ADJUDICATED],
+        )
+    else:
+        result.annotations_created, result.assignments_created = checked.annotator_rows, checked.pairs
+    result.annotations_unchanged = checked.annotator_rows - result.annotations_created - result.annotations_updated
+    result.final_labels_set = checked.final_rows - result.final_labels_unchanged
 
     # Screening votes: what the study holds for these items and screeners.
+    user_ids = list(user_of.values())
     votes_now: dict[tuple[int, int], tuple[str, str]] = {}
     if screening_rows and user_ids:
         screened_items = [item_of[r] for r in screened_reports if r in item_of]
@@ -359,6 +450,7 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
     result.screening_decisions_set = len(final_screening_rows)
 
     if dry_run:
+        staging_drop(STAGING)
         return result
 
     # Write, in dependency order.
@@ -401,49 +493,56 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
         ]
         Membership.objects.bulk_create(memberships, batch_size=BATCH)
 
-    # Annotations and final labels are not full_clean()ed one by one: their values were made
-    # canonical by labelling.values.canonical_value above and every foreign key comes from the
-    # database, so per-row validation would only add queries.
-    # On PostgreSQL by COPY (labelling/dataset/bulk_write.py), elsewhere by bulk_create: the same rows.
-    if annotation_writes:
-        rows_upsert(
-            model=Annotation,
-            fields=["item_id", "annotator_id", "dimension_id", "value", "note", "time_spent_ms", "created_at",
-                    "updated_at", "codebook_version", "needs_recode", "recode_event_id"],
-            rows=(
-                (item_of[report_id_of[r.source_id]], user_of[r.annotator], dims[r.dimension].id, r.value, r.note, 0,
-                 now, now, study.codebook_version, False, None)
-                for r in annotation_writes
-            ),
-            unique_fields=["item", "annotator", "dimension"],
-            # An imported label is a decision: it clears a split's recode flag, as a save does.
-            update_fields=["value", "note", "updated_at", "codebook_version", "needs_recode", "recode_event"],
-        )  # fmt: skip
-    if pairs_to_create:
-        rows_insert(
-            model=Assignment,
-            fields=["study_id", "item_id", "annotator_id", "created_at", "completed_at"],
-            rows=(
-                (study.pk, item_of[report_id], user_of[name], now, now) for report_id, name in sorted(pairs_to_create)
-            ),
+    # Annotations, assignments and final labels straight from the staged lines, one statement each
+    # (no model instance per row): their values were made canonical by labelling.values.canonical_value
+    # and every foreign key comes from the database. The same SQL on PostgreSQL and SQLite.
+    at = connection.ops.adapt_datetimefield_value(now)
+    if result.annotations_created or result.annotations_updated:
+        # An imported label is a decision: it clears a split's recode flag, as a save does. An
+        # unchanged label is left as it is.
+        _execute(
+            f"""INSERT INTO {_table(Annotation)} (item_id, annotator_id, dimension_id, value, note, time_spent_ms,
+                    created_at, updated_at, codebook_version, needs_recode, recode_event_id)
+                SELECT i.id, u.id, s.dimension_id, s.value, s.note, 0, %s, %s, %s, %s, NULL
+                FROM {{staging}} s {{item_join}} {{user_join}}
+                WHERE s.annotator <> ''
+                ON CONFLICT (item_id, annotator_id, dimension_id) DO UPDATE SET
+                    value = EXCLUDED.value, note = EXCLUDED.note, updated_at = EXCLUDED.updated_at,
+                    codebook_version = EXCLUDED.codebook_version, needs_recode = EXCLUDED.needs_recode,
+                    recode_event_id = NULL
+                WHERE {_table(Annotation)}.value <> EXCLUDED.value OR {_table(Annotation)}.note <> EXCLUDED.note""",
+            study,
+            [at, at, study.codebook_version, False],
         )
-    for chunk in _chunks(assignments_to_complete):
-        Assignment.objects.filter(id__in=chunk, completed_at__isnull=True).update(completed_at=now)
-    if pairs_to_create or assignments_to_complete:
+    if result.assignments_created or result.assignments_completed:
+        _execute(
+            f"""INSERT INTO {_table(Assignment)} (study_id, item_id, annotator_id, created_at, completed_at)
+                SELECT %s, i.id, u.id, %s, %s
+                FROM (SELECT DISTINCT report_id, annotator FROM {{staging}} WHERE annotator <> '') s
+                {{item_join}} {{user_join}}
+                WHERE 1 = 1
+                ON CONFLICT (item_id, annotator_id) DO UPDATE SET completed_at = EXCLUDED.completed_at
+                WHERE {_table(Assignment)}.completed_at IS NULL""",
+            study,
+            [study.pk, at, at],
+        )
         progress_forget(study_id=study.pk)
-
-    if final_writes:
-        rows_upsert(
-            model=FinalLabel,
-            fields=["item_id", "dimension_id", "value", "method", "decided_by_id", "rationale", "decided_at"],
-            rows=(
-                (item_of[report_id_of[r.source_id]], dims[r.dimension].id, r.value, FinalLabel.Method.IMPORTED, None,
-                 IMPORTED_RATIONALE, now)
-                for r in final_writes
-            ),
-            unique_fields=["item", "dimension"],
-            update_fields=["value", "method", "decided_by", "rationale", "decided_at"],
-        )  # fmt: skip
+    if result.final_labels_set:
+        _execute(
+            f"""INSERT INTO {_table(FinalLabel)} (item_id, dimension_id, value, method, decided_by_id, rationale,
+                    decided_at)
+                SELECT i.id, s.dimension_id, s.value, %s, NULL, %s, %s
+                FROM {{staging}} s {{item_join}}
+                WHERE s.annotator = ''
+                ON CONFLICT (item_id, dimension_id) DO UPDATE SET
+                    value = EXCLUDED.value, method = EXCLUDED.method, decided_by_id = NULL,
+                    rationale = EXCLUDED.rationale, decided_at = EXCLUDED.decided_at
+                WHERE NOT ({_table(FinalLabel)}.value = EXCLUDED.value AND {_table(FinalLabel)}.method IN (%s, %s))""",
+            study,
+            [FinalLabel.Method.IMPORTED, IMPORTED_RATIONALE, at],
+            params_after=[FinalLabel.Method.IMPORTED, FinalLabel.Method.ADJUDICATED],
+        )
+    staging_drop(STAGING)
 
     if vote_rows:
         # The same path as a vote on the screening page: the study's screening rule decides. The
@@ -462,32 +561,75 @@ def labels_import(*, study: Study, source, dry_run: bool = False, create_annotat
             decisions=[(item_of[report_id_of[r.source_id]], r.decision, r.reason) for r in final_screening_rows],
         )
 
-    if annotated:
+    if checked.annotated:
         # Only the (item, dimension) pairs the file gave labels for: the final labels of the other
         # dimensions stay as they are, and adjudicated or imported ones are never touched.
-        pairs = {(item_of[report_id], dim_id) for report_id, dim_id in annotated}
+        order = checked.dimension_order
+        item_ids = {item_of[report_id] for report_id in checked.annotated}
+        union = 0
+        for bits in checked.annotated.values():
+            union |= bits
+        dimensions = [d for i, d in enumerate(order) if union >> i & 1]
+        # When every labelled item got lines on every labelled dimension (a whole file of labels),
+        # those pairs are all the pairs of these items and dimensions: no need to list them.
+        pairs = (
+            None
+            if all(bits == union for bits in checked.annotated.values())
+            else {
+                (item_of[report_id], d.id)
+                for report_id, bits in checked.annotated.items()
+                for i, d in enumerate(order)
+                if bits >> i & 1
+            }
+        )
         result.unanimous_final_labels = final_labels_refresh(
-            study=study,
-            item_ids={item_id for item_id, _ in pairs},
-            dimensions=[d for d in dims.values() if d.id in {dim_id for _, dim_id in pairs}],
-            only=pairs,
+            study=study, item_ids=item_ids, dimensions=dimensions, only=pairs
         )
     # final_labels_refresh recorded the disagreements of the labelled items; an imported final
     # label of any other item may settle one of its disagreements.
-    settled = {item_of[report_id_of[r.source_id]] for r in final_writes} - {
-        item_of[report_id] for report_id, _ in annotated
-    }
-    if settled:
+    settled = {item_of[report_id] for report_id in checked.finalised if report_id not in checked.annotated}
+    if settled and result.final_labels_set:
         disagreements_refresh(study=study, item_ids=settled)
     study_results_changed(study_ids=[study.pk])  # the study is locked (_check): no save waits on this
     # A large import refreshes the planner statistics of what it wrote, once it commits (config/analyze.py).
     analyze_after_bulk_write(
         models_written=[Annotation, Assignment, FinalLabel, StudyItem, ScreeningVote],
-        rows=len(annotation_writes)
-        + len(pairs_to_create)
-        + len(assignments_to_complete)
-        + len(final_writes)
+        rows=result.annotations_created
+        + result.annotations_updated
+        + result.assignments_created
+        + result.assignments_completed
+        + result.final_labels_set
         + len(screening_rows)
         + len(missing_reports),
     )
     return result
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _sql(sql: str, *, join: str = "LEFT JOIN") -> str:
+    """``sql`` with the staging table and the joins from a staged line ``s`` to its item ``i`` (of
+    the study, the first parameter) and its annotator's account ``u`` filled in."""
+    User = get_user_model()
+    username = connection.ops.quote_name(User._meta.get_field(User.USERNAME_FIELD).column)
+    return sql.format(
+        staging=connection.ops.quote_name(STAGING),
+        item_join=f"{join} {_table(StudyItem)} i ON i.study_id = %s AND i.report_id = s.report_id",
+        user_join=f"{join} {_table(User)} u ON u.{username} = s.annotator",
+    )
+
+
+def _counts(sql: str, study: Study, params: list | None = None) -> tuple[int, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(sql), [study.pk, *(params or [])])
+        return tuple(int(n or 0) for n in cursor.fetchone())
+
+
+def _execute(sql: str, study: Study, params: list, *, params_after=()) -> None:
+    """Run a write over the staged lines: ``params`` are those of its SELECT list (before the
+    study's id in the join), ``params_after`` those after the joins. Every line joins its item and
+    account (both exist by now)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(sql, join="JOIN"), [*params, study.pk, *params_after])

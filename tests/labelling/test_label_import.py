@@ -509,6 +509,68 @@ def test_a_bad_file_is_refused_with_line_numbers_and_writes_nothing(setup, case,
     assert setup["existing"].value == "hang"
 
 
+def _large_file(n_reports: int, *, last: str = "") -> str:
+    """Two annotators on two dimensions of ``n_reports`` new reports, each line written twice (an
+    identical repeat, dropped), the repeats after all the first lines; ``last`` is appended."""
+    lines = []
+    for i in range(n_reports):
+        for who in ("alice", "bob"):
+            lines.append(f"big#{i},{who},symptom,{'crash' if i % 3 else 'hang'},\n")
+            lines.append(f"big#{i},{who},component,layers;model,\n")
+    return HEADER + "".join(lines) + "".join(lines) + last
+
+
+@pytest.fixture
+def large(setup, monkeypatch):
+    """The setup's study, 300 new reports, and chunks small enough that a file of a few thousand
+    lines is read, checked and staged in many of them (as a million-line one is)."""
+    import labelling.services.label_import as service
+    from labelling.dataset import bulk_write
+
+    monkeypatch.setattr(service, "READ_CHUNK", 97)
+    monkeypatch.setattr(bulk_write, "COPY_CHUNK", 250)
+    for i in range(300):
+        ReportFactory(source_id=f"big#{i}")
+    return setup
+
+
+def test_a_large_file_is_imported_across_chunks_with_its_repeats_dropped(large):
+    result = run(large["study"], _large_file(300))
+    assert (result.rows, result.annotations_created, result.items_added) == (1200, 1200, 300)
+    assert result.assignments_created == 600
+    study_items = StudyItem.objects.filter(study=large["study"], report__source_id__startswith="big#")
+    assert Annotation.objects.filter(item__in=study_items).count() == 1200
+    assert Assignment.objects.filter(item__in=study_items, completed_at__isnull=False).count() == 600
+    # alice and bob agree everywhere: one unanimous final label per report and dimension
+    assert FinalLabel.objects.filter(item__in=study_items, method="unanimous").count() == 600
+
+
+@pytest.mark.parametrize(
+    "last, expected",
+    [
+        ("big#299,bob,symptom,explosion,\n", [(2402, "value", "'explosion' is not a category")]),
+        ("big#1,alice,symptom,hang,\n", [(2402, "value", "Conflicts with line 6")]),
+        ("big#7,alice\n", [(2402, "row", "Expected 5 fields")]),
+        ("big#300,alice,symptom,crash,\n", [(2402, "source_id", "Unknown report 'big#300'")]),
+    ],
+    ids=["unknown category", "conflict with the first line", "short line", "unknown report"],
+)
+def test_a_bad_last_line_of_a_large_file_is_reported_and_nothing_is_written(large, last, expected):
+    """The file is read, checked and staged in chunks: a bad line after all the others still
+    refuses the whole file, with its line number, before anything is kept."""
+    study = large["study"]
+    before = snapshot(study)
+    with pytest.raises(ApplicationError) as exc:
+        run(study, _large_file(300, last=last))
+    assert "nothing was imported" in exc.value.message
+    assert [(d["line"], d["field"]) for d in exc.value.details] == [(line, field) for line, field, _ in expected]
+    assert expected[0][2] in exc.value.details[0]["message"]
+    assert snapshot(study) == before
+    assert not StudyItem.objects.filter(report__source_id__startswith="big#").exists()
+    # the staging table went with the rollback: the next import of a good file works
+    assert run(study, _large_file(300)).annotations_created == 1200
+
+
 def test_query_count_does_not_grow_with_the_number_of_lines(setup):
     def queries(n_reports: int) -> int:
         lines = []

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError
 
 from config.errors import ApplicationError
@@ -22,6 +23,11 @@ class Command(BaseCommand):
         "adjudicated and imported final labels are never removed. Any wrong line stops the import and "
         "nothing is written; every problem is listed with its line number."
     )
+
+    # The model checks only: the others (URLs, templates, static files) load the whole web surface,
+    # scikit-learn and SciPy included, which took most of this command's start-up time and 200+ MB
+    # of its memory for nothing it uses. `manage.py check` runs them all.
+    requires_system_checks = [Tags.models]
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="The CSV file to import.")

@@ -160,11 +160,12 @@ def test_save_refreshes_final_labels(labelling_study):
 
 # The study's share lock (a codebook change waits for the save: codebook_read_lock), the item's lock,
 # its assignments, annotations and final labels (one statement), the upsert of the annotations, the
-# assignment's completion, the upsert of the final labels, the study's new results token
-# (study_results_changed, last); plus the save's SAVEPOINT and its RELEASE inside the test's own
-# transaction.
-SAVE_QUERIES_FIRST = 2 + 7
-SAVE_QUERIES_AGAIN = 2 + 5  # completed already, final labels unchanged: no completion, no final label write
+# assignment's completion, the upsert of the final labels, once every assignment is completed the
+# item's final labels and recorded disagreements read (item_disagreements_record: nothing changed,
+# nothing written), the study's new results token (study_results_changed, last); plus the save's
+# SAVEPOINT and its RELEASE inside the test's own transaction.
+SAVE_QUERIES_FIRST = 2 + 9
+SAVE_QUERIES_AGAIN = 2 + 7  # completed already, final labels unchanged: no completion, no final label write
 
 
 def _study_with_dimensions(n: int):

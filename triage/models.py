@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from encrypted_model_fields.fields import EncryptedCharField
 
+from config.indexes import NullsLastIndex
+
 
 class Report(models.Model):
     """One framework issue or one crash group: the unit a study screens and labels."""
@@ -300,14 +302,14 @@ class CrashGroup(models.Model):
         ordering = ["-last_seen"]
         indexes = [
             # The crash list's two sorts (triage.crashes.selectors.SORTS), over the groups it shows.
-            models.Index(
+            NullsLastIndex(
                 models.F("occurrence_count").desc(),
                 models.F("last_seen").desc(nulls_last=True),
                 "id",
                 condition=models.Q(merged_into__isnull=True),
                 name="crashgroup_by_count_idx",
             ),
-            models.Index(
+            NullsLastIndex(
                 models.F("last_seen").desc(nulls_last=True),
                 "id",
                 condition=models.Q(merged_into__isnull=True),

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+import config.indexes
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -11,7 +13,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name="crashgroup",
-            index=models.Index(
+            index=config.indexes.NullsLastIndex(
                 models.OrderBy(models.F("occurrence_count"), descending=True),
                 models.OrderBy(models.F("last_seen"), descending=True, nulls_last=True),
                 models.F("id"),
@@ -21,7 +23,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="crashgroup",
-            index=models.Index(
+            index=config.indexes.NullsLastIndex(
                 models.OrderBy(models.F("last_seen"), descending=True, nulls_last=True),
                 models.F("id"),
                 condition=models.Q(("merged_into__isnull", True)),

@@ -73,7 +73,7 @@ BODY = (
 
 def existing_size() -> int | None:
     """Items of the benchmark study in the benchmark database, or None when there is none (or when
-    a build stopped half-way: no annotations yet)."""
+    a build stopped half-way, before its annotations)."""
     import psycopg2
 
     try:
@@ -88,8 +88,10 @@ def existing_size() -> int | None:
                 [SLUG],
             )
             items = cur.fetchone()[0]
-            cur.execute("SELECT EXISTS (SELECT 1 FROM labelling_annotation)")
-            return items if cur.fetchone()[0] else None
+            # A finished build has 4 annotations per completed assignment, far more than items; a
+            # build that stopped before them has none (or the few an earlier run's saves wrote).
+            cur.execute("SELECT count(*) FROM labelling_annotation")
+            return items if cur.fetchone()[0] >= items else None
     except psycopg2.Error:
         return None
     finally:

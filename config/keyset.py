@@ -208,6 +208,24 @@ def keyset_page(qs: QuerySet, *, cursor: str | None, size: int = DEFAULT_SIZE) -
     return KeysetPage(object_list=rows, next_cursor=next_cursor, previous_cursor=previous_cursor)
 
 
+def keyset_page_context(request, qs: QuerySet, *, size: int = DEFAULT_SIZE) -> tuple[dict, int]:
+    """The page of ``qs`` the request's ``?cursor=`` names, for an HTML list: the template context
+    (``page``, ``cursor_error``, ``next_query``, ``previous_query``) and the response status (400
+    with an empty page and the reason when the cursor is not one the list gave out)."""
+    status, cursor_error = 200, None
+    try:
+        page = keyset_page(qs, cursor=request.GET.get("cursor") or None, size=size)
+    except BadCursor as exc:
+        page, cursor_error, status = keyset_page(qs.none(), cursor=None), exc.messages[0], 400
+    context = {
+        "page": page,
+        "cursor_error": cursor_error,
+        "next_query": page_querystring(request.GET, cursor=page.next_cursor),
+        "previous_query": page_querystring(request.GET, cursor=page.previous_cursor),
+    }
+    return context, status
+
+
 def page_querystring(params, *, cursor: str | None) -> str:
     """``params`` (a QueryDict: the list's filters and sort) with ``cursor`` instead of any old one."""
     data = [(k, v) for k, values in params.lists() if k not in ("cursor", "page") for v in values]

@@ -11,7 +11,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
 from config.errors import ApplicationError
-from config.keyset import BadCursor, bounded_count, keyset_page, page_querystring
+from config.keyset import bounded_count, keyset_page_context
 from labelling.forms import ItemStatusForm, ReportFilterForm, SampleForm, add_service_error
 from labelling.models import Annotation, StudyItem
 from labelling.permissions import can_read_results, is_owner, role_in, study_for
@@ -46,12 +46,8 @@ def _items_page(request, study, *, filter_form=None, sample_form=None, status=20
     items = items_for_study(
         study=study, screening=screening or None, needs_review=needs_review, needs_recode=needs_recode
     )
-    try:
-        page = keyset_page(items, cursor=request.GET.get("cursor") or None, size=PAGE_SIZE)
-    except BadCursor as exc:
-        page, cursor_error, status = keyset_page(items.none(), cursor=None), exc.messages[0], 400
-    else:
-        cursor_error = None
+    paging, cursor_status = keyset_page_context(request, items, size=PAGE_SIZE)
+    status = cursor_status if cursor_status != 200 else status
     matching, more = bounded_count(items)
     return render(
         request,
@@ -63,12 +59,9 @@ def _items_page(request, study, *, filter_form=None, sample_form=None, status=20
             "filter_form": filter_form,
             "sample_form": sample_form or SampleForm(initial={"seed": new_seed()}),
             "preview": preview,
-            "page": page,
-            "cursor_error": cursor_error,
+            **paging,
             "matching": matching,
             "matching_more": more,
-            "next_query": page_querystring(request.GET, cursor=page.next_cursor),
-            "previous_query": page_querystring(request.GET, cursor=page.previous_cursor),
             "screening": screening,
             "needs_review": needs_review,
             "needs_review_count": StudyItem.objects.filter(study=study, needs_review=True).count(),

@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import ApplicationError
-from config.keyset import BadCursor, bounded_count, keyset_page, page_querystring
+from config.keyset import bounded_count, keyset_page_context
 from triage.crashes import selectors
 from triage.crashes.intake import ORACLES
 from triage.crashes.services import crash_group_link_known_issues, crash_group_split, crash_groups_merge
@@ -41,18 +41,11 @@ def crash_list(request):
         sort=request.GET.get("sort", "count") if request.GET.get("sort") in selectors.SORTS else "count",
     )
     groups = selectors.crash_groups_matching(filters)
-    status, cursor_error = 200, None
-    try:
-        page = keyset_page(groups, cursor=request.GET.get("cursor") or None, size=PAGE_SIZE)
-    except BadCursor as exc:
-        page, cursor_error, status = keyset_page(groups.none(), cursor=None), exc.messages[0], 400
+    paging, status = keyset_page_context(request, groups, size=PAGE_SIZE)
     filtered = any([filters.fuzzer, filters.framework, filters.oracle, filters.version])
     matching, more = bounded_count(groups)
     context = {
-        "page": page,
-        "cursor_error": cursor_error,
-        "next_query": page_querystring(request.GET, cursor=page.next_cursor),
-        "previous_query": page_querystring(request.GET, cursor=page.previous_cursor),
+        **paging,
         "matching": matching,
         "matching_more": more,
         "filters": filters,

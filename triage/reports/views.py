@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from config.errors import ApplicationError
-from config.keyset import BadCursor, bounded_count, keyset_page, page_querystring
+from config.keyset import bounded_count, keyset_page_context
 from triage.models import Report
 from triage.permissions import CanCurateReports, can_curate_reports, can_manage_github_sources
 from triage.reports import overview, selectors, services
@@ -34,23 +34,12 @@ def report_list(request):
     filterset = ReportFilterSet(request.GET, queryset=Report.objects.none())
     reports = filterset.qs if filterset.is_valid() else Report.objects.none()
     filtered = bool(filterset.report_filter().as_json())
-    status, cursor_error = 200, None
-    try:
-        page = keyset_page(
-            with_readable_study_items(reports, user=request.user),
-            cursor=request.GET.get("cursor") or None,
-            size=PAGE_SIZE,
-        )
-    except BadCursor as exc:
-        page, cursor_error, status = keyset_page(Report.objects.none(), cursor=None), exc.messages[0], 400
+    paging, status = keyset_page_context(request, with_readable_study_items(reports, user=request.user), size=PAGE_SIZE)
     matching, more = bounded_count(reports) if filtered else (None, False)
     context = {
         "filterset": filterset,
         "form": filterset.form,
-        "page": page,
-        "cursor_error": cursor_error,
-        "next_query": page_querystring(request.GET, cursor=page.next_cursor),
-        "previous_query": page_querystring(request.GET, cursor=page.previous_cursor),
+        **paging,
         "filtered": filtered,
         "matching": matching,
         "matching_more": more,
